@@ -1,0 +1,160 @@
+"""The journey (lead) and everything that happens to it.
+
+One Lead per consumer journey, keyed by its tracking ID. The identifying consumer fields are
+encrypted at rest; income, document type and amounts are not identifying on their own.
+"""
+
+from django.db import models
+
+from prosperas.crypto import EncryptedTextField
+
+
+class LeadStatus(models.TextChoices):
+    # The hosted flow.
+    NEW = "new", "Started"
+    AWAITING_DECISION = "awaiting_decision", "Waiting for the lender's decision"
+    DECISION_PENDING = "decision_pending", "Decision pending at the lender"
+    OFFERED = "offered", "Offers shown"
+    NOT_ELIGIBLE = "not_eligible", "Not eligible"
+    DECISION_FAILED = "decision_failed", "Decision failed (technical)"
+    SUBMITTING = "submitting", "Submitting the application"
+    SUBMISSION_FAILED = "submission_failed", "Submission failed (technical)"
+    SUBMITTED = "submitted", "Submitted, ready for hand-off"
+    HANDED_OFF = "handed_off", "Handed off to the lender"
+    # Reported by the lender's postbacks.
+    PRE_APPROVED = "pre_approved", "Pre-approved"
+    APPROVED = "approved", "Approved"
+    DISBURSED = "disbursed", "Disbursed"
+    REJECTED = "rejected", "Rejected by the lender"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Lead(models.Model):
+    tracking_id = models.CharField(max_length=255, unique=True, editable=False)
+    # The private key of the journey's pages and status link: unguessable, unrelated to the
+    # tracking ID (which lenders see), and carries no personal data.
+    public_token = models.CharField(max_length=64, unique=True, editable=False)
+    origin = models.ForeignKey("origins.Origin", on_delete=models.PROTECT, related_name="leads")
+    status = models.CharField(max_length=24, choices=LeadStatus.choices, default=LeadStatus.NEW, db_index=True)
+
+    listing = models.ForeignKey("listings.Listing", on_delete=models.PROTECT, null=True, related_name="leads")
+    product = models.ForeignKey("products.Product", on_delete=models.PROTECT, null=True, related_name="leads")
+    lender = models.ForeignKey("lenders.Lender", on_delete=models.PROTECT, null=True, related_name="leads")
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.PROTECT, null=True, related_name="leads")
+
+    document_type = models.CharField(max_length=4, blank=True)
+    document_number = EncryptedTextField(blank=True)
+    full_name = EncryptedTextField(blank=True)
+    email = EncryptedTextField(blank=True)
+    phone = EncryptedTextField(blank=True)
+    monthly_income = models.PositiveBigIntegerField(null=True, blank=True)
+    currency = models.CharField(max_length=3, default="COP")
+    requested_amount = models.PositiveBigIntegerField(null=True, blank=True)
+
+    chosen_offer = models.ForeignKey("leads.Offer", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    lender_reference = models.CharField(max_length=128, blank=True)
+    redirect_url = models.URLField(max_length=2000, blank=True, help_text="As the lender gave it.")
+    handoff_url = models.URLField(max_length=2500, blank=True, help_text="Where the consumer was sent.")
+    needs_review = models.BooleanField(default=False, help_text="A postback contradicted this lead's state.")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    identity_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    handed_off_at = models.DateTimeField(null=True, blank=True)
+    lender_status_at = models.DateTimeField(
+        null=True, blank=True, help_text="occurred_at of the postback that last moved the lead."
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "updated_at"]), models.Index(fields=["origin", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.tracking_id
+
+
+class Decision(models.Model):
+    """A lender's answer to capability 1. One per lead and lender: the first stored wins."""
+
+    class Outcome(models.TextChoices):
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        PENDING = "pending", "Pending"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="decisions")
+    lender = models.ForeignKey("lenders.Lender", on_delete=models.PROTECT, related_name="decisions")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    reason = models.CharField(max_length=512, blank=True)
+    lender_reference = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["lead", "lender"], name="one_decision_per_lead_and_lender")]
+
+    def __str__(self) -> str:
+        return f"{self.lender.code}: {self.outcome}"
+
+
+class Offer(models.Model):
+    decision = models.ForeignKey(Decision, on_delete=models.CASCADE, related_name="offers")
+    lender_offer_id = models.CharField(max_length=128)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    term_months = models.PositiveSmallIntegerField()
+    monthly_payment = models.DecimalField(max_digits=14, decimal_places=2)
+    annual_rate = models.DecimalField(max_digits=7, decimal_places=4)
+    currency = models.CharField(max_length=3, default="COP")
+    url = models.URLField(max_length=2000, blank=True)
+
+    class Meta:
+        ordering = ["amount", "term_months"]
+        constraints = [
+            models.UniqueConstraint(fields=["decision", "lender_offer_id"], name="offer_unique_per_decision"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lender_offer_id}: {self.amount} {self.currency} / {self.term_months} months"
+
+
+class Submission(models.Model):
+    """The lender's answer to capability 2. One per lead: the first stored wins."""
+
+    lead = models.OneToOneField(Lead, on_delete=models.CASCADE, related_name="submission")
+    lender = models.ForeignKey("lenders.Lender", on_delete=models.PROTECT, related_name="submissions")
+    status = models.CharField(max_length=40)
+    redirect_url = models.URLField(max_length=2000)
+    lender_reference = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.lead_id}: {self.status}"
+
+
+class LeadEvent(models.Model):
+    """The lead's timeline: journey steps, decisions, submissions, postbacks. No personal data."""
+
+    class Kind(models.TextChoices):
+        STARTED = "started", "Journey started"
+        IDENTITY = "identity", "Identity and income given"
+        DECISION = "decision", "Decision received"
+        DECISION_FAILED = "decision_failed", "Decision failed"
+        OFFER_CHOSEN = "offer_chosen", "Offer chosen"
+        SUBMITTED = "submitted", "Application submitted"
+        SUBMISSION_FAILED = "submission_failed", "Submission failed"
+        HANDED_OFF = "handed_off", "Handed off"
+        POSTBACK = "postback", "Postback"
+        RETRY = "retry", "Consumer retried"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=24, choices=LeadStatus.choices, help_text="The lead's status after it.")
+    message = models.CharField(max_length=512, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} -> {self.status}"

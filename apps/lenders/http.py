@@ -1,0 +1,189 @@
+"""HTTP to lenders: one place for timeouts, the hard deadline, and classifying failures.
+
+requests' read timeout is per socket read, so a lender trickling bytes could hold a call far
+past its timeout, and Celery's threads pool ignores task time limits (STACK-NOTES.md). So every
+request streams its body and checks a monotonic deadline after each chunk: an attempt ends at
+the lender's timeout plus at most one short read, whatever the pool.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+import urllib3
+from django.conf import settings
+
+from apps.lenders.adapters.base import PermanentFailure, TechnicalFailure
+
+CONNECT_TIMEOUT_SECONDS = 5.0
+MAX_RESPONSE_BYTES = 2 * 1024 * 1024
+USER_AGENT = "Prosperas-Platform/1.0"
+
+_sessions = threading.local()
+
+
+def _session() -> requests.Session:
+    # requests.Session is not thread-safe; each worker thread keeps its own connection pool.
+    session = getattr(_sessions, "session", None)
+    if session is None:
+        session = requests.Session()
+        session.headers["User-Agent"] = USER_AGENT
+        _sessions.session = session
+    return session
+
+
+def effective_timeout(timeout_seconds: float) -> float:
+    """The lender's timeout, shortened only where settings say so (tests, the demo)."""
+    cap = settings.LENDER_TIMEOUT_CAP_SECONDS
+    return min(timeout_seconds, cap) if cap else timeout_seconds
+
+
+@dataclass
+class Exchange:
+    """One HTTP request and its answer, as sent and received (the caller masks before storing)."""
+
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: str
+    status: int | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: str = ""
+    duration_ms: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+    exchange: Exchange
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise TechnicalFailure(
+                f"Lender answered HTTP {self.status} with a body that is not JSON.", exchange=self.exchange
+            ) from exc
+
+    def retry_after_seconds(self) -> float | None:
+        value = self.headers.get("Retry-After")
+        if not value:
+            return None
+        if value.strip().isdigit():
+            return float(value.strip())
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+    def raise_for_transport_status(self) -> None:
+        """The status codes whose meaning is the same for every lender."""
+        if self.status == 429 or self.status == 408 or self.status >= 500:
+            raise TechnicalFailure(
+                f"Lender answered HTTP {self.status}.", retry_after=self.retry_after_seconds(), exchange=self.exchange
+            )
+        if self.status in (401, 403):
+            raise PermanentFailure(f"Lender refused our credentials (HTTP {self.status}).", exchange=self.exchange)
+
+
+class LenderHttpClient:
+    """Sends JSON to one lender's API with a hard per-attempt deadline. Keeps every exchange."""
+
+    def __init__(self, *, base_url: str, timeout_seconds: float):
+        self.base_url = base_url.rstrip("/")
+        self.timeout_seconds = effective_timeout(timeout_seconds)
+        self.exchanges: list[Exchange] = []
+        self.deadline: float | None = None
+
+    def start_attempt(self) -> None:
+        """One deadline covers every HTTP call of an attempt (a token call, then the real one)."""
+        self.deadline = time.monotonic() + self.timeout_seconds
+        self.exchanges = []
+
+    def request(
+        self, method: str, path: str, *, json_body: Any = None, form: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpResponse:
+        if self.deadline is None:
+            self.start_attempt()
+        url = path if path.startswith(("http://", "https://")) else f"{self.base_url}/{path.lstrip('/')}"
+        send_headers = {"Accept": "application/json", **(headers or {})}
+        body: bytes | None = None
+        if json_body is not None:
+            body = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+            send_headers["Content-Type"] = "application/json"
+        elif form is not None:
+            body = urllib3.request.urlencode(dict(form)).encode()
+            send_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        exchange = Exchange(
+            method=method, url=url, request_headers=dict(send_headers),
+            request_body=body.decode("utf-8", "replace") if body else "",
+        )
+        self.exchanges.append(exchange)
+        started = time.monotonic()
+        try:
+            status, response_headers, content = self._send(method, url, body, send_headers)
+        except TechnicalFailure as failure:
+            exchange.error = failure.message
+            failure.exchange = exchange
+            raise
+        finally:
+            exchange.duration_ms = int((time.monotonic() - started) * 1000)
+        exchange.status = status
+        exchange.response_headers = dict(response_headers)
+        exchange.response_body = content.decode("utf-8", "replace")
+        return HttpResponse(status=status, body=content, headers=response_headers, exchange=exchange)
+
+    def _remaining(self) -> float:
+        assert self.deadline is not None
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TechnicalFailure(f"No answer within the {self.timeout_seconds:g} s deadline.")
+        return remaining
+
+    def _send(
+        self, method: str, url: str, body: bytes | None, headers: Mapping[str, str]
+    ) -> tuple[int, requests.structures.CaseInsensitiveDict, bytes]:
+        remaining = self._remaining()
+        try:
+            response = _session().request(
+                method, url, data=body, headers=dict(headers), stream=True, allow_redirects=False,
+                timeout=(min(CONNECT_TIMEOUT_SECONDS, remaining), remaining),
+            )
+        except requests.Timeout as exc:
+            raise TechnicalFailure(f"No answer within the {self.timeout_seconds:g} s deadline.") from exc
+        except requests.RequestException as exc:
+            raise TechnicalFailure(f"Connection failed: {type(exc).__name__}.") from exc
+        try:
+            return response.status_code, response.headers, self._read_body(response)
+        finally:
+            response.close()
+
+    def _read_body(self, response: requests.Response) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                self._remaining()
+                chunk = response.raw.read1(65536)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise TechnicalFailure("Lender's answer is larger than 2 MiB.")
+                chunks.append(chunk)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise TechnicalFailure(f"Connection failed while reading the answer: {type(exc).__name__}.") from exc
+        return b"".join(chunks)

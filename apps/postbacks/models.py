@@ -1,0 +1,70 @@
+from django.db import models
+
+
+class PostbackEvent(models.Model):
+    """Every postback that passed authentication, matched to a lead or not. Append-only."""
+
+    class Status(models.TextChoices):
+        PRE_APPROVED = "pre_approved", "Pre-approved"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        DISBURSED = "disbursed", "Disbursed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Effect(models.TextChoices):
+        APPLIED = "applied", "Moved the lead"
+        NO_CHANGE = "no_change", "Lead already there or past it"
+        CONTRADICTS = "contradicts", "Contradicts the lead's state (flagged)"
+        UNMATCHED = "unmatched", "No journey of this lender has this click_id"
+
+    lender = models.ForeignKey("lenders.Lender", on_delete=models.PROTECT, related_name="postback_events")
+    lead = models.ForeignKey("leads.Lead", on_delete=models.PROTECT, null=True, blank=True, related_name="postbacks")
+    click_id = models.CharField(max_length=255, db_index=True)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    event_id = models.CharField(max_length=128, blank=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    product_id = models.CharField(max_length=40, blank=True)
+    amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    reason = models.CharField(max_length=512, blank=True)
+    lender_reference = models.CharField(max_length=128, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    effect = models.CharField(max_length=12, choices=Effect.choices)
+    is_repeat = models.BooleanField(default=False, help_text="Same status (or event_id) already recorded for this lead.")
+    raw_body = models.BinaryField()
+    headers = models.JSONField(default=dict, help_text="Request headers, without signatures or keys.")
+    source_ip = models.GenericIPAddressField(null=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["lead", "status"]), models.Index(fields=["lender", "-received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.lender.code} {self.click_id} {self.status}"
+
+
+class PostbackNonce(models.Model):
+    """Nonces seen per lender, kept past the timestamp tolerance so a replay is refused.
+
+    In the database so that every web process sees the same set and restarts forget nothing.
+    """
+
+    lender = models.ForeignKey("lenders.Lender", on_delete=models.CASCADE, related_name="+")
+    nonce = models.CharField(max_length=128)
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["lender", "nonce"], name="postback_nonce_once_per_lender")]
+
+
+class PostbackAuthFailure(models.Model):
+    """Requests refused at authentication, counted per lender (when the key is known) and reason.
+
+    Bodies of unauthenticated requests are never stored.
+    """
+
+    lender = models.ForeignKey("lenders.Lender", on_delete=models.CASCADE, null=True, related_name="+")
+    reason = models.CharField(max_length=40)
+    source_ip = models.GenericIPAddressField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -1,0 +1,48 @@
+"""Celery configuration, derived from Django settings (read by prosperas/celery.py)."""
+
+from django.conf import settings
+
+broker_url = settings.CELERY_BROKER_URL
+task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
+task_eager_propagates = True
+task_serializer = "json"
+accept_content = ["json"]
+result_backend = None
+task_ignore_result = True
+timezone = settings.TIME_ZONE
+
+# A task is acknowledged only once it has run, and a task whose worker died is given back, so
+# a lost worker does not lose a lender call; the sweep covers what the broker loses anyway.
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+worker_hijack_root_logger = False
+
+task_default_queue = "default"
+task_routes = {"apps.lenders.tasks.*": {"queue": "lender_calls"}}
+
+broker_transport_options: dict = {
+    # Longer than the longest task (30 s deadline) plus every retry delay (backoff capped at 60 s).
+    "visibility_timeout": 60 * 60,
+}
+if settings.CELERY_BROKER_KEYPREFIX:
+    broker_transport_options["global_keyprefix"] = settings.CELERY_BROKER_KEYPREFIX
+if broker_url.startswith("filesystem://"):
+    folder = settings.CELERY_BROKER_DIR
+    for sub in ("queue", "processed", "control"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    broker_transport_options.update(
+        {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "processed_folder": str(folder / "processed"),
+            "control_folder": str(folder / "control"),
+            "store_processed": False,
+            "polling_interval": 0.1,
+        }
+    )
+
+beat_schedule = {
+    "sweep-lender-work": {"task": "apps.lenders.tasks.sweep_due_work", "schedule": 30.0},
+    "purge-postback-nonces": {"task": "apps.postbacks.tasks.purge_expired_nonces", "schedule": 300.0},
+}

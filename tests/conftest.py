@@ -1,0 +1,121 @@
+"""Shared fixtures: a real Celery worker process, headless Chromium settings, factories.
+
+Tests talk to the real parts: PostgreSQL and Redis when DATABASE_URL and REDIS_URL are set (CI
+sets them), otherwise a SQLite file and kombu's file-system broker. With CI set, a missing
+Redis or browser fails the run instead of skipping.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from prosperas.celery import app as celery_app
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # live_server + Playwright's sync API
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+IN_CI = bool(os.environ.get("CI"))
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def broker_isolation():
+    """Keys (Redis) or a folder (file-system broker) of this test run's own."""
+    if IN_CI and not settings.REDIS_URL:
+        pytest.fail("CI is set but REDIS_URL is not: the worker tests must run on Redis.")
+    env = {}
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        folder = ROOT / "var" / f"test-broker-{uuid.uuid4().hex[:8]}"
+        for sub in ("queue", "processed", "control"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        options = dict(celery_app.conf.broker_transport_options)
+        options.update(data_folder_in=str(folder / "queue"), data_folder_out=str(folder / "queue"),
+                       processed_folder=str(folder / "processed"), control_folder=str(folder / "control"),
+                       polling_interval=0.05)
+        celery_app.conf.broker_transport_options = options
+        env["CELERY_BROKER_DIR"] = str(folder)
+        yield env
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    prefix = f"prosperas-test-{uuid.uuid4().hex[:8]}:"
+    celery_app.conf.broker_transport_options = {**celery_app.conf.broker_transport_options, "global_keyprefix": prefix}
+    env["CELERY_BROKER_KEYPREFIX"] = prefix
+    yield env
+
+
+def start_worker(env_extra: dict, *, name: str, concurrency: int = 8) -> subprocess.Popen:
+    """A real `celery worker` process on the lender-call and default queues, threads pool."""
+    env = {**os.environ, **env_extra, "DATABASE_URL": _database_url(), "PYTHONUNBUFFERED": "1"}
+    log = open(ROOT / "var" / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "prosperas", "worker", "-Q", "lender_calls,default",
+         "-P", "threads", "-c", str(concurrency), "-n", f"{name}@%h", "--without-gossip",
+         "--without-mingle", "--without-heartbeat", "-l", "INFO"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"Celery worker exited at start; see var/{name}.log")
+        if "ready." in (ROOT / "var" / f"{name}.log").read_text():
+            return process
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"Celery worker did not become ready; see var/{name}.log")
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture
+def celery_worker(broker_isolation, transactional_db):
+    """A worker process for one test, seeing the test database (data must be committed)."""
+    process = start_worker(broker_isolation, name=f"testworker-{uuid.uuid4().hex[:6]}")
+    yield process
+    stop_worker(process)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does)."
+        pytest.fail(message) if IN_CI else pytest.skip(message)
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+    }
+
+
+@pytest.fixture
+def screenshot(page, request):
+    """Call at the end of a browser test: saves its last page under test-artifacts/."""
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    def take(suffix: str = "") -> Path:
+        path = ARTIFACTS / f"{request.node.name}{suffix}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take

@@ -1,0 +1,94 @@
+import secrets
+from datetime import timedelta
+from decimal import Decimal
+
+import factory
+from django.utils import timezone
+
+from apps.campaigns.models import Campaign
+from apps.leads.models import Lead
+from apps.lenders.models import Lender
+from apps.listings.models import Listing
+from apps.origins.models import Origin
+from apps.products.models import Product
+
+
+class OriginFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Origin
+
+    code = factory.Sequence(lambda n: f"origin{n}")
+    name = factory.Sequence(lambda n: f"Origin {n}")
+    kind = Origin.Kind.CARRIER
+
+
+class LenderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Lender
+
+    code = factory.Sequence(lambda n: f"lender-{n}")
+    name = factory.Sequence(lambda n: f"Lender {n}")
+    adapter = "embedded"
+    base_url = "http://127.0.0.1:9/unused"
+    timeout_seconds = 15
+    max_retries = 3
+    credentials = factory.LazyFunction(lambda: {"api_key": "sandbox-" + secrets.token_hex(8)})
+    postback_key = factory.Sequence(lambda n: f"pk_test_{n}_{secrets.token_hex(4)}")
+    postback_secret = factory.LazyFunction(lambda: secrets.token_hex(32))
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    product_id = factory.Sequence(lambda n: f"ln_personal_{n + 1:02d}")
+    lender = factory.SubFactory(LenderFactory)
+    name = "Crédito personal"
+    kind = Product.Kind.PERSONAL
+    currency = "COP"
+    min_amount = Decimal("500000")
+    max_amount = Decimal("20000000")
+    min_term_months = 6
+    max_term_months = 48
+    min_annual_rate = Decimal("0.1800")
+    max_annual_rate = Decimal("0.3200")
+
+
+class ListingFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Listing
+
+    listing_id = factory.Sequence(lambda n: f"lst_test{n:06d}")
+    product = factory.SubFactory(ProductFactory)
+    title = factory.Sequence(lambda n: f"Préstamo {n}")
+    tagline = "Respuesta en segundos"
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Campaign
+
+    name = factory.Sequence(lambda n: f"Campaign {n}")
+    product = factory.SubFactory(ProductFactory)
+    lender = factory.LazyAttribute(lambda o: o.product.lender)
+    starts_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
+
+
+def publish(*, listing: Listing, origin: Origin, **fields) -> Campaign:
+    """A live campaign that shows `listing` to `origin`."""
+    campaign = CampaignFactory(product=listing.product, **fields)
+    campaign.listings.add(listing)
+    campaign.origins.add(origin)
+    return campaign
+
+
+class LeadFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Lead
+
+    origin = factory.SubFactory(OriginFactory)
+    tracking_id = factory.LazyFunction(lambda: str(__import__("uuid").uuid4()))
+    public_token = factory.LazyFunction(lambda: secrets.token_urlsafe(32))
+    listing = factory.SubFactory(ListingFactory)
+    product = factory.LazyAttribute(lambda o: o.listing.product)
+    lender = factory.LazyAttribute(lambda o: o.listing.product.lender)
