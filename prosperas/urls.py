@@ -8,6 +8,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("api/v1/", include("apps.postbacks.urls")),
+    path("docs/", include("apps.postbacks.docs_urls")),
     path("sandbox/", include("apps.sandbox.urls")),
     path("", include("apps.flow.urls")),
 ]

@@ -1,0 +1,3 @@
+app_name = "postback_docs"
+
+urlpatterns: list = []
