@@ -1,0 +1,124 @@
+"""Demo data for `make run`: origins, sandbox lenders, products, listings, campaigns, a staff user.
+
+Safe to run again: rows are found by their codes and brought back to the demo's values; secrets
+already generated are kept, so postbacks signed earlier still verify.
+"""
+
+import secrets
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from apps.campaigns.models import Campaign
+from apps.lenders.models import Lender
+from apps.listings.models import Listing
+from apps.listings.services import listing_id_mint
+from apps.origins.models import Origin
+from apps.products.models import Product
+
+ORIGINS = [
+    {"code": "movilco", "name": "MovilCo", "kind": Origin.Kind.CARRIER, "prefix_tracking_ids": True},
+    {"code": "billeteraya", "name": "Billetera Ya", "kind": Origin.Kind.WALLET, "prefix_tracking_ids": False},
+]
+
+LENDERS = [
+    {
+        "code": "banco-andino", "name": "Banco Andino",
+        "product": {"product_id": "ln_personal_01", "name": "Crédito de libre inversión", "kind": "personal",
+                    "min_amount": 1_000_000, "max_amount": 30_000_000, "min_term_months": 12, "max_term_months": 60,
+                    "min_annual_rate": "0.1990", "max_annual_rate": "0.2890"},
+        "listing": {"title": "Libre inversión Banco Andino", "tagline": "Hasta $30 millones, respuesta en segundos",
+                    "highlights": "Sin codeudor\nPlazos de 12 a 60 meses\nDesembolso en 24 horas"},
+        "origins": ["movilco", "billeteraya"], "priority": 10,
+    },
+    {
+        "code": "finanzas-ya", "name": "Finanzas Ya",
+        "product": {"product_id": "ln_payroll_01", "name": "Crédito de libranza", "kind": "payroll",
+                    "min_amount": 2_000_000, "max_amount": 50_000_000, "min_term_months": 12, "max_term_months": 72,
+                    "min_annual_rate": "0.1450", "max_annual_rate": "0.2200"},
+        "listing": {"title": "Libranza Finanzas Ya", "tagline": "Descuento directo de nómina, tasa baja",
+                    "highlights": "Para empleados y pensionados\nCuota fija\nHasta 72 meses"},
+        "origins": ["movilco", "billeteraya"], "priority": 20,
+    },
+    {
+        "code": "credirapido", "name": "CrediRápido",
+        "product": {"product_id": "ln_micro_01", "name": "Microcrédito al instante", "kind": "micro",
+                    "min_amount": 300_000, "max_amount": 5_000_000, "min_term_months": 3, "max_term_months": 24,
+                    "min_annual_rate": "0.2600", "max_annual_rate": "0.3800"},
+        "listing": {"title": "Microcrédito CrediRápido", "tagline": "Desde $300.000 para lo que necesites",
+                    "highlights": "Sin historial crediticio\nTodo desde el celular"},
+        "origins": ["movilco"], "priority": 30,
+    },
+]
+
+
+class Command(BaseCommand):
+    help = "Load the demo marketplace (idempotent) and print the staff login."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--site-url", default=settings.SITE_URL, help="Where the sandbox lenders are served.")
+        parser.add_argument("--admin-password", default="", help="Staff password (default: a new random one).")
+
+    @transaction.atomic
+    def handle(self, *args, site_url: str, admin_password: str, **options):
+        site_url = site_url.rstrip("/")
+        origins = {spec["code"]: self._origin(spec) for spec in ORIGINS}
+        for spec in LENDERS:
+            self._lender_with_offer(spec, origins, site_url)
+        password = admin_password or secrets.token_urlsafe(9)
+        self._staff_user(password)
+        self.stdout.write(self.style.SUCCESS("Demo data ready."))
+        self.stdout.write(f"  Consumer flow : {site_url}/  (origins: {', '.join(origins)})")
+        self.stdout.write(f"  Admin         : {site_url}/admin/  user 'admin', password '{password}'")
+        self.stdout.write(f"  API docs      : {site_url}/api/docs/")
+
+    def _origin(self, spec: dict) -> Origin:
+        origin, _ = Origin.objects.update_or_create(code=spec["code"], defaults={**spec, "is_active": True})
+        return origin
+
+    def _lender_with_offer(self, spec: dict, origins: dict[str, Origin], site_url: str) -> None:
+        lender = Lender.objects.filter(code=spec["code"]).first() or Lender(
+            code=spec["code"],
+            credentials={"api_key": "sbx_" + secrets.token_urlsafe(24)},
+            postback_key=f"pk_demo_{spec['code'].replace('-', '_')}",
+            postback_secret=secrets.token_hex(32),
+        )
+        lender.name = spec["name"]
+        lender.adapter = "embedded"
+        lender.base_url = f"{site_url}/sandbox/embedded/{spec['code']}"
+        lender.environment = Lender.Environment.STAGING
+        lender.is_active = True
+        lender.save()
+
+        fields = {**spec["product"], "lender": lender, "currency": "COP", "is_active": True}
+        for name in ("min_amount", "max_amount", "min_annual_rate", "max_annual_rate"):
+            fields[name] = Decimal(str(fields[name]))
+        product, _ = Product.objects.update_or_create(product_id=fields.pop("product_id"), defaults=fields)
+
+        listing = Listing.objects.filter(product=product).order_by("id").first() or Listing(
+            product=product, listing_id=listing_id_mint()
+        )
+        for name, value in {**spec["listing"], "is_active": True}.items():
+            setattr(listing, name, value)
+        listing.save()
+
+        campaign, _ = Campaign.objects.update_or_create(
+            name=f"{spec['name']} · demo",
+            defaults={"lender": lender, "product": product, "is_active": True, "priority": spec["priority"],
+                      "starts_at": timezone.now() - timedelta(days=1), "ends_at": None},
+        )
+        campaign.listings.set([listing])
+        campaign.origins.set([origins[code] for code in spec["origins"]])
+
+    def _staff_user(self, password: str) -> None:
+        user_model = get_user_model()
+        user = user_model.objects.filter(username="admin").first() or user_model(username="admin")
+        user.email = "admin@prosperas.test"
+        user.is_staff = user.is_superuser = user.is_active = True
+        user.set_password(password)
+        user.save()

@@ -1,0 +1,124 @@
+"""Staff see every lead's full timeline on one page: steps, decisions, lender calls, postbacks.
+
+Personal data is shown masked; leads are changed only through the journey and postback services.
+"""
+
+from django.contrib import admin
+from django.utils.html import format_html_join
+
+from apps.leads.models import Decision, Lead, LeadEvent, Offer, Submission
+from apps.lenders.models import LenderCall
+from apps.postbacks.models import PostbackEvent
+from prosperas.crypto import mask
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class LeadEventInline(ReadOnlyInline):
+    model = LeadEvent
+    fields = ["created_at", "kind", "status", "message"]
+    readonly_fields = fields
+    show_change_link = False
+
+
+class DecisionInline(ReadOnlyInline):
+    model = Decision
+    fields = ["lender", "outcome", "reason", "lender_reference", "created_at", "offers_summary"]
+    readonly_fields = fields
+
+    @admin.display(description="Offers")
+    def offers_summary(self, decision):
+        return format_html_join(
+            "", "<div>{} {} / {} months at {}</div>",
+            ((o.amount, o.currency, o.term_months, o.annual_rate) for o in decision.offers.all()),
+        )
+
+
+class LenderCallInline(ReadOnlyInline):
+    model = LenderCall
+    fields = ["started_at", "lender", "capability", "attempt", "outcome", "http_status", "duration_ms", "error"]
+    readonly_fields = fields
+
+
+class PostbackInline(ReadOnlyInline):
+    model = PostbackEvent
+    fields = ["received_at", "status", "effect", "is_repeat", "event_id", "occurred_at"]
+    readonly_fields = fields
+
+
+class SubmissionInline(ReadOnlyInline):
+    model = Submission
+    fields = ["status", "redirect_url", "lender_reference", "created_at"]
+    readonly_fields = fields
+    show_change_link = False
+
+
+@admin.register(Lead)
+class LeadAdmin(admin.ModelAdmin):
+    list_display = ["tracking_id", "origin", "lender", "status", "needs_review", "created_at"]
+    list_filter = ["status", "needs_review", "origin", "lender", "created_at"]
+    search_fields = ["=tracking_id", "lender_reference"]
+    list_select_related = ["origin", "lender"]
+    date_hierarchy = "created_at"
+    fieldsets = [
+        (None, {"fields": ["tracking_id", "status", "needs_review", "origin", "lender", "campaign", "listing", "product"]}),
+        ("Consumer (masked)", {"fields": ["document_type", "document_number_masked", "full_name_masked",
+                                          "email_masked", "phone_masked", "monthly_income", "currency"]}),
+        ("Application", {"fields": ["chosen_offer", "lender_reference", "redirect_url", "handoff_url"]}),
+        ("Timestamps", {"fields": ["created_at", "identity_at", "decided_at", "submitted_at", "handed_off_at",
+                                   "lender_status_at", "updated_at"]}),
+    ]
+    inlines = [LeadEventInline, DecisionInline, SubmissionInline, LenderCallInline, PostbackInline]
+    actions = ["mark_reviewed"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field for fieldset in self.fieldsets for field in fieldset[1]["fields"] if field != "needs_review"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Document number")
+    def document_number_masked(self, lead):
+        return mask(lead.document_number)
+
+    @admin.display(description="Full name")
+    def full_name_masked(self, lead):
+        return " ".join(part[:1] + "•" * (len(part) - 1) for part in lead.full_name.split())
+
+    @admin.display(description="Email")
+    def email_masked(self, lead):
+        local, _, domain = lead.email.partition("@")
+        return f"{local[:1]}•••@{domain}" if domain else mask(lead.email)
+
+    @admin.display(description="Phone")
+    def phone_masked(self, lead):
+        return mask(lead.phone, keep=3)
+
+    @admin.action(description="Mark as reviewed (clear the review flag)")
+    def mark_reviewed(self, request, queryset):
+        updated = queryset.update(needs_review=False)
+        self.message_user(request, f"{updated} lead(s) marked as reviewed.")
+
+
+@admin.register(Offer)
+class OfferAdmin(admin.ModelAdmin):
+    list_display = ["lender_offer_id", "decision", "amount", "currency", "term_months", "annual_rate"]
+    search_fields = ["lender_offer_id", "decision__lead__tracking_id"]
+    readonly_fields = [f.name for f in Offer._meta.fields]
+    list_select_related = ["decision__lender"]
+
+    def has_add_permission(self, request):
+        return False

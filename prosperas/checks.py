@@ -1,0 +1,32 @@
+"""System checks for configuration that can be wrong (run by `manage.py check` and at startup)."""
+
+from cryptography.fernet import Fernet
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+
+@register(Tags.security, deploy=False)
+def check_field_encryption_keys(app_configs, **kwargs):
+    errors = []
+    for index, key in enumerate(settings.FIELD_ENCRYPTION_KEYS):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            errors.append(Error(
+                f"FIELD_ENCRYPTION_KEYS entry {index + 1} is not a Fernet key.",
+                hint='Generate one with: python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"',
+                id="prosperas.E001",
+            ))
+    if not settings.FIELD_ENCRYPTION_KEYS and not (settings.DEBUG or settings.TESTING):
+        errors.append(Error("FIELD_ENCRYPTION_KEYS is empty outside DEBUG.", id="prosperas.E002"))
+    return errors
+
+
+@register(Tags.security)
+def check_sandbox_in_production(app_configs, **kwargs):
+    if settings.SANDBOX_ENABLED and not (settings.DEBUG or settings.TESTING):
+        return [Warning(
+            "SANDBOX_ENABLED is on outside DEBUG: simulated lenders are served by this site.",
+            hint="Turn it off in production (SANDBOX_ENABLED=false).", id="prosperas.W001",
+        )]
+    return []
