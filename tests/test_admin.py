@@ -1,0 +1,65 @@
+"""Every admin page staff use renders, and personal data appears only masked."""
+
+import pytest
+from django.urls import reverse
+
+from apps.leads.models import LeadStatus
+from tests.factories import CampaignFactory, LeadFactory, LenderFactory, ListingFactory, OriginFactory, ProductFactory
+
+MODELS = ["origins.origin", "lenders.lender", "lenders.lendercall", "products.product", "listings.listing",
+          "campaigns.campaign", "leads.lead", "postbacks.postbackevent"]
+
+
+@pytest.fixture
+def staff_client(client, django_user_model):
+    user = django_user_model.objects.create_superuser("staff", "staff@prosperas.test", "pw-for-tests-only")
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model", MODELS)
+def test_admin_changelist_and_add_pages_render(staff_client, model):
+    OriginFactory(); LenderFactory(); ProductFactory(); ListingFactory(); CampaignFactory(); LeadFactory()  # noqa: E702
+    app_label, model_name = model.split(".")
+
+    response = staff_client.get(reverse(f"admin:{app_label}_{model_name}_changelist"))
+
+    assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_lead_admin_shows_the_timeline_and_masks_personal_data(staff_client):
+    lead = LeadFactory(status=LeadStatus.HANDED_OFF, document_number="1020304050", full_name="Ana Pérez",
+                       email="ana.perez@example.com", phone="3001234567")
+
+    response = staff_client.get(reverse("admin:leads_lead_change", args=[lead.pk]))
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert lead.tracking_id in body
+    for secret in ["1020304050", "Ana Pérez", "ana.perez@example.com", "3001234567"]:
+        assert secret not in body
+    assert "••••••4050" in body
+
+
+@pytest.mark.django_db
+def test_lender_admin_never_shows_its_secrets(staff_client):
+    lender = LenderFactory(credentials={"api_key": "sandbox-abcdef123456"}, postback_secret="postback-secret-xyz")
+
+    body = staff_client.get(reverse("admin:lenders_lender_change", args=[lender.pk])).content.decode()
+
+    assert "sandbox-abcdef123456" not in body
+    assert "postback-secret-xyz" not in body
+
+
+@pytest.mark.django_db
+def test_origin_admin_saves_without_overwriting_a_write_only_secret_left_blank(staff_client):
+    origin = OriginFactory(deep_link_secret="keep-me")
+    data = {"code": origin.code, "name": "Renamed", "kind": origin.kind, "is_active": "on", "deep_link_secret": ""}
+
+    response = staff_client.post(reverse("admin:origins_origin_change", args=[origin.pk]), data)
+
+    origin.refresh_from_db()
+    assert response.status_code == 302
+    assert (origin.name, origin.deep_link_secret) == ("Renamed", "keep-me")
