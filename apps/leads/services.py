@@ -298,7 +298,9 @@ def lead_postback_apply(*, lead_id: int, status: str, occurred_at, message: str 
     newer = lead.lender_status_at is None or occurred_at >= lead.lender_status_at
     effect = postback_transition(current=lead.status, incoming=status, newer=newer)
     if effect == "applied":
-        _move(lead, from_statuses={lead.status}, to=status, lender_status_at=occurred_at)
+        # The clock only moves forward, even when an older event moves the lead up the ladder.
+        latest = occurred_at if newer else lead.lender_status_at
+        _move(lead, from_statuses={lead.status}, to=status, lender_status_at=latest)
     elif effect == "contradicts":
         Lead.objects.filter(pk=lead.pk).update(needs_review=True)
     _event_postback(lead, status, effect, message)

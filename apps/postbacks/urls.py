@@ -1,3 +1,10 @@
+from django.urls import path
+
+from apps.postbacks.views import PostbackIngestView
+
 app_name = "postbacks"
 
-urlpatterns: list = []
+urlpatterns = [
+    # No trailing slash: the published contract is POST /api/v1/postbacks (a redirect would lose the body).
+    path("postbacks", PostbackIngestView.as_view(), name="ingest"),
+]

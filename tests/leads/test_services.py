@@ -205,3 +205,17 @@ def test_a_contradicting_event_is_kept_on_the_timeline_and_flags_the_lead():
     assert effect == "contradicts"
     assert (lead.status, lead.needs_review) == (LeadStatus.REJECTED, True)
     assert lead.events.filter(kind=LeadEvent.Kind.POSTBACK).count() == 2
+
+
+@pytest.mark.django_db
+def test_an_older_event_that_moves_the_lead_up_does_not_turn_its_clock_back():
+    lead = LeadFactory(status=LeadStatus.HANDED_OFF)
+    ten = timezone.now()
+    services.lead_postback_apply(lead_id=lead.pk, status=LeadStatus.PRE_APPROVED, occurred_at=ten)
+    services.lead_postback_apply(lead_id=lead.pk, status=LeadStatus.APPROVED, occurred_at=ten - timedelta(hours=1))
+
+    effect = services.lead_postback_apply(lead_id=lead.pk, status=LeadStatus.REJECTED,
+                                          occurred_at=ten - timedelta(minutes=30))
+
+    lead.refresh_from_db()
+    assert (effect, lead.status, lead.lender_status_at) == ("contradicts", LeadStatus.APPROVED, ten)

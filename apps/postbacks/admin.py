@@ -1,0 +1,76 @@
+"""Postbacks for staff: every recorded event, read-only, and refusals counted per lender and reason."""
+
+import json
+
+from django.contrib import admin
+from django.db.models import Count
+from django.utils.html import format_html
+
+from apps.postbacks.models import PostbackAuthFailure, PostbackEvent
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Audit records: staff look, nobody edits or deletes them here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PostbackEvent)
+class PostbackEventAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "lender", "click_id", "status", "effect", "is_repeat"]
+    list_filter = ["lender", "status", "effect", "is_repeat"]
+    search_fields = ["click_id", "event_id"]
+    list_select_related = ["lender"]
+    date_hierarchy = "received_at"
+    fields = [
+        "received_at", "lender", "lead", "click_id", "status", "effect", "is_repeat", "event_id", "occurred_at",
+        "product_id", "amount", "currency", "reason", "lender_reference", "metadata_pretty", "source_ip",
+        "headers_pretty", "raw_body_text",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="Raw body (as received, decoded as UTF-8)")
+    def raw_body_text(self, obj: PostbackEvent) -> str:
+        text = bytes(obj.raw_body).decode("utf-8", "replace")
+        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", text)
+
+    @admin.display(description="Headers (without credentials)")
+    def headers_pretty(self, obj: PostbackEvent) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.headers, indent=2, ensure_ascii=False))
+
+    @admin.display(description="Metadata")
+    def metadata_pretty(self, obj: PostbackEvent) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.metadata, indent=2, ensure_ascii=False))
+
+
+@admin.register(PostbackAuthFailure)
+class PostbackAuthFailureAdmin(ReadOnlyAdmin):
+    """Above the list, the refusals (as filtered) counted per lender and reason: a lender whose
+    requests all fail stale_timestamp has a clock to fix; many unknown_key from one address is
+    someone probing."""
+
+    change_list_template = "postbacks/admin/auth_failure_change_list.html"
+    list_display = ["created_at", "lender", "reason", "source_ip"]
+    list_filter = ["reason", "lender"]
+    search_fields = ["=source_ip"]
+    list_select_related = ["lender"]
+    date_hierarchy = "created_at"
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context=extra_context)
+        context = getattr(response, "context_data", None)
+        if context and "cl" in context:
+            context["failure_counts"] = (
+                context["cl"].queryset.order_by()
+                .values("lender__code", "lender__name", "reason")
+                .annotate(count=Count("id"))
+                .order_by("-count", "lender__code", "reason")
+            )
+        return response

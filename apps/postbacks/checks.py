@@ -1,0 +1,18 @@
+"""System checks for postback settings that can be wrong."""
+
+from django.conf import settings
+from django.core.checks import Error, register
+
+
+@register()
+def postback_nonce_retention_check(app_configs, **kwargs) -> list[Error]:
+    """A nonce must be remembered at least as long as a request carrying it can pass the timestamp
+    check: up to the tolerance on either side of our clock (DESIGN.md §5: twice the tolerance)."""
+    tolerance = settings.POSTBACK_TIMESTAMP_TOLERANCE_SECONDS
+    if settings.POSTBACK_NONCE_RETENTION_SECONDS < 2 * tolerance:
+        return [Error(
+            "POSTBACK_NONCE_RETENTION_SECONDS is shorter than twice POSTBACK_TIMESTAMP_TOLERANCE_SECONDS: "
+            "a replayed postback could pass once its nonce is forgotten.",
+            id="postbacks.E001",
+        )]
+    return []

@@ -1,0 +1,69 @@
+"""What the lender-facing documentation page shows, read from the code that enforces it: the
+field rules from the serializer, the 401 reasons from the contract, the signing examples from
+the files the test suite runs against a live server.
+"""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from apps.postbacks import contract, signing
+from apps.postbacks.serializers import PostbackInputSerializer
+
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+EXAMPLES = [
+    ("python", "Python", "send_postback.py", "python3 send_postback.py"),
+    ("node", "Node.js", "send_postback.mjs", "node send_postback.mjs"),
+    ("shell", "curl and openssl", "send_postback.sh", "sh send_postback.sh"),
+]
+
+# Everything but 202 and 401, in the order the endpoint checks.
+OTHER_ERRORS = [
+    (413, "too_large", "The body is over 64 KiB. Checked first, before anything else."),
+    (415, "unsupported_media_type", "The Content-Type is not application/json (a charset of utf-8 is fine)."),
+    (400, "validation_error", "The body is not a JSON object, or fields break the rules above; `fields` names "
+     "each one with its problems. Unknown fields are errors."),
+    (404, "unknown_click_id", "None of your applications has this click_id, compared byte for byte. The event "
+     "is recorded all the same, and its id returned, for reconciliation: check you echo the click_id exactly."),
+    (405, "method_not_allowed", "Only POST is accepted."),
+]
+
+
+# A fixed input and its signature, for lenders to check their own code against (and the tests to
+# check the published examples against).
+WORKED_EXAMPLE = {
+    "secret": "example-secret-do-not-use",
+    "timestamp": contract.OFFSET_DATETIME_EXAMPLE,
+    "nonce": "b3f1c2d4e5f6a7b8",
+    "body": '{"click_id":"claro_7e1c9f24-3b8a-4d21-9e77-2a0f1c6b5d3e","status":"approved"}',
+}
+
+
+def worked_example() -> dict[str, str]:
+    values = WORKED_EXAMPLE
+    signature = signing.signature(values["secret"], values["timestamp"], values["nonce"], values["body"].encode())
+    return {**values, "message": f"{values['timestamp']}.{values['nonce']}.{values['body']}", "signature": signature}
+
+
+def example_source(filename: str) -> str:
+    return (EXAMPLES_DIR / filename).read_text()
+
+
+def docs_context(request: HttpRequest) -> dict:
+    serializer = PostbackInputSerializer()
+    return {
+        "endpoint_url": request.build_absolute_uri(contract.PATH),
+        "fields": [(name, field.help_text) for name, field in serializer.fields.items()],
+        "auth_failures": list(contract.AUTH_FAILURE_MESSAGES.items()),
+        "other_errors": OTHER_ERRORS,
+        "examples": [
+            {"slug": slug, "title": title, "filename": filename, "run": run, "source": example_source(filename)}
+            for slug, title, filename, run in EXAMPLES
+        ],
+        "max_body_kib": contract.max_body_bytes() // 1024,
+        "tolerance_minutes": contract.timestamp_tolerance_seconds() // 60,
+        "nonce_retention_minutes": settings.POSTBACK_NONCE_RETENTION_SECONDS // 60,
+        "timestamp_example": contract.OFFSET_DATETIME_EXAMPLE,
+        "worked": worked_example(),
+    }

@@ -1,0 +1,123 @@
+"""Reading a postback request before anything trusts it: size, content type, JSON, the client's
+address, and the headers kept for audit. Each refusal is a PostbackRefused the view renders.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from apps.postbacks import contract, signing
+
+# Never stored with the event: they are the credentials (the public key is kept, for audit).
+HEADERS_NOT_KEPT = {signing.HEADER_SIGNATURE.lower(), "authorization", "cookie"}
+ALLOWED_CHARSETS = {"utf-8", "utf8"}
+
+
+class PostbackRefused(Exception):
+    """A refusal with its HTTP status, its error code and a sentence for the lender."""
+
+    def __init__(self, status: int, error: str, message: str, *, fields: dict | None = None) -> None:
+        self.status = status
+        self.error = error
+        self.message = message
+        self.fields = fields
+        super().__init__(f"{status} {error}: {message}")
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.error, "message": self.message}
+        if self.fields is not None:
+            body["fields"] = self.fields
+        return body
+
+
+def too_large() -> PostbackRefused:
+    limit = contract.max_body_bytes()
+    return PostbackRefused(413, "too_large", f"The body is over {limit} bytes ({limit // 1024} KiB).")
+
+
+def body_read(request: HttpRequest) -> bytes:
+    """The raw body, refusing more than the limit by its Content-Length and by what is actually
+    read (a client may send a wrong length, or none behind some servers)."""
+    limit = contract.max_body_bytes()
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise too_large()
+    raw_body = request.read(limit + 1)
+    if len(raw_body) > limit:
+        raise too_large()
+    return raw_body
+
+
+def content_type_check(request: HttpRequest) -> None:
+    """application/json, optionally with charset=utf-8 (RFC 8259: JSON between systems is UTF-8)."""
+    charset = request.content_params.get("charset", "utf-8").lower()
+    if request.content_type != "application/json" or charset not in ALLOWED_CHARSETS:
+        raise PostbackRefused(
+            415, "unsupported_media_type", "Send the body as JSON with Content-Type: application/json (UTF-8)."
+        )
+
+
+def json_object_parse(raw_body: bytes) -> dict[str, Any]:
+    """The body as a JSON object. Strict: UTF-8 only, no duplicate keys (which one would win is up
+    to each parser), no NaN or Infinity (not JSON)."""
+    try:
+        value = json.loads(raw_body.decode("utf-8"), object_pairs_hook=_no_duplicate_keys,
+                           parse_constant=_no_constants)
+    except UnicodeDecodeError:
+        raise _malformed("The body is not valid UTF-8.") from None
+    except json.JSONDecodeError as error:
+        where = f"line {error.lineno}, column {error.colno}"
+        raise _malformed(f"The body is not valid JSON: {error.msg} ({where}).") from None
+    except ValueError as error:  # a duplicate key or a NaN, from the hooks below
+        raise _malformed(f"The body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise _malformed("The body is not valid JSON: nested too deeply.") from None
+    if not isinstance(value, dict):
+        raise _malformed("The body must be a JSON object.")
+    return value
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f'the key "{key}" appears more than once.')
+        result[key] = value
+    return result
+
+
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON value.")
+
+
+def _malformed(message: str) -> PostbackRefused:
+    return PostbackRefused(400, "validation_error", message, fields={"non_field_errors": [message]})
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """REMOTE_ADDR, or with TRUSTED_PROXY_COUNT = n > 0 the n-th X-Forwarded-For entry from the
+    right: each trusted proxy appends the address it received from, so the entries further left
+    are whatever the client chose to send. None when there is no usable address."""
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies > 0:
+        hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+        candidate = hops[-proxies] if len(hops) >= proxies else ""
+    else:
+        candidate = request.META.get("REMOTE_ADDR", "")
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return None
+
+
+def headers_for_audit(request: HttpRequest) -> dict[str, str]:
+    """The request's headers as received, minus credentials."""
+    return {name: value for name, value in request.headers.items() if name.lower() not in HEADERS_NOT_KEPT}

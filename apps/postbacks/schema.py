@@ -1,0 +1,162 @@
+"""The endpoint's OpenAPI description: security schemes, the signing headers, every response
+with an example. Applied to the view with `extend_schema(**POSTBACK_SCHEMA)`.
+"""
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+
+from apps.postbacks import contract, signing
+from apps.postbacks.serializers import (
+    PostbackAcceptedSerializer,
+    PostbackErrorSerializer,
+    PostbackInputSerializer,
+    PostbackUnmatchedSerializer,
+    PostbackValidationErrorSerializer,
+)
+
+SIGNATURE_SCHEME = "ProsperasSignature"
+API_KEY_SCHEME = "ProsperasApiKey"
+
+SECURITY_SCHEMES = {
+    SIGNATURE_SCHEME: {
+        "type": "apiKey",
+        "in": "header",
+        "name": signing.HEADER_SIGNATURE,
+        "description": (
+            "The default. Send four headers: `X-Prosperas-Key` (your public key), `X-Prosperas-Timestamp` "
+            "(ISO 8601 with an offset, within 5 minutes of our clock), `X-Prosperas-Nonce` (8-128 characters "
+            "of A-Z a-z 0-9 _ -, never reused) and `X-Prosperas-Signature`: the lowercase hex HMAC-SHA256, "
+            "with your secret, of `{timestamp}.{nonce}.{raw body}` computed on the exact bytes you send. "
+            "During a secret rotation both the new and the old secret verify. Examples in Python, Node.js "
+            "and curl+openssl: /docs/postbacks/."
+        ),
+    },
+    API_KEY_SCHEME: {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "For integrations set up with an API key because they cannot sign: "
+        "`Authorization: Bearer <key>`. No timestamp, nonce or signature.",
+    },
+}
+
+
+class PostbackSchema(AutoSchema):
+    """The endpoint authenticates in its own pipeline (on the raw body, before parsing), not with
+    a DRF authentication class, so its security schemes are declared here."""
+
+    def get_auth(self) -> list[dict]:
+        for name, definition in SECURITY_SCHEMES.items():
+            self.registry.register_on_missing(
+                ResolvedComponent(name=name, type=ResolvedComponent.SECURITY_SCHEMA, object=name, schema=definition)
+            )
+        return [{SIGNATURE_SCHEME: []}, {API_KEY_SCHEME: []}]
+
+
+HEADER_PARAMETERS = [
+    OpenApiParameter(
+        signing.HEADER_KEY, str, OpenApiParameter.HEADER, required=False,
+        description="hmac mode: your public key, as given at onboarding.",
+    ),
+    OpenApiParameter(
+        signing.HEADER_TIMESTAMP, str, OpenApiParameter.HEADER, required=False,
+        description="hmac mode: ISO 8601 with an offset, e.g. 2026-06-03T12:00:00.000Z; refused when more "
+        "than 5 minutes in the past or the future.",
+    ),
+    OpenApiParameter(
+        signing.HEADER_NONCE, str, OpenApiParameter.HEADER, required=False,
+        pattern=f"^{contract.NONCE_PATTERN.pattern}$",
+        description="hmac mode: 8-128 characters of A-Z a-z 0-9 _ -; a fresh one for every request, retries "
+        "included. A nonce seen before is refused for at least 10 minutes.",
+    ),
+    OpenApiParameter(
+        signing.HEADER_SIGNATURE, str, OpenApiParameter.HEADER, required=False,
+        pattern=f"^{contract.SIGNATURE_PATTERN.pattern}$",
+        description="hmac mode: lowercase hex HMAC-SHA256(secret, \"{timestamp}.{nonce}.{raw body}\").",
+    ),
+]
+
+REQUEST_EXAMPLES = [
+    OpenApiExample(
+        "Approved", request_only=True,
+        value={"click_id": "claro_7e1c9f24-3b8a-4d21-9e77-2a0f1c6b5d3e", "status": "approved",
+               "event_id": "evt-000123", "occurred_at": "2026-06-03T12:00:00.000-05:00",
+               "product_id": "ln_personal_01", "amount": "1500000.00", "currency": "COP",
+               "lender_reference": "APP-99812"},
+    ),
+    OpenApiExample(
+        "Rejected", request_only=True,
+        value={"click_id": "7e1c9f24-3b8a-4d21-9e77-2a0f1c6b5d3e", "status": "rejected",
+               "event_id": "evt-000124", "reason": "Debt-to-income ratio above policy"},
+    ),
+]
+
+
+def _error_example(name: str, error: str, message: str) -> OpenApiExample:
+    return OpenApiExample(name, value={"error": error, "message": message}, response_only=True)
+
+
+RESPONSES = {
+    202: OpenApiResponse(
+        PostbackAcceptedSerializer,
+        description="Accepted and recorded. `lead_status` is the application's status after the event.",
+        examples=[OpenApiExample(
+            "Accepted", response_only=True,
+            value={"event": 4211, "status": "accepted", "lead_status": "approved", "repeat": False,
+                   "effect": "applied"},
+        )],
+    ),
+    400: OpenApiResponse(
+        PostbackValidationErrorSerializer,
+        description="Validation error: the body is not a JSON object, or fields break the contract (each named). "
+        "Unknown top-level fields are errors too.",
+        examples=[OpenApiExample(
+            "Validation error", response_only=True,
+            value={"error": "validation_error", "message": "The postback has invalid fields: amount, colour.",
+                   "fields": {"amount": ["Must be greater than zero."],
+                              "colour": ["Unknown field: the postback contract has no such field."]}},
+        )],
+    ),
+    401: OpenApiResponse(
+        PostbackErrorSerializer,
+        description="Authentication failed; `error` is one of: " + ", ".join(contract.AUTH_FAILURE_MESSAGES) + ".",
+        examples=[_error_example(reason, reason, text) for reason, text in contract.AUTH_FAILURE_MESSAGES.items()],
+    ),
+    404: OpenApiResponse(
+        PostbackUnmatchedSerializer,
+        description="unknown_click_id: none of your applications has this click_id (compared byte for byte). "
+        "The event is recorded all the same, for reconciliation.",
+        examples=[OpenApiExample(
+            "Unknown click_id", response_only=True,
+            value={"error": "unknown_click_id", "message": "None of your applications has this click_id; "
+                   "the event was recorded for reconciliation.", "event": 4212},
+        )],
+    ),
+    413: OpenApiResponse(
+        PostbackErrorSerializer, description="The body is over 64 KiB.",
+        examples=[_error_example("Too large", "too_large", "The body is over 65536 bytes (64 KiB).")],
+    ),
+    415: OpenApiResponse(
+        PostbackErrorSerializer, description="Not JSON: send Content-Type: application/json (UTF-8).",
+        examples=[_error_example("Not JSON", "unsupported_media_type",
+                                 "Send the body as JSON with Content-Type: application/json (UTF-8).")],
+    ),
+}
+
+POSTBACK_SCHEMA = {
+    "operation_id": "postbacks_create",
+    "summary": "Report a status change of an application (postback)",
+    "description": (
+        "Send one postback per status change of an application Prosperas sent you, echoing its `click_id` "
+        "byte for byte. The body is JSON, at most 64 KiB. Every accepted postback is recorded, retries "
+        "included; a repeat of an earlier event (same status or same `event_id`) is marked as such. Events "
+        "never move an application backwards, and one that contradicts its state is kept and flagged for "
+        "review. When you retry, sign again with a fresh timestamp and nonce and keep the `event_id`. "
+        "Signing examples: /docs/postbacks/."
+    ),
+    "tags": ["postbacks"],
+    "request": PostbackInputSerializer,
+    "parameters": HEADER_PARAMETERS,
+    "responses": RESPONSES,
+    "examples": REQUEST_EXAMPLES,
+}

@@ -1,0 +1,240 @@
+"""The postback body, validated strictly (DESIGN.md §5, seed 004: "callback DTOs are strict").
+
+Every field takes only the JSON type the contract names (no number where a string is due, no
+null for an absent field), unknown top-level fields are errors, and text is never trimmed:
+click_id must come back byte for byte, so no field here strips whitespace.
+
+The help_text of each input field is the rule published in the OpenAPI schema and on the
+documentation page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.postbacks import contract
+from apps.postbacks.models import PostbackEvent
+from apps.products.models import PRODUCT_ID_VALIDATOR
+
+AMOUNT_PATTERN = re.compile(r"(?P<units>[0-9]+)(?:\.[0-9]{1,2})?")
+AMOUNT_MAX_UNIT_DIGITS = 12  # PostbackEvent.amount: 14 digits, 2 of them decimals
+CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
+# The products app's own pattern, matched whole and ASCII-only (RegexValidator's search with "$"
+# would let a trailing newline through).
+PRODUCT_ID_PATTERN = re.compile(PRODUCT_ID_VALIDATOR.regex.pattern, re.ASCII)
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string, kept exactly as sent (DRF's CharField trims and accepts numbers)."""
+
+    default_error_messages = {"not_a_string": "Must be a JSON string."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["trim_whitespace"] = False
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    default_error_messages = {"not_a_string": "Must be a JSON string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class PatternField(StrictCharField):
+    """A string matching `pattern` whole; subclasses publish it in the schema."""
+
+    pattern: re.Pattern
+    default_error_messages = {"no_match": "Invalid format."}
+
+    def to_internal_value(self, data: Any) -> str:
+        text = super().to_internal_value(data)
+        if not self.pattern.fullmatch(text):
+            self.fail("no_match")
+        return text
+
+
+@extend_schema_field({"type": "string", "pattern": "^[A-Z]{3}$", "example": "COP"})
+class CurrencyField(PatternField):
+    pattern = CURRENCY_PATTERN
+    default_error_messages = {"no_match": "Must be 3 uppercase letters (ISO 4217), e.g. COP."}
+
+
+@extend_schema_field({"type": "string", "pattern": PRODUCT_ID_VALIDATOR.regex.pattern, "maxLength": 40,
+                      "example": "ln_personal_01"})
+class ProductIdField(PatternField):
+    pattern = PRODUCT_ID_PATTERN
+    default_error_messages = {"no_match": "Must be a Prosperas product_id, e.g. ln_personal_01."}
+
+
+@extend_schema_field({"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,2})?$", "example": "1500000.00"})
+class AmountField(StrictCharField):
+    """A decimal string such as "1500000.00": greater than zero, at most 2 decimal places."""
+
+    default_error_messages = {
+        "invalid_amount": 'Must be a decimal string such as "1500000.00": digits, then optionally a dot '
+        "and one or two decimals.",
+        "not_positive": "Must be greater than zero.",
+        "too_large": f"Must have at most {AMOUNT_MAX_UNIT_DIGITS} digits before the decimal point.",
+    }
+
+    def to_internal_value(self, data: Any) -> Decimal:  # type: ignore[override]
+        text = super().to_internal_value(data)
+        match = AMOUNT_PATTERN.fullmatch(text)
+        if match is None:
+            self.fail("invalid_amount")
+        if len(match["units"].lstrip("0")) > AMOUNT_MAX_UNIT_DIGITS:
+            self.fail("too_large")
+        value = Decimal(text)
+        if value <= 0:
+            self.fail("not_positive")
+        return value
+
+    def to_representation(self, value: Any) -> str:
+        return str(value)
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class OffsetDateTimeField(serializers.Field):
+    """ISO 8601 with an offset; not more than the timestamp tolerance ahead of our clock."""
+
+    default_error_messages = {
+        "not_a_string": "Must be a JSON string.",
+        "invalid": f"Must be an ISO 8601 date-time with an offset, e.g. {contract.OFFSET_DATETIME_EXAMPLE}.",
+        "future": "Must not be in the future (more than 5 minutes ahead of Prosperas' clock).",
+    }
+
+    def to_internal_value(self, data: Any):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        moment = contract.parse_offset_datetime(data)
+        if moment is None:
+            self.fail("invalid")
+        try:
+            ahead = moment - timezone.now() > timedelta(seconds=contract.timestamp_tolerance_seconds())
+        except OverflowError:
+            self.fail("invalid")
+        if ahead:
+            self.fail("future")
+        return moment
+
+    def to_representation(self, value: Any) -> str:
+        return value.isoformat()
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class JSONObjectField(serializers.JSONField):
+    default_error_messages = {"not_an_object": "Must be a JSON object."}
+
+    def to_internal_value(self, data: Any) -> dict:
+        if not isinstance(data, dict):
+            self.fail("not_an_object")
+        return super().to_internal_value(data)
+
+
+class PostbackInputSerializer(serializers.Serializer):
+    """The postback body. Unknown top-level fields are validation errors."""
+
+    click_id = StrictCharField(
+        min_length=1, max_length=255,
+        help_text="Required. 1-255 characters, exactly as Prosperas sent it (never trimmed, re-cased or parsed).",
+    )
+    status = StrictChoiceField(
+        choices=PostbackEvent.Status.choices,
+        help_text="Required. One of pre_approved, approved, rejected, disbursed, cancelled.",
+    )
+    event_id = StrictCharField(
+        required=False, min_length=1, max_length=128,
+        help_text="Optional. Your own event reference, 1-128 characters; keep it when you retry.",
+    )
+    occurred_at = OffsetDateTimeField(
+        required=False,
+        help_text="Optional. When it happened: ISO 8601 with an offset, not in the future; "
+        "defaults to the time we receive it.",
+    )
+    product_id = ProductIdField(
+        required=False, max_length=40,
+        help_text="Optional. The Prosperas product_id, e.g. ln_personal_01.",
+    )
+    amount = AmountField(
+        required=False,
+        help_text='Optional. A decimal string greater than zero with at most 2 decimal places, e.g. "1500000.00".',
+    )
+    currency = CurrencyField(
+        required=False,
+        help_text="Optional; required with amount. 3 uppercase letters (ISO 4217), e.g. COP.",
+    )
+    reason = StrictCharField(
+        required=False, allow_blank=True, max_length=512,
+        help_text="Optional. Up to 512 characters: the rejection or cancellation reason.",
+    )
+    lender_reference = StrictCharField(
+        required=False, allow_blank=True, max_length=128,
+        help_text="Optional. Your application reference, up to 128 characters.",
+    )
+    metadata = JSONObjectField(required=False, help_text="Optional. A JSON object for anything else.")
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        """All errors at once: field rules, unknown fields and currency-with-amount together, so a
+        lender fixes its payload in one round."""
+        if not isinstance(data, Mapping):
+            return super().to_internal_value(data)  # DRF's own "expected a dictionary" error
+        errors: dict[str, list] = {}
+        value: dict[str, Any] = {}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            errors.update(error.detail)
+        for name in sorted(set(data) - set(self.fields)):
+            errors[name] = ["Unknown field: the postback contract has no such field."]
+        if "amount" in data and "currency" not in data:
+            errors.setdefault("currency", []).append("Required when amount is given.")
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+class PostbackAcceptedSerializer(serializers.Serializer):
+    event = serializers.IntegerField(help_text="The id of the recorded event.")
+    status = serializers.ChoiceField(choices=["accepted"])
+    lead_status = serializers.CharField(help_text="The application's status after this event.")
+    repeat = serializers.BooleanField(
+        help_text="True when an earlier event of this application had the same status or event_id."
+    )
+    effect = serializers.ChoiceField(
+        choices=[choice for choice in PostbackEvent.Effect.choices if choice[0] != PostbackEvent.Effect.UNMATCHED],
+        help_text="applied: moved the application; no_change: it was already there or past it; "
+        "contradicts: kept and flagged for review.",
+    )
+
+
+class PostbackErrorSerializer(serializers.Serializer):
+    error = serializers.CharField(help_text="A stable code to branch on.")
+    message = serializers.CharField(help_text="A sentence for the person reading your logs.")
+
+
+class PostbackValidationErrorSerializer(PostbackErrorSerializer):
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Each bad field with its problems; non_field_errors for the body as a whole.",
+    )
+
+
+class PostbackUnmatchedSerializer(PostbackErrorSerializer):
+    event = serializers.IntegerField(help_text="The id of the recorded (unmatched) event.")
