@@ -1,3 +1,21 @@
+"""The hosted consumer flow. Journey URLs carry only the lead's public token."""
+
+from django.urls import path
+
+from apps.flow import views
+
 app_name = "flow"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("o/<str:origin_code>/", views.catalog, name="catalog"),
+    path("o/<str:origin_code>/start", views.start, name="start"),
+    path("j/<str:token>/", views.resume, name="resume"),
+    path("j/<str:token>/state", views.state, name="state"),
+    path("j/<str:token>/identity", views.identity, name="identity"),
+    path("j/<str:token>/decision", views.decision, name="decision"),
+    path("j/<str:token>/offer", views.offer_choose, name="offer_choose"),
+    path("j/<str:token>/retry", views.retry, name="retry"),
+    path("j/<str:token>/details", views.details, name="details"),
+    path("j/<str:token>/handoff", views.handoff, name="handoff"),
+]

@@ -193,6 +193,10 @@ def journey_details_submit(*, lead: Lead, email: str, phone: str) -> bool:
     else:
         # This lender has no submission call: the chosen offer's URL is the redirect.
         offer = lead.chosen_offer
+        if not offer.url:
+            Lead.objects.filter(pk=lead.pk).update(needs_review=True)
+            submission_fail(lead_id=lead.pk, message=f"Offer {offer.lender_offer_id} has no URL to hand the consumer to.")
+            return True
         submission_record(
             lead_id=lead.pk,
             result=SubmissionResult(status="offer_selected", redirect_url=offer.url, lender_reference=lead.lender_reference),
@@ -251,6 +255,8 @@ def journey_handoff(*, lead: Lead) -> str:
     """The URL to send the consumer to; marks the lead handed off the first time."""
     if lead.status not in (LeadStatus.SUBMITTED, LeadStatus.HANDED_OFF) and not lead.handoff_url:
         raise JourneyError("The application has not been submitted yet.")
+    if not (lead.handoff_url or lead.redirect_url):
+        raise JourneyError("The lender gave no address to send the consumer to.")
     url = lead.handoff_url or handoff_url_build(
         lead.redirect_url, click_id=lead.tracking_id, product_id=lead.product.product_id,
         listing_id=lead.listing.listing_id,

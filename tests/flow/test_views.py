@@ -1,0 +1,589 @@
+"""The hosted flow's views, wired to the real leads services on the test database.
+
+The lender's side is played by the services the lender engine calls (decision_record,
+submission_record...), so these tests need no worker: the Celery tasks that identity and
+details enqueue on commit never run here (the test transaction is rolled back), and
+django_capture_on_commit_callbacks shows they were enqueued.
+"""
+
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from apps.leads.models import Lead, LeadEvent, LeadStatus
+from apps.lenders.adapters.base import Decision as DecisionKind
+from apps.lenders.adapters.base import DecisionResult
+from tests.factories import CampaignFactory, ListingFactory, OriginFactory, ProductFactory, publish
+from tests.flow.conftest import IDENTITY_FORM, PERSONAL_VALUES, Journey, approved
+
+pytestmark = pytest.mark.django_db
+
+
+def _text(response) -> str:
+    return response.content.decode()
+
+
+# --- Home and catalog ----------------------------------------------------------------------------
+
+
+def test_home_links_each_active_origin_and_the_team_pages(client, shop):
+    OriginFactory(code="oldapp", name="Old App", is_active=False)
+
+    page = _text(client.get("/"))
+
+    assert 'href="/o/movilco/"' in page
+    assert "/o/oldapp/" not in page
+    for link in ('href="/admin/"', 'href="/api/docs/"', 'href="/docs/postbacks/"'):
+        assert link in page
+
+
+def test_catalog_shows_only_the_listings_a_live_campaign_publishes_for_the_origin(client, shop):
+    other_origin = OriginFactory()
+    hidden = {
+        "for another origin": publish(listing=ListingFactory(title="Otra app"), origin=other_origin),
+        "campaign ended": publish(listing=ListingFactory(title="Terminada"), origin=shop.origin,
+                                  ends_at=timezone.now() - timedelta(hours=1)),
+        "campaign not started": publish(listing=ListingFactory(title="Futura"), origin=shop.origin,
+                                        starts_at=timezone.now() + timedelta(days=1)),
+        "campaign paused": publish(listing=ListingFactory(title="Pausada"), origin=shop.origin, is_active=False),
+    }
+    inactive_listing = ListingFactory(title="Retirada", is_active=False)
+    publish(listing=inactive_listing, origin=shop.origin)
+
+    page = _text(client.get("/o/movilco/"))
+
+    assert "Préstamo Libre Inversión" in page
+    assert f'value="{shop.listing.listing_id}"' in page
+    for why, campaign in hidden.items():
+        assert campaign.listings.get().title not in page, why
+    assert "Retirada" not in page
+
+
+def test_catalog_shows_lender_highlights_and_ranges_formatted_for_cop(client, shop):
+    page = _text(client.get("/o/movilco/"))
+
+    assert "Banco Aliado" in page
+    assert "Respuesta en segundos" in page  # the tagline
+    assert "Sin codeudor" in page and "Desembolso en 24 horas" in page
+    assert "$500.000 a $20.000.000" in page
+    assert "6 a 48 meses" in page
+    assert "18 % a 32 % E.A." in page
+
+
+def test_catalog_has_a_csrf_protected_form_per_listing(client, shop):
+    page = _text(client.get("/o/movilco/"))
+
+    assert page.count('action="/o/movilco/start"') == 1
+    assert page.count('name="csrfmiddlewaretoken"') == 1
+
+
+@pytest.mark.parametrize("listings", [1, 30])
+def test_catalog_runs_a_bounded_number_of_queries_whatever_the_number_of_listings(
+    client, shop, listings, django_assert_max_num_queries
+):
+    for n in range(listings - 1):
+        campaign = publish(listing=ListingFactory(title=f"Extra {n}"), origin=shop.origin)
+        if n % 2:
+            extra = ListingFactory(product=campaign.product, title=f"Segunda {n}")
+            campaign.listings.add(extra)
+    Journey(shop, client).start()  # a session with a journey in it costs its own queries
+
+    with django_assert_max_num_queries(5):
+        page = _text(client.get("/o/movilco/"))
+
+    assert page.count('name="listing_id"') >= listings
+
+
+@pytest.mark.parametrize("code", ["nosuchorigin", "sleepy"])
+def test_catalog_of_an_unknown_or_inactive_origin_is_a_friendly_404(client, code):
+    OriginFactory(code="sleepy", is_active=False)
+
+    response = client.get(f"/o/{code}/")
+
+    assert response.status_code == 404
+    assert "No encontramos esta página" in _text(response)
+
+
+# --- Choosing a listing --------------------------------------------------------------------------
+
+
+def test_choosing_starts_a_journey_with_the_origins_tracking_id_and_goes_to_identity(journey):
+    response = journey.start()
+
+    assert response["Location"] == f"/j/{journey.lead.public_token}/identity"
+    assert journey.lead.tracking_id.startswith("movilco_")
+    assert (journey.lead.listing, journey.lead.campaign) == (journey.shop.listing, journey.shop.campaign)
+
+
+def test_choosing_twice_keeps_one_journey_and_moves_it_to_the_new_listing(journey, shop):
+    second = ListingFactory(product=shop.listing.product, title="Otra oferta")
+    shop.campaign.listings.add(second)
+
+    journey.start()
+    first_token = journey.lead.public_token
+    journey.start(second)
+
+    assert Lead.objects.count() == 1
+    assert journey.lead.public_token == first_token
+    assert journey.lead.listing == second
+
+
+def test_choosing_after_giving_identity_resumes_the_journey_instead_of_starting_another(journey):
+    journey.start()
+    journey.give_identity()
+
+    response = journey.client.post("/o/movilco/start", {"listing_id": journey.shop.listing.listing_id})
+
+    assert Lead.objects.count() == 1
+    assert response.status_code == 303
+    assert response["Location"] == journey.url("decision")
+
+
+def test_choosing_after_a_not_eligible_answer_starts_a_new_journey(journey, shop):
+    journey.start()
+    journey.give_identity()
+    first = journey.lender_decides(DecisionResult(decision=DecisionKind.REJECTED, reason="policy"))
+
+    journey.start()
+
+    assert Lead.objects.count() == 2
+    assert journey.lead.pk != first.pk and journey.lead.tracking_id != first.tracking_id
+    # The old tab still belongs to this browser and still shows its answer.
+    assert journey.client.get(f"/j/{first.public_token}/decision").status_code == 200
+
+
+def test_two_browsers_choosing_get_two_journeys(shop):
+    first, second = Journey(shop), Journey(shop)
+    first.start()
+    second.start()
+
+    assert Lead.objects.count() == 2
+
+
+def test_choosing_a_listing_the_origin_cannot_see_goes_back_to_the_catalog(client, shop):
+    elsewhere = publish(listing=ListingFactory(), origin=OriginFactory()).listings.get()
+
+    response = client.post("/o/movilco/start", {"listing_id": elsewhere.listing_id}, follow=True)
+
+    assert response.redirect_chain == [("/o/movilco/", 303)]
+    assert "Esa oferta ya no está disponible" in _text(response)
+    assert not Lead.objects.exists()
+
+
+def test_choosing_without_the_csrf_token_is_refused(shop):
+    client = Client(enforce_csrf_checks=True)
+
+    response = client.post("/o/movilco/start", {"listing_id": shop.listing.listing_id})
+
+    assert response.status_code == 403
+    assert not Lead.objects.exists()
+
+
+# --- Identity ------------------------------------------------------------------------------------
+
+
+def test_identity_page_has_a_label_for_every_input(journey):
+    journey.start()
+
+    page = _text(journey.client.get(journey.url("identity")))
+
+    for name in ("document_type", "document_number", "full_name", "monthly_income"):
+        assert f'<label for="id_{name}">' in page
+    assert "Préstamo Libre Inversión" in page
+
+
+def test_identity_submitted_twice_keeps_one_lead_one_identity_event_and_one_lender_call(
+    journey, django_capture_on_commit_callbacks
+):
+    journey.start()
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        first = journey.give_identity()
+        second = journey.give_identity(full_name="Otro Nombre")
+
+    assert (first.status_code, second.status_code) == (303, 303)
+    assert first["Location"] == second["Location"] == journey.url("decision")
+    assert Lead.objects.count() == 1
+    lead = journey.reload()
+    assert lead.events.filter(kind=LeadEvent.Kind.IDENTITY).count() == 1
+    assert lead.status == LeadStatus.AWAITING_DECISION
+    assert (lead.full_name, lead.monthly_income) == ("Ana María Pérez", 3_500_000)
+    assert len(callbacks) == 1  # one lender_prequalify enqueued
+
+
+def test_identity_with_invalid_data_answers_200_with_field_errors_and_keeps_what_was_typed(journey):
+    journey.start()
+
+    response = journey.give_identity(document_number="12AB", full_name="Ana 2", monthly_income="0")
+
+    assert response.status_code == 200
+    page = _text(response)
+    assert 'value="12AB"' in page and 'value="Ana 2"' in page and 'value="0"' in page
+    assert '<option value="CC" selected>' in page
+    for name in ("document_number", "full_name", "monthly_income"):
+        assert f'id="id_{name}_error"' in page
+        assert f'aria-describedby="id_{name}_helptext id_{name}_error"' in page or \
+               f'aria-describedby="id_{name}_error"' in page
+    assert "entre 6 y 10 dígitos" in page
+    assert journey.reload().status == LeadStatus.NEW
+
+
+# --- Decision ------------------------------------------------------------------------------------
+
+
+def test_waiting_for_the_decision_polls_the_state_and_refreshes_without_javascript(journey):
+    journey.start()
+    journey.give_identity()
+
+    page = _text(journey.client.get(journey.url("decision")))
+
+    assert '<noscript><meta http-equiv="refresh" content="3"></noscript>' in page
+    assert "js/poll.js" in page
+    assert f'data-state-url="/j/{journey.lead.public_token}/state"' in page
+    assert 'data-state="awaiting_decision"' in page
+
+
+def test_state_answers_the_status_and_nothing_personal(journey):
+    journey.start()
+    journey.give_identity()
+
+    response = journey.client.get(journey.url("state"))
+
+    assert response.json() == {"state": "awaiting_decision"}
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_offers_are_listed_with_amount_term_payment_and_rate(journey):
+    journey.to_offered()
+
+    page = _text(journey.client.get(journey.url("decision")))
+
+    assert page.count('type="radio" name="offer"') == 2
+    assert "$5.000.000" in page and "$6.000.000" in page
+    assert "24 meses" in page and "Cuota $265.000/mes" in page and "Tasa 28,5 % E.A." in page
+    assert "poll.js" not in page
+
+
+def test_pending_decision_says_the_lender_is_reviewing_and_keeps_checking(journey):
+    journey.start()
+    journey.give_identity()
+    journey.lender_decides(DecisionResult(decision=DecisionKind.PENDING))
+
+    page = _text(journey.client.get(journey.url("decision")))
+
+    assert "está revisando tu solicitud" in page
+    assert "Seguiremos consultando" in page
+    assert "js/poll.js" in page
+
+
+def test_not_eligible_is_said_in_plain_words_never_as_an_error(journey):
+    journey.start()
+    journey.give_identity()
+    journey.lender_decides(DecisionResult(decision=DecisionKind.REJECTED, reason="consumer_not_eligible"))
+
+    page = _text(journey.client.get(journey.url("decision")))
+
+    assert "no tiene una oferta para ti" in page
+    assert "error" not in page.lower()
+    assert "consumer_not_eligible" not in page
+    assert 'href="/o/movilco/"' in page
+
+
+def test_technical_failure_offers_a_retry_that_keeps_the_tracking_id(journey, django_capture_on_commit_callbacks):
+    journey.start()
+    journey.give_identity()
+    tracking_id = journey.lender_fails_to_decide().tracking_id
+
+    page = _text(journey.client.get(journey.url("decision")))
+    assert "No es tu culpa" in page
+    assert f'action="/j/{journey.lead.public_token}/retry"' in page
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = journey.client.post(journey.url("retry"))
+
+    assert response.status_code == 303 and response["Location"] == journey.url("decision")
+    lead = journey.reload()
+    assert (lead.status, lead.tracking_id) == (LeadStatus.AWAITING_DECISION, tracking_id)
+    assert lead.events.filter(kind=LeadEvent.Kind.RETRY).count() == 1
+    assert len(callbacks) == 1
+
+
+# --- Offer and details ---------------------------------------------------------------------------
+
+
+def test_choosing_an_offer_goes_to_the_details_page(journey):
+    journey.to_offered()
+    offer = journey.lead.decisions.get().offers.get(lender_offer_id="OF-002")
+
+    response = journey.choose_offer(offer.pk)
+
+    assert response.status_code == 303 and response["Location"] == journey.url("details")
+    assert journey.reload().chosen_offer == offer
+    page = _text(journey.client.get(journey.url("details")))
+    assert "$6.000.000" in page
+    for name in ("email", "phone"):
+        assert f'<label for="id_{name}">' in page
+
+
+def test_choosing_an_offer_of_another_journey_is_refused_with_a_message(journey, shop):
+    other = Journey(shop)
+    other.to_offered()
+    journey.to_offered()
+
+    response = journey.choose_offer(other.lead.decisions.get().offers.first().pk)
+
+    assert response.status_code == 200
+    assert 'id="id_offer_error"' in _text(response)
+    assert journey.reload().chosen_offer is None
+
+
+def test_details_submit_the_application_once(journey, django_capture_on_commit_callbacks):
+    journey.to_offered()
+    journey.choose_offer()
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        first = journey.give_details()
+        second = journey.give_details()
+
+    assert first.status_code == second.status_code == 303
+    assert first["Location"] == second["Location"] == journey.url("handoff")
+    lead = journey.reload()
+    assert (lead.status, lead.email, lead.phone) == (LeadStatus.SUBMITTING, "ana.perez@example.com", "+573001234567")
+    assert len(callbacks) == 1  # one lender_submit enqueued
+
+
+def test_invalid_details_answer_200_with_field_errors_and_keep_what_was_typed(journey):
+    journey.to_offered()
+    journey.choose_offer()
+
+    response = journey.give_details(email="ana@", phone="2001234567")
+
+    assert response.status_code == 200
+    page = _text(response)
+    assert 'value="ana@"' in page and 'value="2001234567"' in page
+    assert 'id="id_email_error"' in page and 'id="id_phone_error"' in page
+    assert journey.reload().status == LeadStatus.OFFERED
+
+
+# --- Hand-off ------------------------------------------------------------------------------------
+
+
+def test_handoff_waits_while_submitting(journey):
+    journey.to_submitting()
+
+    response = journey.client.get(journey.url("handoff"))
+
+    assert response.status_code == 200
+    assert "Enviando tu solicitud a Banco Aliado" in _text(response)
+    assert "js/poll.js" in _text(response)
+
+
+def test_handoff_redirects_to_the_lender_with_click_id_product_id_and_listing_id(journey):
+    lead = journey.to_submitted()
+
+    response = journey.client.get(journey.url("handoff"))
+
+    assert response.status_code == 302
+    location = response["Location"]
+    assert location.startswith("https://portal.lender.example/sign?ref=APP-99182&")
+    assert parse_qs(urlsplit(location).query) == {
+        "ref": ["APP-99182"], "click_id": [lead.tracking_id],
+        "product_id": [lead.product.product_id], "listing_id": [lead.listing.listing_id],
+    }
+    assert journey.reload().status == LeadStatus.HANDED_OFF
+    again = journey.client.get(journey.url("handoff"))
+    assert (again.status_code, again["Location"]) == (302, location)
+    assert journey.lead.events.filter(kind=LeadEvent.Kind.HANDED_OFF).count() == 1
+
+
+def test_handoff_keeps_the_lenders_own_parameters(journey):
+    journey.to_submitting()
+    journey.lender_accepts_submission("https://portal.lender.example/sign?ref=A%2FB&click_id=theirs")
+
+    location = journey.client.get(journey.url("handoff"))["Location"]
+
+    assert location == (
+        "https://portal.lender.example/sign?ref=A%2FB&click_id=theirs"
+        f"&product_id={journey.lead.product.product_id}&listing_id={journey.lead.listing.listing_id}"
+    )
+
+
+def test_submission_failure_offers_a_retry(journey, django_capture_on_commit_callbacks):
+    journey.to_submitting()
+    journey.lender_fails_to_accept_submission()
+
+    page = _text(journey.client.get(journey.url("handoff")))
+    assert "No es tu culpa" in page and "/retry" in page
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = journey.client.post(journey.url("retry"))
+
+    assert response["Location"] == journey.url("handoff")
+    assert journey.reload().status == LeadStatus.SUBMITTING
+    assert len(callbacks) == 1
+
+
+@pytest.mark.parametrize(("status", "words"), [
+    ("approved", "continuará el proceso contigo"),
+    ("rejected", "cerró esta solicitud"),
+])
+def test_after_the_lender_reports_the_journey_page_says_where_the_application_is(journey, status, words):
+    journey.to_submitted()
+    journey.client.get(journey.url("handoff"))
+    journey.lender_reports(status)
+
+    response = journey.client.get(journey.url())
+    page = _text(journey.client.get(response["Location"]))
+
+    assert response["Location"] == journey.url("handoff")
+    assert words in page
+
+
+# --- Reload, back button, old tabs, other people -------------------------------------------------
+
+
+def test_every_page_reloaded_shows_the_same_page_and_changes_nothing(journey):
+    """Two GETs of each step's page: same status code, same status, no new event."""
+
+    def reload_twice(step: str, expected_status: int = 200):
+        before = (journey.reload().status, journey.lead.events.count())
+        codes = [journey.client.get(journey.url(step)).status_code for _ in range(2)]
+        assert codes == [expected_status] * 2, step
+        assert (journey.reload().status, journey.lead.events.count()) == before, step
+
+    journey.start()
+    reload_twice("identity")
+    journey.give_identity()
+    reload_twice("decision")
+    journey.lender_decides(approved("OF-001"))
+    reload_twice("decision")
+    journey.choose_offer()
+    reload_twice("details")
+    reload_twice("decision")  # back to the offers from the details page
+    journey.give_details()
+    reload_twice("handoff")
+    journey.lender_accepts_submission()
+    journey.client.get(journey.url("handoff"))  # the hand-off itself
+    reload_twice("handoff", expected_status=302)
+
+
+@pytest.mark.parametrize(("step", "method"), [
+    ("identity", "get"), ("identity", "post"), ("decision", "get"), ("offer", "post"), ("details", "get"),
+    ("details", "post"),
+])
+def test_an_old_tab_on_an_earlier_page_lands_on_the_page_for_the_status(journey, step, method):
+    journey.to_submitting()
+    events = journey.lead.events.count()
+
+    response = getattr(journey.client, method)(journey.url(step), {"offer": 1} if method == "post" else None)
+
+    assert response.status_code == (303 if method == "post" else 302)
+    assert response["Location"] == journey.url("handoff")
+    assert journey.lead.events.count() == events
+
+
+@pytest.mark.parametrize("step", ["details", "handoff"])
+def test_a_tab_ahead_of_the_journey_lands_on_the_page_for_the_status(journey, step):
+    journey.to_offered()
+
+    response = journey.client.get(journey.url(step))
+
+    assert (response.status_code, response["Location"]) == (302, journey.url("decision"))
+
+
+@pytest.mark.parametrize(("walk", "step"), [
+    (lambda j: j.start(), "identity"),
+    (lambda j: (j.start(), j.give_identity()), "decision"),
+    (lambda j: j.to_offered(), "decision"),
+    (lambda j: (j.to_offered(), j.choose_offer()), "details"),
+    (lambda j: j.to_submitting(), "handoff"),
+    (lambda j: j.to_submitted(), "handoff"),
+])
+def test_resume_redirects_to_the_page_for_the_journeys_status(journey, walk, step):
+    walk(journey)
+
+    response = journey.client.get(journey.url())
+
+    assert response.status_code == 302 and response["Location"] == journey.url(step)
+
+
+@pytest.mark.parametrize("step", ["", "identity", "decision", "details", "handoff", "state"])
+def test_someone_elses_token_gets_the_expired_page_with_a_404(journey, shop, step):
+    journey.start()
+    stranger = Client()
+
+    response = stranger.get(journey.url(step))
+
+    assert response.status_code == 404
+    assert "Este enlace ya venció" in _text(response)
+    assert 'href="/o/movilco/"' in _text(response)
+
+
+def test_someone_elses_token_cannot_post_either(journey, shop):
+    journey.start()
+
+    response = Client().post(journey.url("identity"), IDENTITY_FORM)
+
+    assert response.status_code == 404
+    assert journey.reload().status == LeadStatus.NEW
+
+
+def test_an_unknown_token_gets_the_expired_page_linking_home(client):
+    response = client.get("/j/not-a-real-token/")
+
+    assert response.status_code == 404
+    assert 'href="/"' in _text(response)
+
+
+def test_journey_pages_are_never_cached(journey):
+    journey.start()
+
+    assert "no-store" in journey.client.get(journey.url("identity"))["Cache-Control"]
+
+
+def test_no_url_of_the_whole_walk_carries_personal_data(journey):
+    locations = [
+        journey.start()["Location"],
+        journey.give_identity()["Location"],
+    ]
+    journey.lender_decides(approved("OF-001"))
+    locations.append(journey.choose_offer()["Location"])
+    locations.append(journey.give_details()["Location"])
+    journey.lender_accepts_submission()
+    locations.append(journey.client.get(journey.url("handoff"))["Location"])
+
+    for location in locations:
+        for value in PERSONAL_VALUES:
+            assert value not in location, (value, location)
+
+
+def test_campaigns_of_other_products_do_not_publish_the_listing(client, shop):
+    """A listing attached to a campaign of another product is not shown (the selector's rule)."""
+    stray = CampaignFactory(product=ProductFactory())
+    stray.listings.add(ListingFactory(title="Desparejada"))
+    stray.origins.add(shop.origin)
+
+    assert "Desparejada" not in _text(client.get("/o/movilco/"))
+
+
+def test_listing_details_are_escaped(client, shop):
+    shop.listing.title = "<script>alert(1)</script>"
+    shop.listing.save()
+
+    page = _text(client.get("/o/movilco/"))
+
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_a_handoff_without_a_usable_lender_url_says_so_instead_of_looping(journey):
+    journey.to_submitting()
+    journey.lender_accepts_submission(redirect_url="")
+
+    response = journey.client.get(journey.url("handoff"))
+
+    assert response.status_code == 200
+    assert "No pudimos abrir la página de Banco Aliado" in _text(response)
