@@ -33,9 +33,13 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def broker_isolation():
-    """Keys (Redis) or a folder (file-system broker) of this test run's own."""
+    """Keys (Redis) or a folder (file-system broker) of this test run's own.
+
+    Autouse and session-wide: it must be in place before any test publishes a task, or that
+    task's connection pool would keep the shared queue's address.
+    """
     if IN_CI and not settings.REDIS_URL:
         pytest.fail("CI is set but REDIS_URL is not: the worker tests must run on Redis.")
     env = {}

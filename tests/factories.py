@@ -92,3 +92,28 @@ class LeadFactory(factory.django.DjangoModelFactory):
     listing = factory.SubFactory(ListingFactory)
     product = factory.LazyAttribute(lambda o: o.listing.product)
     lender = factory.LazyAttribute(lambda o: o.listing.product.lender)
+
+
+# --- Sandbox lenders (tests/lenders, tests/sandbox) -------------------------------------------
+
+CONSUMER_IDENTITY = {
+    "document_type": "CC",
+    "document_number": "1020304050",
+    "full_name": "Ana María Pérez",
+    "monthly_income": 3_200_000,
+}
+
+
+def sandbox_lender(*, server_url: str, **fields) -> Lender:
+    """A lender of the embedded style whose API is the sandbox served at `server_url`
+    (pytest-django's live_server.url)."""
+    code = fields.pop("code", None) or f"sbx-{secrets.token_hex(4)}"
+    return LenderFactory(code=code, base_url=f"{server_url}/sandbox/embedded/{code}", **fields)
+
+
+def lead_awaiting_decision(*, lender: Lender, **identity) -> Lead:
+    """A journey of `lender` whose consumer gave identity and income and waits for the decision."""
+    return LeadFactory(
+        listing__product__lender=lender, status="awaiting_decision", identity_at=timezone.now(),
+        **{**CONSUMER_IDENTITY, **identity},
+    )

@@ -245,11 +245,14 @@ def details(request: HttpRequest, lead: Lead) -> HttpResponse:
 def handoff(request: HttpRequest, lead: Lead) -> HttpResponse:
     """Wait for the submission, then send the consumer to the lender (DESIGN.md §6)."""
     if lead.status in (LeadStatus.SUBMITTED, LeadStatus.HANDED_OFF):
-        url = journey_handoff(lead=lead)
+        try:
+            url = journey_handoff(lead=lead)
+        except JourneyError:
+            url = ""
         if urlsplit(url).scheme in ("https", "http"):
             return HttpResponseRedirect(url)
-        # A lender with no submission call and an offer without a URL: a relative URL here would
-        # send the consumer back into our own pages. Say so plainly; staff must fix the data.
+        # No usable lender address: a relative URL here would send the consumer back into our
+        # own pages. Say so plainly; staff must fix the data.
         logger.error("Lead %s (tracking ID %s) has no usable lender redirect URL.", lead.pk, lead.tracking_id)
         return render(request, "flow/handoff.html", _journey_context(lead, handoff_broken=True))
     context = _journey_context(lead, reported_by_lender=lead.status in LENDER_REPORTED_STATUSES)

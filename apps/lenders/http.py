@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
+import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +29,9 @@ from apps.lenders.adapters.base import PermanentFailure, TechnicalFailure
 CONNECT_TIMEOUT_SECONDS = 5.0
 MAX_RESPONSE_BYTES = 2 * 1024 * 1024
 USER_AGENT = "Prosperas-Platform/1.0"
+# Header names whose values are secrets: an Exchange keeps them masked, so nothing that stores
+# or logs an exchange can leak a lender's credentials.
+SECRET_HEADER = re.compile(r"authorization|api[-_]?key|token|secret|signature|password|cookie", re.IGNORECASE)
 
 _sessions = threading.local()
 
@@ -88,6 +94,15 @@ class HttpResponse:
             return None
         return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
+    def json_object(self) -> dict[str, Any]:
+        """The body as a JSON object; any other JSON (a list, a string) is unparseable too."""
+        data = self.json()
+        if not isinstance(data, dict):
+            raise TechnicalFailure(
+                f"Lender answered HTTP {self.status} with JSON that is not an object.", exchange=self.exchange
+            )
+        return data
+
     def raise_for_transport_status(self) -> None:
         """The status codes whose meaning is the same for every lender."""
         if self.status == 429 or self.status == 408 or self.status >= 500:
@@ -125,10 +140,10 @@ class LenderHttpClient:
             body = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
             send_headers["Content-Type"] = "application/json"
         elif form is not None:
-            body = urllib3.request.urlencode(dict(form)).encode()
+            body = urllib.parse.urlencode(dict(form)).encode()
             send_headers["Content-Type"] = "application/x-www-form-urlencoded"
         exchange = Exchange(
-            method=method, url=url, request_headers=dict(send_headers),
+            method=method, url=url, request_headers=_masked_headers(send_headers),
             request_body=body.decode("utf-8", "replace") if body else "",
         )
         self.exchanges.append(exchange)
@@ -172,18 +187,44 @@ class LenderHttpClient:
             response.close()
 
     def _read_body(self, response: requests.Response) -> bytes:
+        """Read the body in chunks, never past the deadline.
+
+        Each socket read may block at most until the deadline (the socket's timeout is lowered
+        before every read), so a lender trickling bytes ends the attempt at the deadline rather
+        than one full read timeout after it. Content-Encoding (gzip) is decoded here, since
+        streaming bypasses requests' own decoding; the size limit applies to the decoded body.
+        """
         chunks: list[bytes] = []
         size = 0
         try:
             while True:
-                self._remaining()
-                chunk = response.raw.read1(65536)
+                _set_read_timeout(response, self._remaining())
+                chunk = response.raw.read1(65536, decode_content=True)
                 if not chunk:
                     break
                 size += len(chunk)
                 if size > MAX_RESPONSE_BYTES:
                     raise TechnicalFailure("Lender's answer is larger than 2 MiB.")
                 chunks.append(chunk)
+        except (urllib3.exceptions.ReadTimeoutError, socket.timeout) as exc:
+            raise TechnicalFailure(f"No complete answer within the {self.timeout_seconds:g} s deadline.") from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise TechnicalFailure(f"Connection failed while reading the answer: {type(exc).__name__}.") from exc
         return b"".join(chunks)
+
+
+def _set_read_timeout(response: requests.Response, seconds: float) -> None:
+    """Lower the socket timeout of a streaming response to what is left of the deadline.
+
+    urllib3 exposes the connection (`HTTPResponse.connection`) but not a setter for the read
+    timeout of a response already under way; if the socket cannot be reached (another urllib3),
+    the read timeout set at the request stays, and the deadline is checked between chunks.
+    """
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        sock.settimeout(max(seconds, 0.001))
+
+
+def _masked_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name: ("***" if SECRET_HEADER.search(name) else value) for name, value in headers.items()}

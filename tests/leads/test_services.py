@@ -219,3 +219,11 @@ def test_an_older_event_that_moves_the_lead_up_does_not_turn_its_clock_back():
 
     lead.refresh_from_db()
     assert (effect, lead.status, lead.lender_status_at) == ("contradicts", LeadStatus.APPROVED, ten)
+
+
+@pytest.mark.django_db
+def test_hand_off_without_a_lender_address_is_refused_instead_of_looping_on_our_pages():
+    lead = LeadFactory(status=LeadStatus.SUBMITTED, redirect_url="")
+
+    with pytest.raises(services.JourneyError):
+        services.journey_handoff(lead=lead)

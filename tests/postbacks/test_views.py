@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -411,7 +412,10 @@ def test_a_body_streamed_without_a_content_length_is_refused_by_the_bytes_read()
     async def send(message):
         sent.append(message)
 
-    async_to_sync(ASGIHandler())(scope, receive, send)
+    # In a thread of its own: after the browser tests, Playwright's event loop owns this thread.
+    runner = threading.Thread(target=async_to_sync(ASGIHandler()), args=(scope, receive, send))
+    runner.start()
+    runner.join(timeout=30)
 
     assert sent[0]["status"] == 413
     assert json.loads(b"".join(m.get("body", b"") for m in sent[1:]))["error"] == "too_large"

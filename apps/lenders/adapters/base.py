@@ -138,13 +138,19 @@ class AdapterConfigurationError(Exception):
 class LenderAdapter:
     """Base class: owns the HTTP plumbing; a subclass only translates requests and responses.
 
-    Subclasses set `key` and `label`, declare capabilities with `supports_submit`, and implement
-    `prequalify` (and `submit` when supported) with `self.http`.
+    Subclasses set `key` and `label`, declare capabilities with `supports_submit` and
+    `supports_poll`, name the credentials they read in `credential_names` (the admin offers a
+    write-only input for each), and implement `prequalify` (and `submit` / `poll` when
+    supported) with `self.http`. One adapter instance serves one attempt: its HTTP client's
+    deadline starts at the first request and covers every call the attempt makes.
     """
 
     key: ClassVar[str]
     label: ClassVar[str]
     supports_submit: ClassVar[bool] = True
+    # A lender that can answer `pending` and be asked again later by tracking ID.
+    supports_poll: ClassVar[bool] = False
+    credential_names: ClassVar[tuple[str, ...]] = ()
     # Fields the flow must collect before `submit` (beyond identity and income).
     submit_fields: ClassVar[tuple[str, ...]] = ("email", "phone")
 
@@ -165,4 +171,8 @@ class LenderAdapter:
 
     def submit(self, request: SubmitRequest, *, idempotency_key: str) -> SubmissionResult:
         """Only called when `supports_submit`; otherwise the chosen offer's URL is the redirect."""
+        raise NotImplementedError
+
+    def poll(self, tracking_id: str, *, lender_reference: str = "") -> DecisionResult:
+        """Only called when `supports_poll`: the lender's current answer to a pending decision."""
         raise NotImplementedError

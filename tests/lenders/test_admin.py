@@ -1,0 +1,92 @@
+"""Lender admin: secrets are never displayed and blank inputs keep them; the call log is read-only."""
+
+from django.utils import timezone
+
+from apps.lenders.models import Lender, LenderCall
+from tests.factories import LeadFactory, LenderFactory
+
+API_KEY = "sk_live_9f8e7d6c5b4a"
+SECRET = "whsec_0123456789abcdef0123456789abcdef"
+
+
+def form_data(lender: Lender, **changes) -> dict:
+    data = {
+        "code": lender.code, "name": lender.name, "adapter": lender.adapter, "base_url": lender.base_url,
+        "environment": lender.environment, "is_active": "on", "timeout_seconds": lender.timeout_seconds,
+        "max_retries": lender.max_retries, "postback_auth": lender.postback_auth, "postback_key": lender.postback_key,
+        "postback_ip_allowlist": "", "credential__api_key": "", "new_credential_name": "", "new_credential_value": "",
+        "postback_secret": "",
+    }
+    data.update(changes)
+    return data
+
+
+def change_url(lender: Lender) -> str:
+    return f"/admin/lenders/lender/{lender.pk}/change/"
+
+
+def test_the_change_page_shows_secrets_masked_only(admin_client):
+    lender = LenderFactory(credentials={"api_key": API_KEY}, postback_secret=SECRET)
+    html = admin_client.get(change_url(lender)).content.decode()
+    assert API_KEY not in html and SECRET not in html
+    assert "api_key: ••••" in html and API_KEY[-4:] in html
+    assert 'type="password" name="credential__api_key"' in html
+
+
+def test_blank_secret_inputs_keep_the_stored_values(admin_client):
+    lender = LenderFactory(credentials={"api_key": API_KEY}, postback_secret=SECRET)
+    response = admin_client.post(change_url(lender), form_data(lender, name="Renamed"))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    lender.refresh_from_db()
+    assert (lender.name, lender.credentials, lender.postback_secret) == ("Renamed", {"api_key": API_KEY}, SECRET)
+
+
+def test_a_new_secret_can_keep_the_old_one_during_a_rotation(admin_client):
+    lender = LenderFactory(credentials={"api_key": API_KEY}, postback_secret=SECRET)
+    admin_client.post(change_url(lender), form_data(
+        lender, credential__api_key="sk_new", postback_secret="whsec_new_secret_value", keep_previous_secret="on",
+        new_credential_name="client_id", new_credential_value="cid-1",
+    ))
+    lender.refresh_from_db()
+    assert lender.credentials == {"api_key": "sk_new", "client_id": "cid-1"}
+    assert (lender.postback_secret, lender.postback_secret_previous) == ("whsec_new_secret_value", SECRET)
+    admin_client.post(change_url(lender), form_data(lender, clear_previous_secret="on", credentials_remove=["client_id"]))
+    lender.refresh_from_db()
+    assert lender.postback_secret_previous == "" and lender.credentials == {"api_key": "sk_new"}
+
+
+def test_a_bearer_key_lender_gets_the_digest_of_its_key(admin_client):
+    lender = LenderFactory(postback_secret=SECRET)
+    admin_client.post(change_url(lender), form_data(lender, postback_auth="api_key"))
+    lender.refresh_from_db()
+    assert lender.postback_api_key_digest == Lender.api_key_digest(SECRET)
+
+
+def test_a_new_lender_needs_a_postback_secret(admin_client):
+    page = admin_client.get("/admin/lenders/lender/add/")
+    assert page.status_code == 200 and 'name="credential__api_key"' in page.content.decode()
+    data = form_data(LenderFactory.build(code="new-lender", postback_key="pk_new"), credential__api_key=API_KEY)
+    response = admin_client.post("/admin/lenders/lender/add/", data)
+    assert response.status_code == 200 and "needs a postback secret" in response.content.decode()
+    admin_client.post("/admin/lenders/lender/add/", {**data, "postback_secret": SECRET})
+    created = Lender.objects.get(code="new-lender")
+    assert created.credentials == {"api_key": API_KEY} and created.postback_secret == SECRET
+
+
+def test_the_call_log_is_searchable_by_tracking_id_and_read_only(admin_client):
+    lead = LeadFactory()
+    call = LenderCall.objects.create(
+        lender=lead.lender, lead=lead, capability="prequalify", attempt=1, idempotency_key="k",
+        started_at=timezone.now(), outcome="technical_failure", request_body='{"documentNumber":"••••••••50"}',
+    )
+    listing = admin_client.get("/admin/lenders/lendercall/", {"q": lead.tracking_id}).content.decode()
+    assert lead.tracking_id in listing and "technical_failure" in listing.replace("Technical failure", "technical_failure")
+    detail = admin_client.get(f"/admin/lenders/lendercall/{call.pk}/change/")
+    assert detail.status_code == 200 and "••••••••50" in detail.content.decode()
+    assert admin_client.get("/admin/lenders/lendercall/add/").status_code == 403
+    assert admin_client.post(f"/admin/lenders/lendercall/{call.pk}/delete/", {"post": "yes"}).status_code == 403
+
+
+def test_the_sandbox_knobs_page_documents_the_rules(admin_client):
+    html = admin_client.get("/admin/sandbox/sandboxlendersettings/add/").content.decode()
+    assert "1,200,000" in html and "failure script" in html.lower()

@@ -1,0 +1,116 @@
+"""The lender tasks on a real Celery worker (threads pool) calling the sandbox over real HTTP.
+
+The worker is a separate process on the test database; the sandbox is served by live_server.
+Effective timeouts and backoff are the shortened test ones (2 s deadline, 0.05-0.5 s backoff).
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from apps.leads import services as lead_services
+from apps.leads.models import Decision, Lead, LeadStatus
+from apps.lenders.models import LenderCall
+from apps.lenders.tasks import lender_prequalify, lender_submit, sweep_due_work
+from prosperas.celery import app as celery_app
+from tests.factories import CONSUMER_IDENTITY, lead_awaiting_decision
+from tests.support import wait_until
+
+pytestmark = pytest.mark.worker
+
+ROOT = Path(__file__).resolve().parents[2]
+EMAIL, PHONE = "ana.perez@example.com", "+573001234567"
+
+
+def status_of(lead):
+    return Lead.objects.get(pk=lead.pk).status
+
+
+def outcomes(lead, capability="prequalify"):
+    return list(LenderCall.objects.filter(lead=lead, capability=capability).order_by("attempt").values_list("outcome", flat=True))
+
+
+def worker_log(worker) -> str:
+    name = worker.args[worker.args.index("-n") + 1].split("@")[0]
+    return (ROOT / "var" / f"{name}.log").read_text()
+
+
+def enqueue_prequalify(lead):
+    return lender_prequalify.delay(lead_id=lead.pk, lender_id=lead.lender_id)
+
+
+def test_two_500s_then_an_approval_make_three_calls_and_offers(sandbox, celery_worker):
+    sandbox.script("500, 500")
+    lead = lead_awaiting_decision(lender=sandbox.lender)
+    enqueue_prequalify(lead)
+    wait_until(lambda: status_of(lead) == LeadStatus.OFFERED)
+    assert outcomes(lead) == ["technical_failure", "technical_failure", "approved"]
+    calls = LenderCall.objects.filter(lead=lead).order_by("attempt")
+    assert [call.attempt for call in calls] == [1, 2, 3]
+    assert len({call.idempotency_key for call in calls}) == 1
+
+
+def test_a_lender_that_stalls_every_time_gets_one_call_and_three_retries_then_the_lead_fails(sandbox, celery_worker):
+    sandbox.script("stall, stall, stall, stall", stall_seconds=2.5)
+    lead = lead_awaiting_decision(lender=sandbox.lender)
+    enqueue_prequalify(lead)
+    wait_until(lambda: status_of(lead) == LeadStatus.DECISION_FAILED, timeout=20)
+    assert outcomes(lead) == ["technical_failure"] * 4
+    for call in LenderCall.objects.filter(lead=lead):
+        assert "deadline" in call.error and 1900 <= call.duration_ms <= 3000
+    assert not Decision.objects.filter(lead=lead).exists()
+
+
+def test_a_rejection_is_one_call_and_the_lead_is_not_eligible(sandbox, celery_worker):
+    lead = lead_awaiting_decision(lender=sandbox.lender, monthly_income=900_000)
+    enqueue_prequalify(lead)
+    wait_until(lambda: status_of(lead) == LeadStatus.NOT_ELIGIBLE)
+    assert outcomes(lead) == ["rejected"]
+
+
+def test_running_the_task_again_after_the_decision_makes_no_call_and_no_second_decision(sandbox, celery_worker):
+    lead = lead_awaiting_decision(lender=sandbox.lender)
+    enqueue_prequalify(lead)
+    wait_until(lambda: status_of(lead) == LeadStatus.OFFERED)
+    again = enqueue_prequalify(lead)
+    wait_until(lambda: f"[{again.id}] succeeded" in worker_log(celery_worker))
+    assert f"[{again.id}] succeeded" in worker_log(celery_worker) and "'skipped'" in worker_log(celery_worker)
+    assert outcomes(lead) == ["approved"]
+    assert Decision.objects.filter(lead=lead).count() == 1
+
+
+def test_no_personal_data_appears_in_any_stored_exchange(sandbox, celery_worker):
+    lead = lead_awaiting_decision(lender=sandbox.lender)
+    enqueue_prequalify(lead)
+    wait_until(lambda: status_of(lead) == LeadStatus.OFFERED)
+    lead = Lead.objects.get(pk=lead.pk)
+    offer = Decision.objects.get(lead=lead).offers.first()
+    lead_services.journey_offer_choose(lead=lead, offer_id=offer.pk)
+    lead_services.journey_details_submit(lead=lead, email=EMAIL, phone=PHONE)  # enqueues lender_submit on commit
+    wait_until(lambda: status_of(lead) == LeadStatus.SUBMITTED)
+    calls = list(LenderCall.objects.filter(lead=lead))
+    assert {call.capability for call in calls} == {"prequalify", "submit"}
+    personal = [CONSUMER_IDENTITY["document_number"], CONSUMER_IDENTITY["full_name"], "Ana María", "Pérez",
+                EMAIL, "ana.perez", PHONE, "3001234567"]
+    for call in calls:
+        stored = " ".join([call.request_body, call.response_body, call.request_url, call.error])
+        for value in personal:
+            assert value not in stored, f"{value!r} stored in {call.capability} call"
+    submit_call = next(call for call in calls if call.capability == "submit")
+    assert '"selectedOfferId"' in submit_call.request_body and '"email":"' in submit_call.request_body
+
+
+def test_the_sweep_re_enqueues_a_journey_whose_task_was_lost(sandbox, celery_worker, settings):
+    lead = lead_awaiting_decision(lender=sandbox.lender)  # no task was ever enqueued for it
+    stale = timezone.now() - timedelta(seconds=settings.LENDER_SWEEP_STALE_SECONDS + 1)
+    Lead.objects.filter(pk=lead.pk).update(updated_at=stale)
+    sweep_due_work.delay()
+    wait_until(lambda: status_of(lead) == LeadStatus.OFFERED)
+    assert outcomes(lead) == ["approved"]
+
+
+@pytest.mark.parametrize("task", [lender_prequalify, lender_submit, sweep_due_work])
+def test_lender_tasks_are_routed_to_the_lender_calls_queue(task):
+    assert celery_app.amqp.router.route({}, task.name)["queue"].name == "lender_calls"
