@@ -14,7 +14,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.leads.models import Decision, Lead, LeadEvent, LeadStatus, Offer, Submission
-from apps.lenders.adapters import adapter_class
 from apps.lenders.adapters.base import DecisionResult, SubmissionResult
 from apps.origins.services import tracking_id_mint
 
@@ -188,19 +187,9 @@ def journey_details_submit(*, lead: Lead, email: str, phone: str) -> bool:
     lead.email = email
     lead.phone = phone
     lead.save(update_fields=["email", "phone"])
-    if adapter_class(lead.lender.adapter).supports_submit:
-        _enqueue_submit(lead)
-    else:
-        # This lender has no submission call: the chosen offer's URL is the redirect.
-        offer = lead.chosen_offer
-        if not offer.url:
-            Lead.objects.filter(pk=lead.pk).update(needs_review=True)
-            submission_fail(lead_id=lead.pk, message=f"Offer {offer.lender_offer_id} has no URL to hand the consumer to.")
-            return True
-        submission_record(
-            lead_id=lead.pk,
-            result=SubmissionResult(status="offer_selected", redirect_url=offer.url, lender_reference=lead.lender_reference),
-        )
+    # A lender with no submission call is handled by the same task: the chosen offer's URL
+    # becomes the redirect there (apps/lenders/services.py), so there is one path to hand-off.
+    _enqueue_submit(lead)
     return True
 
 
