@@ -6,7 +6,7 @@ Personal data is shown masked; leads are changed only through the journey and po
 from django.contrib import admin
 from django.utils.html import format_html_join
 
-from apps.leads.models import Decision, Lead, LeadEvent, Offer, Submission
+from apps.leads.models import Consent, Decision, Lead, LeadEvent, LeadNotification, Offer, Submission
 from apps.lenders.models import LenderCall
 from apps.postbacks.models import PostbackEvent
 from prosperas.crypto import mask
@@ -56,6 +56,20 @@ class PostbackInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+class ConsentInline(ReadOnlyInline):
+    model = Consent
+    fields = ["kind", "text_version", "accepted_at", "ip_address"]
+    readonly_fields = fields
+    show_change_link = False
+
+
+class NotificationInline(ReadOnlyInline):
+    model = LeadNotification
+    fields = ["created_at", "channel", "lead_status", "language", "state", "sent_at", "error"]
+    readonly_fields = fields
+    show_change_link = False
+
+
 class SubmissionInline(ReadOnlyInline):
     model = Submission
     fields = ["status", "redirect_url", "lender_reference", "created_at"]
@@ -73,12 +87,15 @@ class LeadAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["tracking_id", "status", "needs_review", "origin", "lender", "campaign", "listing", "product"]}),
         ("Consumer (masked)", {"fields": ["document_type", "document_number_masked", "full_name_masked",
-                                          "email_masked", "phone_masked", "monthly_income", "currency"]}),
-        ("Application", {"fields": ["chosen_offer", "lender_reference", "redirect_url", "handoff_url"]}),
+                                          "email_masked", "phone_masked", "birth_date_masked", "region",
+                                          "monthly_income", "currency", "language"]}),
+        ("Application", {"fields": ["compare_mode", "origin_reference", "requested_amount", "requested_term_months",
+                                    "chosen_offer", "lender_reference", "redirect_url", "handoff_url"]}),
         ("Timestamps", {"fields": ["created_at", "identity_at", "decided_at", "submitted_at", "handed_off_at",
                                    "lender_status_at", "updated_at"]}),
     ]
-    inlines = [LeadEventInline, DecisionInline, SubmissionInline, LenderCallInline, PostbackInline]
+    inlines = [LeadEventInline, DecisionInline, SubmissionInline, LenderCallInline, PostbackInline, ConsentInline,
+               NotificationInline]
     actions = ["mark_reviewed"]
 
     def get_readonly_fields(self, request, obj=None):
@@ -102,6 +119,10 @@ class LeadAdmin(admin.ModelAdmin):
     def email_masked(self, lead):
         local, _, domain = lead.email.partition("@")
         return f"{local[:1]}•••@{domain}" if domain else mask(lead.email)
+
+    @admin.display(description="Birth date")
+    def birth_date_masked(self, lead):
+        return f"{lead.birth_date[:4]}-••-••" if lead.birth_date else ""
 
     @admin.display(description="Phone")
     def phone_masked(self, lead):

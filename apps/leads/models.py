@@ -47,9 +47,15 @@ class Lead(models.Model):
     full_name = EncryptedTextField(blank=True)
     email = EncryptedTextField(blank=True)
     phone = EncryptedTextField(blank=True)
+    birth_date = EncryptedTextField(blank=True, help_text="ISO date (YYYY-MM-DD), encrypted.")
+    region = models.CharField(max_length=8, blank=True, help_text="ISO 3166-2:CO department code, e.g. CO-DC.")
     monthly_income = models.PositiveBigIntegerField(null=True, blank=True)
     currency = models.CharField(max_length=3, default="COP")
     requested_amount = models.PositiveBigIntegerField(null=True, blank=True)
+    requested_term_months = models.PositiveSmallIntegerField(null=True, blank=True)
+    language = models.CharField(max_length=8, default="es", help_text="The consumer's language for pages and emails.")
+    compare_mode = models.BooleanField(default=False, help_text="Decisions asked of every eligible lender at once.")
+    origin_reference = models.CharField(max_length=128, blank=True, help_text="The origin's own reference (deep link).")
 
     chosen_offer = models.ForeignKey("leads.Offer", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     lender_reference = models.CharField(max_length=128, blank=True)
@@ -158,3 +164,53 @@ class LeadEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} -> {self.status}"
+
+
+class Consent(models.Model):
+    """A consent the consumer accepted, with the version of the text they saw (habeas data)."""
+
+    class Kind(models.TextChoices):
+        TERMS = "terms", "Terms and conditions"
+        PRIVACY = "privacy", "Privacy policy"
+        DATA_PROCESSING = "data_processing", "Personal data processing authorization"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="consents")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    text_version = models.CharField(max_length=40)
+    accepted_at = models.DateTimeField()
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["lead", "kind", "text_version"], name="consent_once_per_version")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} v{self.text_version}"
+
+
+class LeadNotification(models.Model):
+    """A message sent to the consumer about their lead; one per status, so repeats send nothing."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="notifications")
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
+    lead_status = models.CharField(max_length=24, choices=LeadStatus.choices)
+    language = models.CharField(max_length=8)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    error = models.CharField(max_length=512, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["lead", "channel", "lead_status"], name="notification_once_per_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.lead_status} {self.state}"
