@@ -45,4 +45,5 @@ if broker_url.startswith("filesystem://"):
 beat_schedule = {
     "sweep-lender-work": {"task": "apps.lenders.tasks.sweep_due_work", "schedule": 30.0},
     "purge-postback-nonces": {"task": "apps.postbacks.tasks.purge_expired_nonces", "schedule": 300.0},
+    "sweep-lead-notifications": {"task": "apps.leads.tasks.sweep_pending_notifications", "schedule": 300.0},
 }

@@ -30,7 +30,8 @@ class PostbackEventAdmin(ReadOnlyAdmin):
     list_select_related = ["lender"]
     date_hierarchy = "received_at"
     fields = [
-        "received_at", "lender", "lead", "click_id", "status", "effect", "is_repeat", "event_id", "occurred_at",
+        "received_at", "lender", "lead", "click_id", "looks_like", "status", "effect", "is_repeat", "event_id",
+        "occurred_at",
         "product_id", "amount", "currency", "reason", "lender_reference", "metadata_pretty", "source_ip",
         "headers_pretty", "raw_body_text",
     ]

@@ -10,6 +10,7 @@ from datetime import datetime
 from django.conf import settings
 
 PATH = "/api/v1/postbacks"
+TESTER_PATH = "/api/v1/postbacks/test"
 
 # 8-128 characters of A-Z a-z 0-9 _ -: a nonce can hold no ".", the separator of the signed
 # message, so "{timestamp}.{nonce}.{body}" splits one way only.
@@ -39,6 +40,13 @@ AUTH_FAILURE_MESSAGES = {
     "bad_signature": "The signature does not match: sign \"{timestamp}.{nonce}.{raw body}\" with HMAC-SHA256 "
     "and your secret, and send it as lowercase hex.",
     "address_not_allowed": "Requests for this key are not accepted from this address.",
+}
+
+
+# Only the postback tester refuses for this reason: it works on staging integrations alone.
+TESTER_AUTH_FAILURE_MESSAGES = {
+    "not_a_staging_key": "The postback tester takes the credentials of your staging integration; these are "
+    "production credentials.",
 }
 
 

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from apps.postbacks import contract, signing
+from apps.postbacks.selectors import MANGLINGS
 from apps.postbacks.serializers import PostbackInputSerializer
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -25,7 +26,9 @@ OTHER_ERRORS = [
     (400, "validation_error", "The body is not a JSON object, or fields break the rules above; `fields` names "
      "each one with its problems. Unknown fields are errors."),
     (404, "unknown_click_id", "None of your applications has this click_id, compared byte for byte. The event "
-     "is recorded all the same, and its id returned, for reconciliation: check you echo the click_id exactly."),
+     "is recorded all the same, and its id returned, for reconciliation: check you echo the click_id exactly. "
+     "When one of your applications would match had the click_id not been changed, `looks_like` names the "
+     "change (below)."),
     (405, "method_not_allowed", "Only POST is accepted."),
 ]
 
@@ -54,6 +57,9 @@ def docs_context(request: HttpRequest) -> dict:
     serializer = PostbackInputSerializer()
     return {
         "endpoint_url": request.build_absolute_uri(contract.PATH),
+        "tester_url": request.build_absolute_uri(contract.TESTER_PATH),
+        "tester_auth_failures": list(contract.TESTER_AUTH_FAILURE_MESSAGES.items()),
+        "manglings": list(MANGLINGS.items()),
         "fields": [(name, field.help_text) for name, field in serializer.fields.items()],
         "auth_failures": list(contract.AUTH_FAILURE_MESSAGES.items()),
         "other_errors": OTHER_ERRORS,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from typing import Any
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from apps.postbacks import contract, signing
 # Never stored with the event: they are the credentials (the public key is kept, for audit).
 HEADERS_NOT_KEPT = {signing.HEADER_SIGNATURE.lower(), "authorization", "cookie"}
 ALLOWED_CHARSETS = {"utf-8", "utf8"}
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class PostbackRefused(Exception):
@@ -69,8 +71,8 @@ def json_object_parse(raw_body: bytes) -> dict[str, Any]:
     """The body as a JSON object. Strict: UTF-8 only, no duplicate keys (which one would win is up
     to each parser), no NaN or Infinity (not JSON)."""
     try:
-        value = json.loads(raw_body.decode("utf-8"), object_pairs_hook=_no_duplicate_keys,
-                           parse_constant=_no_constants)
+        text = raw_body.decode("utf-8")
+        value = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
     except UnicodeDecodeError:
         raise _malformed("The body is not valid UTF-8.") from None
     except json.JSONDecodeError as error:
@@ -82,7 +84,22 @@ def json_object_parse(raw_body: bytes) -> dict[str, Any]:
         raise _malformed("The body is not valid JSON: nested too deeply.") from None
     if not isinstance(value, dict):
         raise _malformed("The body must be a JSON object.")
+    if _holds_unpaired_surrogate(text, value):
+        raise _malformed("The body is not valid JSON text: an escape such as \\ud800 stands for half a "
+                         "character (an unpaired surrogate), which is not Unicode.")
     return value
+
+
+def _holds_unpaired_surrogate(text: str, value: Any) -> bool:
+    """Only a \\uD800-\\uDFFF escape can produce one (UTF-8 decoding refused encoded ones), so the
+    document is re-encoded to find out only when the text holds such an escape."""
+    if not SURROGATE_ESCAPE.search(text):
+        return False
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -119,5 +136,9 @@ def client_ip(request: HttpRequest) -> str | None:
 
 
 def headers_for_audit(request: HttpRequest) -> dict[str, str]:
-    """The request's headers as received, minus credentials."""
-    return {name: value for name, value in request.headers.items() if name.lower() not in HEADERS_NOT_KEPT}
+    """The request's headers as received, minus credentials. A NUL character, which no HTTP server
+    should pass on but jsonb cannot hold, is kept written out as \\u0000."""
+    return {
+        name.replace("\x00", "\\u0000"): value.replace("\x00", "\\u0000")
+        for name, value in request.headers.items() if name.lower() not in HEADERS_NOT_KEPT
+    }

@@ -31,6 +31,11 @@ class PostbackEvent(models.Model):
     lender_reference = models.CharField(max_length=128, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     effect = models.CharField(max_length=12, choices=Effect.choices)
+    looks_like = models.CharField(
+        max_length=100, blank=True,
+        help_text="Unmatched only: the manglings (comma-separated) after which one of the lender's click_ids "
+        "would have matched, e.g. letter_case. Never used to match.",
+    )
     is_repeat = models.BooleanField(default=False, help_text="Same status (or event_id) already recorded for this lead.")
     raw_body = models.BinaryField()
     headers = models.JSONField(default=dict, help_text="Request headers, without signatures or keys.")
@@ -48,14 +53,21 @@ class PostbackNonce(models.Model):
     """Nonces seen per lender, kept past the timestamp tolerance so a replay is refused.
 
     In the database so that every web process sees the same set and restarts forget nothing.
+    The postback tester keeps its nonces apart (`tester`), so trying a request on the tester
+    never burns the nonce for the real endpoint, and the tester still shows a replay refusal.
     """
 
     lender = models.ForeignKey("lenders.Lender", on_delete=models.CASCADE, related_name="+")
     nonce = models.CharField(max_length=128)
+    tester = models.BooleanField(default=False, help_text="Seen by the postback tester, not the real endpoint.")
     seen_at = models.DateTimeField(db_index=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["lender", "nonce"], name="postback_nonce_once_per_lender")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lender", "tester", "nonce"], name="postback_nonce_once_per_lender_and_use"
+            ),
+        ]
 
 
 class PostbackAuthFailure(models.Model):

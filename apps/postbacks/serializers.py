@@ -10,6 +10,7 @@ documentation page.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from datetime import timedelta
@@ -23,6 +24,7 @@ from rest_framework import serializers
 
 from apps.postbacks import contract
 from apps.postbacks.models import PostbackEvent
+from apps.postbacks.selectors import MANGLINGS
 from apps.products.models import PRODUCT_ID_VALIDATOR
 
 AMOUNT_PATTERN = re.compile(r"(?P<units>[0-9]+)(?:\.[0-9]{1,2})?")
@@ -140,12 +142,40 @@ class OffsetDateTimeField(serializers.Field):
 
 @extend_schema_field({"type": "object", "additionalProperties": True})
 class JSONObjectField(serializers.JSONField):
-    default_error_messages = {"not_an_object": "Must be a JSON object."}
+    """A JSON object we can store: PostgreSQL's jsonb holds no NUL character (\u0000) and no number
+    beyond a double (1e400 parses as infinity). Unpaired surrogates never get this far: the body
+    holding one is refused as a whole (inbound.json_object_parse)."""
+
+    default_error_messages = {
+        "not_an_object": "Must be a JSON object.",
+        "unstorable": "Must not contain the NUL character (\\u0000) or numbers too large for a double.",
+    }
 
     def to_internal_value(self, data: Any) -> dict:
         if not isinstance(data, dict):
             self.fail("not_an_object")
+        if not _storable(data):
+            self.fail("unstorable")
         return super().to_internal_value(data)
+
+
+def _storable(value: Any) -> bool:
+    """Iterative over the values a JSON parser produces; the parser already bounded the nesting."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return False
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
 
 
 class PostbackInputSerializer(serializers.Serializer):
@@ -210,9 +240,16 @@ class PostbackInputSerializer(serializers.Serializer):
         return value
 
 
+# Always "accepted", described by a pattern: a one-choice enum named "status" would collide with the
+# input's status enum in the schema (OpenAPI 3.0 has no const).
+@extend_schema_field({"type": "string", "pattern": "^accepted$", "example": "accepted"})
+class AcceptedField(serializers.CharField):
+    pass
+
+
 class PostbackAcceptedSerializer(serializers.Serializer):
     event = serializers.IntegerField(help_text="The id of the recorded event.")
-    status = serializers.ChoiceField(choices=["accepted"])
+    status = AcceptedField(help_text='Always "accepted".')
     lead_status = serializers.CharField(help_text="The application's status after this event.")
     repeat = serializers.BooleanField(
         help_text="True when an earlier event of this application had the same status or event_id."
@@ -238,3 +275,28 @@ class PostbackValidationErrorSerializer(PostbackErrorSerializer):
 
 class PostbackUnmatchedSerializer(PostbackErrorSerializer):
     event = serializers.IntegerField(help_text="The id of the recorded (unmatched) event.")
+    looks_like = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(MANGLINGS)), required=False,
+        help_text="Present when one of your applications would have matched had the click_id not been changed "
+        "this way (it still does not match): " + "; ".join(f"{name}: {text}" for name, text in MANGLINGS.items())
+        + ".",
+    )
+
+
+class PostbackTestAcceptedSerializer(PostbackAcceptedSerializer):
+    test = serializers.BooleanField(help_text="Always true: the tester recorded nothing.")
+    event = serializers.IntegerField(allow_null=True, help_text="Always null: no event was recorded.")
+    message = serializers.CharField(help_text="What the endpoint would have done, in a sentence.")
+
+
+class PostbackTestUnmatchedSerializer(PostbackUnmatchedSerializer):
+    test = serializers.BooleanField(help_text="Always true: the tester recorded nothing.")
+    event = serializers.IntegerField(allow_null=True, help_text="Always null: no event was recorded.")
+
+
+class PostbackTestErrorSerializer(PostbackErrorSerializer):
+    test = serializers.BooleanField(help_text="Always true.")
+
+
+class PostbackTestValidationErrorSerializer(PostbackValidationErrorSerializer):
+    test = serializers.BooleanField(help_text="Always true.")

@@ -21,13 +21,15 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.leads.models import Lead
-from apps.leads.services import lead_postback_apply
+from apps.leads.services import lead_postback_apply, postback_transition
 from apps.lenders.models import Lender
 from apps.postbacks import contract, signing
 from apps.postbacks.models import PostbackAuthFailure, PostbackEvent, PostbackNonce
+from apps.postbacks.selectors import click_id_lookalike
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ class PostbackAuthenticationError(Exception):
 
     def __init__(self, reason: str, *, detail: str = "", lender: Lender | None = None) -> None:
         self.reason = reason
-        self.message = detail or contract.AUTH_FAILURE_MESSAGES[reason]
+        self.message = detail or {**contract.AUTH_FAILURE_MESSAGES, **contract.TESTER_AUTH_FAILURE_MESSAGES}[reason]
         self.lender = lender
         super().__init__(f"{reason}: {self.message}")
 
@@ -69,6 +71,22 @@ class PostbackOutcome:
     def matched(self) -> bool:
         return self.event.effect != PostbackEvent.Effect.UNMATCHED
 
+    @property
+    def looks_like(self) -> list[str]:
+        return self.event.looks_like.split(",") if self.event.looks_like else []
+
+
+@dataclass(frozen=True)
+class PostbackSimulation:
+    """What the real endpoint would have done with a postback (the tester's answer)."""
+
+    matched: bool
+    effect: str
+    is_repeat: bool
+    lead_status_before: str | None  # None when unmatched
+    lead_status: str | None  # after the event
+    looks_like: list[str] = field(default_factory=list)
+
 
 # --- Authentication ---------------------------------------------------------------------------
 
@@ -82,11 +100,28 @@ def postback_authenticate(*, headers: Mapping[str, str], raw_body: bytes, client
     try:
         lender = _lender_identify(headers)
         _address_check(lender, client_ip)
-        CREDENTIAL_VERIFIERS[lender.postback_auth](lender=lender, headers=headers, raw_body=raw_body)
+        CREDENTIAL_VERIFIERS[lender.postback_auth](
+            lender=lender, headers=headers, raw_body=raw_body, nonce_spend=_nonce_spend
+        )
     except PostbackAuthenticationError as error:
         error.lender = error.lender or lender
         postback_auth_failure_record(lender=error.lender, reason=error.reason, source_ip=client_ip)
         raise
+    return lender
+
+
+def postback_test_authenticate(*, headers: Mapping[str, str], raw_body: bytes, client_ip: str | None) -> Lender:
+    """The postback tester's authentication: every check of `postback_authenticate`, in the same
+    order, for staging credentials only, recording nothing: refusals are not counted (the tester
+    is where a lender gets them wrong on purpose) and nonces are spent in the tester's own set,
+    so a request tried here can still be sent once to the real endpoint."""
+    lender = _lender_identify(headers)
+    if lender.environment != Lender.Environment.STAGING:
+        raise PostbackAuthenticationError("not_a_staging_key", lender=lender)
+    _address_check(lender, client_ip)
+    CREDENTIAL_VERIFIERS[lender.postback_auth](
+        lender=lender, headers=headers, raw_body=raw_body, nonce_spend=_tester_nonce_spend
+    )
     return lender
 
 
@@ -139,7 +174,9 @@ def _addresses(entries: list[str]) -> set:
     return addresses
 
 
-def _verify_hmac(*, lender: Lender, headers: Mapping[str, str], raw_body: bytes) -> None:
+def _verify_hmac(
+    *, lender: Lender, headers: Mapping[str, str], raw_body: bytes, nonce_spend: Callable[[Lender, str], None]
+) -> None:
     """Timestamp within tolerance, well-formed nonce, signature by the current or previous secret,
     and only then the nonce is spent: an unauthenticated request cannot burn a lender's nonces."""
     names = (signing.HEADER_TIMESTAMP, signing.HEADER_NONCE, signing.HEADER_SIGNATURE)
@@ -161,11 +198,12 @@ def _verify_hmac(*, lender: Lender, headers: Mapping[str, str], raw_body: bytes)
     ]
     if not any(matches):
         raise PostbackAuthenticationError("bad_signature")
-    _nonce_spend(lender, nonce)
+    nonce_spend(lender, nonce)
 
 
-def _verify_api_key(*, lender: Lender, headers: Mapping[str, str], raw_body: bytes) -> None:
-    """For lenders that cannot sign: the bearer key compared in constant time with the secret."""
+def _verify_api_key(*, lender: Lender, headers: Mapping[str, str], raw_body: bytes, **kwargs) -> None:
+    """For lenders that cannot sign: the bearer key compared in constant time with the secret
+    (no nonce: nothing to spend)."""
     presented = _bearer_token(headers)
     if not presented:
         raise PostbackAuthenticationError(
@@ -216,13 +254,17 @@ def _timestamp_check(value: str) -> None:
         )
 
 
-def _nonce_spend(lender: Lender, nonce: str) -> None:
+def _nonce_spend(lender: Lender, nonce: str, *, tester: bool = False) -> None:
     """A unique row per lender and nonce: the database refuses a second one, in any process."""
     try:
         with transaction.atomic():
-            PostbackNonce.objects.create(lender=lender, nonce=nonce, seen_at=timezone.now())
+            PostbackNonce.objects.create(lender=lender, nonce=nonce, tester=tester, seen_at=timezone.now())
     except IntegrityError:
         raise PostbackAuthenticationError("replayed_nonce", lender=lender) from None
+
+
+def _tester_nonce_spend(lender: Lender, nonce: str) -> None:
+    _nonce_spend(lender, nonce, tester=True)
 
 
 def postback_nonces_purge(*, now: datetime | None = None) -> int:
@@ -242,53 +284,78 @@ def postback_ingest(
 ) -> PostbackOutcome:
     """Record one accepted postback and apply it to its lead. Never deduplicates: every accepted
     request is a new row; a repeat of an earlier event is marked so reports count it once."""
-    lead = _lead_for_update(lender=lender, click_id=data.click_id)
-    is_repeat = _is_repeat(lender=lender, lead=lead, data=data)
+    lead_id, status_before = _lead_lock(lender=lender, click_id=data.click_id)
+    # A statement of its own, after the lock: one that waited for the lock must see the event
+    # the lock's holder committed (PostgreSQL re-reads a locked row, not the rest of a statement).
+    is_repeat = _is_repeat(lender=lender, lead_id=lead_id, data=data)
     occurred_at = data.occurred_at or timezone.now()
-    if lead is None:
+    looks_like: list[str] = []
+    if lead_id is None:
         effect = PostbackEvent.Effect.UNMATCHED
+        looks_like = click_id_lookalike(lender=lender, click_id=data.click_id)
     else:
-        effect = STATUS_HANDLERS[data.status](lead=lead, data=data, occurred_at=occurred_at)
+        effect = STATUS_HANDLERS[data.status](lead_id=lead_id, data=data, occurred_at=occurred_at)
     event = PostbackEvent.objects.create(
-        lender=lender, lead=lead, click_id=data.click_id, status=data.status, event_id=data.event_id,
+        lender=lender, lead_id=lead_id, click_id=data.click_id, status=data.status, event_id=data.event_id,
         occurred_at=occurred_at, product_id=data.product_id, amount=data.amount, currency=data.currency,
         reason=data.reason, lender_reference=data.lender_reference, metadata=data.metadata,
         effect=effect, is_repeat=is_repeat, raw_body=raw_body, headers=headers, source_ip=source_ip,
+        looks_like=",".join(looks_like),
     )
-    lead_status = None if lead is None else Lead.objects.values_list("status", flat=True).get(pk=lead.pk)
+    # Under the lock nothing else moved the lead: "applied" moved it to the event's status.
+    lead_status = data.status if effect == PostbackEvent.Effect.APPLIED else status_before
     return PostbackOutcome(event=event, lead_status=lead_status)
 
 
-def _lead_for_update(*, lender: Lender, click_id: str) -> Lead | None:
-    """Exact equality only (DESIGN.md §3): never trimmed, re-cased or parsed. Locked, so two
-    events of one lead are recorded one after the other and the second sees the first."""
-    return Lead.objects.select_for_update().filter(lender=lender, tracking_id=click_id).first()
+def postback_simulate(*, lender: Lender, data: PostbackData) -> PostbackSimulation:
+    """The postback tester's dry run of `postback_ingest`: the same match, repeat check and
+    transition table, read-only. Nothing is written and no lead is locked or moved."""
+    lead = Lead.objects.filter(lender=lender, tracking_id=data.click_id).first()
+    is_repeat = _is_repeat(lender=lender, lead_id=lead.pk if lead else None, data=data)
+    if lead is None:
+        looks_like = click_id_lookalike(lender=lender, click_id=data.click_id)
+        return PostbackSimulation(matched=False, effect=PostbackEvent.Effect.UNMATCHED, is_repeat=is_repeat,
+                                  lead_status_before=None, lead_status=None, looks_like=looks_like)
+    occurred_at = data.occurred_at or timezone.now()
+    # As lead_postback_apply decides it: events that occurred before the last move are older.
+    newer = lead.lender_status_at is None or occurred_at >= lead.lender_status_at
+    effect = postback_transition(current=lead.status, incoming=data.status, newer=newer)
+    after = data.status if effect == PostbackEvent.Effect.APPLIED else lead.status
+    return PostbackSimulation(matched=True, effect=effect, is_repeat=is_repeat, lead_status_before=lead.status,
+                              lead_status=after)
 
 
-def _is_repeat(*, lender: Lender, lead: Lead | None, data: PostbackData) -> bool:
+def _lead_lock(*, lender: Lender, click_id: str) -> tuple[int, str] | tuple[None, None]:
+    """The id and status of the lead with exactly this click_id (DESIGN.md §3: never trimmed,
+    re-cased or parsed), locked, so two events of one lead are recorded one after the other and
+    the second sees the first. Only two columns: the row is the hot path's, nothing to decrypt."""
+    row = (Lead.objects.select_for_update().filter(lender=lender, tracking_id=click_id)
+           .order_by().values_list("pk", "status")[:1])
+    return row[0] if row else (None, None)
+
+
+def _is_repeat(*, lender: Lender, lead_id: int | None, data: PostbackData) -> bool:
     """An earlier event of the same lead with the same status, or the same event_id when given.
     Unmatched events compare with the lender's earlier unmatched events of the same click_id."""
     earlier = (
-        PostbackEvent.objects.filter(lead=lead)
-        if lead is not None
+        PostbackEvent.objects.filter(lead_id=lead_id)
+        if lead_id is not None
         else PostbackEvent.objects.filter(lender=lender, lead=None, click_id=data.click_id)
     )
-    same = earlier.filter(status=data.status)
-    if data.event_id:
-        same = same | earlier.filter(event_id=data.event_id)
-    return same.exists()
+    same = Q(status=data.status) | Q(event_id=data.event_id) if data.event_id else Q(status=data.status)
+    return earlier.filter(same).exists()
 
 
-def _apply_progress(*, lead: Lead, data: PostbackData, occurred_at: datetime) -> str:
+def _apply_progress(*, lead_id: int, data: PostbackData, occurred_at: datetime) -> str:
     """pre_approved, approved, disbursed: the timeline notes the amount when the lender gives one."""
     amount = f"{data.amount} {data.currency}" if data.amount is not None else ""
-    return lead_postback_apply(lead_id=lead.pk, status=data.status, occurred_at=occurred_at,
+    return lead_postback_apply(lead_id=lead_id, status=data.status, occurred_at=occurred_at,
                                message=_timeline_note(data, amount))
 
 
-def _apply_ending(*, lead: Lead, data: PostbackData, occurred_at: datetime) -> str:
+def _apply_ending(*, lead_id: int, data: PostbackData, occurred_at: datetime) -> str:
     """rejected, cancelled: the timeline notes the lender's reason."""
-    return lead_postback_apply(lead_id=lead.pk, status=data.status, occurred_at=occurred_at,
+    return lead_postback_apply(lead_id=lead_id, status=data.status, occurred_at=occurred_at,
                                message=_timeline_note(data, data.reason))
 
 

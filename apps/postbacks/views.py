@@ -1,9 +1,15 @@
-"""POST /api/v1/postbacks, and the lender-facing documentation page.
+"""POST /api/v1/postbacks, its tester, and the lender-facing documentation page.
 
 The endpoint is a fixed pipeline, each step refusing with its own status (DESIGN.md §5):
 size (413) → content type (415) → authentication on the raw bytes, nonce last (401) → JSON
 object (400) → strict serializer (400) → `postback_ingest` (202, or 404 when unmatched).
+
+The tester (POST /api/v1/postbacks/test) runs the same pipeline with the tester's
+authentication (staging credentials, nothing counted, nonces of its own) and ends in
+`postback_simulate` instead: same status codes and bodies, `"test": true`, no event recorded.
 """
+
+from dataclasses import dataclass
 
 from django.views.generic import TemplateView
 from drf_spectacular.utils import extend_schema
@@ -13,11 +19,20 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.postbacks import contract, docs, inbound, services
+from apps.lenders.models import Lender
+from apps.postbacks import docs, inbound, services
 from apps.postbacks.inbound import PostbackRefused
-from apps.postbacks.schema import POSTBACK_SCHEMA, PostbackSchema
-from apps.postbacks.serializers import PostbackAcceptedSerializer, PostbackInputSerializer
-from apps.postbacks.services import PostbackAuthenticationError, PostbackData, postback_authenticate, postback_ingest
+from apps.postbacks.schema import POSTBACK_SCHEMA, POSTBACK_TESTER_SCHEMA, PostbackSchema
+from apps.postbacks.selectors import lookalike_sentence
+from apps.postbacks.serializers import PostbackInputSerializer
+from apps.postbacks.services import (
+    PostbackAuthenticationError,
+    PostbackData,
+    postback_authenticate,
+    postback_ingest,
+    postback_simulate,
+    postback_test_authenticate,
+)
 
 WWW_AUTHENTICATE = 'Prosperas-HMAC realm="postbacks", Bearer realm="postbacks"'
 
@@ -44,22 +59,15 @@ class PostbackIngestView(APIView):
 
     @extend_schema(**POSTBACK_SCHEMA)
     def post(self, request):
-        http_request = request._request  # the raw stream: DRF's request.data would parse it first
-        raw_body = inbound.body_read(http_request)
-        inbound.content_type_check(http_request)
-        client_ip = inbound.client_ip(http_request)
-        lender = postback_authenticate(headers=http_request.headers, raw_body=raw_body, client_ip=client_ip)
-        serializer = PostbackInputSerializer(data=inbound.json_object_parse(raw_body))
-        if not serializer.is_valid():
-            raise _validation_refusal(serializer.errors)
+        received = _receive(request._request, authenticate=postback_authenticate)
         outcome = postback_ingest(
-            lender=lender, data=PostbackData(**serializer.validated_data), raw_body=raw_body,
-            headers=inbound.headers_for_audit(http_request), source_ip=client_ip,
+            lender=received.lender, data=received.data, raw_body=received.raw_body,
+            headers=received.audit_headers, source_ip=received.client_ip,
         )
         return RESPONDERS[outcome.matched](outcome)
 
     def http_method_not_allowed(self, request, *args, **kwargs):
-        raise PostbackRefused(405, "method_not_allowed", f"Use POST {contract.PATH}; {request.method} is not allowed.")
+        raise PostbackRefused(405, "method_not_allowed", f"Use POST {request.path}; {request.method} is not allowed.")
 
     def handle_exception(self, exc):
         if isinstance(exc, PostbackAuthenticationError):
@@ -70,29 +78,96 @@ class PostbackIngestView(APIView):
         return super().handle_exception(exc)
 
 
+@dataclass(frozen=True)
+class Received:
+    lender: Lender
+    data: PostbackData
+    raw_body: bytes
+    client_ip: str | None
+    audit_headers: dict[str, str]
+
+
+def _receive(http_request, *, authenticate) -> Received:
+    """The pipeline up to a validated body, shared by the endpoint and its tester. `http_request`
+    is Django's request, whose stream is still unread (DRF's request.data would parse it first)."""
+    raw_body = inbound.body_read(http_request)
+    inbound.content_type_check(http_request)
+    client_ip = inbound.client_ip(http_request)
+    lender = authenticate(headers=http_request.headers, raw_body=raw_body, client_ip=client_ip)
+    serializer = PostbackInputSerializer(data=inbound.json_object_parse(raw_body))
+    if not serializer.is_valid():
+        raise _validation_refusal(serializer.errors)
+    return Received(lender=lender, data=PostbackData(**serializer.validated_data), raw_body=raw_body,
+                    client_ip=client_ip, audit_headers=inbound.headers_for_audit(http_request))
+
+
 def _validation_refusal(errors: dict) -> PostbackRefused:
     names = ", ".join(errors)
     return PostbackRefused(400, "validation_error", f"The postback has invalid fields: {names}.", fields=errors)
 
 
 def _accepted(outcome: services.PostbackOutcome) -> Response:
+    """The shape of PostbackAcceptedSerializer (which documents it), built directly: this is the
+    hot path, and a serializer's fields are deep-copied on every instantiation."""
     event = outcome.event
     body = {"event": event.pk, "status": "accepted", "lead_status": outcome.lead_status,
-            "repeat": event.is_repeat, "effect": event.effect}
-    return Response(PostbackAcceptedSerializer(body).data, status=202)
+            "repeat": event.is_repeat, "effect": str(event.effect)}
+    return Response(body, status=202)
+
+
+UNMATCHED_MESSAGE = "None of your applications has this click_id (compared byte for byte)"
 
 
 def _unmatched(outcome: services.PostbackOutcome) -> Response:
-    return Response(
-        {"error": "unknown_click_id", "event": outcome.event.pk,
-         "message": "None of your applications has this click_id (compared byte for byte); "
-                    "the event was recorded for reconciliation."},
-        status=404,
-    )
+    body = {"error": "unknown_click_id", "event": outcome.event.pk,
+            "message": f"{UNMATCHED_MESSAGE}; the event was recorded for reconciliation."
+                       + lookalike_sentence(outcome.looks_like)}
+    if outcome.looks_like:
+        body["looks_like"] = outcome.looks_like
+    return Response(body, status=404)
 
 
 # By whether the event matched one of the lender's applications.
 RESPONDERS = {True: _accepted, False: _unmatched}
+
+
+class PostbackTesterView(PostbackIngestView):
+    """What POST /api/v1/postbacks would have answered, recording nothing (staging credentials)."""
+
+    @extend_schema(**POSTBACK_TESTER_SCHEMA)
+    def post(self, request):
+        received = _receive(request._request, authenticate=postback_test_authenticate)
+        simulation = postback_simulate(lender=received.lender, data=received.data)
+        return TESTER_RESPONDERS[simulation.matched](simulation)
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        if isinstance(response.data, dict):
+            response.data = {"test": True, **response.data}
+        return response
+
+
+def _would_accept(simulation: services.PostbackSimulation) -> Response:
+    moved = f"move the application from {simulation.lead_status_before} to {simulation.lead_status}"
+    effects = {"applied": moved, "no_change": f"leave the application {simulation.lead_status}",
+               "contradicts": f"leave the application {simulation.lead_status} and flag the event for review"}
+    body = {"test": True, "event": None, "status": "accepted", "lead_status": simulation.lead_status,
+            "repeat": simulation.is_repeat, "effect": simulation.effect,
+            "message": f"Test only, nothing recorded: the endpoint would accept this postback and "
+                       f"{effects[simulation.effect]}."}
+    return Response(body, status=202)
+
+
+def _would_not_match(simulation: services.PostbackSimulation) -> Response:
+    body = {"test": True, "error": "unknown_click_id", "event": None,
+            "message": f"Test only, nothing recorded: {UNMATCHED_MESSAGE}; the endpoint would record the event "
+                       "for reconciliation and answer 404." + lookalike_sentence(simulation.looks_like)}
+    if simulation.looks_like:
+        body["looks_like"] = simulation.looks_like
+    return Response(body, status=404)
+
+
+TESTER_RESPONDERS = {True: _would_accept, False: _would_not_match}
 
 
 class PostbackDocsView(TemplateView):

@@ -47,3 +47,15 @@ def test_the_event_filters_cover_lender_status_effect_and_repeat(admin_client, d
                                 {"status": "approved", "effect": "unmatched", "is_repeat__exact": "1"})
     assert response.status_code == 200
     assert not PostbackEvent.objects.exists()
+
+
+def test_an_unmatched_event_shows_what_its_click_id_looks_like(admin_client, lender, lead):
+    event = postback_ingest(
+        lender=lender, data=PostbackData(click_id=lead.tracking_id.upper(), status="approved"),
+        raw_body=b"{}", headers={}, source_ip=None,
+    ).event
+
+    detail = admin_client.get(reverse("admin:postbacks_postbackevent_change", args=[event.pk]))
+
+    assert event.looks_like == "letter_case"
+    assert "letter_case" in detail.content.decode()

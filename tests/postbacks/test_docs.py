@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from apps.leads.models import Lead, LeadStatus
 from apps.postbacks import contract, docs, signing
+from apps.postbacks.selectors import MANGLINGS
 from tests.factories import LeadFactory, LenderFactory
 
 WORKED = docs.WORKED_EXAMPLE
@@ -43,6 +44,16 @@ def test_the_docs_page_renders_the_contract_and_the_examples(client, db):
         assert f"<code>{code}</code>" in page
     assert "createHmac" in page and "openssl dgst -sha256 -hmac" in page and "hmac.new" in page
     assert docs.worked_example()["signature"] in page
+
+
+def test_the_docs_page_explains_the_tester_and_the_404_hints(client, db):
+    page = client.get(reverse("postback_docs:postbacks")).content.decode()
+
+    assert "http://testserver/api/v1/postbacks/test" in page
+    assert "<code>not_a_staging_key</code>" in page
+    assert "PROSPERAS_PATH=/api/v1/postbacks/test" in page
+    for name, description in MANGLINGS.items():
+        assert f"<code>{name}</code>" in page and description in page
 
 
 def test_the_worked_example_signature_is_the_production_signature():

@@ -49,6 +49,19 @@ def test_send_postback_prints_a_refusal_as_the_endpoint_gave_it(live_server):
     assert "unknown_click_id" in output
 
 
+def test_send_postback_to_the_tester_records_nothing(live_server):
+    lender = LenderFactory()
+    lead = LeadFactory(listing__product__lender=lender)
+
+    output = send("--lender", lender.code, "--click-id", lead.tracking_id, "--status", "approved",
+                  "--url", live_server.url, "--tester")
+
+    assert "/api/v1/postbacks/test -> 202" in output
+    assert '"test":true' in output
+    assert not PostbackEvent.objects.exists()
+    assert Lead.objects.get(pk=lead.pk).status == LeadStatus.NEW
+
+
 def test_send_postback_refuses_an_unknown_lender(db):
     with pytest.raises(CommandError, match="No lender"):
         send("--lender", "nobody", "--click-id", "x", "--status", "approved")

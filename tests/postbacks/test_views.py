@@ -3,6 +3,7 @@
 import asyncio
 import json
 import threading
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,6 +18,7 @@ from apps.leads.models import Lead, LeadStatus
 from apps.lenders.models import Lender
 from apps.postbacks import signing
 from apps.postbacks.models import PostbackAuthFailure, PostbackEvent, PostbackNonce
+from apps.postbacks.selectors import MANGLINGS
 from tests.factories import LeadFactory, LenderFactory
 from tests.postbacks.conftest import URL, body_bytes, signed
 
@@ -546,13 +548,27 @@ def test_an_unknown_click_id_answers_404_and_is_stored_unmatched(lender, post_po
 
 
 @pytest.mark.parametrize(
-    "variant",
-    [str.upper, lambda value: value + " ", lambda value: " " + value, lambda value: value + "\n",
-     lambda value: value.split("_", 1)[1]],
-    ids=["upper_case", "trailing_space", "leading_space", "trailing_newline", "prefix_stripped"],
+    ("variant", "looks_like"),
+    [
+        (str.upper, "letter_case"),
+        (lambda value: value + " ", "whitespace"),
+        (lambda value: " " + value, "whitespace"),
+        (lambda value: value + "\n", "whitespace"),
+        (lambda value: value.split("_", 1)[1], "prefix_stripped"),
+        (lambda value: "movistar_" + value.split("_", 1)[1], "prefix_changed"),
+        (lambda value: "lender-" + value, "prefix_added"),
+        (lambda value: value[:30], "truncated"),
+        (lambda value: value.replace("_", "%5F"), "percent_encoded"),
+        (lambda value: value.replace("7", "\uff17"), "unicode_normalized"),
+        (lambda value: unicodedata.normalize("NFD", value.replace("e", "\u00e9")), None),
+    ],
+    ids=["upper_case", "trailing_space", "leading_space", "trailing_newline", "prefix_stripped", "prefix_changed",
+         "prefix_added", "truncated", "percent_encoded", "unicode_fullwidth", "unrelated_accents"],
 )
-def test_a_click_id_differing_by_case_or_whitespace_does_not_match(lender, post_postback, variant):
-    lead = LeadFactory(listing__product__lender=lender, tracking_id="claro_7e1c9f24-3b8a-4d21-9e77-2a0f1c6b5d3e")
+def test_a_mangled_click_id_does_not_match_and_the_404_says_what_it_looks_like(lender, post_postback, variant,
+                                                                               looks_like):
+    lead = LeadFactory(listing__product__lender=lender, origin__code="claro",
+                       tracking_id="claro_7e1c9f24-3b8a-4d21-9e77-2a0f1c6b5d3e")
     click_id = variant(lead.tracking_id)
 
     response = post_postback(lender, {"click_id": click_id, "status": "approved"})
@@ -560,8 +576,25 @@ def test_a_click_id_differing_by_case_or_whitespace_does_not_match(lender, post_
     assert response.status_code == 404
     event = PostbackEvent.objects.get()
     assert event.click_id == click_id  # kept byte for byte, never trimmed
+    assert (event.lead, event.effect) == (None, PostbackEvent.Effect.UNMATCHED)
     lead.refresh_from_db()
     assert lead.status == LeadStatus.NEW
+    body = response.json()
+    if looks_like is None:
+        assert "looks_like" not in body
+        assert event.looks_like == ""
+    else:
+        assert looks_like in body["looks_like"]
+        assert MANGLINGS[looks_like] in body["message"]
+        assert event.looks_like == ",".join(body["looks_like"])
+    assert lead.tracking_id not in response.content.decode()  # explains, never hands over the real one
+
+
+def test_a_click_id_like_another_lenders_journey_gets_no_hint(lender, post_postback):
+    someone_elses = LeadFactory()
+    response = post_postback(lender, {"click_id": someone_elses.tracking_id.upper(), "status": "approved"})
+    assert response.status_code == 404
+    assert "looks_like" not in response.json()
 
 
 def test_another_lenders_click_id_does_not_match(lender, post_postback):
@@ -631,6 +664,23 @@ def test_other_methods_are_refused_with_405(client, db, method):
     assert response.status_code == 405
     assert response.json()["error"] == "method_not_allowed"
     assert "POST" in response["Allow"]
+
+
+def test_the_openapi_schema_documents_the_tester_with_examples_for_every_response(client, db):
+    schema = json.loads(client.get("/api/schema/", {"format": "json"}).content)
+    operation = schema["paths"]["/api/v1/postbacks/test"]["post"]
+    assert set(operation["responses"]) == {"202", "400", "401", "404", "413", "415"}
+    assert all(response["content"]["application/json"]["examples"] for response in operation["responses"].values())
+    examples = operation["responses"]["401"]["content"]["application/json"]["examples"].values()
+    assert "not_a_staging_key" in {example["value"]["error"] for example in examples}
+    assert "records nothing" in operation["description"]
+
+
+def test_the_openapi_404_documents_looks_like(client, db):
+    schema = json.loads(client.get("/api/schema/", {"format": "json"}).content)
+    looks_like = schema["components"]["schemas"]["PostbackUnmatched"]["properties"]["looks_like"]
+    enum_name = looks_like["items"]["$ref"].rsplit("/", 1)[1]
+    assert set(schema["components"]["schemas"][enum_name]["enum"]) == set(MANGLINGS)
 
 
 def test_the_openapi_schema_documents_the_postback_endpoint(client, db):

@@ -1,6 +1,8 @@
 """Send a signed postback to Prosperas. Python 3.8+, standard library only.
 
     PROSPERAS_URL=https://... PROSPERAS_KEY=... PROSPERAS_SECRET=... python send_postback.py CLICK_ID STATUS
+
+PROSPERAS_PATH=/api/v1/postbacks/test sends it to the tester instead (nothing is recorded).
 """
 
 import hashlib
@@ -20,13 +22,13 @@ def sign(secret: str, timestamp: str, nonce: str, raw_body: bytes) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def send_postback(base_url: str, key: str, secret: str, payload: dict) -> tuple:
+def send_postback(base_url: str, key: str, secret: str, payload: dict, path: str = "/api/v1/postbacks") -> tuple:
     # Serialize once and sign exactly the bytes you send.
     raw_body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     timestamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     nonce = secrets.token_urlsafe(24)  # a fresh one for every request, retries included
     request = urllib.request.Request(
-        base_url.rstrip("/") + "/api/v1/postbacks",
+        base_url.rstrip("/") + path,
         data=raw_body,
         method="POST",
         headers={
@@ -48,5 +50,6 @@ if __name__ == "__main__":
     click_id, status = sys.argv[1], sys.argv[2]  # click_id exactly as Prosperas sent it
     payload = {"click_id": click_id, "status": status}
     code, body = send_postback(os.environ["PROSPERAS_URL"], os.environ["PROSPERAS_KEY"],
-                               os.environ["PROSPERAS_SECRET"], payload)
+                               os.environ["PROSPERAS_SECRET"], payload,
+                               os.environ.get("PROSPERAS_PATH", "/api/v1/postbacks"))
     print(code, body)

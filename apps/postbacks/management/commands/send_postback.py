@@ -1,6 +1,6 @@
 """Send a correctly signed postback over HTTP, as the lender would, and print the answer.
 
-    manage.py send_postback --lender CODE --click-id ID --status approved [--url http://127.0.0.1:8000]
+    manage.py send_postback --lender CODE --click-id ID --status approved [--url http://127.0.0.1:8000] [--tester]
 
 Staff use it to reproduce what a lender reports; it signs with the production signing code.
 """
@@ -25,6 +25,8 @@ class Command(BaseCommand):
         parser.add_argument("--click-id", required=True, help="Sent exactly as given.")
         parser.add_argument("--status", required=True, choices=PostbackEvent.Status.values)
         parser.add_argument("--url", default="http://127.0.0.1:8000", help="The platform's base URL.")
+        parser.add_argument("--tester", action="store_true",
+                            help="Send to the postback tester: checked the same way, recorded nowhere.")
         parser.add_argument("--amount", help='A decimal string, e.g. "1500000.00".')
         parser.add_argument("--currency", default="COP", help="Sent with --amount (default COP).")
         parser.add_argument("--event-id")
@@ -37,7 +39,7 @@ class Command(BaseCommand):
         if lender is None:
             raise CommandError(f"No lender with code {options['lender']!r}.")
         raw_body = json.dumps(_payload(options), separators=(",", ":"), ensure_ascii=False).encode()
-        url = options["url"].rstrip("/") + contract.PATH
+        url = options["url"].rstrip("/") + (contract.TESTER_PATH if options["tester"] else contract.PATH)
         try:
             response = requests.post(
                 url, data=raw_body, headers=_auth_headers(lender, raw_body), timeout=TIMEOUT_SECONDS

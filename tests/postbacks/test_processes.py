@@ -1,0 +1,74 @@
+"""The endpoint served by two separate gunicorn processes on PostgreSQL (or SQLite): a nonce is
+refused across processes, and 50 postbacks for one lead at once leave it consistent."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from apps.leads.models import Lead, LeadNotification, LeadStatus
+from apps.postbacks import signing
+from apps.postbacks.models import PostbackAuthFailure, PostbackEvent
+from tests.factories import LeadFactory, LenderFactory
+from tests.postbacks.conftest import URL, body_bytes
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LADDER = ["pre_approved", "approved", "disbursed"]
+
+
+def post(web, raw_body: bytes, headers: dict) -> requests.Response:
+    return requests.post(web.url + URL, data=raw_body, headers=headers, timeout=30)
+
+
+def test_a_nonce_replayed_on_another_web_process_is_refused(two_web_processes):
+    first_process, second_process = two_web_processes
+    lender = LenderFactory()
+    lead = LeadFactory(listing__product__lender=lender)
+    raw_body = body_bytes({"click_id": lead.tracking_id, "status": "approved"})
+    headers = signing.signed_headers(key=lender.postback_key, secret=lender.postback_secret, raw_body=raw_body)
+
+    accepted = post(first_process, raw_body, headers)
+    replayed = post(second_process, raw_body, headers)
+
+    assert first_process.process.pid != second_process.process.pid
+    assert accepted.status_code == 202, accepted.text
+    assert (replayed.status_code, replayed.json()["error"]) == (401, "replayed_nonce")
+    assert PostbackEvent.objects.count() == 1
+    assert list(PostbackAuthFailure.objects.values_list("lender", "reason")) == [(lender.pk, "replayed_nonce")]
+
+
+def test_fifty_postbacks_for_one_lead_at_once_leave_it_consistent(two_web_processes):
+    lender = LenderFactory()
+    lead = LeadFactory(listing__product__lender=lender, status=LeadStatus.HANDED_OFF, email="ana@example.com")
+    # The ladder in a scrambled order, the highest sent only a few times.
+    statuses = [LADDER[index % 3] for index in range(50)]
+    requests_to_send = []
+    for index, status in enumerate(statuses):
+        raw_body = body_bytes({"click_id": lead.tracking_id, "status": status, "event_id": f"evt-{index}"})
+        headers = signing.signed_headers(key=lender.postback_key, secret=lender.postback_secret, raw_body=raw_body)
+        requests_to_send.append((two_web_processes[index % 2], raw_body, headers))
+    start = threading.Barrier(50)
+
+    def send(request):
+        start.wait(timeout=30)
+        return post(*request)
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        responses = list(pool.map(send, requests_to_send))
+
+    assert sorted({response.status_code for response in responses}) == [202], [r.text for r in responses]
+    lead.refresh_from_db()
+    assert lead.status == LeadStatus.DISBURSED
+    events = PostbackEvent.objects.filter(lead=lead)
+    assert events.count() == 50
+    first_of_each = events.filter(is_repeat=False)
+    assert sorted(first_of_each.values_list("status", flat=True)) == sorted(LADDER)
+    applied = list(events.filter(effect="applied").order_by("id").values_list("status", flat=True))
+    # Each move went up the ladder, never down, and ended at the top.
+    assert applied == sorted(applied, key=LADDER.index) and applied[-1] == "disbursed"
+    assert events.filter(effect="contradicts").count() == 0
+    # One notification per real change, never two for the same status.
+    assert sorted(LeadNotification.objects.filter(lead=lead).values_list("lead_status", flat=True)) == sorted(applied)
+    assert Lead.objects.get(pk=lead.pk).needs_review is False
