@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
-WORKER_CONCURRENCY ?= 20
+WORKER_CONCURRENCY ?= 100
 
 .PHONY: run test bench venv worker migrate lock clean
 
@@ -17,6 +17,8 @@ venv: $(VENV)/.installed
 
 # The demo: SQLite and a file-system Celery broker (no server to install), demo data, a real
 # Celery worker (threads pool, lender_calls + default queues, embedded beat) and the web server.
+# WORKER_CONCURRENCY threads each wait on one lender call at a time; they share a few database
+# connections (LENDER_DB_CONNECTIONS, apps/lenders/db.py), so a high number costs threads only.
 run: venv
 	@mkdir -p var
 	@export DEBUG=true SITE_URL=http://127.0.0.1:$(PORT); \

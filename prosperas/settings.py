@@ -52,17 +52,23 @@ INSTALLED_APPS = [
     "apps.postbacks",
     "apps.flow",
     "apps.sandbox",
+    "csp",
+    "django_ratelimit",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After sessions, before common: the consumer's language from the switch's cookie, else the
+    # browser's Accept-Language, else LANGUAGE_CODE (Spanish, Colombia).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "prosperas.urls"
@@ -125,6 +131,18 @@ LENDER_RETRY_BACKOFF_MAX_SECONDS = env.float("LENDER_RETRY_BACKOFF_MAX_SECONDS",
 # A journey still waiting on a lender after this long without news is re-enqueued by the sweep.
 LENDER_SWEEP_STALE_SECONDS = env.int("LENDER_SWEEP_STALE_SECONDS", default=120)
 LENDER_CALL_BODY_LIMIT = 8192
+# Database connections a worker process's lender-call threads share while they wait on lenders
+# (apps/lenders/db.py): 100 threads waiting on HTTP need not hold 100 PostgreSQL connections.
+LENDER_DB_CONNECTIONS = env.int("LENDER_DB_CONNECTIONS", default=16)
+# Polling a pending decision: the lender's own interval, capped here (tests shorten it).
+LENDER_POLL_INTERVAL_CAP_SECONDS = env.float("LENDER_POLL_INTERVAL_CAP_SECONDS", default=0.3 if TESTING else 0) or None
+# Circuit breaker: trips when at least MIN_CALLS of the last WINDOW_CALLS calls within
+# WINDOW_SECONDS were made and FAILURE_RATIO of them failed technically; probes after COOLDOWN.
+LENDER_CIRCUIT_MIN_CALLS = env.int("LENDER_CIRCUIT_MIN_CALLS", default=10)
+LENDER_CIRCUIT_FAILURE_RATIO = env.float("LENDER_CIRCUIT_FAILURE_RATIO", default=0.5)
+LENDER_CIRCUIT_WINDOW_CALLS = env.int("LENDER_CIRCUIT_WINDOW_CALLS", default=20)
+LENDER_CIRCUIT_WINDOW_SECONDS = env.int("LENDER_CIRCUIT_WINDOW_SECONDS", default=300)
+LENDER_CIRCUIT_COOLDOWN_SECONDS = env.int("LENDER_CIRCUIT_COOLDOWN_SECONDS", default=30)
 
 # The platform's own public address: demo lenders (the sandbox) are reached through it.
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
@@ -139,6 +157,23 @@ POSTBACK_NONCE_RETENTION_SECONDS = 600
 # Client address for IP allowlists: REMOTE_ADDR unless a trusted proxy count is configured.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
+# --- Email (consumer notifications) ------------------------------------------------------------
+# SMTP in production, the console in DEBUG, memory under pytest (processes the tests start
+# included). A short timeout: a stalled mail server must not hold a worker.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=(
+    "django.core.mail.backends.console.EmailBackend" if DEBUG
+    else "django.core.mail.backends.locmem.EmailBackend" if TESTING
+    else "django.core.mail.backends.smtp.EmailBackend"
+))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Prosperas <no-reply@prosperas.example>")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=True)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "emails"))  # for the file-based backend
+
 # --- Auth, i18n, static -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -148,7 +183,16 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "es-co"
-LANGUAGES = [("es", "Español"), ("en", "English")]
+# es-co, not es: Colombian number formats ("$3.500.000"); a browser asking for "es" gets it too.
+LANGUAGES = [("es-co", "Español"), ("en", "English")]
+# Sources are written in Spanish; locale/en holds the English catalog, its .mo committed so that
+# neither CI nor a deploy needs gettext installed.
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_NAME = "prosperas_language"
+LANGUAGE_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not (DEBUG or TESTING))
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_AGE = 60 * 60 * 24 * 365
 TIME_ZONE = env.str("TIME_ZONE", default="America/Bogota")
 USE_I18N = True
 USE_TZ = True
@@ -175,6 +219,52 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not (DEBUG or TESTING))
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 7
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"  # a journey URL's token never leaves for a lender's site
+X_FRAME_OPTIONS = "DENY"
+
+# --- Content security policy (django-csp) -----------------------------------------------------
+# Our own files only: no inline scripts or styles anywhere in the flow (JS and CSS are static
+# files), no third-party hosts. `data:` images for the empty favicon. Left out of the policy:
+# the API docs pages (Swagger UI / Redoc from drf-spectacular-sidecar start themselves with an
+# inline script), the dev-only sandbox and the lenders' postback docs page, whose styles are still
+# inline <style> blocks (to move to static files, then drop these two prefixes). The admin keeps it.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/api/docs/", "/api/redoc/", "/sandbox/", "/docs/postbacks/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    },
+}
+
+# --- Rate limits (django-ratelimit) -------------------------------------------------------------
+# Per client address, counted in the shared cache (Redis). Starting journeys and posting the
+# flow's forms are limited; a consumer over the limit gets a friendly 429 page. Tests raise the
+# limits so that a whole suite run from one address never trips them (the tests of the limit
+# itself lower them with override_settings).
+FLOW_RATE_LIMITS = {
+    "start": env.str("FLOW_RATE_LIMIT_START", default="1000/m" if TESTING else "20/m"),
+    "post": env.str("FLOW_RATE_LIMIT_POST", default="1000/m" if TESTING else "60/m"),
+}
+RATELIMIT_USE_CACHE = "default"
+if REDIS_URL:
+    # W001 only says django-ratelimit's list of backends predates Django's own RedisCache, whose
+    # add() and incr() are Redis SET NX and INCRBY: atomic and shared, which is all it needs.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
+elif DEBUG or TESTING:
+    # Without Redis (the demo, the SQLite test run) the limits count per process in LocMemCache:
+    # good enough there, wrong in production, where the checks stay on and demand a shared cache.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -117,3 +117,77 @@ def lead_awaiting_decision(*, lender: Lender, **identity) -> Lead:
         listing__product__lender=lender, status="awaiting_decision", identity_at=timezone.now(),
         **{**CONSUMER_IDENTITY, **identity},
     )
+
+
+# --- Sandbox lenders of every API style (tests/lenders, tests/sandbox) -------------------------
+
+# adapter key -> the sandbox's URL prefix for that style (apps/sandbox/urls.py)
+SANDBOX_STYLE_PATHS = {"embedded": "embedded", "async_lead": "async", "offers_api": "offers", "mapped_json": "mapped"}
+# What the async and offers lenders need beyond identity and income (their declared fields).
+JOURNEY_EXTRAS = {
+    "email": "ana.perez@example.com", "phone": "+573001234567", "birth_date": "1990-05-17", "region": "CO-DC",
+    "requested_amount": 3_000_000,
+}
+EXTRA_DATA = {"employment_status": "employed", "address_line": "Calle 10 # 5-51", "city": "Bogotá", "postal_code": "110111"}
+
+
+def styled_sandbox_lender(*, style: str, server_url: str, mapped_auth: str = "api_key_header", **fields) -> Lender:
+    """A lender of adapter `style` whose API is that style's sandbox at `server_url`."""
+    from apps.lenders.models import MappedApi
+    from apps.sandbox.mapped_json import SANDBOX_MAPPED_API
+
+    code = fields.pop("code", None) or f"sbx-{secrets.token_hex(4)}"
+    credentials = {
+        "embedded": {"api_key": "sandbox-" + secrets.token_hex(8)},
+        "async_lead": {"client_id": "cid-" + secrets.token_hex(4), "client_secret": secrets.token_urlsafe(16)},
+        "offers_api": {"client_id": "cid-" + secrets.token_hex(4), "client_secret": secrets.token_urlsafe(16),
+                       "partner_source_code": "PSC-" + secrets.token_hex(6)},
+        "mapped_json": {"api_key": "sandbox-" + secrets.token_hex(8), "hmac_key": "gpk_" + secrets.token_hex(4),
+                        "hmac_secret": secrets.token_hex(16)},
+    }[style]
+    lender = LenderFactory(
+        code=code, adapter=style, base_url=f"{server_url}/sandbox/{SANDBOX_STYLE_PATHS[style]}/{code}",
+        credentials=fields.pop("credentials", credentials), **fields,
+    )
+    if style == "mapped_json":
+        MappedApi.objects.create(lender=lender, auth=mapped_auth, **SANDBOX_MAPPED_API)
+    return lender
+
+
+def lead_with_journey_data(*, lender: Lender, **identity) -> Lead:
+    """A journey waiting on `lender` with identity, income and every declared field given."""
+    from apps.lenders.services import lead_extra_data_set
+
+    extras = {**JOURNEY_EXTRAS, **{k: identity.pop(k) for k in list(identity) if k in JOURNEY_EXTRAS}}
+    extra_data = {**EXTRA_DATA, **identity.pop("extra_data", {})}
+    lead = lead_awaiting_decision(lender=lender, **extras, **identity)
+    lead_extra_data_set(lead=lead, values=extra_data)
+    return lead
+
+
+# --- A small marketplace (tests/campaigns, tests/listings) --------------------------------------
+
+from dataclasses import dataclass  # noqa: E402 - this section's own import, kept with it
+
+
+@dataclass
+class Shelf:
+    origin: Origin
+    listing: Listing
+    campaign: Campaign
+    fallback_listing: Listing
+    fallback: Campaign
+
+
+def offer(origin: Origin, *, title: str, **campaign_fields) -> tuple[Listing, Campaign]:
+    """A listing of a new lender's product, published to `origin` by a campaign with these fields."""
+    listing = ListingFactory(product=ProductFactory(lender=LenderFactory()), title=title)
+    return listing, publish(listing=listing, origin=origin, **campaign_fields)
+
+
+def shelf_with(origin: Origin | None = None, **campaign_fields) -> Shelf:
+    """A campaign under test (priority 10) and a fallback below it (priority 50)."""
+    origin = origin or OriginFactory()
+    listing, campaign = offer(origin, title="Primera oferta", priority=10, **campaign_fields)
+    fallback_listing, fallback = offer(origin, title="Oferta de respaldo", priority=50)
+    return Shelf(origin=origin, listing=listing, campaign=campaign, fallback_listing=fallback_listing, fallback=fallback)

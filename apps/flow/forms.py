@@ -4,9 +4,11 @@ Consumers type on a phone: separators people naturally write ("1.234.567", "300 
 "$ 3.500.000") are accepted and removed; anything else gets a message tied to its field.
 """
 
+import datetime
 import re
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.leads.services import IdentityData
@@ -15,6 +17,10 @@ MAX_MONTHLY_INCOME = 10_000_000_000  # COP; above this the number was surely mis
 
 
 class DocumentType:
+    """The documents a person can borrow with in Colombia. Not offered: TI (tarjeta de identidad)
+    belongs to minors, who cannot take consumer credit; NIT identifies a company or a tax payer,
+    not a consumer; RC (registro civil) is a child's document."""
+
     CC = "CC"
     CE = "CE"
     PA = "PA"
@@ -44,6 +50,27 @@ INCOME_PATTERN = re.compile(r"\d+|\d{1,3}(?:[.,]\d{3})+|\d{1,3}(?: \d{3})+")
 # A Colombian mobile number: 10 digits starting with 3, optionally after +57.
 MOBILE_PATTERN = re.compile(r"(?:\+57)?(3\d{9})")
 
+# The version of the consent texts the identity page shows (templates/flow/legal.html): stored
+# with each acceptance, changed whenever the texts change.
+CONSENT_TEXT_VERSION = "2026-11-01"
+CONSENT_FIELDS = {"accept_terms": "terms", "accept_privacy": "privacy", "accept_data_processing": "data_processing"}
+
+# ISO 3166-2:CO: the 32 departments and Bogotá D.C.
+REGIONS = [
+    ("CO-AMA", "Amazonas"), ("CO-ANT", "Antioquia"), ("CO-ARA", "Arauca"), ("CO-ATL", "Atlántico"),
+    ("CO-DC", "Bogotá D.C."), ("CO-BOL", "Bolívar"), ("CO-BOY", "Boyacá"), ("CO-CAL", "Caldas"),
+    ("CO-CAQ", "Caquetá"), ("CO-CAS", "Casanare"), ("CO-CAU", "Cauca"), ("CO-CES", "Cesar"),
+    ("CO-CHO", "Chocó"), ("CO-COR", "Córdoba"), ("CO-CUN", "Cundinamarca"), ("CO-GUA", "Guainía"),
+    ("CO-GUV", "Guaviare"), ("CO-HUI", "Huila"), ("CO-LAG", "La Guajira"), ("CO-MAG", "Magdalena"),
+    ("CO-MET", "Meta"), ("CO-NAR", "Nariño"), ("CO-NSA", "Norte de Santander"), ("CO-PUT", "Putumayo"),
+    ("CO-QUI", "Quindío"), ("CO-RIS", "Risaralda"), ("CO-SAP", "San Andrés y Providencia"),
+    ("CO-SAN", "Santander"), ("CO-SUC", "Sucre"), ("CO-TOL", "Tolima"), ("CO-VAC", "Valle del Cauca"),
+    ("CO-VAU", "Vaupés"), ("CO-VID", "Vichada"),
+]
+# Journey fields a lender's adapter may declare that the identity page knows how to ask.
+IDENTITY_EXTRA_FIELDS = ("birth_date", "region", "requested_amount")
+ADULT_AGE = 18
+
 
 class FlowForm(forms.Form):
     """Labels without Django's trailing colon; the templates lay labels out on their own line."""
@@ -71,6 +98,80 @@ class IdentityForm(FlowForm):
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
         help_text=_("En pesos, sin centavos. Por ejemplo: 3.500.000"),
     )
+
+    birth_date = forms.DateField(
+        label=_("Fecha de nacimiento"), required=False, input_formats=["%Y-%m-%d", "%d/%m/%Y"],
+        widget=forms.DateInput(attrs={"type": "date", "autocomplete": "bday"}, format="%Y-%m-%d"),
+        error_messages={"invalid": _("Escribe la fecha como día/mes/año, por ejemplo 31/01/1990.")},
+    )
+    region = forms.ChoiceField(
+        label=_("Departamento donde vives"), required=False, choices=[("", _("Elige tu departamento"))] + REGIONS,
+    )
+    requested_amount = forms.CharField(
+        label=_("¿Cuánto necesitas? (COP)"), required=False, max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+        help_text=_("En pesos, sin centavos. Por ejemplo: 5.000.000"),
+    )
+    accept_terms = forms.BooleanField(
+        label=_("Acepto los términos y condiciones."),
+        error_messages={"required": _("Para continuar, acepta los términos y condiciones.")},
+    )
+    accept_privacy = forms.BooleanField(
+        label=_("Leí la política de privacidad."),
+        error_messages={"required": _("Para continuar, confirma que leíste la política de privacidad.")},
+    )
+    accept_data_processing = forms.BooleanField(
+        label=_("Autorizo el tratamiento de mis datos personales para estudiar mi solicitud de crédito "
+                "(Ley 1581 de 2012)."),
+        error_messages={"required": _("Sin esta autorización la entidad no puede estudiar tu solicitud.")},
+    )
+
+    def __init__(self, *args, extra_fields: tuple[str, ...] = (), **kwargs):
+        """`extra_fields`: what the chosen lender's adapter declares beyond identity and income
+        (apps.lenders.selectors.lender_required_fields); the others are removed from the page."""
+        super().__init__(*args, **kwargs)
+        for name in IDENTITY_EXTRA_FIELDS:
+            if name in extra_fields:
+                self.fields[name].required = True
+            else:
+                del self.fields[name]
+        if "region" in self.fields:
+            self.fields["region"].error_messages["required"] = _("Elige el departamento donde vives.")
+        if "birth_date" in self.fields:
+            self.fields["birth_date"].error_messages["required"] = _("Escribe tu fecha de nacimiento.")
+        if "requested_amount" in self.fields:
+            self.fields["requested_amount"].error_messages["required"] = _("Escribe cuánto dinero necesitas.")
+
+    @property
+    def consent_fields(self) -> list:
+        return [self[name] for name in CONSENT_FIELDS]
+
+    @property
+    def extra_bound_fields(self) -> list:
+        return [self[name] for name in IDENTITY_EXTRA_FIELDS if name in self.fields]
+
+    def clean_birth_date(self) -> datetime.date | None:
+        born = self.cleaned_data.get("birth_date")
+        if born is None:
+            return None
+        today = timezone.localdate()
+        age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+        if born > today or age > 110:
+            raise forms.ValidationError(_("Revisa la fecha: no parece una fecha de nacimiento."))
+        if age < ADULT_AGE:
+            raise forms.ValidationError(_("Para pedir un crédito debes ser mayor de edad."))
+        return born
+
+    def clean_requested_amount(self) -> int | None:
+        value = self.cleaned_data.get("requested_amount", "").replace("$", "").strip()
+        if not value:
+            return None
+        if not INCOME_PATTERN.fullmatch(value) or int(re.sub(r"\D", "", value)) <= 0:
+            raise forms.ValidationError(_("Escribe el monto en pesos, solo con números. Por ejemplo: 5000000"))
+        return int(re.sub(r"\D", "", value))
+
+    def accepted_consents(self) -> list[str]:
+        return [kind for name, kind in CONSENT_FIELDS.items() if self.cleaned_data.get(name)]
 
     def clean_full_name(self) -> str:
         value = " ".join(self.cleaned_data["full_name"].split())
@@ -103,9 +204,12 @@ class IdentityForm(FlowForm):
 
     def identity(self) -> IdentityData:
         data = self.cleaned_data
+        born = data.get("birth_date")
         return IdentityData(
             document_type=data["document_type"], document_number=data["document_number"],
             full_name=data["full_name"], monthly_income=data["monthly_income"],
+            birth_date=born.isoformat() if born else "", region=data.get("region") or "",
+            requested_amount=data.get("requested_amount"),
         )
 
 

@@ -1,6 +1,7 @@
 """The hosted consumer flow. Journey URLs carry only the lead's public token."""
 
 from django.urls import path
+from django.views.i18n import set_language
 
 from apps.flow import views
 
@@ -8,6 +9,8 @@ app_name = "flow"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("i18n/setlang/", set_language, name="set_language"),
+    path("legal/", views.legal, name="legal"),
     path("o/<str:origin_code>/", views.catalog, name="catalog"),
     path("o/<str:origin_code>/start", views.start, name="start"),
     path("j/<str:token>/", views.resume, name="resume"),
@@ -18,4 +21,5 @@ urlpatterns = [
     path("j/<str:token>/retry", views.retry, name="retry"),
     path("j/<str:token>/details", views.details, name="details"),
     path("j/<str:token>/handoff", views.handoff, name="handoff"),
+    path("j/<str:token>/status", views.status, name="status"),
 ]

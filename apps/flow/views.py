@@ -15,15 +15,21 @@ import logging
 from functools import wraps
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import get_language, get_supported_language_variant
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django_ratelimit.core import is_ratelimited
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.flow.forms import DetailsForm, IdentityForm, OfferChoiceForm
+from apps.campaigns.services import DeliveryRefused
+from apps.flow.forms import CONSENT_TEXT_VERSION, IDENTITY_EXTRA_FIELDS, DetailsForm, IdentityForm, OfferChoiceForm
+from apps.flow.selectors import COMPARE_SORTS, DEFAULT_SORT, compare_offers, compare_progress
 from apps.leads.models import Lead, LeadStatus
 from apps.leads.selectors import (
     LENDER_REPORTED_STATUSES,
@@ -36,24 +42,45 @@ from apps.leads.selectors import (
 )
 from apps.leads.services import (
     JourneyError,
+    consent_record,
+    journey_compare_identity_submit,
+    journey_compare_request,
+    journey_compare_start,
     journey_details_submit,
     journey_handoff,
     journey_identity_submit,
+    journey_language_set,
     journey_listing_change,
     journey_offer_choose,
+    journey_origin_reference_set,
     journey_retry,
     journey_start,
 )
 from apps.listings.selectors import catalog_entry, catalog_for_origin
+from apps.listings.services import catalog_views_record
 from apps.origins.models import Origin
+from apps.lenders.selectors import (
+    decision_notice_html,
+    journey_fields_for,
+    lender_required_fields,
+    rejection_category,
+    rejection_sentence,
+)
 from apps.origins.selectors import origin_get_active, origin_list_active
+from apps.origins.services import DEEP_LINK_FIELDS, DeepLinkRefused, deep_link_verify
+from apps.postbacks.selectors import lead_timeline_public
 
 logger = logging.getLogger(__name__)
 
-# Session keys. Values are public tokens only: no personal data lives in the session.
+# Session keys (database sessions, server-side). Journeys are named by public tokens; the one
+# personal value kept is a verified deep link's prefill (SESSION_PREFILL below).
 SESSION_CURRENT = "flow_current"  # origin code -> token of the journey a new choice continues
 SESSION_OWNED = "flow_owned"  # every token this browser started, newest first, for old tabs
 OWNED_TOKENS_KEPT = 20
+# origin code -> a verified deep link's prefill {"reference", "name", "phone"}. The name and phone
+# are personal data: they stay server-side (database sessions), never in a URL, and are used only
+# to prefill the forms of the next journey at that origin.
+SESSION_PREFILL = "flow_prefill"
 
 
 class SeeOther(HttpResponseRedirect):
@@ -96,6 +123,39 @@ def _not_found(request: HttpRequest) -> HttpResponse:
     return render(request, "flow/not_found.html", status=404)
 
 
+def _language(request: HttpRequest) -> str:
+    """The consumer's language as Lead.language keeps it: "es" or "en" (the base of LANGUAGES)."""
+    return get_supported_language_variant(get_language() or settings.LANGUAGE_CODE).split("-")[0]
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def rate_limited(group: str):
+    """Limit a view's POSTs per client address (settings.FLOW_RATE_LIMITS[group], read at each
+    request); over the limit the consumer gets a friendly 429 page, and nothing is done."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method == "POST" and is_ratelimited(
+                request, group=f"flow:{group}", key="ip", rate=settings.FLOW_RATE_LIMITS[group],
+                method="POST", increment=True,
+            ):
+                logger.warning("Rate limit reached on the flow's %s posts.", group)  # no address, no data
+                return render(request, "flow/rate_limited.html", status=429)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def _prefill(request: HttpRequest, origin: Origin) -> dict:
+    return request.session.get(SESSION_PREFILL, {}).get(origin.code, {})
+
+
 def journey_page(*steps: str, methods: tuple[str, ...] = ("GET",)):
     """Load the journey named by the URL's token, for its owner only, on a page that fits it.
 
@@ -111,6 +171,7 @@ def journey_page(*steps: str, methods: tuple[str, ...] = ("GET",)):
             lead = journey_get(public_token=token) if token in _owned_tokens(request) else None
             if lead is None:
                 return journey_expired(request, token)
+            journey_language_set(lead=lead, language=_language(request))  # writes only on a change
             if steps and journey_step(lead) not in steps:
                 redirect_class = SeeOther if request.method == "POST" else HttpResponseRedirect
                 return redirect_class(step_url(lead))
@@ -141,19 +202,42 @@ def catalog(request: HttpRequest, origin_code: str) -> HttpResponse:
     origin = origin_get_active(code=origin_code)
     if origin is None:
         return _not_found(request)
+    if any(name in request.GET for name in (*DEEP_LINK_FIELDS, "sig")):
+        # A deep link: keep its verified prefill server-side and leave the address bar clean at once.
+        _deep_link_receive(request, origin)
+        return HttpResponseRedirect(reverse("flow:catalog", args=[origin.code]))
     in_progress = _session_journey(request, origin)
     if in_progress is not None and (in_progress.status == LeadStatus.NEW or journey_has_ended(in_progress)):
         in_progress = None  # nothing to resume: a choice here starts (or re-points) a journey
-    context = {"origin": origin, "entries": catalog_for_origin(origin=origin), "in_progress": in_progress}
+    entries = catalog_for_origin(origin=origin)
+    catalog_views_record(origin=origin, entries=entries)
+    context = {"origin": origin, "entries": entries, "in_progress": in_progress}
     return render(request, "flow/catalog.html", context)
 
 
+def _deep_link_receive(request: HttpRequest, origin: Origin) -> None:
+    """Verify an origin's signed entry link (apps.origins.services.deep_link_verify). A refused
+    one is ignored and its reason logged (the reason names no personal data); the consumer goes
+    on with empty forms, never an error."""
+    try:
+        prefill = deep_link_verify(origin=origin, params=request.GET.dict())
+    except DeepLinkRefused as refusal:
+        logger.info("Deep link prefill ignored for origin %s: %s", origin.code, refusal)
+        return
+    stored = dict(request.session.get(SESSION_PREFILL, {}))
+    stored[origin.code] = {"reference": prefill.reference, "name": prefill.name, "phone": prefill.phone}
+    request.session[SESSION_PREFILL] = stored
+
+
 @require_POST
+@rate_limited("start")
 def start(request: HttpRequest, origin_code: str) -> HttpResponse:
     """Choose a listing: re-point an unfinished journey, resume one further along, or start one."""
     origin = origin_get_active(code=origin_code)
     if origin is None:
         return _not_found(request)
+    if origin.compare_mode:
+        return _compare_start(request, origin)
     entry = catalog_entry(origin=origin, listing_id=request.POST.get("listing_id", ""))
     if entry is None:
         messages.info(request, _("Esa oferta ya no está disponible. Elige otra de la lista."))
@@ -163,6 +247,19 @@ def start(request: HttpRequest, origin_code: str) -> HttpResponse:
         journey_listing_change(lead=lead, listing=entry.listing, campaign=entry.campaign)
     elif lead is None or journey_has_ended(lead):
         lead = journey_start(origin=origin, listing=entry.listing, campaign=entry.campaign)
+        journey_language_set(lead=lead, language=_language(request))
+        journey_origin_reference_set(lead=lead, reference=_prefill(request, origin).get("reference", ""))
+        _session_remember(request, lead)
+    return SeeOther(step_url(lead))
+
+
+def _compare_start(request: HttpRequest, origin: Origin) -> HttpResponse:
+    """Compare mode: one journey for every lender; an unfinished one is continued."""
+    lead = _session_journey(request, origin)
+    if lead is None or journey_has_ended(lead) or not lead.compare_mode:
+        lead = journey_compare_start(origin=origin)
+        journey_language_set(lead=lead, language=_language(request))
+        journey_origin_reference_set(lead=lead, reference=_prefill(request, origin).get("reference", ""))
         _session_remember(request, lead)
     return SeeOther(step_url(lead))
 
@@ -177,7 +274,10 @@ def resume(request: HttpRequest, lead: Lead) -> HttpResponse:
 
 @journey_page(methods=("GET",))
 def state(request: HttpRequest, lead: Lead) -> HttpResponse:
-    """What the waiting pages poll: the status only, nothing personal."""
+    """What the waiting pages poll: the status only, nothing personal (in compare mode with how
+    many lenders have answered, so that each answer shows as it arrives)."""
+    if lead.compare_mode and journey_step(lead) == JourneyStep.DECISION:
+        return JsonResponse({"state": f"{lead.status}:{compare_progress(lead=lead).poll_state}"})
     return JsonResponse({"state": lead.status})
 
 
@@ -185,21 +285,106 @@ def _journey_context(lead: Lead, **extra) -> dict:
     return {"lead": lead, "origin": lead.origin, "waiting": journey_is_waiting(lead), **extra}
 
 
+def _identity_form(request: HttpRequest, lead: Lead) -> IdentityForm:
+    """Identity and income, plus what the chosen lender's adapter declares it needs (birth date,
+    region, amount) and nothing more; prefilled from the deep link and what the journey holds."""
+    if lead.compare_mode:  # asked once for every lender that will be asked
+        lenders = [entry.campaign.lender for entry in catalog_for_origin(origin=lead.origin)]
+        declared = tuple(journey_fields_for(lenders))
+    else:
+        declared = lender_required_fields(lead.lender) if lead.lender_id else ()
+    extra = tuple(name for name in declared if name in IDENTITY_EXTRA_FIELDS)
+    initial = {"full_name": _prefill(request, lead.origin).get("name", "")}
+    if lead.requested_amount:
+        initial["requested_amount"] = lead.requested_amount
+    if lead.region:
+        initial["region"] = lead.region
+    return IdentityForm(request.POST or None, extra_fields=extra, initial=initial)
+
+
 @journey_page(JourneyStep.IDENTITY, methods=("GET", "POST"))
+@rate_limited("post")
 def identity(request: HttpRequest, lead: Lead) -> HttpResponse:
-    form = IdentityForm(request.POST or None)
+    form = _identity_form(request, lead)
+    if request.method == "POST" and form.is_valid() and lead.compare_mode:
+        if journey_compare_identity_submit(lead=lead, identity=form.identity(),
+                                           entries=catalog_for_origin(origin=lead.origin)):
+            consent_record(lead=lead, kinds=form.accepted_consents(), text_version=CONSENT_TEXT_VERSION,
+                           ip_address=_client_ip(request))
+        return SeeOther(step_url(lead, JourneyStep.DECISION))
     if request.method == "POST" and form.is_valid():
         # A second submit finds the journey moved on and changes nothing (see journey_page).
-        journey_identity_submit(lead=lead, identity=form.identity())
+        try:
+            moved = journey_identity_submit(lead=lead, identity=form.identity())
+        except DeliveryRefused as refusal:
+            return _listing_unavailable(request, refusal, form)
+        if moved:
+            consent_record(lead=lead, kinds=form.accepted_consents(), text_version=CONSENT_TEXT_VERSION,
+                           ip_address=_client_ip(request))
         return SeeOther(step_url(lead, JourneyStep.DECISION))
     return render(request, "flow/identity.html", _journey_context(lead, form=form))
 
 
+def _listing_unavailable(request: HttpRequest, refusal: DeliveryRefused, form: IdentityForm) -> HttpResponse:
+    """The chosen listing can no longer take this application (a cap, its budget, or its
+    conditions for the data given): point the journey at the next listing the consumer qualifies
+    for and ask them to confirm, their answers still in the form; with none left, the catalog."""
+    previous = refusal.lead.listing.title
+    entry = refusal.next_entry
+    lead = journey_get(public_token=refusal.lead.public_token)  # as stored: the refused step left no trace
+    if entry is None or not journey_listing_change(lead=lead, listing=entry.listing, campaign=entry.campaign):
+        messages.info(request, _("Esa oferta ya no puede recibir tu solicitud. Elige otra de la lista."))
+        return SeeOther(reverse("flow:catalog", args=[lead.origin.code]))
+    messages.info(request, _("%(previous)s ya no puede recibir tu solicitud. Te proponemos %(listing)s de %(lender)s: "
+                             "revisa tus datos y envíalos para continuar.") % {
+        "previous": previous, "listing": entry.listing.title, "lender": entry.campaign.lender.name})
+    lead = journey_get(public_token=lead.public_token)
+    return render(request, "flow/identity.html", _journey_context(lead, form=form))
+
+
+def _rejection(lead: Lead) -> dict:
+    """Why the lender said no, in a sentence safe to show (never the lender's own words), and
+    the adverse action notice it gave, sanitized."""
+    decision = lead.decisions.filter(lender_id=lead.lender_id).first() if lead.lender_id else None
+    if decision is None:
+        return {}
+    return {"rejection_sentence": rejection_sentence(rejection_category(decision)),
+            "rejection_notice": decision_notice_html(decision)}
+
+
+def _choosable_offers(lead: Lead) -> list:
+    if lead.status != LeadStatus.OFFERED:
+        return []
+    if lead.compare_mode:
+        return [item.offer for group in compare_offers(lead=lead) for item in group.offers]
+    return journey_offers(lead=lead)
+
+
+def _render_compare(request: HttpRequest, lead: Lead, form: OfferChoiceForm | None = None) -> HttpResponse:
+    """Compare mode: offers appear as each lender answers, grouped by amount and sortable."""
+    sort = request.GET.get("sort", DEFAULT_SORT)
+    sort = sort if sort in COMPARE_SORTS else DEFAULT_SORT
+    progress = compare_progress(lead=lead)
+    groups = compare_offers(lead=lead, sort=sort) if lead.status == LeadStatus.OFFERED else []
+    if form is None:
+        form = OfferChoiceForm(offers=[], initial={"offer": lead.chosen_offer_id})
+    context = _journey_context(
+        lead, groups=groups, form=form, progress=progress, sort=sort,
+        sorts=[(key, label) for key, (label, _key) in COMPARE_SORTS.items()],
+        poll_state=f"{lead.status}:{progress.poll_state}",
+    )
+    context["waiting"] = context["waiting"] or (lead.status == LeadStatus.OFFERED and not progress.complete)
+    return render(request, "flow/compare.html", context)
+
+
 def _render_decision(request: HttpRequest, lead: Lead, form: OfferChoiceForm | None = None) -> HttpResponse:
+    if lead.compare_mode:
+        return _render_compare(request, lead, form)
     offers = journey_offers(lead=lead) if lead.status == LeadStatus.OFFERED else []
     if form is None and offers:
         form = OfferChoiceForm(offers=offers, initial={"offer": lead.chosen_offer_id})
-    return render(request, "flow/decision.html", _journey_context(lead, offers=offers, form=form))
+    extra = _rejection(lead) if lead.status == LeadStatus.NOT_ELIGIBLE else {}
+    return render(request, "flow/decision.html", _journey_context(lead, offers=offers, form=form, **extra))
 
 
 @journey_page(JourneyStep.DECISION, JourneyStep.DETAILS)
@@ -208,10 +393,11 @@ def decision(request: HttpRequest, lead: Lead) -> HttpResponse:
 
 
 @journey_page(JourneyStep.DECISION, JourneyStep.DETAILS, methods=("POST",))
+@rate_limited("post")
 def offer_choose(request: HttpRequest, lead: Lead) -> HttpResponse:
     if lead.status != LeadStatus.OFFERED:
         return SeeOther(step_url(lead))
-    form = OfferChoiceForm(request.POST, offers=journey_offers(lead=lead))
+    form = OfferChoiceForm(request.POST, offers=_choosable_offers(lead))
     if form.is_valid():
         try:
             journey_offer_choose(lead=lead, offer_id=form.cleaned_data["offer"])
@@ -223,15 +409,21 @@ def offer_choose(request: HttpRequest, lead: Lead) -> HttpResponse:
 
 
 @journey_page(methods=("POST",))
+@rate_limited("post")
 def retry(request: HttpRequest, lead: Lead) -> HttpResponse:
-    """"Try again" after a technical failure: the same tracking ID goes to the lender again."""
+    """"Try again" after a technical failure: the same tracking ID goes to the lender again (in
+    compare mode, to every lender whose ask failed)."""
+    if lead.compare_mode and lead.status == LeadStatus.DECISION_FAILED:
+        journey_compare_request(lead=lead, entries=catalog_for_origin(origin=lead.origin))
+        return SeeOther(step_url(lead))
     journey_retry(lead=lead)
     return SeeOther(step_url(lead))
 
 
 @journey_page(JourneyStep.DETAILS, methods=("GET", "POST"))
+@rate_limited("post")
 def details(request: HttpRequest, lead: Lead) -> HttpResponse:
-    form = DetailsForm(request.POST or None)
+    form = DetailsForm(request.POST or None, initial={"phone": _prefill(request, lead.origin).get("phone", "")})
     if request.method == "POST" and form.is_valid():
         try:
             journey_details_submit(lead=lead, email=form.cleaned_data["email"], phone=form.cleaned_data["phone"])
@@ -257,3 +449,65 @@ def handoff(request: HttpRequest, lead: Lead) -> HttpResponse:
         return render(request, "flow/handoff.html", _journey_context(lead, handoff_broken=True))
     context = _journey_context(lead, reported_by_lender=lead.status in LENDER_REPORTED_STATUSES)
     return render(request, "flow/handoff.html", context)
+
+
+# --- The status page, the legal texts ----------------------------------------------------------
+
+# What each status means for the consumer, in plain words.
+STATUS_SENTENCES = {
+    LeadStatus.NEW: gettext_lazy("Empezaste tu solicitud, pero aún no nos diste tus datos."),
+    LeadStatus.AWAITING_DECISION: gettext_lazy("Estamos consultando con la entidad."),
+    LeadStatus.DECISION_PENDING: gettext_lazy(
+        "La entidad está revisando tu solicitud. Seguiremos consultando; vuelve a este enlace cuando quieras."),
+    LeadStatus.OFFERED: gettext_lazy("La entidad tiene ofertas para ti. Continúa tu solicitud para elegir una."),
+    LeadStatus.NOT_ELIGIBLE: gettext_lazy("Por ahora la entidad no tiene una oferta para ti."),
+    LeadStatus.DECISION_FAILED: gettext_lazy(
+        "No pudimos obtener la respuesta de la entidad. No es tu culpa: continúa tu solicitud para intentarlo "
+        "de nuevo."),
+    LeadStatus.SUBMITTING: gettext_lazy("Estamos enviando tu solicitud a la entidad."),
+    LeadStatus.SUBMISSION_FAILED: gettext_lazy(
+        "No pudimos enviar tu solicitud. No es tu culpa: continúa tu solicitud para intentarlo de nuevo."),
+    LeadStatus.SUBMITTED: gettext_lazy("Tu solicitud llegó a la entidad."),
+    LeadStatus.HANDED_OFF: gettext_lazy("Tu solicitud está con la entidad: ella continúa el proceso contigo."),
+    LeadStatus.PRE_APPROVED: gettext_lazy("La entidad preaprobó tu crédito."),
+    LeadStatus.APPROVED: gettext_lazy("La entidad aprobó tu crédito."),
+    LeadStatus.DISBURSED: gettext_lazy("La entidad desembolsó tu crédito."),
+    LeadStatus.REJECTED: gettext_lazy("La entidad no aprobó tu crédito."),
+    LeadStatus.CANCELLED: gettext_lazy("La solicitud se canceló."),
+}
+STATUS_LABELS = {
+    LeadStatus.PRE_APPROVED: gettext_lazy("Preaprobado"),
+    LeadStatus.APPROVED: gettext_lazy("Aprobado"),
+    LeadStatus.DISBURSED: gettext_lazy("Desembolsado"),
+    LeadStatus.REJECTED: gettext_lazy("No aprobado"),
+    LeadStatus.CANCELLED: gettext_lazy("Cancelado"),
+}
+
+
+@never_cache
+@require_GET
+def status(request: HttpRequest, token: str) -> HttpResponse:
+    """The private status link: the unguessable token is the key, so it opens from any browser
+    (an email, another phone). It shows no personal data: the lender, the offer's name, the
+    status in plain words and what the lender reported since (lead_timeline_public)."""
+    lead = journey_get(public_token=token)
+    if lead is None:
+        return _not_found(request)
+    timeline = [
+        {"label": STATUS_LABELS.get(entry.status, entry.status), "occurred_at": entry.occurred_at,
+         "amount": entry.amount, "currency": entry.currency}
+        for entry in lead_timeline_public(lead)
+    ]
+    context = {
+        "lead": lead, "origin": lead.origin, "timeline": timeline,
+        "sentence": STATUS_SENTENCES.get(lead.status, ""),
+        "owned": token in _owned_tokens(request),
+    }
+    return render(request, "flow/status.html", context)
+
+
+@require_GET
+def legal(request: HttpRequest) -> HttpResponse:
+    """Terms, privacy policy and the personal-data processing authorization, in the version the
+    identity page records with each consent."""
+    return render(request, "flow/legal.html", {"text_version": CONSENT_TEXT_VERSION})

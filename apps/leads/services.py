@@ -32,6 +32,10 @@ class IdentityData:
     document_number: str
     full_name: str
     monthly_income: int
+    # Asked only when the chosen lender's adapter declares them (prequalify_fields); empty otherwise.
+    birth_date: str = ""  # ISO YYYY-MM-DD
+    region: str = ""  # ISO 3166-2:CO, e.g. CO-DC
+    requested_amount: int | None = None
 
 
 def _event(lead: Lead, kind: str, message: str = "") -> None:
@@ -90,18 +94,31 @@ def journey_listing_change(*, lead: Lead, listing, campaign) -> bool:
 
 @transaction.atomic
 def journey_identity_submit(*, lead: Lead, identity: IdentityData) -> bool:
-    """Store identity and income and ask the lender for a decision. A repeat changes nothing."""
+    """Store identity and income and route the lead to the lender for a decision. A repeat
+    changes nothing.
+
+    Routing is delivery: the campaign's conditions, caps and budget are checked and the lead is
+    charged in this same transaction (apps.campaigns.services.lead_delivery_record). If the
+    listing can no longer take it, DeliveryRefused propagates and the whole step rolls back: the
+    journey stays where it was, nothing is stored, and the flow offers the next eligible listing.
+    """
+    from dataclasses import fields as dataclass_fields
+
+    from apps.campaigns.services import lead_delivery_record
+
     moved = _move(
         lead, from_statuses={LeadStatus.NEW}, to=LeadStatus.AWAITING_DECISION, identity_at=timezone.now(),
     )
     if not moved:
         return False
-    # Encrypted fields go through save(), not update(), so their values are encrypted.
-    lead.document_type = identity.document_type
-    lead.document_number = identity.document_number
-    lead.full_name = identity.full_name
-    lead.monthly_income = identity.monthly_income
-    lead.save(update_fields=["document_type", "document_number", "full_name", "monthly_income"])
+    # Encrypted fields go through save(), not update(), so their values are encrypted. Every
+    # IdentityData field that is a Lead field is stored (birth date, region... when the flow asks).
+    lead_fields = {field.name for field in Lead._meta.concrete_fields}
+    names = [field.name for field in dataclass_fields(identity) if field.name in lead_fields]
+    for name in names:
+        setattr(lead, name, getattr(identity, name))
+    lead.save(update_fields=names)
+    lead_delivery_record(lead=lead)
     _event(lead, LeadEvent.Kind.IDENTITY)
     _enqueue_prequalify(lead)
     return True
@@ -123,18 +140,43 @@ def journey_retry(*, lead: Lead) -> bool:
 
 @transaction.atomic
 def decision_record(*, lead_id: int, lender_id: int, result: DecisionResult) -> Decision:
-    """Store a lender's decision. If one is already stored for this lead and lender, it wins."""
+    """Store a lender's decision. A final decision already stored for this lead and lender wins;
+    a pending one is resolved in place by the final answer that follows it (a poll or the
+    lender's callback), so a lead keeps one Decision per lender.
+
+    A single-lender journey moves by this decision. In compare mode every asked lender's answer
+    counts (apps.lenders.selectors.compare_status: offered as soon as one approves with offers);
+    the row lock on the lead, taken before the status is worked out, makes two lenders
+    answering at once see each other's decision.
+    """
+    # Only what this function reads: in a compare fan-out a hundred of these run at once.
+    narrow = Lead.objects.only("status", "compare_mode", "lender_reference")
+    lead = narrow.get(pk=lead_id)
+    if not lead.compare_mode:
+        lead = narrow.select_for_update().get(pk=lead_id)
+    pending = Decision.Outcome.PENDING
     existing = Decision.objects.filter(lead_id=lead_id, lender_id=lender_id).first()
-    if existing is not None:
+    if existing is not None and (existing.outcome != pending or result.decision == pending):
+        # A repeat: the first answer stands. A pending one asked about again after the
+        # consumer's "try again" puts a single-lender journey back to waiting on it.
+        if existing.outcome == pending and not lead.compare_mode:
+            _move(lead, from_statuses={LeadStatus.AWAITING_DECISION}, to=LeadStatus.DECISION_PENDING)
         return existing
-    try:
-        with transaction.atomic():
-            decision = Decision.objects.create(
-                lead_id=lead_id, lender_id=lender_id, outcome=str(result.decision),
-                reason=result.reason[:512], lender_reference=result.lender_reference[:128],
-            )
-    except IntegrityError:
-        return Decision.objects.get(lead_id=lead_id, lender_id=lender_id)
+    if existing is None:
+        try:
+            with transaction.atomic():
+                decision = Decision.objects.create(
+                    lead_id=lead_id, lender_id=lender_id, outcome=str(result.decision),
+                    reason=result.reason[:512], lender_reference=result.lender_reference[:128],
+                )
+        except IntegrityError:
+            return Decision.objects.get(lead_id=lead_id, lender_id=lender_id)
+    else:
+        decision = existing
+        decision.outcome = str(result.decision)
+        decision.reason = result.reason[:512]
+        decision.lender_reference = result.lender_reference[:128] or decision.lender_reference
+        decision.save(update_fields=["outcome", "reason", "lender_reference", "updated_at"])
     Offer.objects.bulk_create(
         Offer(
             decision=decision, lender_offer_id=offer.lender_offer_id, amount=offer.amount,
@@ -143,26 +185,94 @@ def decision_record(*, lead_id: int, lender_id: int, result: DecisionResult) -> 
         )
         for offer in result.offers
     )
+    message = f"{decision.outcome} {decision.reason}".strip()
+    if lead.compare_mode:
+        from apps.lenders.selectors import compare_status
+
+        # The decision is stored; only the status needs the lead's lock, taken last and held
+        # briefly, so that K lenders answering at once queue for no longer than that.
+        lead = narrow.select_for_update().get(pk=lead_id)
+        target = compare_status(lead_id=lead_id)
+        compare_waiting = {LeadStatus.AWAITING_DECISION, LeadStatus.DECISION_PENDING, LeadStatus.DECISION_FAILED,
+                           LeadStatus.NOT_ELIGIBLE}
+        if target != lead.status:
+            _move(lead, from_statuses=compare_waiting, to=target, decided_at=timezone.now())
+        from apps.lenders.models import Lender
+
+        code = Lender.objects.filter(pk=lender_id).values_list("code", flat=True).first()
+        _event(lead, LeadEvent.Kind.DECISION, f"{code}: {message}")
+        return decision
     target = {
         Decision.Outcome.APPROVED: LeadStatus.OFFERED if result.offers else LeadStatus.NOT_ELIGIBLE,
         Decision.Outcome.REJECTED: LeadStatus.NOT_ELIGIBLE,
         Decision.Outcome.PENDING: LeadStatus.DECISION_PENDING,
     }[decision.outcome]
-    lead = Lead.objects.get(pk=lead_id)
     waiting = {LeadStatus.AWAITING_DECISION, LeadStatus.DECISION_PENDING, LeadStatus.DECISION_FAILED}
     if _move(lead, from_statuses=waiting, to=target, decided_at=timezone.now(),
-             lender_reference=result.lender_reference[:128] or lead.lender_reference):
-        _event(lead, LeadEvent.Kind.DECISION, f"{decision.outcome} {decision.reason}".strip())
+             lender_reference=decision.lender_reference or lead.lender_reference):
+        _event(lead, LeadEvent.Kind.DECISION, message)
     return decision
 
 
 @transaction.atomic
-def decision_fail(*, lead_id: int, message: str) -> bool:
-    lead = Lead.objects.get(pk=lead_id)
+def decision_fail(*, lead_id: int, message: str, lender_id: int | None = None) -> bool:
+    """A lender gave no usable decision: a technical or permanent failure, or none in time.
+
+    A single-lender journey fails (the consumer may try again; never "not eligible"). In compare
+    mode the engine has marked that lender's ask failed first, and the journey's status follows
+    every asked lender (apps.lenders.selectors.compare_status): it is decision_failed only when
+    no lender approved and none is still pending.
+    """
+    lead = Lead.objects.select_for_update().get(pk=lead_id)
+    if lead.compare_mode:
+        from apps.lenders.selectors import compare_status
+
+        target = compare_status(lead_id=lead_id)
+        moved = target != lead.status and _move(
+            lead, from_statuses={LeadStatus.AWAITING_DECISION, LeadStatus.DECISION_PENDING}, to=target
+        )
+        code = lead.decision_requests.filter(lender_id=lender_id).values_list("lender__code", flat=True).first()
+        _event(lead, LeadEvent.Kind.DECISION_FAILED, f"{code or lender_id}: {message}")
+        return moved
     moved = _move(lead, from_statuses={LeadStatus.AWAITING_DECISION, LeadStatus.DECISION_PENDING}, to=LeadStatus.DECISION_FAILED)
     if moved:
         _event(lead, LeadEvent.Kind.DECISION_FAILED, message)
     return moved
+
+
+@transaction.atomic
+def journey_compare_request(*, lead: Lead, entries) -> list[int]:
+    """Compare mode: ask every lender of `entries` for a decision at once; returns their ids.
+
+    `entries` are catalog entries (apps.listings.selectors.catalog_for_origin): one ask per
+    lender, each a task on the lender_calls queue enqueued on commit, so the calls run side by
+    side and each decision is stored as it arrives. Call it once identity and income are stored
+    (after journey_identity_submit, or on a NEW lead that already has them); calling it again on
+    a failed journey asks again the lenders whose ask failed. Lenders whose circuit is open are
+    skipped; with no lender to ask, the journey is decision_failed ("try again later").
+    Lead.lender stays empty until an offer is chosen (journey_offer_choose sets it).
+    """
+    from apps.lenders import services as lender_services
+    from apps.lenders.selectors import compare_status
+
+    if not lead.compare_mode:
+        raise JourneyError("This journey is not in compare mode.")
+    if not (lead.document_number and lead.monthly_income is not None):
+        raise JourneyError("Identity and income come first.")
+    previous = lead.status
+    if not _move(
+        lead, from_statuses={LeadStatus.NEW, LeadStatus.AWAITING_DECISION, LeadStatus.DECISION_FAILED},
+        to=LeadStatus.AWAITING_DECISION, identity_at=lead.identity_at or timezone.now(),
+    ):
+        return []
+    asked = lender_services.lender_decisions_request(lead=lead, entries=entries)
+    # Asking again after a failure starts a fresh round of retries, as the consumer's "try again" does.
+    kind = LeadEvent.Kind.RETRY if previous == LeadStatus.DECISION_FAILED else LeadEvent.Kind.IDENTITY
+    _event(lead, kind, f"compare: asked {len(asked)} lenders")
+    target = compare_status(lead_id=lead.pk)
+    if target != lead.status:
+        _move(lead, from_statuses={LeadStatus.AWAITING_DECISION}, to=target)
+    return asked
 
 
 @transaction.atomic
@@ -171,7 +281,17 @@ def journey_offer_choose(*, lead: Lead, offer_id: int) -> bool:
     offer = Offer.objects.filter(pk=offer_id, decision__lead=lead, decision__outcome=Decision.Outcome.APPROVED).first()
     if offer is None:
         raise JourneyError("That offer is not one of this journey's offers.")
-    moved = _move(lead, from_statuses={LeadStatus.OFFERED}, to=LeadStatus.OFFERED, chosen_offer=offer)
+    fields = {"chosen_offer": offer}
+    if lead.compare_mode:
+        # The chosen offer decides the journey's lender, and the catalog entry it was asked for.
+        from apps.lenders.selectors import decision_request_for_offer
+
+        ask = decision_request_for_offer(offer)
+        if ask is None:
+            raise JourneyError("That offer is not one of this journey's offers.")
+        fields.update(lender_id=ask.lender_id, campaign=ask.campaign, product=ask.product, listing=ask.listing,
+                      lender_reference=offer.decision.lender_reference)
+    moved = _move(lead, from_statuses={LeadStatus.OFFERED}, to=LeadStatus.OFFERED, **fields)
     if moved:
         _event(lead, LeadEvent.Kind.OFFER_CHOSEN, offer.lender_offer_id)
     return moved
@@ -296,12 +416,96 @@ def lead_postback_apply(*, lead_id: int, status: str, occurred_at, message: str 
         # The clock only moves forward, even when an older event moves the lead up the ladder.
         latest = occurred_at if newer else lead.lender_status_at
         _move(lead, from_statuses={lead.status}, to=status, lender_status_at=latest)
+        _notify_status_change(lead, status)
+        from apps.campaigns.services import campaign_result_charge  # billing: approved / disbursed, once each
+
+        campaign_result_charge(lead=lead, status=status)
     elif effect == "contradicts":
         Lead.objects.filter(pk=lead.pk).update(needs_review=True)
     _event_postback(lead, status, effect, message)
     return effect
 
 
+def _notify_status_change(lead: Lead, status: str) -> None:
+    """The consumer hears of each real change by email: the notification row is written with the
+    move, and its task, given ids only, is enqueued once the move is committed. robust: a broker
+    down at that moment must not turn a recorded postback into a 500 (the sweep sends it later)."""
+    from apps.leads import notifications
+
+    if notifications.lead_notification_prepare(lead=lead, status=status):
+        transaction.on_commit(
+            lambda: notifications.lead_status_notify_enqueue(lead_id=lead.pk, status=status), robust=True
+        )
+
+
 def _event_postback(lead: Lead, status: str, effect: str, message: str) -> None:
     text = f"{status} ({effect})" + (f": {message}" if message else "")
     LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.POSTBACK, status=lead.status, message=text[:512])
+
+
+# --- The hosted flow's bookkeeping: consents, language, the origin's reference ------------------
+
+
+def consent_record(*, lead: Lead, kinds: list[str], text_version: str, ip_address: str | None) -> int:
+    """Store each consent the consumer accepted, with the version of the text they saw and their
+    address (Colombia's habeas data: Ley 1581 de 2012 asks to be able to prove the authorization).
+    Accepting the same version again stores nothing new. Returns how many rows were added."""
+    from apps.leads.models import Consent
+
+    now = timezone.now()
+    created = Consent.objects.bulk_create(
+        [Consent(lead=lead, kind=kind, text_version=text_version, accepted_at=now, ip_address=ip_address)
+         for kind in kinds],
+        ignore_conflicts=True,
+    )
+    return len(created)
+
+
+def journey_language_set(*, lead: Lead, language: str) -> bool:
+    """Remember the language the consumer reads the flow in: their emails follow it."""
+    if lead.language == language:
+        return False
+    Lead.objects.filter(pk=lead.pk).update(language=language)
+    lead.language = language
+    return True
+
+
+def journey_origin_reference_set(*, lead: Lead, reference: str) -> bool:
+    """The origin's own reference from a verified deep link, kept on the journey it opened."""
+    if not reference or lead.origin_reference:
+        return False
+    Lead.objects.filter(pk=lead.pk, origin_reference="").update(origin_reference=reference[:128])
+    lead.origin_reference = reference[:128]
+    return True
+
+
+# --- Compare mode in the hosted flow -------------------------------------------------------------
+
+
+@transaction.atomic
+def journey_compare_start(*, origin) -> Lead:
+    """A compare-mode journey (Origin.compare_mode): no listing or lender yet; identity and
+    income are asked once and every eligible lender is asked at once (journey_compare_request).
+    The chosen offer sets the lender, listing and campaign (journey_offer_choose)."""
+    lead = Lead.objects.create(
+        origin=origin, tracking_id=tracking_id_mint(origin=origin), public_token=secrets.token_urlsafe(32),
+        compare_mode=True,
+    )
+    _event(lead, LeadEvent.Kind.STARTED, "compare")
+    return lead
+
+
+@transaction.atomic
+def journey_compare_identity_submit(*, lead: Lead, identity: IdentityData, entries) -> list[int]:
+    """Store identity and income once, then ask every lender of `entries` (catalog entries) for a
+    decision. The row lock makes a double submit find the journey moved on and change nothing."""
+    from dataclasses import fields as dataclass_fields
+
+    if not Lead.objects.select_for_update().filter(pk=lead.pk, status=LeadStatus.NEW, compare_mode=True).exists():
+        return []
+    lead_fields = {field.name for field in Lead._meta.concrete_fields}
+    names = [field.name for field in dataclass_fields(identity) if field.name in lead_fields]
+    for name in names:
+        setattr(lead, name, getattr(identity, name))
+    lead.save(update_fields=names)
+    return journey_compare_request(lead=lead, entries=entries)

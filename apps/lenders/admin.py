@@ -3,20 +3,37 @@
 Secrets are never displayed: credentials are listed with masked values and edited through
 write-only inputs (blank keeps the stored value); the postback secret likewise, with a rotation
 that can keep the old secret valid until it is cleared.
+
+Staff also see each lender's circuit breaker and can force it either way (actions), its call
+statistics against the 5 s target (the "Call statistics" page), its callback URL, and, for a
+mapped JSON lender, the API description (validated on save) with a dry run against a staging
+or sandbox API that shows the request sent and the answer as parsed.
 """
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
 from django import forms
-from django.contrib import admin
-from django.urls import NoReverseMatch, reverse
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from apps.lenders import services
+from apps.lenders import selectors, services
 from apps.lenders.adapters import ADAPTERS, adapter_class
 from apps.lenders.adapters.base import AdapterConfigurationError
-from apps.lenders.models import Lender, LenderCall
+from apps.lenders.adapters.mapped import PLACEHOLDERS
+from apps.lenders.masking import mask_text
+from apps.lenders.models import CircuitState, Lender, LenderCall, MappedApi
 from prosperas.crypto import mask
+
+STATS_WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 
 CREDENTIAL_PREFIX = "credential__"
 
@@ -118,13 +135,134 @@ class LenderAdminForm(forms.ModelForm):
         return lender
 
 
+class MappedApiInline(admin.StackedInline):
+    """The API description of a mapped JSON lender; MappedApi.clean validates it on save."""
+
+    model = MappedApi
+    extra = 0
+    max_num = 1
+    can_delete = True
+    fieldsets = [
+        ("Authentication", {"fields": ["auth", "api_key_header", "hmac_header_prefix", "unwrap_data"]}),
+        ("Decision (prequalify)", {
+            "fields": ["prequalify_path", "prequalify_template", "tracking_id_path", "decision_path", "approved_values",
+                       "rejected_values", "pending_values", "reason_code_path", "reason_text_path", "reason_categories",
+                       "reference_path", "poll_path"],
+            "description": "Placeholders: " + ", ".join("{{%s}}" % name for name in PLACEHOLDERS),
+        }),
+        ("Offers", {"fields": ["offers_path", "offer_id_path", "offer_amount_path", "offer_term_path",
+                               "offer_payment_path", "offer_rate_path", "offer_url_path"]}),
+        ("Errors (400/422)", {"fields": ["errors_path", "error_field_path", "error_message_path"]}),
+        ("Submission (blank path: the offer URL is the redirect)", {
+            "fields": ["submit_path", "submit_template", "submit_status_path", "submit_redirect_path"]}),
+    ]
+
+
 @admin.register(Lender)
 class LenderAdmin(admin.ModelAdmin):
     form = LenderAdminForm
-    list_display = ["name", "code", "adapter", "environment", "is_active", "timeout_seconds", "max_retries"]
-    list_filter = ["adapter", "environment", "is_active"]
+    list_display = ["name", "code", "adapter", "environment", "is_active", "circuit", "calls_24h", "technical_24h",
+                    "timeout_seconds", "max_retries"]
+    list_filter = ["adapter", "environment", "is_active", "circuit_state"]
     search_fields = ["code", "name"]
-    readonly_fields = ["stored_credentials", "stored_postback_secrets", "recent_calls"]
+    readonly_fields = ["stored_credentials", "stored_postback_secrets", "recent_calls", "callback_url", "circuit_state",
+                       "circuit_changed_at", "circuit_note", "circuit_held_open", "tools"]
+    actions = ["force_circuit_open", "force_circuit_closed"]
+    change_list_template = "admin/lenders/lender/change_list.html"
+
+    def get_inlines(self, request, obj):
+        return [MappedApiInline] if obj is not None and obj.adapter == "mapped_json" else []
+
+    def get_queryset(self, request):
+        since = timezone.now() - STATS_WINDOWS["24h"]
+        recent = Q(calls__started_at__gte=since, calls__capability__in=selectors.OUTBOUND_CAPABILITIES)
+        return super().get_queryset(request).annotate(
+            calls_recent=Count("calls", filter=recent),
+            technical_recent=Count("calls", filter=recent & Q(calls__outcome=LenderCall.Outcome.TECHNICAL_FAILURE)),
+        )
+
+    @admin.display(description="Circuit", ordering="circuit_state")
+    def circuit(self, obj: Lender) -> str:
+        colour = {CircuitState.CLOSED: "green", CircuitState.HALF_OPEN: "orange", CircuitState.OPEN: "red"}[obj.circuit_state]
+        held = " (held by staff)" if obj.circuit_held_open else ""
+        return format_html('<b style="color:{}">{}</b>{}', colour, obj.circuit_state, held)
+
+    @admin.display(description="Calls 24 h", ordering="calls_recent")
+    def calls_24h(self, obj: Lender) -> int:
+        return obj.calls_recent
+
+    @admin.display(description="Technical failures 24 h")
+    def technical_24h(self, obj: Lender) -> str:
+        return f"{obj.technical_recent / obj.calls_recent:.0%}" if obj.calls_recent else "–"
+
+    @admin.display(description="Callback URL (give it to the lender)")
+    def callback_url(self, obj: Lender) -> str:
+        return services.lender_callback_url(obj) if obj and obj.pk else "(after saving)"
+
+    @admin.display(description="Tools")
+    def tools(self, obj: Lender) -> str:
+        if not (obj and obj.pk):
+            return "–"
+        stats = reverse("admin:lenders_lender_stats") + f"?lender={obj.pk}"
+        if obj.environment != Lender.Environment.STAGING:
+            return format_html('<a href="{}">Call statistics</a> · dry runs are for staging lenders only', stats)
+        return format_html('<a href="{}">Dry run (prequalify with made-up data)</a> · <a href="{}">Call statistics</a>',
+                           reverse("admin:lenders_lender_dry_run", args=[obj.pk]), stats)
+
+    @admin.action(description="Force the circuit OPEN (stop calling; probes will not close it)")
+    def force_circuit_open(self, request, queryset):
+        for lender in queryset:
+            services.lender_circuit_force(lender=lender, state=CircuitState.OPEN)
+        self.message_user(request, f"{queryset.count()} circuit(s) forced open.", messages.WARNING)
+
+    @admin.action(description="Force the circuit CLOSED (call again)")
+    def force_circuit_closed(self, request, queryset):
+        for lender in queryset:
+            services.lender_circuit_force(lender=lender, state=CircuitState.CLOSED)
+        self.message_user(request, f"{queryset.count()} circuit(s) closed.", messages.SUCCESS)
+
+    def get_urls(self):
+        return [
+            path("stats/", self.admin_site.admin_view(self.stats_view), name="lenders_lender_stats"),
+            path("<int:pk>/dry-run/", self.admin_site.admin_view(self.dry_run_view), name="lenders_lender_dry_run"),
+            *super().get_urls(),
+        ]
+
+    def stats_view(self, request):
+        """Per lender: calls, p50/p95 latency against the 5 s target, rates by outcome."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        window = request.GET.get("window", "24h")
+        since = timezone.now() - STATS_WINDOWS.get(window, STATS_WINDOWS["24h"])
+        lender_ids = [int(request.GET["lender"])] if request.GET.get("lender", "").isdigit() else None
+        rows = selectors.lender_call_stats(since=since, lender_ids=lender_ids)
+        outcomes = [choice for choice in LenderCall.Outcome.choices if choice[0] != LenderCall.Outcome.IN_FLIGHT]
+        table = [
+            {"stats": row, "rates": [f"{row.rate(value):.0%}" if row.calls else "–" for value, _ in outcomes],
+             "error_rate": f"{row.error_rate:.0%}" if row.calls else "–"}
+            for row in rows
+        ]
+        context = {**self.admin_site.each_context(request), "title": "Lender call statistics", "rows": table,
+                   "outcomes": [label for _, label in outcomes], "window": window, "windows": list(STATS_WINDOWS),
+                   "target_ms": selectors.LATENCY_TARGET_MS, "opts": self.model._meta}
+        return TemplateResponse(request, "admin/lenders/lender/stats.html", context)
+
+    def dry_run_view(self, request, pk: int):
+        """One prequalify with made-up data against a staging lender; nothing is stored."""
+        lender = get_object_or_404(Lender, pk=pk)
+        if not self.has_change_permission(request, lender):
+            raise PermissionDenied
+        run = services.lender_dry_run(lender=lender) if request.method == "POST" else None
+        exchanges = [
+            {"method": e.method, "url": e.url, "headers": json.dumps(e.request_headers, indent=2),
+             "body": _pretty(mask_text(e.request_body)), "status": e.status, "error": e.error,
+             "response": _pretty(mask_text(e.response_body)), "duration_ms": e.duration_ms}
+            for e in (run.exchanges if run else [])
+        ]
+        context = {**self.admin_site.each_context(request), "title": f"Dry run: {lender}", "lender": lender, "run": run,
+                   "exchanges": exchanges, "result": _result_display(run.result) if run and run.result else None,
+                   "opts": self.model._meta, "original": lender}
+        return TemplateResponse(request, "admin/lenders/lender/dry_run.html", context)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         # The credential inputs depend on the lender's adapter and stored keys: declared on a
@@ -135,8 +273,12 @@ class LenderAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         credential_fields = [CREDENTIAL_PREFIX + name for name in credential_names_for(obj)]
         return [
-            (None, {"fields": ["code", "name", "adapter", "base_url", "environment", "is_active"]}),
-            ("Calls", {"fields": ["timeout_seconds", "max_retries", *(["recent_calls"] if obj else [])]}),
+            (None, {"fields": ["code", "name", "adapter", "base_url", "environment", "is_active", *(["tools"] if obj else [])]}),
+            ("Calls", {"fields": ["timeout_seconds", "max_retries", "pending_timeout_seconds",
+                                  *(["callback_url", "recent_calls"] if obj else [])]}),
+            ("Circuit breaker", {"fields": ["circuit_state", "circuit_changed_at", "circuit_note", "circuit_held_open"],
+                                 "description": "Open: the lender is not called, its listings leave the catalog and "
+                                                "compare mode skips it. Use the list's actions to force it either way."}),
             ("Credentials (write-only)", {
                 "fields": ["stored_credentials", *credential_fields, "new_credential_name", "new_credential_value",
                            *(["credentials_remove"] if obj and obj.credentials else [])],
@@ -167,6 +309,22 @@ class LenderAdmin(admin.ModelAdmin):
             ((c.started_at.strftime("%Y-%m-%d %H:%M:%S"), c.capability, c.attempt, c.outcome, c.http_status or "") for c in calls),
         )
         return format_html('<ul style="margin:0">{}</ul><a href="{}">All calls</a>', rows, url)
+
+
+def _pretty(text: str) -> str:
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
+
+
+def _result_display(result) -> dict:
+    return {
+        "decision": str(result.decision), "reason": result.reason, "category": result.reason_category,
+        "lender_reference": result.lender_reference,
+        "offers": [{"id": o.lender_offer_id, "amount": o.amount, "term": o.term_months, "payment": o.monthly_payment,
+                    "rate": o.annual_rate, "apr": o.apr, "url": o.url} for o in result.offers],
+    }
 
 
 @admin.register(LenderCall)

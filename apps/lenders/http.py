@@ -46,6 +46,11 @@ def _session() -> requests.Session:
     return session
 
 
+def encode_json(data: Any) -> bytes:
+    """JSON as the client sends it: compact, UTF-8."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def effective_timeout(timeout_seconds: float) -> float:
     """The lender's timeout, shortened only where settings say so (tests, the demo)."""
     cap = settings.LENDER_TIMEOUT_CAP_SECONDS
@@ -129,22 +134,29 @@ class LenderHttpClient:
 
     def request(
         self, method: str, path: str, *, json_body: Any = None, form: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None, raw_json: bytes | None = None,
     ) -> HttpResponse:
+        """One request. `raw_json` sends JSON already encoded: a signature over the raw body
+        (HMAC) must cover exactly the bytes sent (use `encode_json` to make them)."""
         if self.deadline is None:
             self.start_attempt()
         url = path if path.startswith(("http://", "https://")) else f"{self.base_url}/{path.lstrip('/')}"
         send_headers = {"Accept": "application/json", **(headers or {})}
         body: bytes | None = None
-        if json_body is not None:
-            body = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+        if raw_json is not None:
+            body = raw_json
+            send_headers["Content-Type"] = "application/json"
+        elif json_body is not None:
+            body = encode_json(json_body)
             send_headers["Content-Type"] = "application/json"
         elif form is not None:
             body = urllib.parse.urlencode(dict(form)).encode()
             send_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        recorded_body = body.decode("utf-8", "replace") if body else ""
+        if form is not None and json_body is None and raw_json is None:
+            recorded_body = urllib.parse.urlencode(_masked_form(form))  # a token request's client_secret
         exchange = Exchange(
-            method=method, url=url, request_headers=_masked_headers(send_headers),
-            request_body=body.decode("utf-8", "replace") if body else "",
+            method=method, url=url, request_headers=_masked_headers(send_headers), request_body=recorded_body,
         )
         self.exchanges.append(exchange)
         started = time.monotonic()
@@ -158,7 +170,7 @@ class LenderHttpClient:
             exchange.duration_ms = int((time.monotonic() - started) * 1000)
         exchange.status = status
         exchange.response_headers = dict(response_headers)
-        exchange.response_body = content.decode("utf-8", "replace")
+        exchange.response_body = _mask_secret_fields(content.decode("utf-8", "replace"))
         return HttpResponse(status=status, body=content, headers=response_headers, exchange=exchange)
 
     def _remaining(self) -> float:
@@ -228,3 +240,31 @@ def _set_read_timeout(response: requests.Response, seconds: float) -> None:
 
 def _masked_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: ("***" if SECRET_HEADER.search(name) else value) for name, value in headers.items()}
+
+
+def _masked_form(form: Mapping[str, str]) -> dict[str, str]:
+    """A token request's form as recorded: client_secret and password never reach LenderCall."""
+    return {name: ("***" if SECRET_HEADER.search(name) else value) for name, value in form.items()}
+
+
+def _mask_secret_fields(text: str) -> str:
+    """A JSON answer as recorded: the value of every secret-looking key (access_token...) masked.
+    Adapters parse the raw bytes; only the recorded copy is masked."""
+    if "token" not in text.lower() and "secret" not in text.lower():
+        return text
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text
+    return json.dumps(_mask_secret_json(data), ensure_ascii=False, separators=(",", ":"))
+
+
+def _mask_secret_json(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {
+            key: ("***" if SECRET_HEADER.search(str(key)) and not isinstance(value, (dict, list)) else _mask_secret_json(value))
+            for key, value in data.items()
+        }
+    if isinstance(data, list):
+        return [_mask_secret_json(item) for item in data]
+    return data

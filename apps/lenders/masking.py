@@ -32,7 +32,7 @@ PERSONAL_KEY_FRAGMENTS = (
     "documentnumber", "docnumber", "document", "idnumber", "nationalid", "cedula", "passport", "taxid",
     "ssn", "fullname", "firstname", "lastname", "middlename", "surname", "name", "nombre", "apellido",
     "email", "mail", "correo", "phone", "mobile", "cellphone", "celular", "telefono", "address",
-    "direccion", "birth", "dob", "nacimiento",
+    "direccion", "birth", "dob", "nacimiento", "street", "zip", "postal", "ssn", "account", "routing",
 )
 NOT_PERSONAL_SUFFIXES = ("type", "kind", "tipo")
 

@@ -1,5 +1,6 @@
 import hashlib
 import ipaddress
+import secrets
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -24,6 +25,20 @@ def validate_ip_allowlist(value: str) -> None:
 
 def split_allowlist(value: str) -> list[str]:
     return [part.strip() for part in value.replace(",", "\n").splitlines() if part.strip()]
+
+
+def new_callback_token() -> str:
+    """The unguessable part of a lender's callback URL (seed 002: "an unguessable random identifier")."""
+    return secrets.token_urlsafe(32)
+
+
+class CircuitState(models.TextChoices):
+    """The circuit breaker of one lender. The catalog hides lenders whose circuit is open, and
+    compare mode does not ask them; half-open lets calls through as probes."""
+
+    CLOSED = "closed", "Closed (calls flow)"
+    OPEN = "open", "Open (lender tripped: not called)"
+    HALF_OPEN = "half_open", "Half-open (probing)"
 
 
 class Lender(models.Model):
@@ -71,6 +86,24 @@ class Lender(models.Model):
         blank=True, validators=[validate_ip_allowlist], help_text="One address per line; empty allows any."
     )
 
+    pending_timeout_seconds = models.PositiveIntegerField(
+        default=120, validators=[MinValueValidator(10), MaxValueValidator(24 * 3600)],
+        help_text="A pending decision with no final answer after this long is given up (timed out); "
+                  "the consumer is offered to try again.",
+    )
+    callback_token = models.CharField(
+        max_length=64, unique=True, default=new_callback_token, editable=False,
+        help_text="The unguessable part of this lender's callback URL.",
+    )
+    circuit_state = models.CharField(
+        max_length=10, choices=CircuitState.choices, default=CircuitState.CLOSED, db_index=True,
+    )
+    circuit_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    circuit_note = models.CharField(max_length=512, blank=True, editable=False, help_text="Why the circuit last changed.")
+    circuit_held_open = models.BooleanField(
+        default=False, editable=False, help_text="Forced open by staff: probes do not close it until staff do.",
+    )
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -102,6 +135,8 @@ class LenderCall(models.Model):
     class Capability(models.TextChoices):
         PREQUALIFY = "prequalify", "Prequalify"
         SUBMIT = "submit", "Submit"
+        POLL = "poll", "Poll (pending decision)"
+        CALLBACK = "callback", "Callback (inbound, from the lender)"
 
     class Outcome(models.TextChoices):
         IN_FLIGHT = "in_flight", "In flight"
@@ -134,3 +169,160 @@ class LenderCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lender.code} {self.capability} #{self.attempt} {self.outcome}"
+
+
+class DecisionRequest(models.Model):
+    """Compare mode: one lender asked for a decision on a journey, with the catalog entry
+    (listing, product, campaign) it was asked for. The lender's answer is its Decision; `failed`
+    says the ask ended without one (technical or permanent failure, or no answer in time)."""
+
+    class State(models.TextChoices):
+        ASKED = "asked", "Asked"
+        FAILED = "failed", "Failed"
+
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="decision_requests")
+    lender = models.ForeignKey(Lender, on_delete=models.PROTECT, related_name="decision_requests")
+    listing = models.ForeignKey("listings.Listing", on_delete=models.PROTECT, related_name="+")
+    product = models.ForeignKey("products.Product", on_delete=models.PROTECT, related_name="+")
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ASKED)
+    failure = models.CharField(max_length=512, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["lead", "lender"], name="one_decision_request_per_lead_and_lender")]
+        indexes = [models.Index(fields=["state", "updated_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.lender.code}: {self.state}"
+
+
+class DecisionReason(models.Model):
+    """A rejection's reason, normalized (RejectionCategory) with the lender's own code and text
+    kept, and an adverse action notice (sanitized HTML) when the lender sent one."""
+
+    class Category(models.TextChoices):
+        INCOME = "income", "Income"
+        AGE = "age", "Age"
+        REGION = "region", "Region"
+        EXISTING_CUSTOMER = "existing_customer", "Existing customer"
+        CREDIT_POLICY = "credit_policy", "Credit policy"
+        INCOMPLETE_DATA = "incomplete_data", "Incomplete data"
+        OTHER = "other", "Other"
+
+    decision = models.OneToOneField("leads.Decision", on_delete=models.CASCADE, related_name="reason_detail")
+    category = models.CharField(max_length=20, choices=Category.choices, db_index=True)
+    lender_code = models.CharField(max_length=128, blank=True)
+    lender_text = models.CharField(max_length=512, blank=True)
+    notice_html = models.TextField(blank=True, help_text="Adverse action notice, sanitized with nh3.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.category}: {self.lender_code or self.lender_text}"
+
+
+class OfferTerms(models.Model):
+    """What some lenders say about an offer beyond the Offer's columns (seed 003: APR and
+    origination fee; seed 002: the amount range the offer falls in)."""
+
+    offer = models.OneToOneField("leads.Offer", on_delete=models.CASCADE, related_name="terms")
+    apr = models.DecimalField(max_digits=7, decimal_places=4, null=True, blank=True)
+    origination_fee = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    amount_group = models.CharField(max_length=10, blank=True, help_text="requested / higher / lower")
+
+    def __str__(self) -> str:
+        return f"terms of offer {self.offer_id}"
+
+
+class LeadExtraData(models.Model):
+    """Journey data an adapter declared (JOURNEY_FIELDS) that Lead has no column for, such as an
+    address or an employment status. Encrypted: it may identify the person."""
+
+    lead = models.OneToOneField("leads.Lead", on_delete=models.CASCADE, related_name="extra_data")
+    values = EncryptedJSONField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"extra data of lead {self.lead_id}"
+
+
+class MappedApi(models.Model):
+    """A lender with a plain JSON API described by staff instead of code (adapter "mapped_json").
+
+    Request templates are JSON with `{{placeholders}}`; response paths are dotted
+    (`data.offers`, `result.0.id`). Validated on save (apps/lenders/adapters/mapped.py).
+    """
+
+    class Auth(models.TextChoices):
+        NONE = "none", "None"
+        API_KEY_HEADER = "api_key_header", "API key in a header (credential api_key)"
+        BEARER = "bearer", "Bearer token (credential api_key)"
+        HMAC = "hmac", "HMAC SHA-256 signature, seed 004 §2 (credentials hmac_key, hmac_secret)"
+
+    lender = models.OneToOneField(Lender, on_delete=models.CASCADE, related_name="mapped_api")
+    auth = models.CharField(max_length=20, choices=Auth.choices, default=Auth.API_KEY_HEADER)
+    api_key_header = models.CharField(max_length=60, default="X-Api-Key", blank=True)
+    hmac_header_prefix = models.CharField(
+        max_length=30, default="X-Axis-", blank=True,
+        help_text="HMAC headers: <prefix>Provider-Key, <prefix>Timestamp, <prefix>Nonce, <prefix>Signature.",
+    )
+    unwrap_data = models.BooleanField(
+        default=True, help_text='Answers may come in an envelope {"data": {...}}: read inside it when present.'
+    )
+
+    prequalify_path = models.CharField(max_length=300, help_text="Relative to base URL, e.g. solicitudes.")
+    prequalify_template = models.TextField(help_text="JSON body with {{placeholders}} (see the list below).")
+    tracking_id_path = models.CharField(max_length=200, blank=True, help_text="Where the answer echoes our tracking ID (checked exactly).")
+    decision_path = models.CharField(max_length=200, help_text="Where the decision is, e.g. data.estado.")
+    approved_values = models.CharField(max_length=300, help_text="Comma-separated values meaning approved.")
+    rejected_values = models.CharField(max_length=300, help_text="Comma-separated values meaning rejected.")
+    pending_values = models.CharField(max_length=300, blank=True, help_text="Comma-separated values meaning pending.")
+    reason_code_path = models.CharField(max_length=200, blank=True)
+    reason_text_path = models.CharField(max_length=200, blank=True)
+    reason_categories = models.TextField(
+        blank=True, help_text="One per line: LENDER_CODE = category (income, age, region, existing_customer, "
+                              "credit_policy, incomplete_data, other).",
+    )
+    reference_path = models.CharField(max_length=200, blank=True, help_text="The lender's application reference.")
+    offers_path = models.CharField(max_length=200, blank=True, help_text="The list of offers, e.g. data.ofertas.")
+    offer_id_path = models.CharField(max_length=100, blank=True, default="id")
+    offer_amount_path = models.CharField(max_length=100, blank=True, default="amount")
+    offer_term_path = models.CharField(max_length=100, blank=True, default="termMonths")
+    offer_payment_path = models.CharField(max_length=100, blank=True, default="monthlyPayment")
+    offer_rate_path = models.CharField(max_length=100, blank=True, default="annualRate")
+    offer_url_path = models.CharField(max_length=100, blank=True)
+    errors_path = models.CharField(max_length=200, blank=True, default="errors", help_text="Field errors on 400/422.")
+    error_field_path = models.CharField(max_length=100, blank=True, default="field")
+    error_message_path = models.CharField(max_length=100, blank=True, default="message")
+
+    poll_path = models.CharField(
+        max_length=300, blank=True, help_text="GET path for a pending decision, e.g. solicitudes/{{tracking_id}}; blank: no polling.",
+    )
+    submit_path = models.CharField(max_length=300, blank=True, help_text="Blank: no submission call (the offer URL is the redirect).")
+    submit_template = models.TextField(blank=True)
+    submit_status_path = models.CharField(max_length=200, blank=True)
+    submit_redirect_path = models.CharField(max_length=200, blank=True)
+
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "mapped JSON API"
+        verbose_name_plural = "mapped JSON APIs"
+
+    def __str__(self) -> str:
+        return f"Mapped API of {self.lender.code}"
+
+    def clean(self) -> None:
+        """Validated on save (admin): templates parse, placeholders and paths are known."""
+        from apps.lenders.adapters.mapped import mapped_spec_errors
+
+        errors = mapped_spec_errors(self.as_options())
+        if errors:
+            raise ValidationError(errors)
+
+    def as_options(self) -> dict:
+        return {
+            field.name: getattr(self, field.name)
+            for field in self._meta.fields if field.name not in ("id", "lender", "updated_at")
+        }

@@ -1,6 +1,10 @@
 import secrets
+from collections.abc import Iterable
 
-from apps.listings.models import Listing
+from django.db import connection
+
+from apps.campaigns.selectors import marketplace_day
+from apps.listings.models import Listing, ListingDailyViews
 
 
 def listing_id_mint() -> str:
@@ -14,3 +18,26 @@ def listing_create(**fields) -> Listing:
     listing.full_clean()
     listing.save()
     return listing
+
+
+def catalog_views_record(*, origin, entries: Iterable) -> None:
+    """Count one view of each catalog entry shown: the top of the funnel, in one statement.
+
+    INSERT ... ON CONFLICT DO UPDATE SET views = views + 1 (PostgreSQL and SQLite both have it):
+    the day's first view creates the row, every later one bumps it atomically, so concurrent
+    catalog pages neither lose nor double a view. Raw SQL because the ORM's bulk_create can only
+    overwrite on conflict, not increment.
+    """
+    keys = sorted({(entry.campaign.pk, entry.listing.pk) for entry in entries})
+    if not keys:
+        return
+    table = connection.ops.quote_name(ListingDailyViews._meta.db_table)
+    day = connection.ops.adapt_datefield_value(marketplace_day())
+    values = ", ".join(["(%s, %s, %s, %s, 1)"] * len(keys))
+    params = [value for campaign, listing in keys for value in (day, origin.pk, campaign, listing)]
+    sql = (
+        f"INSERT INTO {table} (day, origin_id, campaign_id, listing_id, views) VALUES {values} "
+        f"ON CONFLICT (day, origin_id, campaign_id, listing_id) DO UPDATE SET views = {table}.views + 1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)

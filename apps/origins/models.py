@@ -20,6 +20,11 @@ class Origin(models.Model):
         default=False, help_text="Tracking IDs read <code>_<uuid> instead of a plain UUID."
     )
     is_active = models.BooleanField(default=True)
+    compare_mode = models.BooleanField(
+        default=False,
+        help_text="Consumers give identity and income once and every eligible lender is asked at once; "
+                  "offers are compared side by side.",
+    )
     deep_link_secret = EncryptedTextField(blank=True, help_text="Signs prefill data in entry links.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -1,29 +1,37 @@
 from django.contrib import admin
+from django.db import models
 
 from apps.sandbox import services
 from apps.sandbox.models import SandboxApplication, SandboxLenderSettings
 
 RULES_HELP = (
-    "Sandbox lenders (embedded style) live at /sandbox/embedded/&lt;lender code&gt;/ and authenticate "
-    "X-Api-Key against the lender's api_key credential. Decisions by monthly income: below "
-    f"{services.REJECT_BELOW_INCOME:,} rejected (consumer_not_eligible); ending in {services.PENDING_SUFFIX} "
-    "pending (manual_review), approved after pending_seconds; otherwise approved with up to 3 offers "
-    "(the product's shortest, middle and longest terms; 30% of income a month; annuity formula). "
-    "Repeated calls with the same trackingId get the first answer. The failure script is consumed one "
-    "step per API call, e.g. \"500, 500, ok\"."
+    "Sandbox lenders live at /sandbox/&lt;style&gt;/&lt;lender code&gt;/ for each API style: embedded "
+    "(X-Api-Key = the api_key credential), async (seed 002: OAuth2 client credentials, 201 + callback, "
+    "polling), offers (seed 003: OAuth2 bearer, partner_source_code, 200-with-error-codes) and mapped "
+    "(a Spanish-named JSON API reached through the lender's mapped API description). Decisions by monthly "
+    f"income: below {services.REJECT_BELOW_INCOME:,} rejected; ending in {services.PENDING_SUFFIX} pending "
+    "(embedded, mapped; the async lender answers timed_out), resolved after pending_seconds; otherwise "
+    "approved with up to 3 offers (the product's shortest, middle and longest terms; 30% of income a "
+    "month; annuity formula). Repeated calls with the same trackingId get the first answer. The failure "
+    "script is consumed one step per API call (token endpoints excepted), e.g. \"500, 500, ok\". "
+    "Latency and stalls are waited out without holding a database connection."
 )
 
 
 @admin.register(SandboxLenderSettings)
 class SandboxLenderSettingsAdmin(admin.ModelAdmin):
-    list_display = ["lender", "latency_ms", "failure_script", "stall_seconds", "pending_seconds", "calls_received", "updated_at"]
+    list_display = ["lender", "latency_ms", "failure_script", "stall_seconds", "pending_seconds", "pending_then_resolve",
+                    "callback_delay_seconds", "calls_received", "tokens_issued", "callbacks_sent", "updated_at"]
     search_fields = ["lender__code", "lender__name"]
-    readonly_fields = ["calls_received", "updated_at"]
+    readonly_fields = ["calls_received", "tokens_issued", "callbacks_sent", "updated_at"]
     autocomplete_fields = ["lender"]
+    # Django 5.2 warns about URLField's default scheme changing in 6.0.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["lender"], "description": RULES_HELP}),
-        ("Knobs", {"fields": ["latency_ms", "failure_script", "stall_seconds", "pending_seconds"]}),
-        ("Activity", {"fields": ["calls_received", "updated_at"]}),
+        ("Knobs", {"fields": ["latency_ms", "failure_script", "stall_seconds", "pending_seconds", "pending_then_resolve",
+                              "callback_delay_seconds", "callback_url", "token_ttl_seconds"]}),
+        ("Activity", {"fields": ["calls_received", "tokens_issued", "callbacks_sent", "updated_at"]}),
     ]
 
 

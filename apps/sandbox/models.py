@@ -48,9 +48,27 @@ class SandboxLenderSettings(models.Model):
     stall_seconds = models.FloatField(
         default=5.0, help_text="How long a stall step waits before answering: longer than the tests' 2 s deadline."
     )
-    pending_seconds = models.PositiveIntegerField(
-        default=5, help_text="How long a pending decision stays pending before it resolves to an approval."
+    pending_seconds = models.FloatField(
+        default=5, help_text="How long a pending decision stays pending before it resolves (for the async style: "
+                             "how long the lead takes to reach its final status)."
     )
+    pending_then_resolve = models.BooleanField(
+        default=False, help_text="Every decision answers pending first and resolves by the rules after pending_seconds "
+                                 "(embedded and mapped styles; the async style is always pending first).",
+    )
+    callback_delay_seconds = models.FloatField(
+        null=True, blank=True, help_text="Seconds after a pending decision resolves before the sandbox calls the "
+                                         "platform back with it; empty: no callback (the platform must poll).",
+    )
+    callback_url = models.URLField(
+        max_length=500, blank=True, help_text="Where callbacks go; empty: the platform's callback URL for this "
+                                              "lender (SITE_URL). Non-2xx answers are retried a few times.",
+    )
+    token_ttl_seconds = models.PositiveIntegerField(
+        default=3600, help_text="Lifetime of the OAuth2 tokens the sandbox issues (async and offers styles)."
+    )
+    tokens_issued = models.PositiveIntegerField(default=0, editable=False)
+    callbacks_sent = models.PositiveIntegerField(default=0, editable=False)
     calls_received = models.PositiveIntegerField(default=0, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -67,13 +85,14 @@ class SandboxApplication(models.Model):
 
     lender = models.ForeignKey(Lender, on_delete=models.CASCADE, related_name="sandbox_applications")
     tracking_id = models.CharField(max_length=255)
-    application_ref = models.CharField(max_length=32, unique=True)
+    application_ref = models.CharField(max_length=64, unique=True)
     product_id = models.CharField(max_length=40)
     decision = models.CharField(max_length=10)
     decision_body = models.JSONField(help_text="The answer to POST /decisions, as sent.")
     resolves_at = models.DateTimeField(null=True, blank=True, help_text="When a pending decision resolves.")
     resolution_body = models.JSONField(null=True, blank=True, help_text="What a pending decision resolves to.")
     application_body = models.JSONField(null=True, blank=True, help_text="The answer to POST /applications.")
+    selected_product_id = models.CharField(max_length=64, blank=True, help_text="Async style: the product followed.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -3,9 +3,9 @@
 Decision rules (deterministic, by monthlyIncome in the product's currency):
 
 - below 1,200,000: `rejected`, reason `consumer_not_eligible`;
-- ending in 777 (e.g. 2,500,777): `pending`, reason `manual_review`; it resolves to the approval
-  below `pending_seconds` after the first call, as seen by `GET /decisions/<trackingId>` or a
-  repeated POST;
+- ending in 777 (e.g. 2,500,777): `pending`, reason `manual_review`; it resolves to what the
+  other rules decide `pending_seconds` after the first call, as seen by
+  `GET /decisions/<trackingId>` or a repeated POST;
 - otherwise `approved` with up to 3 offers, one per term: the product's shortest, middle and
   longest. The consumer can pay 30 % of income a month; the rate is the product's lowest from
   6,000,000 of income, its highest below 2,500,000, the middle of its range in between; each
@@ -14,22 +14,36 @@ Decision rules (deterministic, by monthlyIncome in the product's currency):
   payment is then recomputed for that amount by the annuity formula. Offers below the product's
   minimum amount are dropped; if none is left, `rejected` with `insufficient_payment_capacity`.
 
+With the `pending_then_resolve` knob every decision answers `pending` first and resolves to
+what the rules above decide, `pending_seconds` later. With `callback_delay_seconds` set, the
+sandbox also POSTs the resolved decision (the same body as GET /decisions/<trackingId>) to the
+platform's callback URL for this lender that long after it resolves, retrying non-2xx answers.
+
 Idempotency: the first answer for a (lender, trackingId) is stored and returned on every
 repeat, and the application answer likewise, with the same redirectUrl.
+
+The other styles' sandbox lenders live beside this module (async_lead.py, offers_api.py,
+mapped_json.py) and share the knobs, the failure script, the OAuth2 tokens and the callbacks
+kept here.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
 
 import requests
-from django.db import IntegrityError, transaction
+from django.core.cache import cache
+from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.lenders.models import Lender
@@ -47,6 +61,12 @@ DOCUMENT_TYPES = {"CC", "CE", "TI", "PA", "PPT", "NIT"}
 POSTBACK_STATUSES = ("pre_approved", "approved", "disbursed", "rejected", "cancelled")
 POSTBACK_TIMEOUT_SECONDS = 10
 PHONE = re.compile(r"^\+?\d{7,15}$")
+CALLBACK_ATTEMPTS = 5
+CALLBACK_RETRY_SECONDS = 1.0
+CALLBACK_TIMEOUT_SECONDS = 10
+TOKEN_CACHE_PREFIX = "sandbox-token:"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,11 +87,18 @@ def sandbox_settings_for(lender: Lender) -> SandboxLenderSettings:
     return settings_row
 
 
-@transaction.atomic
 def sandbox_script_step(*, lender: Lender) -> tuple[str, SandboxLenderSettings]:
     """Consume the next failure-script step ("ok" when the script is empty), under a row lock,
-    so concurrent calls each take their own step."""
-    sandbox_settings_for(lender)
+    so concurrent calls each take their own step. With no script, two queries and no lock."""
+    row = sandbox_settings_for(lender)
+    if not row.failure_script:
+        SandboxLenderSettings.objects.filter(pk=row.pk).update(calls_received=F("calls_received") + 1)
+        return "ok", row
+    return _script_step_consume(lender)
+
+
+@transaction.atomic
+def _script_step_consume(lender: Lender) -> tuple[str, SandboxLenderSettings]:
     row = SandboxLenderSettings.objects.select_for_update().get(lender=lender)
     steps = parse_failure_script(row.failure_script)
     step = steps.pop(0) if steps else "ok"
@@ -81,6 +108,77 @@ def sandbox_script_step(*, lender: Lender) -> tuple[str, SandboxLenderSettings]:
     if step == "200" or not is_known_step(step):
         step = "ok"
     return step, row
+
+
+# --- OAuth2 tokens (async and offers styles) -------------------------------------------------
+
+
+def sandbox_token_issue(*, lender: Lender, form: Any) -> SandboxAnswer:
+    """POST <token path>: a bearer token for the lender's client_id / client_secret (RFC 6749)."""
+    credentials = lender.credentials or {}
+    if form.get("grant_type") != "client_credentials":
+        return SandboxAnswer(400, {"error": "unsupported_grant_type"})
+    expected_id, expected_secret = str(credentials.get("client_id") or ""), str(credentials.get("client_secret") or "")
+    if not (expected_id and expected_secret and secrets.compare_digest(expected_id, str(form.get("client_id") or ""))
+            and secrets.compare_digest(expected_secret, str(form.get("client_secret") or ""))):
+        return SandboxAnswer(401, {"error": "invalid_client"})
+    knobs = sandbox_settings_for(lender)
+    token = f"sbx_{secrets.token_urlsafe(24)}"
+    cache.set(TOKEN_CACHE_PREFIX + token, lender.code, timeout=knobs.token_ttl_seconds)
+    SandboxLenderSettings.objects.filter(pk=knobs.pk).update(tokens_issued=F("tokens_issued") + 1)
+    return SandboxAnswer(200, {"access_token": token, "token_type": "bearer", "expires_in": knobs.token_ttl_seconds})
+
+
+def sandbox_token_valid(*, lender: Lender, authorization: str) -> bool:
+    scheme, _, token = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and bool(token) and cache.get(TOKEN_CACHE_PREFIX + token.strip()) == lender.code
+
+
+def sandbox_tokens_revoke(*, lender: Lender, token: str) -> None:
+    """Revoke one token early (tests: the platform must refresh on the 401 that follows)."""
+    if cache.get(TOKEN_CACHE_PREFIX + token) == lender.code:
+        cache.delete(TOKEN_CACHE_PREFIX + token)
+
+
+# --- callbacks (sandbox lender → platform) --------------------------------------------------
+
+
+def sandbox_callback_url(*, lender: Lender, knobs: SandboxLenderSettings) -> str:
+    from apps.lenders.services import lender_callback_url
+
+    return knobs.callback_url or lender_callback_url(lender)
+
+
+def sandbox_callback_schedule(*, lender: Lender, knobs: SandboxLenderSettings, body: dict, after_seconds: float) -> None:
+    """When the callback knob is set: POST `body` to the platform's callback URL once the
+    decision has resolved plus the callback delay, from a background thread that holds no
+    database connection while it waits. Non-2xx answers are retried, as the lender would."""
+    if knobs.callback_delay_seconds is None:
+        return
+    url = sandbox_callback_url(lender=lender, knobs=knobs)
+    delay = max(0.0, after_seconds) + knobs.callback_delay_seconds
+    thread = threading.Thread(target=_callback_send, args=(url, json.dumps(body).encode(), delay, knobs.pk), daemon=True)
+    thread.start()
+
+
+def _callback_send(url: str, raw: bytes, delay: float, knobs_id: int) -> None:
+    time.sleep(delay)
+    for attempt in range(CALLBACK_ATTEMPTS):
+        try:
+            status = requests.post(url, data=raw, headers={"Content-Type": "application/json"},
+                                   timeout=CALLBACK_TIMEOUT_SECONDS, allow_redirects=False).status_code
+        except requests.RequestException:
+            status = 0
+        if 200 <= status < 300:
+            break
+        time.sleep(CALLBACK_RETRY_SECONDS * (attempt + 1))
+    try:
+        close_old_connections()
+        SandboxLenderSettings.objects.filter(pk=knobs_id).update(callbacks_sent=F("callbacks_sent") + 1)
+    except Exception:  # noqa: BLE001 - a counter, in a thread: the database may be gone (tests)
+        logger.info("sandbox callback counter not updated")
+    finally:
+        connection.close()
 
 
 # --- decisions ------------------------------------------------------------------------------
@@ -173,7 +271,9 @@ def _validate_decision_request(lender: Lender, payload: Any) -> tuple[list[tuple
     return errors + _validate_identity(payload.get("consumer"), product), product
 
 
-def sandbox_decide(*, lender: Lender, payload: Any, portal_url: str) -> SandboxAnswer:
+def sandbox_decide(
+    *, lender: Lender, payload: Any, portal_url: str, knobs: SandboxLenderSettings | None = None
+) -> SandboxAnswer:
     """POST /decisions: the stored answer for this trackingId, or a new one by the rules."""
     errors, product = _validate_decision_request(lender, payload)
     if errors:
@@ -191,13 +291,12 @@ def sandbox_decide(*, lender: Lender, payload: Any, portal_url: str) -> SandboxA
             offer_url=f"{portal_url}?ref={ref}",
         ),
     )
-    fields: dict[str, Any] = {"product_id": product.product_id, "decision": approval["decision"], "decision_body": approval}
-    if income < REJECT_BELOW_INCOME:
-        fields.update(decision="rejected", decision_body=_rejection(tracking_id, ref, "consumer_not_eligible"))
-    elif str(income).endswith(PENDING_SUFFIX):
-        delay = sandbox_settings_for(lender).pending_seconds
+    final = _rejection(tracking_id, ref, "consumer_not_eligible") if income < REJECT_BELOW_INCOME else approval
+    fields: dict[str, Any] = {"product_id": product.product_id, "decision": final["decision"], "decision_body": final}
+    knobs = knobs or sandbox_settings_for(lender)
+    if str(income).endswith(PENDING_SUFFIX) or knobs.pending_then_resolve:
         fields.update(
-            decision="pending", resolves_at=timezone.now() + timedelta(seconds=delay), resolution_body=approval,
+            decision="pending", resolves_at=timezone.now() + timedelta(seconds=knobs.pending_seconds), resolution_body=final,
             decision_body={"trackingId": tracking_id, "decision": "pending", "reason": "manual_review",
                            "applicationRef": ref, "offers": []},
         )
@@ -209,6 +308,9 @@ def sandbox_decide(*, lender: Lender, payload: Any, portal_url: str) -> SandboxA
     except IntegrityError:  # the same trackingId arrived twice at once: the first one wins.
         application = SandboxApplication.objects.get(lender=lender, tracking_id=tracking_id)
         return SandboxAnswer(200, _current_decision(application))
+    if application.decision == "pending":
+        sandbox_callback_schedule(lender=lender, knobs=knobs, body=application.resolution_body,
+                                  after_seconds=knobs.pending_seconds)
     return SandboxAnswer(200, application.decision_body)
 
 
@@ -316,3 +418,31 @@ def sandbox_postback_send(*, lender: Lender, click_id: str, status: str, product
     except ValueError:
         answer = {"non_json_body": response.text[:2000]}
     return SandboxAnswer(response.status_code, answer if isinstance(answer, dict) else {"body": answer})
+
+
+# --- setting up a sandbox lender of any style (demo data, tests) -------------------------------
+
+SANDBOX_PATHS = {"embedded": "embedded", "async_lead": "async", "offers_api": "offers", "mapped_json": "mapped"}
+
+
+def sandbox_lender_prepare(*, lender: Lender, site_url: str) -> None:
+    """Point `lender` at the sandbox of its adapter's style on `site_url`, give it the
+    credentials that sandbox checks (kept when already set) and, for a mapped JSON lender, the
+    description of the mapped sandbox's API. The caller saves nothing else: this saves."""
+    from apps.lenders.models import MappedApi
+    from apps.sandbox.mapped_json import SANDBOX_MAPPED_API
+
+    style = lender.adapter
+    lender.base_url = f"{site_url.rstrip('/')}/sandbox/{SANDBOX_PATHS[style]}/{lender.code}"
+    wanted = {
+        "embedded": {"api_key": f"sandbox-{secrets.token_hex(8)}"},
+        "async_lead": {"client_id": f"sbx-client-{secrets.token_hex(4)}", "client_secret": secrets.token_urlsafe(24)},
+        "offers_api": {"client_id": f"sbx-client-{secrets.token_hex(4)}", "client_secret": secrets.token_urlsafe(24),
+                       "partner_source_code": f"PSC-{secrets.token_hex(6).upper()}"},
+        "mapped_json": {"api_key": f"sandbox-{secrets.token_hex(8)}"},
+    }[style]
+    lender.credentials = {**wanted, **(lender.credentials or {})}
+    lender.save()
+    if style == "mapped_json":
+        MappedApi.objects.get_or_create(lender=lender, defaults={"auth": MappedApi.Auth.API_KEY_HEADER, **SANDBOX_MAPPED_API})
+    sandbox_settings_for(lender)

@@ -29,3 +29,15 @@
     }
   });
 })();
+
+/*
+ * A page that comes back with errors: move the focus to the first field to fix, so keyboard and
+ * screen-reader users land on it (the summary above it is announced through role="alert").
+ */
+(function () {
+  "use strict";
+  var invalid = document.querySelector(".field--invalid input, .field--invalid select");
+  if (invalid && document.querySelector(".notice--error[role='alert']")) {
+    invalid.focus();
+  }
+})();

@@ -1,10 +1,14 @@
+from decimal import Decimal
+
 import pytest
 from django.core.management import call_command
 
-from apps.campaigns.models import Campaign
+from apps.campaigns.models import Campaign, CampaignOrigin, CampaignState
+from apps.campaigns.selectors import campaign_state
 from apps.lenders.models import Lender
 from apps.listings.selectors import catalog_for_origin
 from apps.origins.models import Origin
+from apps.products.models import Product
 
 
 @pytest.mark.django_db
@@ -31,3 +35,26 @@ def test_loading_the_demo_again_changes_nothing_but_keeps_the_lenders_secrets(dj
     assert {lender.code: (lender.postback_secret, lender.credentials) for lender in Lender.objects.all()} == secrets_before
     assert (Origin.objects.count(), Lender.objects.count(), Campaign.objects.count()) == (2, 3, 3)
     assert django_user_model.objects.get(username="admin").check_password("second-pass-456")
+
+
+@pytest.mark.django_db
+def test_demo_campaigns_have_budgets_prices_caps_and_conditions_and_stay_live():
+    call_command("seed_demo", admin_password="demo-pass-123")
+
+    for campaign in Campaign.objects.select_related("product"):
+        assert campaign_state(campaign) == CampaignState.ACTIVE
+        assert campaign.budget and campaign.price_per_lead and campaign.daily_lead_cap
+        assert campaign.product.state == Product.State.LIVE and campaign.product.apr
+    finanzas = Campaign.objects.get(lender__code="finanzas-ya")
+    assert finanzas.min_monthly_income == 1_000_000 and finanzas.total_lead_cap
+    assert CampaignOrigin.objects.filter(daily_lead_cap__isnull=False).exists()
+
+
+@pytest.mark.django_db
+def test_loading_the_demo_again_keeps_what_campaigns_have_spent():
+    call_command("seed_demo", admin_password="first-pass-123")
+    Campaign.objects.update(spent=Decimal("12000.00"), leads_delivered=1)
+
+    call_command("seed_demo", admin_password="second-pass-456")
+
+    assert set(Campaign.objects.values_list("spent", "leads_delivered")) == {(Decimal("12000.00"), 1)}

@@ -21,6 +21,9 @@ IDENTITY_FORM = {
     "document_number": "1020304050",
     "full_name": "Ana María Pérez",
     "monthly_income": "3.500.000",
+    "accept_terms": "on",
+    "accept_privacy": "on",
+    "accept_data_processing": "on",
 }
 DETAILS_FORM = {"email": "ana.perez@example.com", "phone": "+57 300 123 4567"}
 # Values that identify the consumer: they must never show up in a URL.

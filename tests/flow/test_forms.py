@@ -5,7 +5,8 @@ import pytest
 from apps.flow.forms import DetailsForm, IdentityForm
 
 VALID_IDENTITY = {"document_type": "CC", "document_number": "1020304050", "full_name": "Ana Pérez",
-                  "monthly_income": "3500000"}
+                  "monthly_income": "3500000", "accept_terms": "on", "accept_privacy": "on",
+                  "accept_data_processing": "on"}
 
 
 def _identity(**changes) -> IdentityForm:

@@ -59,7 +59,13 @@ def _choose_the_listing_and_give_identity(page: Page, live_server, *, income: st
     page.get_by_label("Número de documento").fill("1020304050")
     page.get_by_label("Nombre completo").fill("Ana María Pérez")
     page.get_by_label("Ingresos mensuales (COP)").fill(income)
+    _accept_the_consents(page)
     page.get_by_role("button", name="Ver mi respuesta").click()
+
+
+def _accept_the_consents(page: Page) -> None:
+    for name in ("accept_terms", "accept_privacy", "accept_data_processing"):
+        page.locator(f"#id_{name}").check()
 
 
 def test_a_consumer_walks_from_the_catalog_to_the_lender_portal_and_the_postback_approves_the_lead(
@@ -143,4 +149,106 @@ def test_a_consumer_whose_lender_call_fails_can_try_again_with_the_same_tracking
     lead = Lead.objects.get()
     assert lead.tracking_id == tracking_id
     assert lead.events.filter(kind=LeadEvent.Kind.RETRY).count() == 1
+    screenshot()
+
+
+def test_a_consumer_reads_the_flow_in_english_with_pesos_and_the_page_breaks_no_content_policy(
+    page: Page, live_server, celery_worker, sandbox_shop, screenshot
+):
+    violations = []
+    page.on("console", lambda message: "Content Security Policy" in message.text and violations.append(message.text))
+    page.goto(f"{live_server.url}/o/movilco/")
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_role("heading", name="Choose your credit")).to_be_visible()
+    expect(page.locator(".facts").first).to_contain_text("COP 500,000")
+    page.get_by_role("button", name="Solicitar").click()
+
+    page.get_by_label("Document number").fill("1020304050")
+    page.get_by_label("Full name").fill("Ana María Pérez")
+    page.get_by_label("Monthly income (COP)").fill("3,500,000")
+    page.get_by_role("button", name="See my answer").click()
+    expect(page.locator("#id_accept_terms_error")).to_contain_text("accept the terms")  # announced: role=alert
+    expect(page.locator("#id_accept_terms")).to_be_focused()  # the first field to fix
+    expect(page.get_by_label("Full name")).to_have_value("Ana María Pérez")
+    _accept_the_consents(page)
+    page.get_by_role("button", name="See my answer").click()
+
+    expect(page.get_by_role("heading", name=re.compile("has offers for you"))).to_be_visible(timeout=LENDER_WAIT_MS)
+    expect(page.locator(".offer__facts").first).to_contain_text("COP")
+    _fits_the_screen(page)
+    screenshot()
+    assert Lead.objects.get().language == "en"
+    assert violations == []
+
+
+def test_a_double_submit_sends_one_application_and_the_back_button_lands_on_the_page_that_fits(
+    page: Page, live_server, sandbox_shop, screenshot
+):
+    page.goto(f"{live_server.url}/o/movilco/")
+    page.get_by_role("button", name="Solicitar").click()
+    page.get_by_label("Número de documento").fill("1020304050")
+    page.get_by_label("Nombre completo").fill("Ana María Pérez")
+    page.get_by_label("Ingresos mensuales (COP)").fill("3.500.000")
+    _accept_the_consents(page)
+    page.get_by_role("button", name="Ver mi respuesta").dblclick()
+    expect(page).to_have_url(re.compile(r"/j/[^/]+/decision$"))
+
+    page.go_back()  # to the identity form's URL: the journey has moved on, so the decision page
+    expect(page).to_have_url(re.compile(r"/j/[^/]+/decision$"))
+    expect(page.get_by_role("heading", name=re.compile("Consultando con Banco Sandbox"))).to_be_visible()
+    lead = Lead.objects.get()
+    assert lead.events.filter(kind=LeadEvent.Kind.IDENTITY).count() == 1
+    assert lead.consents.count() == 3
+    screenshot()
+
+
+def test_a_pending_decision_resolves_on_the_same_page_without_the_consumer_doing_anything(
+    page: Page, live_server, celery_worker, sandbox_shop, screenshot
+):
+    from apps.sandbox.models import SandboxLenderSettings
+
+    SandboxLenderSettings.objects.create(lender=Lender.objects.get(), pending_seconds=4.0)
+    _choose_the_listing_and_give_identity(page, live_server, income="2.500.777", screenshot=lambda *a: None)
+
+    pending = page.get_by_role("heading", name=re.compile("está revisando tu solicitud"))
+    expect(pending).to_be_visible(timeout=LENDER_WAIT_MS)
+    expect(page.locator(".status-link a")).to_have_attribute("href", re.compile(r"^/j/[^/]+/status$"))
+    screenshot("-pending")
+    expect(page.get_by_role("heading", name=re.compile("tiene ofertas para ti"))).to_be_visible(timeout=LENDER_WAIT_MS)
+    screenshot()
+
+
+def test_in_compare_mode_a_consumer_sees_every_lenders_offers_and_goes_to_the_one_chosen(
+    page: Page, live_server, celery_worker, screenshot
+):
+    origin = OriginFactory(code="billetera", name="Billetera", compare_mode=True)
+    for code, name in (("banco-uno", "Banco Uno"), ("banco-dos", "Banco Dos")):
+        lender = LenderFactory(code=code, name=name, base_url=f"{live_server.url}/sandbox/embedded/{code}")
+        publish(listing=ListingFactory(product=ProductFactory(lender=lender), title=f"Crédito {name}"), origin=origin)
+
+    page.goto(f"{live_server.url}/o/billetera/")
+    page.get_by_role("button", name="Comparar todas las ofertas").click()
+    page.get_by_label("Número de documento").fill("1020304050")
+    page.get_by_label("Nombre completo").fill("Ana María Pérez")
+    page.get_by_label("Ingresos mensuales (COP)").fill("3.500.000")
+    _accept_the_consents(page)
+    page.get_by_role("button", name="Ver mi respuesta").click()
+
+    # Offers show as each lender answers; once both have, the page stops polling.
+    expect(page.get_by_role("heading", name="Compara tus ofertas")).to_be_visible(timeout=LENDER_WAIT_MS)
+    expect(page.locator("#journey-poll")).to_have_count(0, timeout=LENDER_WAIT_MS)
+    expect(page.locator(".offer__lender", has_text="Banco Uno").first).to_be_visible(timeout=LENDER_WAIT_MS)
+    expect(page.locator(".offer__lender", has_text="Banco Dos").first).to_be_visible(timeout=LENDER_WAIT_MS)
+    page.get_by_role("link", name="Tasa").click()
+    _fits_the_screen(page)
+    screenshot("-offers")
+    page.locator(".offer", has_text="Banco Dos").first.locator("label").click()
+    page.get_by_role("button", name="Continuar con esta oferta").click()
+
+    page.get_by_label("Correo electrónico").fill("ana.perez@example.com")
+    page.get_by_label("Celular").fill("300 123 4567")
+    page.get_by_role("button", name=re.compile("Enviar solicitud a Banco Dos")).click()
+    page.wait_for_url(re.compile(r"/sandbox/portal/banco-dos/sign\?"), timeout=LENDER_WAIT_MS)
+    lead = Lead.objects.get()
+    assert (lead.compare_mode, lead.lender.code, lead.status) == (True, "banco-dos", LeadStatus.HANDED_OFF)
     screenshot()

@@ -77,7 +77,7 @@ def test_catalog_has_a_csrf_protected_form_per_listing(client, shop):
     page = _text(client.get("/o/movilco/"))
 
     assert page.count('action="/o/movilco/start"') == 1
-    assert page.count('name="csrfmiddlewaretoken"') == 1
+    assert page.count('name="csrfmiddlewaretoken"') == 2  # the listing's, the language switch's
 
 
 @pytest.mark.parametrize("listings", [1, 30])
@@ -587,3 +587,302 @@ def test_a_handoff_without_a_usable_lender_url_says_so_instead_of_looping(journe
 
     assert response.status_code == 200
     assert "No pudimos abrir la página de Banco Aliado" in _text(response)
+
+
+# --- Language: Spanish (Colombia) by default, English on request -------------------------------
+
+
+def test_pages_are_in_colombian_spanish_by_default_and_in_english_after_the_switch(client, shop):
+    page = _text(client.get("/o/movilco/"))
+    assert '<html lang="es-co">' in page
+    assert "Elige tu crédito" in page and "$500.000 a $20.000.000" in page
+
+    switched = client.post("/i18n/setlang/", {"language": "en", "next": "/o/movilco/"})
+    assert (switched.status_code, switched["Location"]) == (302, "/o/movilco/")
+
+    page = _text(client.get("/o/movilco/"))
+    assert '<html lang="en">' in page
+    assert "Choose your credit" in page and "COP 500,000 to COP 20,000,000" in page
+    assert 'value="es-co"' in page  # the switch now offers Spanish back
+
+
+def test_a_browser_asking_for_english_gets_english(client, shop):
+    page = _text(client.get("/o/movilco/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9"))
+
+    assert "Choose your credit" in page
+
+
+def test_the_journey_keeps_the_language_the_consumer_reads_it_in(journey):
+    journey.start()
+    assert journey.reload().language == "es"
+
+    journey.client.post("/i18n/setlang/", {"language": "en", "next": journey.url("identity")})
+    page = _text(journey.client.get(journey.url("identity")))
+
+    assert "Tell us about yourself" in page
+    assert journey.reload().language == "en"
+
+
+# --- Identity: consents, documents, what the lender's adapter needs ------------------------------
+
+
+def test_identity_stores_each_accepted_consent_with_its_text_version_and_address(journey):
+    from apps.flow.forms import CONSENT_TEXT_VERSION
+
+    journey.start()
+    journey.give_identity()
+
+    consents = journey.lead.consents.order_by("kind")
+    assert [c.kind for c in consents] == ["data_processing", "privacy", "terms"]
+    assert {(c.text_version, c.ip_address) for c in consents} == {(CONSENT_TEXT_VERSION, "127.0.0.1")}
+    assert all(c.accepted_at is not None for c in consents)
+
+
+def test_identity_without_the_data_processing_authorization_is_refused_next_to_the_box_and_keeps_the_typing(journey):
+    journey.start()
+
+    response = journey.give_identity(accept_data_processing="")
+
+    page = _text(response)
+    assert response.status_code == 200
+    assert 'id="id_accept_data_processing_error" role="alert"' in page
+    assert "Sin esta autorización la entidad no puede estudiar tu solicitud." in page
+    assert 'value="Ana María Pérez"' in page and 'value="3.500.000"' in page
+    assert journey.reload().status == LeadStatus.NEW
+    assert not journey.lead.consents.exists()
+
+
+def test_identity_page_links_the_texts_the_consumer_accepts(journey):
+    journey.start()
+
+    page = _text(journey.client.get(journey.url("identity")))
+    legal = _text(journey.client.get("/legal/"))
+
+    for anchor in ("terms", "privacy", "data-processing"):
+        assert f'href="/legal/#{anchor}"' in page
+        assert f'id="{anchor}"' in legal
+    assert "Ley 1581 de 2012" in legal
+
+
+def test_identity_asks_birth_date_and_region_only_when_the_lenders_adapter_declares_them(journey, shop):
+    journey.start()
+    page = _text(journey.client.get(journey.url("identity")))
+    assert 'name="birth_date"' not in page and 'name="region"' not in page
+
+    shop.campaign.lender.adapter = "async_lead"  # declares requested_amount, birth_date, region...
+    shop.campaign.lender.save(update_fields=["adapter"])
+    page = _text(journey.client.get(journey.url("identity")))
+    assert 'name="birth_date"' in page and 'name="region"' in page and 'name="requested_amount"' in page
+
+    missing = _text(journey.give_identity())
+    assert "Escribe tu fecha de nacimiento." in missing and "Elige el departamento donde vives." in missing
+
+    journey.give_identity(birth_date="1990-01-31", region="CO-ANT", requested_amount="5.000.000")
+    lead = journey.reload()
+    assert (lead.status, lead.birth_date, lead.region, lead.requested_amount) == (
+        LeadStatus.AWAITING_DECISION, "1990-01-31", "CO-ANT", 5_000_000)
+
+
+def test_a_minor_is_told_plainly_that_credit_needs_an_adult(journey, shop):
+    shop.campaign.lender.adapter = "async_lead"
+    shop.campaign.lender.save(update_fields=["adapter"])
+    journey.start()
+    born = (timezone.localdate() - timedelta(days=17 * 365)).isoformat()
+
+    page = _text(journey.give_identity(birth_date=born, region="CO-DC", requested_amount="1000000"))
+
+    assert "Para pedir un crédito debes ser mayor de edad." in page
+    assert journey.reload().status == LeadStatus.NEW
+
+
+# --- Decision page states --------------------------------------------------------------------
+
+
+def test_not_eligible_gives_a_safe_sentence_for_the_reason_never_the_lenders_words(journey):
+    journey.start()
+    journey.give_identity()
+    journey.lender_decides(DecisionResult(decision=DecisionKind.REJECTED, reason="INCOME_BELOW_MIN: dti 0.61 > 0.45"))
+
+    page = _text(journey.client.get(journey.url("decision")))
+
+    assert "Con los ingresos que nos indicaste" in page
+    assert "dti" not in page and "INCOME_BELOW_MIN" not in page
+
+
+def test_not_eligible_shows_the_lenders_adverse_action_notice_sanitized(journey):
+    from apps.lenders.models import DecisionReason
+
+    journey.start()
+    journey.give_identity()
+    journey.lender_decides(DecisionResult(decision=DecisionKind.REJECTED, reason="policy"))
+    DecisionReason.objects.create(
+        decision=journey.lead.decisions.get(), category="credit_policy",
+        notice_html=('<p>Tienes derecho a pedir <b>una copia</b>.</p><script>alert(1)</script>'
+                     "<img src=x onerror=alert(1)>"),
+    )
+
+    page = _text(journey.client.get(journey.url("decision")))
+
+    assert "<b>una copia</b>" in page
+    assert "alert(1)" not in page and "onerror" not in page
+
+
+def test_pending_decision_gives_the_private_status_link(journey):
+    journey.start()
+    journey.give_identity()
+    journey.lender_decides(DecisionResult(decision=DecisionKind.PENDING))
+
+    page = _text(journey.client.get(journey.url("decision")))
+
+    assert f'href="/j/{journey.lead.public_token}/status"' in page
+    assert "Seguiremos consultando" in page
+
+
+def test_technical_failure_says_it_is_not_the_consumers_fault_and_names_the_same_tracking_id(journey):
+    journey.start()
+    journey.give_identity()
+    journey.lender_fails_to_decide()
+
+    page = _text(journey.client.get(journey.url("decision")))
+
+    assert "No es tu culpa" in page and journey.lead.tracking_id in page
+
+
+@pytest.mark.parametrize("offers", [1, 20])
+def test_the_decision_page_runs_a_bounded_number_of_queries_whatever_the_number_of_offers(
+    journey, offers, django_assert_max_num_queries
+):
+    journey.start()
+    journey.give_identity()
+    journey.lender_decides(approved(*(f"OF-{n:03}" for n in range(offers))))
+
+    with django_assert_max_num_queries(9):
+        response = journey.client.get(journey.url("decision"))
+    assert _text(response).count('name="offer"') == offers
+
+
+# --- The private status page -----------------------------------------------------------------
+
+
+def _postback_applied(lead: Lead, status: str, amount=None) -> None:
+    """What the postback endpoint stores for an applied event (apps.postbacks), then the move."""
+    from apps.leads import services
+    from apps.postbacks.models import PostbackEvent
+
+    now = timezone.now()
+    PostbackEvent.objects.create(
+        lender=lead.lender, lead=lead, click_id=lead.tracking_id, status=status, occurred_at=now,
+        amount=amount, currency="COP" if amount else "", reason="internal score 512", effect="applied", raw_body=b"{}",
+    )
+    services.lead_postback_apply(lead_id=lead.pk, status=status, occurred_at=now)
+
+
+def test_the_status_link_opens_in_any_browser_and_shows_what_the_lender_reported_without_personal_data(journey):
+    journey.to_submitted()
+    journey.client.get(journey.url("handoff"))
+    _postback_applied(journey.lead, "approved")
+    _postback_applied(journey.lead, "disbursed", amount=5_000_000)
+
+    response = Client().get(journey.url("status"))  # another phone, no session
+
+    page = _text(response)
+    assert response.status_code == 200
+    assert "Banco Aliado" in page and "Aprobado" in page and "Desembolsado" in page and "$5.000.000" in page
+    assert "La entidad desembolsó tu crédito." in page
+    assert "internal score" not in page  # the lender's own words are for staff
+    for value in PERSONAL_VALUES:
+        assert value not in page
+    assert "Continuar mi solicitud" not in page  # only the browser that started it may continue
+    assert response["Cache-Control"].startswith("max-age=0")
+
+
+def test_an_unknown_status_link_is_a_plain_not_found(client, shop):
+    assert client.get("/j/not-a-token/status").status_code == 404
+
+
+@pytest.mark.parametrize("events", [1, 12])
+def test_the_status_page_runs_a_bounded_number_of_queries_whatever_the_number_of_events(
+    journey, events, django_assert_max_num_queries
+):
+    journey.to_submitted()
+    journey.client.get(journey.url("handoff"))
+    for _ in range(events):
+        _postback_applied(journey.lead, "approved")
+
+    with django_assert_max_num_queries(4):
+        journey.client.get(journey.url("status"))
+
+
+# --- Signed deep links -----------------------------------------------------------------------
+
+
+def _deep_link(origin, **params) -> str:
+    from urllib.parse import urlencode
+
+    from apps.origins.services import deep_link_sign
+
+    signed = {**params, "sig": deep_link_sign(secret=origin.deep_link_secret, params=params)}
+    return f"/o/{origin.code}/?{urlencode(signed)}"
+
+
+def test_a_signed_deep_link_prefills_the_forms_and_leaves_a_clean_address_at_once(journey, shop):
+    shop.origin.deep_link_secret = "origin-secret"
+    shop.origin.save(update_fields=["deep_link_secret"])
+
+    response = journey.client.get(_deep_link(shop.origin, ref="MOV-77", name="Ana María Pérez", phone="3001234567"))
+
+    assert (response.status_code, response["Location"]) == (302, "/o/movilco/")
+    journey.start()
+    assert journey.reload().origin_reference == "MOV-77"
+    identity = _text(journey.client.get(journey.url("identity")))
+    assert 'value="Ana María Pérez"' in identity
+    journey.give_identity()
+    journey.lender_decides(approved("OF-001"))
+    journey.choose_offer()
+    assert 'value="3001234567"' in _text(journey.client.get(journey.url("details")))
+
+
+def test_a_badly_signed_deep_link_is_ignored_logged_without_personal_data_and_never_an_error(journey, shop, caplog):
+    shop.origin.deep_link_secret = "origin-secret"
+    shop.origin.save(update_fields=["deep_link_secret"])
+    link = _deep_link(shop.origin, ref="MOV-77", name="Ana María Pérez", phone="3001234567").replace("MOV-77", "MOV-78")
+
+    with caplog.at_level("INFO", logger="apps.flow.views"):
+        response = journey.client.get(link)
+
+    assert (response.status_code, response["Location"]) == (302, "/o/movilco/")
+    assert "bad signature" in caplog.text
+    assert "Ana" not in caplog.text and "3001234567" not in caplog.text
+    journey.start()
+    assert journey.reload().origin_reference == ""
+    assert "Ana María" not in _text(journey.client.get(journey.url("identity")))
+
+
+# --- Security: content security policy, rate limits ------------------------------------------
+
+
+def test_flow_pages_carry_a_strict_content_security_policy_and_no_inline_script_or_style(journey):
+    journey.start()
+    for url in ("/", "/o/movilco/", journey.url("identity"), "/legal/", journey.url("status")):
+        response = journey.client.get(url)
+        policy = response["Content-Security-Policy"]
+        assert "default-src 'self'" in policy and "script-src 'self'" in policy and "style-src 'self'" in policy
+        assert "unsafe-inline" not in policy
+        page = _text(response)
+        assert "<script>" not in page and "<style" not in page and " style=" not in page
+        assert page.count("<script") == page.count("<script src=")
+
+
+def test_too_many_journey_starts_from_one_address_get_a_friendly_429(client, shop, settings):
+    # A private in-memory cache: counts from other tests (Redis is shared) do not leak in.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": "ratelimit-test"}}
+    settings.FLOW_RATE_LIMITS = {"start": "2/m", "post": "1000/m"}
+    listing = {"listing_id": shop.listing.listing_id}
+
+    statuses = [client.post("/o/movilco/start", listing).status_code for _ in range(3)]
+
+    assert statuses == [303, 303, 429]
+    refused = client.post("/o/movilco/start", listing)
+    assert "Espera un minuto" in _text(refused)
+    assert Lead.objects.count() == 1  # the same browser re-points its one journey

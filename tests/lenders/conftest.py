@@ -7,7 +7,9 @@ import pytest
 from apps.lenders.models import Lender
 from apps.products.models import Product
 from apps.sandbox.models import SandboxLenderSettings
-from tests.factories import ProductFactory, sandbox_lender
+from tests.factories import ProductFactory, sandbox_lender, styled_sandbox_lender
+
+STYLES = ("embedded", "async_lead", "offers_api", "mapped_json")
 
 
 @dataclass
@@ -30,3 +32,14 @@ def sandbox(live_server, transactional_db, broker_isolation) -> Sandbox:
     # start (a pool made before broker_isolation would keep publishing to the shared queue).
     lender = sandbox_lender(server_url=live_server.url)
     return Sandbox(lender=lender, product=ProductFactory(lender=lender))
+
+
+@pytest.fixture
+def sandbox_of(live_server, transactional_db, broker_isolation):
+    """make(style, **lender_fields): a sandbox lender of that API style, with its product."""
+
+    def make(style: str, **fields) -> Sandbox:
+        lender = styled_sandbox_lender(style=style, server_url=live_server.url, **fields)
+        return Sandbox(lender=lender, product=ProductFactory(lender=lender))
+
+    return make

@@ -13,7 +13,8 @@ def form_data(lender: Lender, **changes) -> dict:
     data = {
         "code": lender.code, "name": lender.name, "adapter": lender.adapter, "base_url": lender.base_url,
         "environment": lender.environment, "is_active": "on", "timeout_seconds": lender.timeout_seconds,
-        "max_retries": lender.max_retries, "postback_auth": lender.postback_auth, "postback_key": lender.postback_key,
+        "max_retries": lender.max_retries, "pending_timeout_seconds": lender.pending_timeout_seconds,
+        "postback_auth": lender.postback_auth, "postback_key": lender.postback_key,
         "postback_ip_allowlist": "", "credential__api_key": "", "new_credential_name": "", "new_credential_value": "",
         "postback_secret": "",
     }

@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 
 from django import template
 from django.utils import formats
+from django.utils.translation import get_language
 
 register = template.Library()
 
@@ -26,7 +27,10 @@ def money(value, currency: str = "COP") -> str:
     if amount is None:
         return ""
     text = formats.number_format(amount.quantize(Decimal(1)), 0, use_l10n=True, force_grouping=True)
-    return f"${text}" if currency == "COP" else f"{text} {currency}"
+    if currency != "COP":
+        return f"{text} {currency}"
+    # Colombians read "$"; in English "$" reads as dollars, so the code goes first.
+    return f"${text}" if (get_language() or "es").startswith("es") else f"COP {text}"
 
 
 @register.filter
@@ -38,3 +42,13 @@ def percent(value) -> str:
     hundredths = (rate * 100).quantize(Decimal("0.01")).normalize()
     places = max(0, -hundredths.as_tuple().exponent)
     return f"{formats.number_format(hundredths, places, use_l10n=True)} %"
+
+
+@register.simple_tag
+def other_languages() -> list[tuple[str, str]]:
+    """The languages to switch to, each named in itself ("English", "Español"), never translated."""
+    from django.conf import settings
+    from django.utils.translation import get_supported_language_variant
+
+    current = get_supported_language_variant(get_language() or settings.LANGUAGE_CODE)
+    return [(code, name) for code, name in settings.LANGUAGES if code != current]

@@ -13,6 +13,15 @@ if TYPE_CHECKING:
 # key -> (dotted path, label). Dotted paths keep the model importable without loading adapters.
 ADAPTERS: dict[str, tuple[str, str]] = {
     "embedded": ("apps.lenders.adapters.embedded.EmbeddedFlowAdapter", "Embedded flow (trackingId, decision, offers)"),
+    "offers_api": (
+        "apps.lenders.adapters.offers_api.OffersApiAdapter",
+        "Synchronous offers API (OAuth2 bearer, nested borrower, offer URLs)",
+    ),
+    "async_lead": (
+        "apps.lenders.adapters.async_lead.AsyncLeadAdapter",
+        "Asynchronous lead API (OAuth2, 201 + callback, polling fallback)",
+    ),
+    "mapped_json": ("apps.lenders.adapters.mapped.MappedJsonAdapter", "Mapped JSON API (described in admin, no code)"),
 }
 
 

@@ -16,6 +16,7 @@ A rejection is a business answer, returned as a result, and never retried.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -30,20 +31,63 @@ class Decision(enum.StrEnum):
     PENDING = "pending"
 
 
+class RejectionCategory(enum.StrEnum):
+    """The small taxonomy every lender's rejection reason is normalized into (the consumer sees
+    one safe sentence per category: apps.lenders.selectors.rejection_sentence)."""
+
+    INCOME = "income"
+    AGE = "age"
+    REGION = "region"
+    EXISTING_CUSTOMER = "existing_customer"
+    CREDIT_POLICY = "credit_policy"
+    INCOMPLETE_DATA = "incomplete_data"
+    OTHER = "other"
+
+
+# Journey data an adapter may declare in `prequalify_fields` / `submit_fields` beyond identity
+# and income, so the flow knows what to ask the consumer before that capability. Keys are the
+# names the flow stores them under (Lead columns where Lead has one; otherwise
+# apps.lenders.services.lead_extra_data_set); values are the consumer-facing labels.
+JOURNEY_FIELDS: dict[str, str] = {
+    "email": "Correo electrónico",
+    "phone": "Celular",
+    "birth_date": "Fecha de nacimiento",
+    "region": "Departamento",
+    "requested_amount": "Monto solicitado",
+    "employment_status": "Situación laboral",
+    "address_line": "Dirección",
+    "city": "Ciudad",
+    "postal_code": "Código postal",
+}
+# The values `employment_status` may take (adapters map them to the lender's codes).
+EMPLOYMENT_STATUSES = ("employed", "self_employed", "unemployed", "other")
+# Journey fields that identify the person: masked in every stored exchange, like the identity.
+PERSONAL_JOURNEY_FIELDS = ("email", "phone", "birth_date", "address_line")
+
+
 @dataclass(frozen=True)
 class LenderConfig:
-    """The part of a Lender row an adapter may see."""
+    """The part of a Lender row an adapter may see.
+
+    `options` is the style's own configuration when it has one (the mapped JSON adapter's URLs,
+    templates and response paths).
+    """
 
     code: str
     base_url: str
     timeout_seconds: float
     credentials: dict[str, Any] = field(default_factory=dict)
     environment: str = "staging"
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Consumer:
-    """Identity and income (capability 1), plus contact data once the consumer gives it (2)."""
+    """Identity and income (capability 1), plus contact data once the consumer gives it (2).
+
+    `birth_date` is ISO (YYYY-MM-DD), `region` an ISO 3166-2 code (CO-DC); `extra` holds the
+    other JOURNEY_FIELDS the lender's adapter declared and the flow collected.
+    """
 
     document_type: str
     document_number: str
@@ -52,10 +96,33 @@ class Consumer:
     currency: str = "COP"
     email: str = ""
     phone: str = ""
+    birth_date: str = ""
+    region: str = ""
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def first_name(self) -> str:
+        return self.full_name.split()[0] if self.full_name.split() else ""
+
+    @property
+    def last_name(self) -> str:
+        """Everything after the first word: Colombian names usually carry two surnames."""
+        parts = self.full_name.split()
+        return " ".join(parts[1:]) if len(parts) > 1 else ""
 
     def personal_values(self) -> list[str]:
-        """Values that identify the person: masked wherever an exchange is stored or logged."""
-        return [v for v in (self.document_number, self.full_name, self.email, self.phone) if v]
+        """Values that identify the person: masked wherever an exchange is stored or logged,
+        in each spelling an adapter may send (a birth date as 1990-05-17 and 05/17/1990)."""
+        values = [self.document_number, self.full_name, self.first_name, self.last_name, self.email, self.phone]
+        if self.phone:
+            values.append(self.phone.removeprefix("+57"))
+        if self.birth_date:
+            values.append(self.birth_date)
+            year, _, rest = self.birth_date.partition("-")
+            month, _, day = rest.partition("-")
+            values.append(f"{month}/{day}/{year}")
+        values += [str(self.extra.get(name, "")) for name in PERSONAL_JOURNEY_FIELDS]
+        return [value for value in values if value]
 
 
 @dataclass(frozen=True)
@@ -67,6 +134,14 @@ class PrequalifyRequest:
     requested_amount: int | None = None
 
 
+class AmountGroup(enum.StrEnum):
+    """Where an offer's amount stands against the amount the consumer asked for (seed 002)."""
+
+    REQUESTED = "requested"
+    HIGHER = "higher"
+    LOWER = "lower"
+
+
 @dataclass(frozen=True)
 class Offer:
     lender_offer_id: str
@@ -76,15 +151,40 @@ class Offer:
     annual_rate: Decimal
     currency: str = "COP"
     url: str = ""
+    # Given by some lenders only (seed 003): the APR with fees, and the origination fee.
+    apr: Decimal | None = None
+    origination_fee: Decimal | None = None
+    amount_group: str = ""
 
 
 @dataclass(frozen=True)
 class DecisionResult:
+    """A lender's decision. A rejection keeps the lender's own words (`reason`, as stored on the
+    Decision, and `reason_code` / `reason_text` apart) and, when the adapter knows it, the
+    RejectionCategory; `notice_html` is an adverse action notice, already sanitized."""
+
     decision: Decision
     offers: tuple[Offer, ...] = ()
     reason: str = ""
     lender_reference: str = ""
     raw_response: Any = None
+    reason_code: str = ""
+    reason_text: str = ""
+    reason_category: str = ""
+    notice_html: str = ""
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    """What a lender's callback says: which journey (by our tracking ID or the lender's own
+    reference) and its decision now; `result` is None when there is nothing to record, and
+    `failure` says why no decision will come."""
+
+    tracking_id: str = ""
+    lender_reference: str = ""
+    result: DecisionResult | None = None
+    # The lender says no decision will come for this journey (seed 002's timed_out).
+    failure: str = ""
 
 
 @dataclass(frozen=True)
@@ -138,11 +238,12 @@ class AdapterConfigurationError(Exception):
 class LenderAdapter:
     """Base class: owns the HTTP plumbing; a subclass only translates requests and responses.
 
-    Subclasses set `key` and `label`, declare capabilities with `supports_submit` and
-    `supports_poll`, name the credentials they read in `credential_names` (the admin offers a
-    write-only input for each), and implement `prequalify` (and `submit` / `poll` when
-    supported) with `self.http`. One adapter instance serves one attempt: its HTTP client's
-    deadline starts at the first request and covers every call the attempt makes.
+    Subclasses set `key` and `label`, declare capabilities with `supports_submit`,
+    `supports_poll` and `supports_callback`, name the credentials they read in
+    `credential_names` (the admin offers a write-only input for each), and implement
+    `prequalify` (and `submit` / `poll` / `parse_callback` when supported) with `self.http`.
+    One adapter instance serves one attempt: its HTTP client's deadline starts at the first
+    request and covers every call the attempt makes.
     """
 
     key: ClassVar[str]
@@ -150,9 +251,28 @@ class LenderAdapter:
     supports_submit: ClassVar[bool] = True
     # A lender that can answer `pending` and be asked again later by tracking ID.
     supports_poll: ClassVar[bool] = False
+    # A lender that calls us back on our per-lender callback URL (parse_callback).
+    supports_callback: ClassVar[bool] = False
     credential_names: ClassVar[tuple[str, ...]] = ()
-    # Fields the flow must collect before `submit` (beyond identity and income).
+    # JOURNEY_FIELDS the flow must collect before `prequalify` / `submit`, beyond identity and
+    # income (`prequalify_fields`) or beyond what prequalify already needed (`submit_fields`).
+    prequalify_fields: ClassVar[tuple[str, ...]] = ()
     submit_fields: ClassVar[tuple[str, ...]] = ("email", "phone")
+    # Whether `consumer.extra` is read (LeadExtraData): False saves a query per call.
+    reads_extra_data: ClassVar[bool] = True
+    # How long to wait before asking again about a pending decision (shortened in tests).
+    poll_interval_seconds: ClassVar[float] = 5.0
+    # What the circuit breaker's probe GETs, relative to base_url (see `probe`).
+    probe_path: ClassVar[str] = ""
+
+    @classmethod
+    def submits(cls, options: Mapping[str, Any]) -> bool:
+        """Whether this lender has a submission call; a configurable style decides per lender."""
+        return cls.supports_submit
+
+    @classmethod
+    def polls(cls, options: Mapping[str, Any]) -> bool:
+        return cls.supports_poll
 
     def __init__(self, config: LenderConfig, *, http: LenderHttpClient | None = None):
         from apps.lenders.http import LenderHttpClient
@@ -176,3 +296,23 @@ class LenderAdapter:
     def poll(self, tracking_id: str, *, lender_reference: str = "") -> DecisionResult:
         """Only called when `supports_poll`: the lender's current answer to a pending decision."""
         raise NotImplementedError
+
+    def parse_callback(self, body: bytes) -> CallbackResult:
+        """Only called when `supports_callback`: the lender's callback body, authenticated by the
+        unguessable URL it arrived on. Raise TechnicalFailure for a body that cannot be read
+        (we answer non-2xx and the lender sends it again)."""
+        raise NotImplementedError
+
+    def probe_headers(self) -> dict[str, str]:
+        return {}
+
+    def probe(self) -> None:
+        """Is the lender's API answering at all? Used by the circuit breaker, with no consumer.
+
+        Any HTTP answer that is not a technical failure (a 404 included) means the API is up;
+        a timeout, reset, 5xx or 429 raises TechnicalFailure. It authenticates as a real call
+        would (`probe_headers`), so the lender answers as it would answer a consumer's call.
+        """
+        response = self.http.request("GET", self.probe_path, headers=self.probe_headers())
+        if response.status == 429 or response.status >= 500:
+            raise TechnicalFailure(f"Lender answered HTTP {response.status}.", exchange=response.exchange)

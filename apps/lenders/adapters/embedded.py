@@ -3,6 +3,7 @@
     POST {base_url}/decisions              -> {"trackingId", "decision", "offers": [...], "reason"?, "applicationRef"?}
     POST {base_url}/applications           -> {"trackingId", "status", "redirectUrl"}
     GET  {base_url}/decisions/<trackingId> -> the decision's current state (for `pending`)
+    POST <our callback URL>                -> the lender sends the resolved decision (same body)
 
 Headers: `X-Api-Key` (credentials["api_key"]) and `Idempotency-Key` (the same on every retry of
 one capability for one tracking ID). The lender is idempotent by trackingId: a repeated call
@@ -17,15 +18,20 @@ Quirks of this style, and what the adapter does about them:
   answer we do not understand.
 - Money arrives as JSON numbers; it becomes Decimal through its text, never through a float's
   binary value, and is quantized to the columns it is stored in.
+- A `pending` decision is resolved by `GET /decisions/<trackingId>` (polling) or by the lender
+  POSTing the same decision body to our callback URL (`parse_callback`), whichever comes first.
+- Rejection reasons are the lender's own snake_case codes; the known ones map to a category
+  (REASON_CATEGORIES), any other is classified from its words.
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+import json
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from apps.lenders.adapters.base import (
+    CallbackResult,
     Consumer,
     Decision,
     DecisionResult,
@@ -33,20 +39,34 @@ from apps.lenders.adapters.base import (
     Offer,
     PermanentFailure,
     PrequalifyRequest,
+    RejectionCategory,
     SubmissionResult,
     SubmitRequest,
     TechnicalFailure,
 )
+from apps.lenders.adapters.parsing import (
+    MAX_AMOUNT,
+    Unparseable,
+    absolute_url,
+    money,
+    rate,
+    term_months,
+)
+from apps.lenders.adapters.parsing import text as optional_text
 from apps.lenders.http import HttpResponse
 
-CENT = Decimal("0.01")
-RATE_STEP = Decimal("0.0001")
-MAX_AMOUNT = Decimal("999999999999.99")  # Offer.amount: 14 digits, 2 decimal places.
-MAX_ANNUAL_RATE = Decimal("100")  # 10,000 % a year: anything above is a unit mistake.
-MAX_TERM_MONTHS = 600
 # An offer without "currency" is in the request's currency; a poll has no request, so the
 # platform's home currency stands in (every embedded lender today lends in COP).
 DEFAULT_CURRENCY = "COP"
+REASON_CATEGORIES = {
+    "consumer_not_eligible": RejectionCategory.CREDIT_POLICY,
+    "insufficient_payment_capacity": RejectionCategory.INCOME,
+    "insufficient_income": RejectionCategory.INCOME,
+    "underage": RejectionCategory.AGE,
+    "region_not_served": RejectionCategory.REGION,
+    "existing_customer": RejectionCategory.EXISTING_CUSTOMER,
+    "incomplete_data": RejectionCategory.INCOMPLETE_DATA,
+}
 
 
 class EmbeddedFlowAdapter(LenderAdapter):
@@ -54,7 +74,10 @@ class EmbeddedFlowAdapter(LenderAdapter):
     label = "Embedded flow (trackingId, decision, offers)"
     supports_submit = True
     supports_poll = True
+    supports_callback = True
     credential_names = ("api_key",)
+    reads_extra_data = False
+    poll_interval_seconds = 5.0
 
     # --- capabilities ---------------------------------------------------------------------
 
@@ -87,6 +110,23 @@ class EmbeddedFlowAdapter(LenderAdapter):
         response = self._call("GET", f"decisions/{quote(tracking_id, safe='')}", ok=(200,))
         return _decision(response, tracking_id=tracking_id, currency=DEFAULT_CURRENCY)
 
+    def parse_callback(self, body: bytes) -> CallbackResult:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise TechnicalFailure("The callback body is not JSON.") from None
+        tracking_id = data.get("trackingId") if isinstance(data, dict) else None
+        if not isinstance(tracking_id, str) or not tracking_id:
+            raise TechnicalFailure("The callback names no trackingId.")
+        try:
+            result = _decision_from(data, tracking_id=tracking_id, currency=DEFAULT_CURRENCY)
+        except Unparseable as exc:
+            raise TechnicalFailure(f"The callback's decision is unparseable: {exc}.") from None
+        return CallbackResult(tracking_id=tracking_id, result=result)
+
+    def probe_headers(self) -> dict[str, str]:
+        return {"X-Api-Key": self.credential("api_key")}
+
     # --- plumbing -------------------------------------------------------------------------
 
     def _call(
@@ -98,7 +138,7 @@ class EmbeddedFlowAdapter(LenderAdapter):
         response = self.http.request(method, path, json_body=body, headers=headers)
         response.raise_for_transport_status()
         if response.status in (400, 422):
-            raise _invalid_data(response)
+            raise invalid_data(response)
         if 400 <= response.status < 500:
             # 404 (wrong base URL), 405, 409...: the same request would meet the same answer.
             raise PermanentFailure(f"Lender answered HTTP {response.status}.", exchange=response.exchange)
@@ -117,8 +157,9 @@ def _identity(consumer: Consumer) -> dict[str, Any]:
     }
 
 
-def _invalid_data(response: HttpResponse) -> PermanentFailure:
-    """400/422: the lender's field messages, or its status alone when the body says nothing."""
+def invalid_data(response: HttpResponse) -> PermanentFailure:
+    """400/422 with {"errors": [{"field", "message"}]}: the lender's field messages, or its
+    status alone when the body says nothing."""
     details: list[str] = []
     try:
         errors = response.json_object().get("errors")
@@ -134,35 +175,38 @@ def _invalid_data(response: HttpResponse) -> PermanentFailure:
     return PermanentFailure(message, exchange=response.exchange, details=details)
 
 
-class _Unparseable(Exception):
-    pass
-
-
 def _decision(response: HttpResponse, *, tracking_id: str, currency: str) -> DecisionResult:
     data = response.json_object()
     try:
-        _check_tracking_id(data, tracking_id)
-        try:
-            decision = Decision(data.get("decision"))
-        except ValueError:
-            raise _Unparseable(f"decision is {data.get('decision')!r}, not approved, rejected or pending") from None
-        offers: tuple[Offer, ...] = ()
-        if decision is Decision.APPROVED:
-            raw_offers = data.get("offers", [])
-            if not isinstance(raw_offers, list):
-                raise _Unparseable("offers is not a list")
-            offers = tuple(_offer(raw, currency) for raw in raw_offers)
-            if len({offer.lender_offer_id for offer in offers}) != len(offers):
-                raise _Unparseable("two offers share an offerId")
-        return DecisionResult(
-            decision=decision,
-            offers=offers,
-            reason=_optional_text(data, "reason", 512),
-            lender_reference=_optional_text(data, "applicationRef", 128),
-            raw_response=data,
-        )
-    except _Unparseable as exc:
+        return _decision_from(data, tracking_id=tracking_id, currency=currency)
+    except Unparseable as exc:
         raise TechnicalFailure(f"Lender's decision is unparseable: {exc}.", exchange=response.exchange) from None
+
+
+def _decision_from(data: dict[str, Any], *, tracking_id: str, currency: str) -> DecisionResult:
+    _check_tracking_id(data, tracking_id)
+    try:
+        decision = Decision(data.get("decision"))
+    except ValueError:
+        raise Unparseable(f"decision is {data.get('decision')!r}, not approved, rejected or pending") from None
+    offers: tuple[Offer, ...] = ()
+    if decision is Decision.APPROVED:
+        raw_offers = data.get("offers", [])
+        if not isinstance(raw_offers, list):
+            raise Unparseable("offers is not a list")
+        offers = tuple(_offer(raw, currency) for raw in raw_offers)
+        if len({offer.lender_offer_id for offer in offers}) != len(offers):
+            raise Unparseable("two offers share an offerId")
+    reason = optional_text(data.get("reason"), "reason", limit=512)
+    return DecisionResult(
+        decision=decision,
+        offers=offers,
+        reason=reason,
+        reason_code=reason if decision is Decision.REJECTED else "",
+        reason_category=REASON_CATEGORIES.get(reason, "") if decision is Decision.REJECTED else "",
+        lender_reference=optional_text(data.get("applicationRef"), "applicationRef", limit=128),
+        raw_response=data,
+    )
 
 
 def _submission(response: HttpResponse, *, tracking_id: str, lender_reference: str) -> SubmissionResult:
@@ -171,90 +215,44 @@ def _submission(response: HttpResponse, *, tracking_id: str, lender_reference: s
         _check_tracking_id(data, tracking_id)
         status = data.get("status")
         if not isinstance(status, str) or not status.strip() or len(status) > 40:
-            raise _Unparseable("status is missing")
+            raise Unparseable("status is missing")
         redirect_url = data.get("redirectUrl")
-        if not _is_absolute_url(redirect_url):
-            raise _Unparseable("redirectUrl is not an absolute http(s) URL")
+        if not absolute_url(redirect_url):
+            raise Unparseable("redirectUrl is not an absolute http(s) URL")
         return SubmissionResult(
             status=status.strip(),
             redirect_url=redirect_url,
             lender_reference=lender_reference,
             raw_response=data,
         )
-    except _Unparseable as exc:
+    except Unparseable as exc:
         raise TechnicalFailure(f"Lender's submission answer is unparseable: {exc}.", exchange=response.exchange) from None
 
 
 def _check_tracking_id(data: dict[str, Any], tracking_id: str) -> None:
     # Exact equality: an ID that differs in case or whitespace belongs to another journey.
     if data.get("trackingId") != tracking_id:
-        raise _Unparseable("trackingId does not echo ours exactly")
+        raise Unparseable("trackingId does not echo ours exactly")
 
 
 def _offer(raw: Any, default_currency: str) -> Offer:
     if not isinstance(raw, dict):
-        raise _Unparseable("an offer is not an object")
+        raise Unparseable("an offer is not an object")
     offer_id = raw.get("offerId")
     if not isinstance(offer_id, str) or not offer_id.strip() or len(offer_id) > 128:
-        raise _Unparseable("an offer has no offerId")
-    term = raw.get("termMonths")
-    if isinstance(term, bool) or not isinstance(term, int) or not 0 < term <= MAX_TERM_MONTHS:
-        raise _Unparseable(f"offer {offer_id}: termMonths is not a whole number of months")
+        raise Unparseable("an offer has no offerId")
     currency = raw.get("currency", default_currency)
     if not (isinstance(currency, str) and len(currency) == 3 and currency.isascii() and currency.isupper()):
-        raise _Unparseable(f"offer {offer_id}: currency is not a 3-letter code")
+        raise Unparseable(f"offer {offer_id}: currency is not a 3-letter code")
     url = raw.get("offerUrl") or ""
-    if url and not _is_absolute_url(url):
-        raise _Unparseable(f"offer {offer_id}: offerUrl is not an absolute http(s) URL")
+    if url and not absolute_url(url):
+        raise Unparseable(f"offer {offer_id}: offerUrl is not an absolute http(s) URL")
     return Offer(
         lender_offer_id=offer_id,
-        amount=_money(raw.get("amount"), f"offer {offer_id}: amount", upper=MAX_AMOUNT),
-        term_months=term,
-        monthly_payment=_money(raw.get("monthlyPayment"), f"offer {offer_id}: monthlyPayment", upper=MAX_AMOUNT),
-        annual_rate=_rate(raw.get("annualRate"), f"offer {offer_id}: annualRate"),
+        amount=money(raw.get("amount"), f"offer {offer_id}: amount", upper=MAX_AMOUNT),
+        term_months=term_months(raw.get("termMonths"), f"offer {offer_id}: termMonths"),
+        monthly_payment=money(raw.get("monthlyPayment"), f"offer {offer_id}: monthlyPayment", upper=MAX_AMOUNT),
+        annual_rate=rate(raw.get("annualRate"), f"offer {offer_id}: annualRate"),
         currency=currency,
         url=url,
     )
-
-
-def _decimal(value: Any, what: str) -> Decimal:
-    # bool is an int in Python, and true is not an amount.
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise _Unparseable(f"{what} is not a number")
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise _Unparseable(f"{what} is not a number") from None
-    if not number.is_finite():
-        raise _Unparseable(f"{what} is not a finite number")
-    return number
-
-
-def _money(value: Any, what: str, *, upper: Decimal) -> Decimal:
-    number = _decimal(value, what).quantize(CENT, rounding=ROUND_HALF_UP)
-    if not Decimal(0) < number <= upper:
-        raise _Unparseable(f"{what} is out of range")
-    return number
-
-
-def _rate(value: Any, what: str) -> Decimal:
-    number = _decimal(value, what).quantize(RATE_STEP, rounding=ROUND_HALF_UP)
-    if not Decimal(0) <= number < MAX_ANNUAL_RATE:
-        raise _Unparseable(f"{what} is out of range")
-    return number
-
-
-def _optional_text(data: dict[str, Any], name: str, limit: int) -> str:
-    value = data.get(name)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise _Unparseable(f"{name} is not text")
-    return value[:limit]
-
-
-def _is_absolute_url(value: Any) -> bool:
-    if not isinstance(value, str) or len(value) > 2000:
-        return False
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)

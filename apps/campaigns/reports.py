@@ -1,0 +1,150 @@
+"""The marketplace funnel per campaign, origin or lender, with spend and cost per result.
+
+Each stage is counted on the marketplace day it happened (like spend), so a period's cost per
+result divides that period's spend by that period's results:
+
+    views → leads (delivered) → decisions → approved decisions → submitted → handed off
+          → approved (postback) → disbursed (postback)
+
+Views come from the catalog's daily counters; leads, postback results and spend from the
+ledger (a result charged once per lead, whatever the postback repeats; "disbursed" implies
+"approved", as billed); decisions and the flow's steps from the leads themselves. One grouped
+query per stage.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Count, F, Q, Sum
+
+from apps.campaigns.models import Campaign, LedgerEntry
+from apps.campaigns.selectors import marketplace_zone
+from apps.leads.models import Decision, Lead
+from apps.lenders.models import Lender
+from apps.listings.models import ListingDailyViews
+from apps.origins.models import Origin
+
+CENT = Decimal("0.01")
+GROUPS = {"campaign": "Campaign", "origin": "Origin", "lender": "Lender"}
+STAGES = [
+    ("views", "Views"), ("leads", "Leads delivered"), ("decisions", "Decisions"),
+    ("approved_decisions", "Approved decisions"),
+    ("submitted", "Submitted"), ("handed_off", "Handed off"), ("approved", "Approved (postback)"),
+    ("disbursed", "Disbursed (postback)"),
+]
+
+
+@dataclass
+class FunnelRow:
+    key: int
+    label: str
+    counts: dict[str, int] = field(default_factory=lambda: {name: 0 for name, _ in STAGES})
+    spend: dict[str, Decimal] = field(default_factory=dict)  # by currency
+
+    @property
+    def spend_text(self) -> str:
+        return "; ".join(f"{amount} {currency}" for currency, amount in sorted(self.spend.items())) or "0"
+
+    def cost_per(self, stage: str) -> Decimal | None:
+        """Spend divided by a stage's count; None with no results or spend in several currencies."""
+        if len(self.spend) != 1 or not self.counts[stage]:
+            return None
+        (amount,) = self.spend.values()
+        return (amount / self.counts[stage]).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class FunnelReport:
+    group_by: str
+    date_from: date
+    date_to: date
+    rows: list[FunnelRow]
+
+
+def _moment(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=marketplace_zone())
+
+
+def funnel_report(*, date_from: date, date_to: date, group_by: str = "campaign") -> FunnelReport:
+    if group_by not in GROUPS:
+        raise ValueError(f"group_by must be one of {', '.join(GROUPS)}")
+    start, end = _moment(date_from), _moment(date_to + timedelta(days=1))
+    days = {"day__gte": date_from, "day__lte": date_to}
+    keys = {
+        "views": {"campaign": "campaign_id", "origin": "origin_id", "lender": "campaign__lender_id"},
+        "ledger": {"campaign": "campaign_id", "origin": "origin_id", "lender": "lender_id"},
+        "decision": {"campaign": "lead__campaign_id", "origin": "lead__origin_id", "lender": "lender_id"},
+        "lead": {"campaign": "campaign_id", "origin": "origin_id", "lender": "lender_id"},
+    }
+    rows: dict[int, FunnelRow] = {}
+
+    def add(source: str, queryset, stage_values: dict[str, str]) -> None:
+        key = keys[source][group_by]
+        for values in queryset.values(group_key=F(key)).annotate(**{
+            name: aggregate for name, aggregate in stage_values.items()
+        }).order_by():
+            if values["group_key"] is None:
+                continue
+            row = rows.setdefault(values["group_key"], FunnelRow(key=values["group_key"], label=""))
+            for name in stage_values:
+                row.counts[name] += values[name] or 0
+
+    add("views", ListingDailyViews.objects.filter(**days), {"views": Sum("views")})
+    ledger = LedgerEntry.objects.filter(**days)
+    add("ledger", ledger, {
+        "leads": Count("id", filter=Q(kind=LedgerEntry.Kind.LEAD)),
+        "approved": Count("id", filter=Q(kind=LedgerEntry.Kind.APPROVED)),
+        "disbursed": Count("id", filter=Q(kind=LedgerEntry.Kind.DISBURSED)),
+    })
+    decisions = Decision.objects.filter(created_at__gte=start, created_at__lt=end, lender_id=F("lead__lender_id"),
+                                        lead__campaign__isnull=False)
+    add("decision", decisions, {
+        "decisions": Count("id"), "approved_decisions": Count("id", filter=Q(outcome=Decision.Outcome.APPROVED)),
+    })
+    leads = Lead.objects.filter(campaign__isnull=False)
+    add("lead", leads.filter(submitted_at__gte=start, submitted_at__lt=end), {"submitted": Count("id")})
+    add("lead", leads.filter(handed_off_at__gte=start, handed_off_at__lt=end), {"handed_off": Count("id")})
+
+    spend_key = keys["ledger"][group_by]
+    for values in ledger.values("currency", group_key=F(spend_key)).annotate(total=Sum("amount")).order_by():
+        row = rows.setdefault(values["group_key"], FunnelRow(key=values["group_key"], label=""))
+        total = row.spend.get(values["currency"], Decimal(0)) + Decimal(values["total"])
+        row.spend[values["currency"]] = total.quantize(CENT)  # SQLite sums decimals as floats
+
+    _label(rows, group_by)
+    ordered = sorted(rows.values(), key=lambda row: (row.label.lower(), row.key))
+    return FunnelReport(group_by=group_by, date_from=date_from, date_to=date_to, rows=ordered)
+
+
+def _label(rows: dict[int, FunnelRow], group_by: str) -> None:
+    model = {"campaign": Campaign, "origin": Origin, "lender": Lender}[group_by]
+    names = dict(model.objects.filter(pk__in=rows).values_list("pk", "name"))
+    for key, row in rows.items():
+        row.label = names.get(key, f"#{key}")
+
+
+COST_STAGES = [("leads", "Cost per lead"), ("approved", "Cost per approval"), ("disbursed", "Cost per disbursement")]
+
+
+def funnel_report_csv(report: FunnelReport) -> str:
+    """The report as CSV: one row per group, amounts as plain decimals (no thousands separators)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([GROUPS[report.group_by], *(label for _, label in STAGES), "Spend",
+                     *(label for _, label in COST_STAGES)])
+    for row in report.rows:
+        costs = [row.cost_per(stage) for stage, _ in COST_STAGES]
+        writer.writerow([row.label, *(row.counts[name] for name, _ in STAGES), row.spend_text,
+                         *("" if cost is None else cost for cost in costs)])
+    return buffer.getvalue()
+
+
+def funnel_defaults(today: date) -> tuple[date, date]:
+    """The last 30 marketplace days, today included."""
+    return today - timedelta(days=29), today
+

