@@ -756,19 +756,36 @@ def lender_decisions_request(*, lead: Lead, entries: Iterable[Any]) -> list[int]
         lender = entry.campaign.lender
         if lender.pk in asked or not lender.is_active or lender.circuit_state == CircuitState.OPEN:
             continue
-        ask, created = DecisionRequest.objects.get_or_create(
-            lead=lead, lender=lender,
-            defaults={"listing": entry.listing, "product": entry.listing.product, "campaign": entry.campaign},
-        )
-        if not created and ask.state == DecisionRequest.State.FAILED:
+        ask = DecisionRequest.objects.filter(lead=lead, lender=lender).first()
+        if ask is None:
+            if not _lead_delivered(lead, entry.campaign):
+                continue  # this campaign cannot take the lead; another entry of the lender may
+            DecisionRequest.objects.create(
+                lead=lead, lender=lender, listing=entry.listing, product=entry.listing.product, campaign=entry.campaign,
+            )
+        elif ask.state == DecisionRequest.State.FAILED:
             DecisionRequest.objects.filter(pk=ask.pk).update(state=DecisionRequest.State.ASKED, failure="")
-        elif not created:
+        else:
             continue
         asked.append(lender.pk)
     if asked:
         # Robust: a broker down at commit must not fail the consumer's request; the sweep re-asks.
         transaction.on_commit(lambda: _enqueue_prequalify_many(lead.pk, asked), robust=True)
     return asked
+
+
+def _lead_delivered(lead: Lead, campaign: Any) -> bool:
+    """Compare mode delivers the lead to each lender's campaign as a single journey does: its
+    conditions, caps and budget are checked and the delivery charged, in a savepoint of its own so
+    one refusal leaves the other lenders' deliveries standing."""
+    from apps.campaigns.services import DeliveryRefused, lead_delivery_record
+
+    try:
+        with transaction.atomic():
+            lead_delivery_record(lead=lead, campaign=campaign)
+    except DeliveryRefused:
+        return False
+    return True
 
 
 def _enqueue_prequalify_many(lead_id: int, lender_ids: list[int]) -> None:

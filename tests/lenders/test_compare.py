@@ -40,8 +40,9 @@ def listing_origin():
 
 
 def compare_lead():
+    # The origin the catalog's campaigns publish to: a campaign delivers only to its origins.
     return LeadFactory(compare_mode=True, lender=None, listing=None, product=None, status=LeadStatus.NEW,
-                       **CONSUMER_IDENTITY)
+                       origin=listing_origin(), **CONSUMER_IDENTITY)
 
 
 def status(lead):
@@ -181,3 +182,31 @@ def test_the_sweep_finds_asks_and_pending_decisions_whose_task_was_lost(three):
     stale_before = timezone.now() - timedelta(minutes=5)
     assert selectors.decision_requests_due(stale_before=stale_before, limit=10) == [(lead.pk, entries[2].campaign.lender_id)]
     assert selectors.pending_decisions_due(stale_before=stale_before, limit=10) == [(lead.pk, entries[0].campaign.lender_id)]
+
+
+def test_compare_mode_charges_each_lenders_campaign_and_skips_one_that_cannot_take_the_lead(db):
+    from apps.campaigns.models import LedgerEntry
+
+    entries = catalog(3)
+    capped = entries[1].campaign
+    capped.total_lead_cap = 0
+    capped.save(update_fields=["total_lead_cap"])
+    lead = compare_lead()
+
+    asked = lead_services.journey_compare_request(lead=lead, entries=entries)
+
+    assert sorted(asked) == sorted([entries[0].campaign.lender_id, entries[2].campaign.lender_id])
+    charged = LedgerEntry.objects.filter(lead=lead, kind=LedgerEntry.Kind.LEAD)
+    assert sorted(charged.values_list("campaign_id", flat=True)) == sorted([entries[0].campaign.pk, entries[2].campaign.pk])
+
+
+def test_asking_again_after_a_failure_does_not_charge_a_delivery_twice(three):
+    from apps.campaigns.models import LedgerEntry
+
+    lead, entries = three
+    for entry in entries:
+        fail(lead, entry)
+
+    lead_services.journey_compare_request(lead=Lead.objects.get(pk=lead.pk), entries=entries)
+
+    assert LedgerEntry.objects.filter(lead=lead, kind=LedgerEntry.Kind.LEAD).count() == 3
