@@ -5,6 +5,7 @@ from django.core.management import call_command
 
 from apps.campaigns.models import Campaign, CampaignOrigin, CampaignState
 from apps.campaigns.selectors import campaign_state
+from apps.lenders.adapters import ADAPTERS
 from apps.lenders.models import Lender
 from apps.listings.selectors import catalog_for_origin
 from apps.origins.models import Origin
@@ -12,16 +13,18 @@ from apps.products.models import Product
 
 
 @pytest.mark.django_db
-def test_demo_data_has_two_origins_three_sandbox_lenders_and_live_catalogs(capsys):
+def test_demo_data_has_two_origins_a_sandbox_lender_of_each_style_and_live_catalogs(capsys):
     call_command("seed_demo", site_url="http://127.0.0.1:8123", admin_password="demo-pass-123")
 
     origins = {origin.code: origin for origin in Origin.objects.all()}
     assert origins["movilco"].prefix_tracking_ids and not origins["billeteraya"].prefix_tracking_ids
-    lenders = Lender.objects.all()
-    assert lenders.count() == 3
-    assert all(lender.base_url == f"http://127.0.0.1:8123/sandbox/embedded/{lender.code}" for lender in lenders)
+    lenders = {lender.adapter: lender for lender in Lender.objects.all()}
+    assert sorted(lenders) == sorted(ADAPTERS)
+    paths = {"embedded": "embedded", "async_lead": "async", "offers_api": "offers", "mapped_json": "mapped"}
+    for style, lender in lenders.items():
+        assert lender.base_url == f"http://127.0.0.1:8123/sandbox/{paths[style]}/{lender.code}"
     assert len(catalog_for_origin(origin=origins["movilco"])) == 3
-    assert len(catalog_for_origin(origin=origins["billeteraya"])) == 2
+    assert len(catalog_for_origin(origin=origins["billeteraya"])) == 3
     assert "demo-pass-123" in capsys.readouterr().out
 
 
@@ -33,7 +36,7 @@ def test_loading_the_demo_again_changes_nothing_but_keeps_the_lenders_secrets(dj
     call_command("seed_demo", admin_password="second-pass-456")
 
     assert {lender.code: (lender.postback_secret, lender.credentials) for lender in Lender.objects.all()} == secrets_before
-    assert (Origin.objects.count(), Lender.objects.count(), Campaign.objects.count()) == (2, 3, 3)
+    assert (Origin.objects.count(), Lender.objects.count(), Campaign.objects.count()) == (2, 4, 4)
     assert django_user_model.objects.get(username="admin").check_password("second-pass-456")
 
 

@@ -27,6 +27,7 @@ from apps.listings.models import Listing
 from apps.listings.services import listing_id_mint
 from apps.origins.models import Origin
 from apps.products.models import Product
+from apps.sandbox.services import sandbox_lender_prepare
 
 ORIGINS = [
     {"code": "movilco", "name": "MovilCo", "kind": Origin.Kind.CARRIER, "prefix_tracking_ids": True},
@@ -35,7 +36,7 @@ ORIGINS = [
 
 LENDERS = [
     {
-        "code": "banco-andino", "name": "Banco Andino",
+        "code": "banco-andino", "name": "Banco Andino", "adapter": "embedded",
         "product": {"product_id": "ln_personal_01", "name": "Crédito de libre inversión", "kind": "personal",
                     "min_amount": 1_000_000, "max_amount": 30_000_000, "min_term_months": 12, "max_term_months": 60,
                     "min_annual_rate": "0.1990", "max_annual_rate": "0.2890"},
@@ -49,7 +50,7 @@ LENDERS = [
         "origin_caps": {"billeteraya": {"daily_lead_cap": 150}},
     },
     {
-        "code": "finanzas-ya", "name": "Finanzas Ya",
+        "code": "finanzas-ya", "name": "Finanzas Ya", "adapter": "async_lead",
         "product": {"product_id": "ln_payroll_01", "name": "Crédito de libranza", "kind": "payroll",
                     "min_amount": 2_000_000, "max_amount": 50_000_000, "min_term_months": 12, "max_term_months": 72,
                     "min_annual_rate": "0.1450", "max_annual_rate": "0.2200"},
@@ -62,7 +63,7 @@ LENDERS = [
         "origin_caps": {},
     },
     {
-        "code": "credirapido", "name": "CrediRápido",
+        "code": "credirapido", "name": "CrediRápido", "adapter": "offers_api",
         "product": {"product_id": "ln_micro_01", "name": "Microcrédito al instante", "kind": "micro",
                     "min_amount": 300_000, "max_amount": 5_000_000, "min_term_months": 3, "max_term_months": 24,
                     "min_annual_rate": "0.2600", "max_annual_rate": "0.3800"},
@@ -73,6 +74,20 @@ LENDERS = [
         "campaign": {"price_per_lead": 6_000, "price_per_approved": 20_000, "budget": 15_000_000,
                      "daily_lead_cap": 500},
         "origin_caps": {"movilco": {"daily_lead_cap": 500, "total_lead_cap": 50_000}},
+    },
+    {
+        # A lender with a plain JSON API described in admin (Lenders › Mapped APIs): no code.
+        "code": "coopunion", "name": "Cooperativa Unión", "adapter": "mapped_json",
+        "product": {"product_id": "ln_personal_02", "name": "Crédito solidario", "kind": "personal",
+                    "min_amount": 500_000, "max_amount": 12_000_000, "min_term_months": 6, "max_term_months": 36,
+                    "min_annual_rate": "0.1700", "max_annual_rate": "0.2600"},
+        "listing": {"title": "Crédito solidario Cooperativa Unión", "tagline": "Tasa de cooperativa, sin afiliación previa",
+                    "highlights": "Cuota fija\nAbonos sin penalidad"},
+        "origins": ["billeteraya"], "priority": 40,
+        "terms": {"apr": "0.2750", "monthly_fee": 0},
+        "campaign": {"price_per_lead": 9_000, "price_per_approved": 30_000, "budget": 20_000_000,
+                     "daily_lead_cap": 200},
+        "origin_caps": {},
     },
 ]
 
@@ -119,16 +134,15 @@ class Command(BaseCommand):
     def _lender_with_offer(self, spec: dict, origins: dict[str, Origin], site_url: str) -> None:
         lender = Lender.objects.filter(code=spec["code"]).first() or Lender(
             code=spec["code"],
-            credentials={"api_key": "sbx_" + secrets.token_urlsafe(24)},
             postback_key=f"pk_demo_{spec['code'].replace('-', '_')}",
             postback_secret=secrets.token_hex(32),
         )
         lender.name = spec["name"]
-        lender.adapter = "embedded"
-        lender.base_url = f"{site_url}/sandbox/embedded/{spec['code']}"
+        lender.adapter = spec["adapter"]
         lender.environment = Lender.Environment.STAGING
         lender.is_active = True
-        lender.save()
+        # The sandbox of the lender's API style on this site, with the credentials it checks.
+        sandbox_lender_prepare(lender=lender, site_url=site_url)
 
         fields = {**TERMS_DEFAULTS, **spec["product"], **spec["terms"], "lender": lender, "currency": "COP",
                   "state": Product.State.LIVE, "disclosure": DISCLOSURE}
