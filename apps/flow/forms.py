@@ -68,7 +68,11 @@ REGIONS = [
     ("CO-VAU", "Vaupés"), ("CO-VID", "Vichada"),
 ]
 # Journey fields a lender's adapter may declare that the identity page knows how to ask.
-IDENTITY_EXTRA_FIELDS = ("birth_date", "region", "requested_amount")
+IDENTITY_EXTRA_FIELDS = (
+    "birth_date", "region", "requested_amount", "email", "employment_status", "address_line", "city", "postal_code",
+)
+# Of those, the ones Lead has no column for: stored encrypted beside the lead (LeadExtraData).
+IDENTITY_EXTRA_DATA_FIELDS = ("employment_status", "address_line", "city", "postal_code")
 ADULT_AGE = 18
 
 
@@ -112,6 +116,31 @@ class IdentityForm(FlowForm):
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
         help_text=_("En pesos, sin centavos. Por ejemplo: 5.000.000"),
     )
+    email = forms.EmailField(
+        label=_("Correo electrónico"), required=False, max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "spellcheck": "false"}),
+        error_messages={"invalid": _("Escribe un correo válido, por ejemplo nombre@correo.com.")},
+    )
+    employment_status = forms.ChoiceField(
+        label=_("Situación laboral"), required=False,
+        choices=[("", _("Elige una opción")), ("employed", _("Empleado")), ("self_employed", _("Independiente")),
+                 ("unemployed", _("Sin empleo")), ("other", _("Otra (pensionado, estudiante…)"))],
+    )
+    address_line = forms.CharField(
+        label=_("Dirección de tu casa"), required=False, max_length=120,
+        widget=forms.TextInput(attrs={"autocomplete": "street-address"}),
+        help_text=_("Por ejemplo: Calle 45 # 12-30, apto 201"),
+    )
+    city = forms.CharField(
+        label=_("Ciudad o municipio"), required=False, max_length=60,
+        widget=forms.TextInput(attrs={"autocomplete": "address-level2"}),
+    )
+    postal_code = forms.RegexField(
+        label=_("Código postal"), required=False, regex=r"^\d{6}$", max_length=6,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "postal-code"}),
+        help_text=_("6 dígitos. Por ejemplo: 110111"),
+        error_messages={"invalid": _("El código postal colombiano tiene 6 dígitos, por ejemplo 110111.")},
+    )
     accept_terms = forms.BooleanField(
         label=_("Acepto los términos y condiciones."),
         error_messages={"required": _("Para continuar, acepta los términos y condiciones.")},
@@ -141,6 +170,13 @@ class IdentityForm(FlowForm):
             self.fields["birth_date"].error_messages["required"] = _("Escribe tu fecha de nacimiento.")
         if "requested_amount" in self.fields:
             self.fields["requested_amount"].error_messages["required"] = _("Escribe cuánto dinero necesitas.")
+        for name, message in (("email", _("Escribe tu correo electrónico.")),
+                              ("employment_status", _("Elige tu situación laboral.")),
+                              ("address_line", _("Escribe la dirección de tu casa.")),
+                              ("city", _("Escribe tu ciudad o municipio.")),
+                              ("postal_code", _("Escribe tu código postal."))):
+            if name in self.fields:
+                self.fields[name].error_messages["required"] = message
 
     @property
     def consent_fields(self) -> list:
@@ -209,8 +245,13 @@ class IdentityForm(FlowForm):
             document_type=data["document_type"], document_number=data["document_number"],
             full_name=data["full_name"], monthly_income=data["monthly_income"],
             birth_date=born.isoformat() if born else "", region=data.get("region") or "",
-            requested_amount=data.get("requested_amount"),
+            requested_amount=data.get("requested_amount"), email=data.get("email") or "",
         )
+
+    def extra_data(self) -> dict[str, str]:
+        """What the lender declared that Lead has no column for (stored in LeadExtraData)."""
+        return {name: " ".join(self.cleaned_data[name].split()) for name in IDENTITY_EXTRA_DATA_FIELDS
+                if self.cleaned_data.get(name)}
 
 
 class OfferChoiceForm(FlowForm):

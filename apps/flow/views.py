@@ -66,6 +66,7 @@ from apps.lenders.selectors import (
     rejection_category,
     rejection_sentence,
 )
+from apps.lenders.services import lead_extra_data_set
 from apps.origins.selectors import origin_get_active, origin_list_active
 from apps.origins.services import DEEP_LINK_FIELDS, DeepLinkRefused, deep_link_verify
 from apps.postbacks.selectors import lead_timeline_public
@@ -306,21 +307,21 @@ def _identity_form(request: HttpRequest, lead: Lead) -> IdentityForm:
 @rate_limited("post")
 def identity(request: HttpRequest, lead: Lead) -> HttpResponse:
     form = _identity_form(request, lead)
-    if request.method == "POST" and form.is_valid() and lead.compare_mode:
-        if journey_compare_identity_submit(lead=lead, identity=form.identity(),
-                                           entries=catalog_for_origin(origin=lead.origin)):
-            consent_record(lead=lead, kinds=form.accepted_consents(), text_version=CONSENT_TEXT_VERSION,
-                           ip_address=_client_ip(request))
-        return SeeOther(step_url(lead, JourneyStep.DECISION))
     if request.method == "POST" and form.is_valid():
-        # A second submit finds the journey moved on and changes nothing (see journey_page).
+        # Consents and the extra data are stored before the lender is asked (its task starts on
+        # commit). A second submit finds the journey moved on and changes nothing (journey_page).
+        consent_record(lead=lead, kinds=form.accepted_consents(), text_version=CONSENT_TEXT_VERSION,
+                       ip_address=_client_ip(request))
+        if form.extra_data():
+            lead_extra_data_set(lead=lead, values=form.extra_data())
+        if lead.compare_mode:
+            journey_compare_identity_submit(lead=lead, identity=form.identity(),
+                                            entries=catalog_for_origin(origin=lead.origin))
+            return SeeOther(step_url(lead, JourneyStep.DECISION))
         try:
-            moved = journey_identity_submit(lead=lead, identity=form.identity())
+            journey_identity_submit(lead=lead, identity=form.identity())
         except DeliveryRefused as refusal:
             return _listing_unavailable(request, refusal, form)
-        if moved:
-            consent_record(lead=lead, kinds=form.accepted_consents(), text_version=CONSENT_TEXT_VERSION,
-                           ip_address=_client_ip(request))
         return SeeOther(step_url(lead, JourneyStep.DECISION))
     return render(request, "flow/identity.html", _journey_context(lead, form=form))
 
@@ -423,7 +424,8 @@ def retry(request: HttpRequest, lead: Lead) -> HttpResponse:
 @journey_page(JourneyStep.DETAILS, methods=("GET", "POST"))
 @rate_limited("post")
 def details(request: HttpRequest, lead: Lead) -> HttpResponse:
-    form = DetailsForm(request.POST or None, initial={"phone": _prefill(request, lead.origin).get("phone", "")})
+    initial = {"phone": _prefill(request, lead.origin).get("phone", ""), "email": lead.email}
+    form = DetailsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             journey_details_submit(lead=lead, email=form.cleaned_data["email"], phone=form.cleaned_data["phone"])

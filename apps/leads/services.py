@@ -36,6 +36,7 @@ class IdentityData:
     birth_date: str = ""  # ISO YYYY-MM-DD
     region: str = ""  # ISO 3166-2:CO, e.g. CO-DC
     requested_amount: int | None = None
+    email: str = ""  # when the lender needs it to decide (an async lead API does)
 
 
 def _event(lead: Lead, kind: str, message: str = "") -> None:

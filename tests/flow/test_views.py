@@ -677,10 +677,34 @@ def test_identity_asks_birth_date_and_region_only_when_the_lenders_adapter_decla
     missing = _text(journey.give_identity())
     assert "Escribe tu fecha de nacimiento." in missing and "Elige el departamento donde vives." in missing
 
-    journey.give_identity(birth_date="1990-01-31", region="CO-ANT", requested_amount="5.000.000")
+    journey.give_identity(birth_date="1990-01-31", region="CO-ANT", requested_amount="5.000.000",
+                          email="ana.perez@example.com", employment_status="employed")
     lead = journey.reload()
-    assert (lead.status, lead.birth_date, lead.region, lead.requested_amount) == (
-        LeadStatus.AWAITING_DECISION, "1990-01-31", "CO-ANT", 5_000_000)
+    assert (lead.status, lead.birth_date, lead.region, lead.requested_amount, lead.email) == (
+        LeadStatus.AWAITING_DECISION, "1990-01-31", "CO-ANT", 5_000_000, "ana.perez@example.com")
+
+
+def test_declared_fields_without_a_lead_column_are_asked_and_stored_encrypted_beside_the_lead(journey, shop):
+    from apps.lenders.models import LeadExtraData
+
+    shop.campaign.lender.adapter = "offers_api"  # declares an address, a city and a postal code
+    shop.campaign.lender.save(update_fields=["adapter"])
+    journey.start()
+    page = _text(journey.client.get(journey.url("identity")))
+    assert all(f'name="{name}"' in page for name in ("address_line", "city", "postal_code"))
+
+    wrong = _text(journey.give_identity(birth_date="1990-01-31", region="CO-ANT", requested_amount="5000000",
+                                        address_line="Calle 45 # 12-30", city="Medellín", postal_code="0500"))
+    assert "tiene 6 dígitos" in wrong and journey.reload().status == LeadStatus.NEW
+
+    journey.give_identity(birth_date="1990-01-31", region="CO-ANT", requested_amount="5000000",
+                          address_line="Calle 45 # 12-30", city="Medellín", postal_code="050021",
+                          employment_status="employed", email="ana.perez@example.com")
+
+    assert journey.reload().status == LeadStatus.AWAITING_DECISION
+    values = LeadExtraData.objects.get(lead=journey.lead).values
+    assert {k: values[k] for k in ("address_line", "city", "postal_code")} == {
+        "address_line": "Calle 45 # 12-30", "city": "Medellín", "postal_code": "050021"}
 
 
 def test_a_minor_is_told_plainly_that_credit_needs_an_adult(journey, shop):
@@ -689,7 +713,8 @@ def test_a_minor_is_told_plainly_that_credit_needs_an_adult(journey, shop):
     journey.start()
     born = (timezone.localdate() - timedelta(days=17 * 365)).isoformat()
 
-    page = _text(journey.give_identity(birth_date=born, region="CO-DC", requested_amount="1000000"))
+    page = _text(journey.give_identity(birth_date=born, region="CO-DC", requested_amount="1000000",
+                                       email="ana.perez@example.com", employment_status="employed"))
 
     assert "Para pedir un crédito debes ser mayor de edad." in page
     assert journey.reload().status == LeadStatus.NEW
