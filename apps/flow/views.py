@@ -431,13 +431,21 @@ def details(request: HttpRequest, lead: Lead) -> HttpResponse:
             journey_details_submit(lead=lead, email=form.cleaned_data["email"], phone=form.cleaned_data["phone"])
         except JourneyError:
             return SeeOther(step_url(lead))
-        return SeeOther(step_url(lead, JourneyStep.HANDOFF))
+        # Through the interstitial: the 302 to the lender's site must not end the redirect chain of
+        # this form POST, or the policy's form-action 'self' would block it.
+        return SeeOther(step_url(lead, JourneyStep.HANDOFF) + "?" + INTERSTITIAL_PARAM)
     return render(request, "flow/details.html", _journey_context(lead, form=form, offer=lead.chosen_offer))
+
+
+INTERSTITIAL_PARAM = "sent"
 
 
 @journey_page(JourneyStep.HANDOFF)
 def handoff(request: HttpRequest, lead: Lead) -> HttpResponse:
     """Wait for the submission, then send the consumer to the lender (DESIGN.md §6)."""
+    if lead.status == LeadStatus.SUBMITTED and INTERSTITIAL_PARAM in request.GET:
+        # A short page naming the lender; it moves on to this view without the parameter.
+        return render(request, "flow/handoff.html", _journey_context(lead, interstitial=True))
     if lead.status in (LeadStatus.SUBMITTED, LeadStatus.HANDED_OFF):
         try:
             url = journey_handoff(lead=lead)

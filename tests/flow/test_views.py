@@ -17,7 +17,7 @@ from apps.leads.models import Lead, LeadEvent, LeadStatus
 from apps.lenders.adapters.base import Decision as DecisionKind
 from apps.lenders.adapters.base import DecisionResult
 from tests.factories import CampaignFactory, ListingFactory, OriginFactory, ProductFactory, publish
-from tests.flow.conftest import IDENTITY_FORM, PERSONAL_VALUES, Journey, approved
+from tests.flow.conftest import IDENTITY_FORM, LENDER_REDIRECT, PERSONAL_VALUES, Journey, approved
 
 pytestmark = pytest.mark.django_db
 
@@ -349,7 +349,8 @@ def test_details_submit_the_application_once(journey, django_capture_on_commit_c
         second = journey.give_details()
 
     assert first.status_code == second.status_code == 303
-    assert first["Location"] == second["Location"] == journey.url("handoff")
+    assert first["Location"] == journey.url("handoff") + "?sent"  # through the interstitial
+    assert second["Location"] == journey.url("handoff")  # the journey had moved on: its page
     lead = journey.reload()
     assert (lead.status, lead.email, lead.phone) == (LeadStatus.SUBMITTING, "ana.perez@example.com", "+573001234567")
     assert len(callbacks) == 1  # one lender_submit enqueued
@@ -440,6 +441,20 @@ def test_after_the_lender_reports_the_journey_page_says_where_the_application_is
 
     assert response["Location"] == journey.url("handoff")
     assert words in page
+
+
+def test_the_hand_off_shows_a_short_page_naming_the_lender_before_the_redirect(journey):
+    journey.to_submitted()
+
+    interstitial = journey.client.get(journey.url("handoff") + "?sent")
+    redirect = journey.client.get(journey.url("handoff"))
+
+    page = interstitial.content.decode()
+    assert interstitial.status_code == 200
+    assert "Te llevamos a Banco Aliado" in page
+    # A new navigation, not the form POST's redirect chain, so CSP form-action 'self' allows it.
+    assert f'<meta http-equiv="refresh" content="1;url={journey.url("handoff")}">' in page
+    assert redirect.status_code == 302 and redirect["Location"].startswith(LENDER_REDIRECT)
 
 
 # --- Reload, back button, old tabs, other people -------------------------------------------------
