@@ -15,11 +15,15 @@ $(VENV)/.installed: requirements/dev.txt
 
 venv: $(VENV)/.installed
 
+# A development checkout's .env (DEBUG=true), so manage.py commands work here as in the demo.
+.env:
+	cp .env.example .env
+
 # The demo: SQLite and a file-system Celery broker (no server to install), demo data, a real
 # Celery worker (threads pool, lender_calls + default queues, embedded beat) and the web server.
 # WORKER_CONCURRENCY threads each wait on one lender call at a time; they share a few database
 # connections (LENDER_DB_CONNECTIONS, apps/lenders/db.py), so a high number costs threads only.
-run: venv
+run: venv .env
 	@mkdir -p var
 	@export DEBUG=true SITE_URL=http://127.0.0.1:$(PORT); \
 	$(PY) manage.py migrate --noinput && \

@@ -158,11 +158,12 @@ POSTBACK_NONCE_RETENTION_SECONDS = 600
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # --- Email (consumer notifications) ------------------------------------------------------------
-# SMTP in production, the console in DEBUG, memory under pytest (processes the tests start
-# included). A short timeout: a stalled mail server must not hold a worker.
+# SMTP in production, memory under pytest (processes the tests start included; also in a
+# development checkout whose .env says DEBUG), the console in DEBUG. A short timeout: a stalled
+# mail server must not hold a worker.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=(
-    "django.core.mail.backends.console.EmailBackend" if DEBUG
-    else "django.core.mail.backends.locmem.EmailBackend" if TESTING
+    "django.core.mail.backends.locmem.EmailBackend" if TESTING
+    else "django.core.mail.backends.console.EmailBackend" if DEBUG
     else "django.core.mail.backends.smtp.EmailBackend"
 ))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Prosperas <no-reply@prosperas.example>")
