@@ -45,5 +45,12 @@ if broker_url.startswith("filesystem://"):
 beat_schedule = {
     "sweep-lender-work": {"task": "apps.lenders.tasks.sweep_due_work", "schedule": 30.0},
     "purge-postback-nonces": {"task": "apps.postbacks.tasks.purge_expired_nonces", "schedule": 300.0},
+    # What applied postbacks set off (emails, result charges), done off the lender's request.
+    "follow-up-postbacks": {
+        "task": "apps.postbacks.tasks.follow_up_postbacks",
+        "schedule": settings.POSTBACK_FOLLOW_UP_INTERVAL_SECONDS,
+        # A run later than the next one is pointless: the next one does its work.
+        "options": {"expires": settings.POSTBACK_FOLLOW_UP_INTERVAL_SECONDS},
+    },
     "sweep-lead-notifications": {"task": "apps.leads.tasks.sweep_pending_notifications", "schedule": 300.0},
 }

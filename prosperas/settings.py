@@ -154,6 +154,8 @@ SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG or TESTING)
 POSTBACK_MAX_BODY_BYTES = 64 * 1024
 POSTBACK_TIMESTAMP_TOLERANCE_SECONDS = 300
 POSTBACK_NONCE_RETENTION_SECONDS = 600
+# How often the emails and result charges that applied postbacks set off are done (celery beat).
+POSTBACK_FOLLOW_UP_INTERVAL_SECONDS = env.float("POSTBACK_FOLLOW_UP_INTERVAL_SECONDS", default=2.0)
 # Client address for IP allowlists: REMOTE_ADDR unless a trusted proxy count is configured.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 

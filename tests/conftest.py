@@ -62,14 +62,16 @@ def broker_isolation():
     yield env
 
 
-def start_worker(env_extra: dict, *, name: str, concurrency: int = 8) -> subprocess.Popen:
-    """A real `celery worker` process on the lender-call and default queues, threads pool."""
+def start_worker(env_extra: dict, *, name: str, concurrency: int = 8, beat: bool = False) -> subprocess.Popen:
+    """A real `celery worker` process on the lender-call and default queues, threads pool; with
+    `beat`, running the periodic tasks too (embedded beat, as `make run` starts it)."""
     env = {**os.environ, **env_extra, "DATABASE_URL": _database_url(), "PYTHONUNBUFFERED": "1"}
     log = open(ROOT / "var" / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+    beat_args = ["-B", "-s", str(ROOT / "var" / f"{name}-beat-schedule")] if beat else []
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "prosperas", "worker", "-Q", "lender_calls,default",
          "-P", "threads", "-c", str(concurrency), "-n", f"{name}@%h", "--without-gossip",
-         "--without-mingle", "--without-heartbeat", "-l", "INFO"],
+         "--without-mingle", "--without-heartbeat", "-l", "INFO", *beat_args],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
@@ -89,6 +91,14 @@ def stop_worker(process: subprocess.Popen) -> None:
         process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@pytest.fixture
+def eager_tasks():
+    """Tasks enqueued by the code under test run at once, in this process."""
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False
 
 
 @pytest.fixture

@@ -52,7 +52,8 @@ class LenderCallInline(ReadOnlyInline):
 
 class PostbackInline(ReadOnlyInline):
     model = PostbackEvent
-    fields = ["received_at", "status", "effect", "is_repeat", "event_id", "occurred_at"]
+    fields = ["received_at", "status", "effect", "is_repeat", "event_id", "occurred_at", "amount", "currency",
+              "reason", "followed_up_at"]
     readonly_fields = fields
 
 

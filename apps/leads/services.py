@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.leads.models import Decision, Lead, LeadEvent, LeadStatus, Offer, Submission
@@ -407,41 +407,60 @@ def postback_transition(*, current: str, incoming: str, newer: bool) -> str:
     return "applied" if POSTBACK_RANK[incoming] > current_rank else "no_change"
 
 
-@transaction.atomic
-def lead_postback_apply(*, lead_id: int, status: str, occurred_at, message: str = "") -> str:
-    """Move a lead by a lender's postback, following the transition table. Returns the effect."""
-    lead = Lead.objects.select_for_update().get(pk=lead_id)
-    newer = lead.lender_status_at is None or occurred_at >= lead.lender_status_at
-    effect = postback_transition(current=lead.status, incoming=status, newer=newer)
+def lead_postback_apply(*, lead_id: int, status: str, newer: bool, incoming: str, occurred_at) -> str:
+    """Move a lead by a lender's postback, following the transition table; returns the effect.
+
+    The caller (postback_ingest) holds the lead's row lock and passes what it read under it: the
+    status, and whether the event occurred no earlier than the lead's last move by a postback
+    (`newer`). So the lender's request decrypts nothing and loads no model. The email and the
+    campaign's result charge that follow a move are done off the request, by
+    `lead_postback_follow_up`, from the recorded event.
+    """
+    effect = postback_transition(current=status, incoming=incoming, newer=newer)
     if effect == "applied":
         # The clock only moves forward, even when an older event moves the lead up the ladder.
-        latest = occurred_at if newer else lead.lender_status_at
-        _move(lead, from_statuses={lead.status}, to=status, lender_status_at=latest)
-        _notify_status_change(lead, status)
-        from apps.campaigns.services import campaign_result_charge  # billing: approved / disbursed, once each
-
-        campaign_result_charge(lead=lead, status=status)
+        _postback_move(lead_id=lead_id, status=incoming, lender_status_at=occurred_at if newer else None)
     elif effect == "contradicts":
-        Lead.objects.filter(pk=lead.pk).update(needs_review=True)
-    _event_postback(lead, status, effect, message)
+        Lead.objects.filter(pk=lead_id).update(needs_review=True)
     return effect
 
 
+def _postback_move(*, lead_id: int, status: str, lender_status_at) -> None:
+    """The move's UPDATE in SQL: it runs on every postback that moves a lead, where the ORM's
+    query building would cost more than the database's work (apps/postbacks/rows.py says more).
+    `lender_status_at` None leaves the lead's clock as it is."""
+    assignments = ["status = %s", "updated_at = %s"]
+    params = [status, connection.ops.adapt_datetimefield_value(timezone.now())]
+    if lender_status_at is not None:
+        assignments.append("lender_status_at = %s")
+        params.append(connection.ops.adapt_datetimefield_value(lender_status_at))
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {Lead._meta.db_table} SET {', '.join(assignments)} WHERE id = %s", [*params, lead_id])
+
+
+@transaction.atomic
+def lead_postback_follow_up(*, lead_id: int, status: str) -> None:
+    """What a postback that moved the lead to `status` sets off: the consumer's email (a
+    notification row, sent by a task once committed) and the campaign's charge for the result
+    (approved, disbursed). Both are once per lead and status whatever the repeats (unique rows),
+    under the lead's lock like the move itself."""
+    from apps.campaigns.services import campaign_result_charge
+
+    lead = Lead.objects.select_for_update().get(pk=lead_id)
+    _notify_status_change(lead, status)
+    campaign_result_charge(lead=lead, status=status)
+
+
 def _notify_status_change(lead: Lead, status: str) -> None:
-    """The consumer hears of each real change by email: the notification row is written with the
-    move, and its task, given ids only, is enqueued once the move is committed. robust: a broker
-    down at that moment must not turn a recorded postback into a 500 (the sweep sends it later)."""
+    """The consumer hears of each real change by email: the notification row is written in this
+    transaction, and its task, given ids only, is enqueued once it is committed. robust: a broker
+    down at that moment must not undo the follow-up (the notification sweep sends it later)."""
     from apps.leads import notifications
 
     if notifications.lead_notification_prepare(lead=lead, status=status):
         transaction.on_commit(
             lambda: notifications.lead_status_notify_enqueue(lead_id=lead.pk, status=status), robust=True
         )
-
-
-def _event_postback(lead: Lead, status: str, effect: str, message: str) -> None:
-    text = f"{status} ({effect})" + (f": {message}" if message else "")
-    LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.POSTBACK, status=lead.status, message=text[:512])
 
 
 # --- The hosted flow's bookkeeping: consents, language, the origin's reference ------------------

@@ -16,3 +16,16 @@ def postback_nonce_retention_check(app_configs, **kwargs) -> list[Error]:
             id="postbacks.E001",
         )]
     return []
+
+
+@register()
+def postback_follow_up_interval_check(app_configs, **kwargs) -> list[Error]:
+    """Beat runs the postbacks' follow-ups (emails, result charges) at this interval: it must be a
+    positive number of seconds, and a long one leaves consumers waiting for their email."""
+    interval = settings.POSTBACK_FOLLOW_UP_INTERVAL_SECONDS
+    if not 0 < interval <= 60:
+        return [Error(
+            f"POSTBACK_FOLLOW_UP_INTERVAL_SECONDS is {interval}: it must be more than 0 and at most 60 seconds.",
+            id="postbacks.E002",
+        )]
+    return []

@@ -40,10 +40,21 @@ class PostbackEvent(models.Model):
     raw_body = models.BinaryField()
     headers = models.JSONField(default=dict, help_text="Request headers, without signatures or keys.")
     source_ip = models.GenericIPAddressField(null=True)
+    followed_up_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When what this event set off (the consumer's email, the campaign's result charge) was done; "
+        "empty while it is due. Events that moved nothing are recorded as followed up.",
+    )
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        indexes = [models.Index(fields=["lead", "status"]), models.Index(fields=["lender", "-received_at"])]
+        indexes = [
+            models.Index(fields=["lead", "status"]),
+            models.Index(fields=["lender", "-received_at"]),
+            # Only the events still to follow up: what postback_follow_ups_run scans, kept tiny.
+            models.Index(fields=["id"], condition=models.Q(followed_up_at__isnull=True),
+                         name="postback_follow_up_due"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.lender.code} {self.click_id} {self.status}"

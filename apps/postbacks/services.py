@@ -3,10 +3,19 @@
 Two entry points for the endpoint, in the order it calls them:
 
 - `postback_authenticate` works on the raw body bytes, before anything is parsed: it finds the
-  lender, checks its address, verifies the credentials by the lender's mode (a table of
-  verifiers), and only then records the nonce. Every refusal is counted.
-- `postback_ingest` records the event, matched to a lead by exact click_id or not, and applies
-  it to the lead through the leads app's transition table (a table of handlers per status).
+  lender, checks its address and verifies the credentials by the lender's mode (a table of
+  verifiers). Every refusal is counted.
+- `postback_ingest`, in one transaction: spends the nonce (a replay is refused and counted
+  here, so a nonce is spent exactly when its event is recorded), records the event, matched to
+  a lead by exact click_id or not, and moves the lead through the leads app's transition table.
+
+What a move sets off (the consumer's email, the campaign's result charge) is not done while the
+lender waits: each such event is recorded with `followed_up_at` empty, and
+`postback_follow_ups_run` (a beat task every POSTBACK_FOLLOW_UP_INTERVAL_SECONDS) does it, once.
+The lender's answer, the lead's status and the consumer's status page are current at once; the
+email and the ledger follow within seconds. This keeps the endpoint's work, and the time it
+holds the lead's lock, to a few statements (bench/postbacks.py measures it), and a slow mail
+server, broker or campaign row never delays or fails a lender's postback.
 """
 
 from __future__ import annotations
@@ -20,14 +29,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import transaction
 from django.utils import timezone
 
 from apps.leads.models import Lead
-from apps.leads.services import lead_postback_apply, postback_transition
+from apps.leads.services import lead_postback_apply, lead_postback_follow_up, postback_transition
 from apps.lenders.models import Lender
-from apps.postbacks import contract, signing
+from apps.postbacks import contract, rows, signing
 from apps.postbacks.models import PostbackAuthFailure, PostbackEvent, PostbackNonce
 from apps.postbacks.selectors import click_id_lookalike
 
@@ -77,6 +85,15 @@ class PostbackOutcome:
 
 
 @dataclass(frozen=True)
+class Authenticated:
+    """Who sent a request whose credentials verified, and the nonce it carried ("" for api_key
+    lenders: nothing to spend). The nonce is spent by `postback_ingest` with the event."""
+
+    lender: Lender
+    nonce: str
+
+
+@dataclass(frozen=True)
 class PostbackSimulation:
     """What the real endpoint would have done with a postback (the tester's answer)."""
 
@@ -91,8 +108,9 @@ class PostbackSimulation:
 # --- Authentication ---------------------------------------------------------------------------
 
 
-def postback_authenticate(*, headers: Mapping[str, str], raw_body: bytes, client_ip: str | None) -> Lender:
-    """The lender that sent this request, or PostbackAuthenticationError (counted, then raised).
+def postback_authenticate(*, headers: Mapping[str, str], raw_body: bytes, client_ip: str | None) -> Authenticated:
+    """The lender that sent this request and its nonce, or PostbackAuthenticationError (counted,
+    then raised). The nonce is checked for replay when it is spent, by `postback_ingest`.
 
     `headers` must look names up case-insensitively (Django's request.headers does).
     """
@@ -100,29 +118,27 @@ def postback_authenticate(*, headers: Mapping[str, str], raw_body: bytes, client
     try:
         lender = _lender_identify(headers)
         _address_check(lender, client_ip)
-        CREDENTIAL_VERIFIERS[lender.postback_auth](
-            lender=lender, headers=headers, raw_body=raw_body, nonce_spend=_nonce_spend
-        )
+        nonce = CREDENTIAL_VERIFIERS[lender.postback_auth](lender=lender, headers=headers, raw_body=raw_body)
     except PostbackAuthenticationError as error:
         error.lender = error.lender or lender
         postback_auth_failure_record(lender=error.lender, reason=error.reason, source_ip=client_ip)
         raise
-    return lender
+    return Authenticated(lender=lender, nonce=nonce)
 
 
-def postback_test_authenticate(*, headers: Mapping[str, str], raw_body: bytes, client_ip: str | None) -> Lender:
+def postback_test_authenticate(*, headers: Mapping[str, str], raw_body: bytes, client_ip: str | None) -> Authenticated:
     """The postback tester's authentication: every check of `postback_authenticate`, in the same
     order, for staging credentials only, recording nothing: refusals are not counted (the tester
-    is where a lender gets them wrong on purpose) and nonces are spent in the tester's own set,
-    so a request tried here can still be sent once to the real endpoint."""
+    is where a lender gets them wrong on purpose) and nonces are spent at once in the tester's
+    own set, so a request tried here can still be sent once to the real endpoint."""
     lender = _lender_identify(headers)
     if lender.environment != Lender.Environment.STAGING:
         raise PostbackAuthenticationError("not_a_staging_key", lender=lender)
     _address_check(lender, client_ip)
-    CREDENTIAL_VERIFIERS[lender.postback_auth](
-        lender=lender, headers=headers, raw_body=raw_body, nonce_spend=_tester_nonce_spend
-    )
-    return lender
+    nonce = CREDENTIAL_VERIFIERS[lender.postback_auth](lender=lender, headers=headers, raw_body=raw_body)
+    if nonce and not _nonce_spend(lender=lender, nonce=nonce, tester=True):
+        raise PostbackAuthenticationError("replayed_nonce", lender=lender)
+    return Authenticated(lender=lender, nonce="")
 
 
 def postback_auth_failure_record(*, lender: Lender | None, reason: str, source_ip: str | None) -> None:
@@ -137,13 +153,10 @@ def _lender_identify(headers: Mapping[str, str]) -> Lender:
     public_key = headers.get(signing.HEADER_KEY, "")
     bearer = _bearer_token(headers)
     if public_key:
-        lender = Lender.objects.filter(postback_key=public_key).first()
+        lender = rows.lender_for_authentication(column="postback_key", value=public_key)
     elif bearer:
-        lender = (
-            Lender.objects.filter(postback_auth=Lender.PostbackAuth.API_KEY)
-            .filter(postback_api_key_digest=Lender.api_key_digest(bearer))
-            .first()
-        )
+        lender = rows.lender_for_authentication(column="postback_api_key_digest",
+                                                value=Lender.api_key_digest(bearer), api_key_only=True)
     else:
         raise PostbackAuthenticationError(
             "missing_headers",
@@ -174,11 +187,9 @@ def _addresses(entries: list[str]) -> set:
     return addresses
 
 
-def _verify_hmac(
-    *, lender: Lender, headers: Mapping[str, str], raw_body: bytes, nonce_spend: Callable[[Lender, str], None]
-) -> None:
-    """Timestamp within tolerance, well-formed nonce, signature by the current or previous secret,
-    and only then the nonce is spent: an unauthenticated request cannot burn a lender's nonces."""
+def _verify_hmac(*, lender: Lender, headers: Mapping[str, str], raw_body: bytes) -> str:
+    """Timestamp within tolerance, well-formed nonce, signature by the current or previous secret.
+    Returns the nonce, spent only with the event: an unauthenticated request cannot burn it."""
     names = (signing.HEADER_TIMESTAMP, signing.HEADER_NONCE, signing.HEADER_SIGNATURE)
     missing = [name for name in names if not headers.get(name)]
     if missing:
@@ -198,10 +209,10 @@ def _verify_hmac(
     ]
     if not any(matches):
         raise PostbackAuthenticationError("bad_signature")
-    nonce_spend(lender, nonce)
+    return nonce
 
 
-def _verify_api_key(*, lender: Lender, headers: Mapping[str, str], raw_body: bytes, **kwargs) -> None:
+def _verify_api_key(*, lender: Lender, headers: Mapping[str, str], raw_body: bytes) -> str:
     """For lenders that cannot sign: the bearer key compared in constant time with the secret
     (no nonce: nothing to spend)."""
     presented = _bearer_token(headers)
@@ -212,10 +223,11 @@ def _verify_api_key(*, lender: Lender, headers: Mapping[str, str], raw_body: byt
     matches = [hmac.compare_digest(presented.encode(), secret.encode()) for secret in _secrets(lender)]
     if not any(matches):
         raise PostbackAuthenticationError("unknown_key", detail="The API key is not valid.")
+    return ""
 
 
 # One verifier per authentication mode a lender can be onboarded with (Lender.PostbackAuth).
-CREDENTIAL_VERIFIERS: dict[str, Callable[..., None]] = {
+CREDENTIAL_VERIFIERS: dict[str, Callable[..., str]] = {
     Lender.PostbackAuth.HMAC: _verify_hmac,
     Lender.PostbackAuth.API_KEY: _verify_api_key,
 }
@@ -254,17 +266,10 @@ def _timestamp_check(value: str) -> None:
         )
 
 
-def _nonce_spend(lender: Lender, nonce: str, *, tester: bool = False) -> None:
-    """A unique row per lender and nonce: the database refuses a second one, in any process."""
-    try:
-        with transaction.atomic():
-            PostbackNonce.objects.create(lender=lender, nonce=nonce, tester=tester, seen_at=timezone.now())
-    except IntegrityError:
-        raise PostbackAuthenticationError("replayed_nonce", lender=lender) from None
-
-
-def _tester_nonce_spend(lender: Lender, nonce: str) -> None:
-    _nonce_spend(lender, nonce, tester=True)
+def _nonce_spend(*, lender: Lender, nonce: str, tester: bool = False) -> bool:
+    """True when this nonce was new; False for a replay. A unique row per lender, use and nonce:
+    the database refuses a second one, in any process."""
+    return rows.nonce_spend(lender_id=lender.pk, nonce=nonce, tester=tester, seen_at=timezone.now())
 
 
 def postback_nonces_purge(*, now: datetime | None = None) -> int:
@@ -278,40 +283,85 @@ def postback_nonces_purge(*, now: datetime | None = None) -> int:
 # --- Ingesting an authenticated event ---------------------------------------------------------
 
 
-@transaction.atomic
+class NonceReplayed(Exception):
+    """Raised inside the ingest transaction to roll it back: nothing of a replay is kept."""
+
+
 def postback_ingest(
-    *, lender: Lender, data: PostbackData, raw_body: bytes, headers: dict[str, str], source_ip: str | None
+    *, lender: Lender, data: PostbackData, raw_body: bytes, headers: dict[str, str], source_ip: str | None,
+    nonce: str = "",
 ) -> PostbackOutcome:
-    """Record one accepted postback and apply it to its lead. Never deduplicates: every accepted
-    request is a new row; a repeat of an earlier event is marked so reports count it once."""
-    lead_id, status_before = _lead_lock(lender=lender, click_id=data.click_id)
-    # A statement of its own, after the lock: one that waited for the lock must see the event
-    # the lock's holder committed (PostgreSQL re-reads a locked row, not the rest of a statement).
-    is_repeat = _is_repeat(lender=lender, lead_id=lead_id, data=data)
+    """Spend the nonce, record one accepted postback and move its lead, in one transaction.
+    Never deduplicates: every accepted request is a new row; a repeat of an earlier event is
+    marked so reports count it once. A replayed nonce records nothing, is counted, and raises
+    PostbackAuthenticationError("replayed_nonce")."""
+    try:
+        return _ingest(lender=lender, data=data, raw_body=raw_body, headers=headers, source_ip=source_ip,
+                       nonce=nonce)
+    except NonceReplayed:
+        postback_auth_failure_record(lender=lender, reason="replayed_nonce", source_ip=source_ip)
+        raise PostbackAuthenticationError("replayed_nonce", lender=lender) from None
+
+
+@transaction.atomic
+def _ingest(*, lender: Lender, data: PostbackData, raw_body: bytes, headers: dict[str, str],
+            source_ip: str | None, nonce: str) -> PostbackOutcome:
+    if nonce and not _nonce_spend(lender=lender, nonce=nonce):
+        raise NonceReplayed
     occurred_at = data.occurred_at or timezone.now()
+    lead_id, status_before, newer = _lead_lock(lender=lender, click_id=data.click_id, occurred_at=occurred_at)
     looks_like: list[str] = []
     if lead_id is None:
         effect = PostbackEvent.Effect.UNMATCHED
         looks_like = click_id_lookalike(lender=lender, click_id=data.click_id)
     else:
-        effect = STATUS_HANDLERS[data.status](lead_id=lead_id, data=data, occurred_at=occurred_at)
-    event = PostbackEvent.objects.create(
+        effect = lead_postback_apply(lead_id=lead_id, status=status_before, newer=newer, incoming=data.status,
+                                     occurred_at=occurred_at)
+    # Only a move sets something off (the consumer's email, a result's charge): the others are
+    # recorded as already followed up, so the runner's index holds only work to do.
+    follow_up_due = effect == PostbackEvent.Effect.APPLIED
+    event = rows.event_insert(PostbackEvent(
         lender=lender, lead_id=lead_id, click_id=data.click_id, status=data.status, event_id=data.event_id,
         occurred_at=occurred_at, product_id=data.product_id, amount=data.amount, currency=data.currency,
         reason=data.reason, lender_reference=data.lender_reference, metadata=data.metadata,
-        effect=effect, is_repeat=is_repeat, raw_body=raw_body, headers=headers, source_ip=source_ip,
-        looks_like=",".join(looks_like),
-    )
+        effect=effect, raw_body=raw_body, headers=headers, source_ip=source_ip,
+        looks_like=",".join(looks_like), followed_up_at=None if follow_up_due else timezone.now(),
+    ))  # is_repeat is decided by the INSERT itself, after the lock (rows.event_insert)
     # Under the lock nothing else moved the lead: "applied" moved it to the event's status.
     lead_status = data.status if effect == PostbackEvent.Effect.APPLIED else status_before
     return PostbackOutcome(event=event, lead_status=lead_status)
+
+
+# --- Following up on applied events, off the lender's request ----------------------------------
+
+
+def postback_follow_ups_run(*, limit: int = 500) -> int:
+    """Do what the applied events recorded since the last run set off (the consumer's email, the
+    campaign's result charge), oldest first, each once; returns how many were done. Safe to run
+    in several workers at once: an event another runner holds is skipped, one it finished is
+    not done again."""
+    due = (PostbackEvent.objects.filter(followed_up_at__isnull=True).order_by("id")
+           .values_list("pk", flat=True)[:limit])
+    return sum(_follow_up(event_id) for event_id in list(due))
+
+
+@transaction.atomic
+def _follow_up(event_id: int) -> bool:
+    event = (PostbackEvent.objects.select_for_update(skip_locked=True)
+             .filter(pk=event_id, followed_up_at__isnull=True).only("lead_id", "status").first())
+    if event is None:
+        return False  # another runner holds it, or has done it
+    lead_postback_follow_up(lead_id=event.lead_id, status=event.status)
+    PostbackEvent.objects.filter(pk=event_id).update(followed_up_at=timezone.now())
+    return True
 
 
 def postback_simulate(*, lender: Lender, data: PostbackData) -> PostbackSimulation:
     """The postback tester's dry run of `postback_ingest`: the same match, repeat check and
     transition table, read-only. Nothing is written and no lead is locked or moved."""
     lead = Lead.objects.filter(lender=lender, tracking_id=data.click_id).first()
-    is_repeat = _is_repeat(lender=lender, lead_id=lead.pk if lead else None, data=data)
+    is_repeat = rows.event_exists_like(PostbackEvent(lender=lender, lead=lead, click_id=data.click_id,
+                                                     status=data.status, event_id=data.event_id))
     if lead is None:
         looks_like = click_id_lookalike(lender=lender, click_id=data.click_id)
         return PostbackSimulation(matched=False, effect=PostbackEvent.Effect.UNMATCHED, is_repeat=is_repeat,
@@ -325,50 +375,10 @@ def postback_simulate(*, lender: Lender, data: PostbackData) -> PostbackSimulati
                               lead_status=after)
 
 
-def _lead_lock(*, lender: Lender, click_id: str) -> tuple[int, str] | tuple[None, None]:
+def _lead_lock(*, lender: Lender, click_id: str,
+               occurred_at: datetime) -> tuple[int, str, bool] | tuple[None, None, None]:
     """The id and status of the lead with exactly this click_id (DESIGN.md §3: never trimmed,
     re-cased or parsed), locked, so two events of one lead are recorded one after the other and
-    the second sees the first. Only two columns: the row is the hot path's, nothing to decrypt."""
-    row = (Lead.objects.select_for_update().filter(lender=lender, tracking_id=click_id)
-           .order_by().values_list("pk", "status")[:1])
-    return row[0] if row else (None, None)
-
-
-def _is_repeat(*, lender: Lender, lead_id: int | None, data: PostbackData) -> bool:
-    """An earlier event of the same lead with the same status, or the same event_id when given.
-    Unmatched events compare with the lender's earlier unmatched events of the same click_id."""
-    earlier = (
-        PostbackEvent.objects.filter(lead_id=lead_id)
-        if lead_id is not None
-        else PostbackEvent.objects.filter(lender=lender, lead=None, click_id=data.click_id)
-    )
-    same = Q(status=data.status) | Q(event_id=data.event_id) if data.event_id else Q(status=data.status)
-    return earlier.filter(same).exists()
-
-
-def _apply_progress(*, lead_id: int, data: PostbackData, occurred_at: datetime) -> str:
-    """pre_approved, approved, disbursed: the timeline notes the amount when the lender gives one."""
-    amount = f"{data.amount} {data.currency}" if data.amount is not None else ""
-    return lead_postback_apply(lead_id=lead_id, status=data.status, occurred_at=occurred_at,
-                               message=_timeline_note(data, amount))
-
-
-def _apply_ending(*, lead_id: int, data: PostbackData, occurred_at: datetime) -> str:
-    """rejected, cancelled: the timeline notes the lender's reason."""
-    return lead_postback_apply(lead_id=lead_id, status=data.status, occurred_at=occurred_at,
-                               message=_timeline_note(data, data.reason))
-
-
-def _timeline_note(data: PostbackData, detail: str) -> str:
-    parts = [f"event_id {data.event_id}" if data.event_id else "", detail]
-    return "; ".join(part for part in parts if part)
-
-
-# One handler per postback status (PostbackEvent.Status); every status must have one.
-STATUS_HANDLERS: dict[str, Callable[..., str]] = {
-    PostbackEvent.Status.PRE_APPROVED: _apply_progress,
-    PostbackEvent.Status.APPROVED: _apply_progress,
-    PostbackEvent.Status.DISBURSED: _apply_progress,
-    PostbackEvent.Status.REJECTED: _apply_ending,
-    PostbackEvent.Status.CANCELLED: _apply_ending,
-}
+    the second sees the first; and whether `occurred_at` is no older than the lead's last move by
+    a postback (`newer`, for the transition table). Nothing to decrypt on the hot path."""
+    return rows.lead_lock(lender_id=lender.pk, click_id=click_id, occurred_at=occurred_at) or (None, None, None)

@@ -1,8 +1,9 @@
 """POST /api/v1/postbacks, its tester, and the lender-facing documentation page.
 
 The endpoint is a fixed pipeline, each step refusing with its own status (DESIGN.md §5):
-size (413) → content type (415) → authentication on the raw bytes, nonce last (401) → JSON
-object (400) → strict serializer (400) → `postback_ingest` (202, or 404 when unmatched).
+size (413) → content type (415) → authentication on the raw bytes (401) → JSON object (400) →
+strict serializer (400) → `postback_ingest`, which spends the nonce with the event (401 on a
+replay; else 202, or 404 when unmatched).
 
 The tester (POST /api/v1/postbacks/test) runs the same pipeline with the tester's
 authentication (staging credentials, nothing counted, nonces of its own) and ends in
@@ -24,7 +25,7 @@ from apps.postbacks import docs, inbound, services
 from apps.postbacks.inbound import PostbackRefused
 from apps.postbacks.schema import POSTBACK_SCHEMA, POSTBACK_TESTER_SCHEMA, PostbackSchema
 from apps.postbacks.selectors import lookalike_sentence
-from apps.postbacks.serializers import PostbackInputSerializer
+from apps.postbacks.serializers import PostbackInputSerializer, postback_plain_validate
 from apps.postbacks.services import (
     PostbackAuthenticationError,
     PostbackData,
@@ -62,7 +63,7 @@ class PostbackIngestView(APIView):
         received = _receive(request._request, authenticate=postback_authenticate)
         outcome = postback_ingest(
             lender=received.lender, data=received.data, raw_body=received.raw_body,
-            headers=received.audit_headers, source_ip=received.client_ip,
+            headers=received.audit_headers, source_ip=received.client_ip, nonce=received.nonce,
         )
         return RESPONDERS[outcome.matched](outcome)
 
@@ -81,6 +82,7 @@ class PostbackIngestView(APIView):
 @dataclass(frozen=True)
 class Received:
     lender: Lender
+    nonce: str
     data: PostbackData
     raw_body: bytes
     client_ip: str | None
@@ -93,12 +95,22 @@ def _receive(http_request, *, authenticate) -> Received:
     raw_body = inbound.body_read(http_request)
     inbound.content_type_check(http_request)
     client_ip = inbound.client_ip(http_request)
-    lender = authenticate(headers=http_request.headers, raw_body=raw_body, client_ip=client_ip)
-    serializer = PostbackInputSerializer(data=inbound.json_object_parse(raw_body))
-    if not serializer.is_valid():
-        raise _validation_refusal(serializer.errors)
-    return Received(lender=lender, data=PostbackData(**serializer.validated_data), raw_body=raw_body,
-                    client_ip=client_ip, audit_headers=inbound.headers_for_audit(http_request))
+    authenticated = authenticate(headers=http_request.headers, raw_body=raw_body, client_ip=client_ip)
+    return Received(lender=authenticated.lender, nonce=authenticated.nonce,
+                    data=_validated(inbound.json_object_parse(raw_body)), raw_body=raw_body, client_ip=client_ip,
+                    audit_headers=inbound.headers_for_audit(http_request))
+
+
+def _validated(body: dict) -> PostbackData:
+    """A plain body is checked directly (postback_plain_validate says why); any other, and every
+    error, by the serializer."""
+    validated = postback_plain_validate(body)
+    if validated is None:
+        serializer = PostbackInputSerializer(data=body)
+        if not serializer.is_valid():
+            raise _validation_refusal(serializer.errors)
+        validated = serializer.validated_data
+    return PostbackData(**validated)
 
 
 def _validation_refusal(errors: dict) -> PostbackRefused:

@@ -21,6 +21,7 @@ from apps.listings.selectors import catalog_for_origin
 from apps.listings.services import catalog_views_record
 from tests.campaigns.conftest import IDENTITY, started
 from tests.factories import shelf_with
+from tests.support import postback_apply
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +48,7 @@ def _walk(shelf, *, decision: DecisionResult | None, handed_off: bool = False, r
     lead.refresh_from_db()
     lead_services.journey_handoff(lead=lead)
     if result:
-        lead_services.lead_postback_apply(lead_id=lead.pk, status=result, occurred_at=timezone.now())
+        postback_apply(lead, result, occurred_at=timezone.now())
     return lead
 
 

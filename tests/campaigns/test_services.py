@@ -20,6 +20,7 @@ from apps.leads import services as lead_services
 from apps.leads.models import Lead, LeadStatus
 from tests.campaigns.conftest import IDENTITY, started
 from tests.factories import LeadFactory, shelf_with
+from tests.support import postback_apply
 
 pytestmark = pytest.mark.django_db
 
@@ -129,7 +130,7 @@ def test_an_approval_is_charged_once_however_often_the_postback_repeats(shelf):
     lead = _handed_off(shelf, price_per_approved=Decimal("5000"))
 
     for _ in range(3):
-        lead_services.lead_postback_apply(lead_id=lead.pk, status="approved", occurred_at=timezone.now())
+        postback_apply(lead, "approved", occurred_at=timezone.now())
 
     assert list(LedgerEntry.objects.filter(lead=lead).values_list("kind", "amount").order_by("id")) == [
         ("lead", Decimal("1000.00")), ("approved", Decimal("5000.00")),
@@ -139,10 +140,10 @@ def test_an_approval_is_charged_once_however_often_the_postback_repeats(shelf):
 def test_a_disbursement_arriving_first_charges_the_approval_it_implies_and_itself_once(shelf):
     lead = _handed_off(shelf, price_per_approved=Decimal("5000"), price_per_disbursed=Decimal("20000"))
 
-    lead_services.lead_postback_apply(lead_id=lead.pk, status="disbursed", occurred_at=timezone.now())
+    postback_apply(lead, "disbursed", occurred_at=timezone.now())
     an_hour_ago = timezone.now() - timedelta(hours=1)
-    lead_services.lead_postback_apply(lead_id=lead.pk, status="approved", occurred_at=an_hour_ago)
-    lead_services.lead_postback_apply(lead_id=lead.pk, status="disbursed", occurred_at=timezone.now())
+    postback_apply(lead, "approved", occurred_at=an_hour_ago)
+    postback_apply(lead, "disbursed", occurred_at=timezone.now())
 
     kinds = list(LedgerEntry.objects.filter(lead=lead).order_by("id").values_list("kind", flat=True))
     assert kinds == ["lead", "approved", "disbursed"]
@@ -153,7 +154,7 @@ def test_results_that_did_not_move_the_lead_are_not_charged(shelf):
     lead = _handed_off(shelf, price_per_approved=Decimal("5000"))
     Lead.objects.filter(pk=lead.pk).update(status=LeadStatus.NOT_ELIGIBLE)
 
-    effect = lead_services.lead_postback_apply(lead_id=lead.pk, status="approved", occurred_at=timezone.now())
+    effect = postback_apply(lead, "approved", occurred_at=timezone.now())
 
     assert effect == "contradicts"
     assert not LedgerEntry.objects.filter(lead=lead, kind="approved").exists()

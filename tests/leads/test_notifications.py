@@ -22,8 +22,7 @@ from apps.leads.notifications import (
     lead_status_notify_enqueue,
 )
 from apps.postbacks import contract, signing
-from apps.postbacks.services import PostbackData, postback_ingest
-from prosperas.celery import app as celery_app
+from apps.postbacks.services import PostbackData, postback_follow_ups_run, postback_ingest
 from tests.conftest import ROOT, start_worker, stop_worker
 from tests.factories import LeadFactory
 from tests.support import wait_until
@@ -145,19 +144,15 @@ def test_preparing_twice_keeps_one_row(lead):
 # --- Wiring: the postback that moves the lead -----------------------------------------------------
 
 
-@pytest.fixture
-def eager_tasks():
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
-
-
-def test_a_postback_that_moves_the_lead_emails_after_commit(db, django_capture_on_commit_callbacks, eager_tasks):
+def test_a_postback_that_moves_the_lead_emails_after_its_follow_up_commits(db, django_capture_on_commit_callbacks,
+                                                                          eager_tasks):
     lead = LeadFactory(status=LeadStatus.HANDED_OFF, email=EMAIL, language="en")
+    ingest(lead, "approved")
+    assert not LeadNotification.objects.exists()  # nothing while the lender waits
 
     with django_capture_on_commit_callbacks() as callbacks:
-        ingest(lead, "approved")
-        assert LeadNotification.objects.get().state == "pending"  # written with the move
+        assert postback_follow_ups_run() == 1
+        assert LeadNotification.objects.get().state == "pending"  # written by the follow-up
         assert not mail.outbox  # nothing sent before the commit
 
     assert len(callbacks) == 1
@@ -176,6 +171,7 @@ def test_a_postback_that_does_not_move_the_lead_sends_nothing(db, django_capture
 
     with django_capture_on_commit_callbacks() as callbacks:
         outcome = postback_ingest(lender=lead.lender, data=data, raw_body=b"{}", headers={}, source_ip=None)
+        assert postback_follow_ups_run() == 0
 
     assert outcome.event.effect in ("no_change", "contradicts")
     assert callbacks == []
@@ -216,15 +212,18 @@ def test_a_signed_postback_over_the_endpoint_emails_the_consumer(transactional_d
     response = client.post(contract.PATH, data=raw_body, content_type=headers.pop("Content-Type"), headers=headers)
 
     assert response.status_code == 202
+    assert mail.outbox == []  # the lender is answered first
+    postback_follow_ups_run()
     assert [email.to for email in mail.outbox] == [[EMAIL]]
 
 
 @pytest.mark.worker
-def test_a_real_worker_emails_the_consumer_once_per_change(broker_isolation, transactional_db, tmp_path):
+def test_a_real_worker_and_its_beat_email_the_consumer_once_per_change(broker_isolation, transactional_db, tmp_path):
     outbox = tmp_path / "outbox"
     name = f"testworker-mail-{uuid.uuid4().hex[:6]}"
     worker = start_worker({**broker_isolation, "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-                           "EMAIL_FILE_PATH": str(outbox)}, name=name)
+                           "EMAIL_FILE_PATH": str(outbox), "POSTBACK_FOLLOW_UP_INTERVAL_SECONDS": "0.5"},
+                          name=name, beat=True)
     try:
         lead = LeadFactory(status=LeadStatus.HANDED_OFF, email=EMAIL, language="es")
         ingest(lead, "approved")
@@ -240,5 +239,5 @@ def test_a_real_worker_emails_the_consumer_once_per_change(broker_isolation, tra
         f"{lead.lender.name} desembolsó tu crédito", f"¡Tu crédito con {lead.lender.name} fue aprobado!"]
     assert all(message["To"] == EMAIL for message in messages)
     worker_log = (ROOT / "var" / f"{name}.log").read_text()
-    assert "lead_status_notify_task" in worker_log
+    assert "follow_up_postbacks" in worker_log and "lead_status_notify_task" in worker_log
     assert EMAIL not in worker_log and "public_token" not in worker_log

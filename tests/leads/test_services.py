@@ -10,6 +10,7 @@ from apps.leads.models import Decision, Lead, LeadEvent, LeadStatus, Submission
 from apps.lenders.adapters.base import Decision as DecisionKind
 from apps.lenders.adapters.base import DecisionResult, Offer, SubmissionResult
 from tests.factories import LeadFactory, ListingFactory, OriginFactory, publish
+from tests.support import postback_apply
 
 IDENTITY = services.IdentityData(document_type="CC", document_number="1020304050", full_name="Ana Pérez",
                                  monthly_income=3_500_000)
@@ -185,9 +186,8 @@ def test_events_arriving_out_of_order_never_move_a_lead_backwards():
     lead = LeadFactory(status=LeadStatus.HANDED_OFF)
     now = timezone.now()
 
-    assert services.lead_postback_apply(lead_id=lead.pk, status=LeadStatus.DISBURSED, occurred_at=now) == "applied"
-    assert services.lead_postback_apply(lead_id=lead.pk, status=LeadStatus.APPROVED,
-                                        occurred_at=now - timedelta(hours=1)) == "no_change"
+    assert postback_apply(lead, LeadStatus.DISBURSED, occurred_at=now) == "applied"
+    assert postback_apply(lead, LeadStatus.APPROVED, occurred_at=now - timedelta(hours=1)) == "no_change"
 
     lead.refresh_from_db()
     assert lead.status == LeadStatus.DISBURSED
@@ -197,25 +197,24 @@ def test_events_arriving_out_of_order_never_move_a_lead_backwards():
 @pytest.mark.django_db
 def test_a_contradicting_event_is_kept_on_the_timeline_and_flags_the_lead():
     lead = LeadFactory(status=LeadStatus.HANDED_OFF)
-    services.lead_postback_apply(lead_id=lead.pk, status=LeadStatus.REJECTED, occurred_at=timezone.now())
+    postback_apply(lead, LeadStatus.REJECTED, occurred_at=timezone.now())
 
-    effect = services.lead_postback_apply(lead_id=lead.pk, status=LeadStatus.DISBURSED, occurred_at=timezone.now())
+    effect = postback_apply(lead, LeadStatus.DISBURSED, occurred_at=timezone.now())
 
     lead.refresh_from_db()
     assert effect == "contradicts"
     assert (lead.status, lead.needs_review) == (LeadStatus.REJECTED, True)
-    assert lead.events.filter(kind=LeadEvent.Kind.POSTBACK).count() == 2
+    assert list(lead.postbacks.order_by("id").values_list("effect", flat=True)) == ["applied", "contradicts"]
 
 
 @pytest.mark.django_db
 def test_an_older_event_that_moves_the_lead_up_does_not_turn_its_clock_back():
     lead = LeadFactory(status=LeadStatus.HANDED_OFF)
     ten = timezone.now()
-    services.lead_postback_apply(lead_id=lead.pk, status=LeadStatus.PRE_APPROVED, occurred_at=ten)
-    services.lead_postback_apply(lead_id=lead.pk, status=LeadStatus.APPROVED, occurred_at=ten - timedelta(hours=1))
+    postback_apply(lead, LeadStatus.PRE_APPROVED, occurred_at=ten)
+    postback_apply(lead, LeadStatus.APPROVED, occurred_at=ten - timedelta(hours=1))
 
-    effect = services.lead_postback_apply(lead_id=lead.pk, status=LeadStatus.REJECTED,
-                                          occurred_at=ten - timedelta(minutes=30))
+    effect = postback_apply(lead, LeadStatus.REJECTED, occurred_at=ten - timedelta(minutes=30))
 
     lead.refresh_from_db()
     assert (effect, lead.status, lead.lender_status_at) == ("contradicts", LeadStatus.APPROVED, ten)

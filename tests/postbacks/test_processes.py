@@ -1,15 +1,18 @@
 """The endpoint served by two separate gunicorn processes on PostgreSQL (or SQLite): a nonce is
-refused across processes, and 50 postbacks for one lead at once leave it consistent."""
+refused across processes, and 50 postbacks for one lead at once leave it consistent, followed up
+once each by runners racing each other."""
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from django.db import connections
 
 from apps.leads.models import Lead, LeadNotification, LeadStatus
 from apps.postbacks import signing
 from apps.postbacks.models import PostbackAuthFailure, PostbackEvent
+from apps.postbacks.services import postback_follow_ups_run
 from tests.factories import LeadFactory, LenderFactory
 from tests.postbacks.conftest import URL, body_bytes
 
@@ -20,6 +23,13 @@ LADDER = ["pre_approved", "approved", "disbursed"]
 
 def post(web, raw_body: bytes, headers: dict) -> requests.Response:
     return requests.post(web.url + URL, data=raw_body, headers=headers, timeout=30)
+
+
+def _follow_ups_in_own_connection() -> int:
+    try:
+        return postback_follow_ups_run()
+    finally:
+        connections.close_all()  # this thread's connection
 
 
 def test_a_nonce_replayed_on_another_web_process_is_refused(two_web_processes):
@@ -69,6 +79,11 @@ def test_fifty_postbacks_for_one_lead_at_once_leave_it_consistent(two_web_proces
     # Each move went up the ladder, never down, and ended at the top.
     assert applied == sorted(applied, key=LADDER.index) and applied[-1] == "disbursed"
     assert events.filter(effect="contradicts").count() == 0
+    # Four follow-up runners at once, as several workers' beat runs could be.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        done = sum(pool.map(lambda _: _follow_ups_in_own_connection(), range(4)))
+    assert done == len(applied)
+    assert not events.filter(followed_up_at__isnull=True).exists()
     # One notification per real change, never two for the same status.
     assert sorted(LeadNotification.objects.filter(lead=lead).values_list("lead_status", flat=True)) == sorted(applied)
     assert Lead.objects.get(pk=lead.pk).needs_review is False

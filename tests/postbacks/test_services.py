@@ -6,25 +6,28 @@ import pytest
 from django.utils import timezone
 
 from apps.leads.models import LeadStatus
+from apps.leads.services import postback_transition
 from apps.postbacks import signing
-from apps.postbacks.models import PostbackEvent, PostbackNonce
+from apps.postbacks.models import PostbackAuthFailure, PostbackEvent, PostbackNonce
 from apps.postbacks.services import (
-    STATUS_HANDLERS,
     PostbackAuthenticationError,
     PostbackData,
     postback_authenticate,
+    postback_follow_ups_run,
     postback_ingest,
     postback_nonces_purge,
 )
-from tests.factories import LenderFactory
+from tests.factories import LeadFactory, LenderFactory
 
 
-def ingest(lender, **fields):
-    return postback_ingest(lender=lender, data=PostbackData(**fields), raw_body=b"{}", headers={}, source_ip=None)
+def ingest(lender, nonce="", **fields):
+    return postback_ingest(lender=lender, data=PostbackData(**fields), raw_body=b"{}", headers={}, source_ip=None,
+                           nonce=nonce)
 
 
-def test_every_postback_status_has_a_handler():
-    assert set(STATUS_HANDLERS) == set(PostbackEvent.Status.values)
+def test_every_postback_status_moves_a_handed_off_lead():
+    assert {status: postback_transition(current=LeadStatus.HANDED_OFF, incoming=status, newer=True)
+            for status in PostbackEvent.Status.values} == dict.fromkeys(PostbackEvent.Status.values, "applied")
 
 
 def test_ingest_never_deduplicates_and_marks_the_second_as_a_repeat(lender, lead):
@@ -68,9 +71,51 @@ def test_the_full_path_pre_approved_approved_disbursed_moves_the_lead_each_time(
     assert lead.status == LeadStatus.DISBURSED
 
 
-def test_authenticate_looks_headers_up_as_given_and_returns_the_lender(lender):
+def test_authenticate_looks_headers_up_as_given_and_returns_the_lender_and_nonce(lender):
     headers = signing.signed_headers(key=lender.postback_key, secret=lender.postback_secret, raw_body=b"{}")
-    assert postback_authenticate(headers=headers, raw_body=b"{}", client_ip="127.0.0.1") == lender
+    authenticated = postback_authenticate(headers=headers, raw_body=b"{}", client_ip="127.0.0.1")
+    assert (authenticated.lender, authenticated.nonce) == (lender, headers[signing.HEADER_NONCE])
+    assert not PostbackNonce.objects.exists()  # spent with the event, by postback_ingest
+
+
+def test_the_lender_is_loaded_without_its_adapter_credentials(lender, django_assert_num_queries):
+    headers = signing.signed_headers(key=lender.postback_key, secret=lender.postback_secret, raw_body=b"{}")
+    with django_assert_num_queries(1):
+        authenticated = postback_authenticate(headers=headers, raw_body=b"{}", client_ip="127.0.0.1")
+    assert "credentials" in authenticated.lender.get_deferred_fields()
+
+
+def test_ingest_spends_the_nonce_with_the_event_and_refuses_a_replay_recording_nothing(lender, lead):
+    first = ingest(lender, click_id=lead.tracking_id, status="approved", nonce="nonce-0001")
+    with pytest.raises(PostbackAuthenticationError) as raised:
+        ingest(lender, click_id=lead.tracking_id, status="disbursed", nonce="nonce-0001")
+    lead.refresh_from_db()
+    assert raised.value.reason == "replayed_nonce"
+    assert list(PostbackEvent.objects.values_list("pk", flat=True)) == [first.event.pk]
+    assert lead.status == LeadStatus.APPROVED
+    assert list(PostbackAuthFailure.objects.values_list("reason", flat=True)) == ["replayed_nonce"]
+
+
+def test_only_events_that_moved_the_lead_are_due_a_follow_up(lender, lead):
+    applied = ingest(lender, click_id=lead.tracking_id, status="approved")
+    repeat = ingest(lender, click_id=lead.tracking_id, status="approved")
+    unmatched = ingest(lender, click_id="no-such-journey", status="approved")
+    due = set(PostbackEvent.objects.filter(followed_up_at__isnull=True).values_list("pk", flat=True))
+    assert due == {applied.event.pk}
+    assert repeat.event.pk not in due and unmatched.event.pk not in due
+
+
+def test_follow_ups_email_the_consumer_once_however_often_they_run(lender, mailoutbox, eager_tasks,
+                                                                  django_capture_on_commit_callbacks):
+    lead = LeadFactory(listing__product__lender=lender, status=LeadStatus.HANDED_OFF, email="ana@example.com")
+    ingest(lender, click_id=lead.tracking_id, status="approved")
+    assert mailoutbox == []  # not while the lender waits
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert postback_follow_ups_run() == 1
+        assert postback_follow_ups_run() == 0
+    assert len(mailoutbox) == 1 and mailoutbox[0].to == [lead.email]
+    assert not PostbackEvent.objects.filter(followed_up_at__isnull=True).exists()
 
 
 def test_authenticate_raises_with_the_reason_and_the_lender(lender):

@@ -1,0 +1,118 @@
+"""The postback endpoint's reads and writes, in SQL.
+
+Every accepted postback runs these few statements. Through the ORM each would cost several
+times the database's own time in building the query (bench/postbacks.py measured the endpoint
+at a sixth of a bare view's throughput that way), so they are written once here, with the
+models' own table and column names and the fields' own conversions (`from_db_value`,
+`get_db_prep_save`): the same values reach the database as through the ORM, on PostgreSQL and
+on SQLite (`make run`) alike. Everything else in the app uses the ORM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, models
+
+from apps.leads.models import Lead
+from apps.lenders.models import Lender
+from apps.postbacks.models import PostbackEvent, PostbackNonce
+
+# What authentication reads of a lender: its encrypted adapter credentials are never decrypted.
+LENDER_AUTH_FIELDS = ("id", "code", "environment", "postback_auth", "postback_key", "postback_secret",
+                      "postback_secret_previous", "postback_ip_allowlist")
+
+
+def _columns(model: type[models.Model], names: Sequence[str]) -> str:
+    return ", ".join(connection.ops.quote_name(model._meta.get_field(name).column) for name in names)
+
+
+def _fetch_one(sql: str, params: list[Any]) -> tuple | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def _when(moment: datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+def lender_for_authentication(*, column: str, value: str, api_key_only: bool = False) -> Lender | None:
+    """The lender whose `column` (postback_key or postback_api_key_digest) is `value`, with only
+    LENDER_AUTH_FIELDS loaded (the others load on access, as with the ORM's only())."""
+    fields = [Lender._meta.get_field(name) for name in LENDER_AUTH_FIELDS]
+    where = f"{connection.ops.quote_name(column)} = %s"
+    params: list[Any] = [value]
+    if api_key_only:
+        where += " AND postback_auth = %s"
+        params.append(Lender.PostbackAuth.API_KEY)
+    row = _fetch_one(f"SELECT {_columns(Lender, LENDER_AUTH_FIELDS)} FROM {Lender._meta.db_table} WHERE {where}",
+                     params)
+    if row is None:
+        return None
+    values = [field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+              for field, value in zip(fields, row, strict=True)]
+    return Lender.from_db(connection.alias, [field.attname for field in fields], values)
+
+
+def nonce_spend(*, lender_id: int, nonce: str, tester: bool, seen_at: datetime) -> bool:
+    """Insert the nonce unless the lender already used it (here, or with the tester's set apart):
+    True when it was new. One statement that says whether it inserted: no exception to catch, and
+    so no savepoint inside the caller's transaction."""
+    sql = (f"INSERT INTO {PostbackNonce._meta.db_table} (lender_id, nonce, tester, seen_at) VALUES (%s, %s, %s, %s) "
+           "ON CONFLICT (lender_id, tester, nonce) DO NOTHING RETURNING id")
+    return _fetch_one(sql, [lender_id, nonce, tester, _when(seen_at)]) is not None
+
+
+def lead_lock(*, lender_id: int, click_id: str, occurred_at: datetime) -> tuple[int, str, bool] | None:
+    """(id, status, newer) of the lead with exactly this click_id, its row locked for the rest of
+    the transaction (where the database can: SQLite's write transaction locks the whole file);
+    `newer` says whether `occurred_at` is no earlier than the lead's last move by a postback."""
+    sql = (f"SELECT id, status, (lender_status_at IS NULL OR lender_status_at <= %s) FROM {Lead._meta.db_table} "
+           "WHERE lender_id = %s AND tracking_id = %s")
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    row = _fetch_one(sql, [_when(occurred_at), lender_id, click_id])
+    return (row[0], row[1], bool(row[2])) if row else None
+
+
+# An earlier event of the same lead (or, unmatched, of the same lender and click_id) with the same
+# status or, when given, the same event_id. A blank event_id is passed as NULL, which equals nothing.
+REPEAT_OF_LEAD = "lead_id = %s AND (status = %s OR event_id = %s)"
+REPEAT_UNMATCHED = "lender_id = %s AND lead_id IS NULL AND click_id = %s AND (status = %s OR event_id = %s)"
+
+
+def _repeat_condition(event: PostbackEvent) -> tuple[str, list[Any]]:
+    if event.lead_id is not None:
+        return REPEAT_OF_LEAD, [event.lead_id, event.status, event.event_id or None]
+    return REPEAT_UNMATCHED, [event.lender_id, event.click_id, event.status, event.event_id or None]
+
+
+def event_exists_like(event: PostbackEvent) -> bool:
+    """Whether `event` (saved or not) would be recorded as a repeat now."""
+    condition, params = _repeat_condition(event)
+    sql = f"SELECT EXISTS (SELECT 1 FROM {PostbackEvent._meta.db_table} WHERE {condition})"
+    return bool(_fetch_one(sql, params)[0])
+
+
+def event_insert(event: PostbackEvent) -> PostbackEvent:
+    """INSERT the unsaved `event` with every concrete field but the id, as Model.save() would
+    (received_at stamped now, as auto_now_add does), and is_repeat decided by the same statement:
+    run after the lead's lock is taken, it sees the events of whoever held the lock before
+    (PostgreSQL gives each statement its own snapshot). Returns the event saved."""
+    fields = [field for field in PostbackEvent._meta.concrete_fields
+              if not field.primary_key and field.name != "is_repeat"]
+    params = [field.get_db_prep_save(field.pre_save(event, add=True), connection) for field in fields]
+    condition, repeat_params = _repeat_condition(event)
+    table = PostbackEvent._meta.db_table
+    # "WHERE true" lets SQLite parse an INSERT ... SELECT without a FROM.
+    sql = (f"INSERT INTO {table} ({_columns(PostbackEvent, [f.name for f in fields])}, is_repeat) "
+           f"SELECT {', '.join(['%s'] * len(fields))}, EXISTS (SELECT 1 FROM {table} WHERE {condition}) WHERE true "
+           "RETURNING id, is_repeat")
+    event.pk, is_repeat = _fetch_one(sql, [*params, *repeat_params])
+    event.is_repeat = bool(is_repeat)
+    event._state.adding = False
+    event._state.db = connection.alias
+    return event
