@@ -126,6 +126,21 @@ def postback_authenticate(*, headers: Mapping[str, str], raw_body: bytes, client
     return Authenticated(lender=lender, nonce=nonce)
 
 
+def signed_request_authenticate(*, headers: Mapping[str, str], raw_body: bytes, client_ip: str | None) -> Lender:
+    """`postback_authenticate` for the other signed endpoints (the product data API), which record
+    no event to spend the nonce with: it is spent here, at once, and a replay is refused and
+    counted. Returns the lender with all its fields (these endpoints use more than authentication's)."""
+    authenticated = postback_authenticate(headers=headers, raw_body=raw_body, client_ip=client_ip)
+    lender = authenticated.lender
+    if authenticated.nonce:
+        with transaction.atomic():
+            if not _nonce_spend(lender=lender, nonce=authenticated.nonce):
+                postback_auth_failure_record(lender=lender, reason="replayed_nonce", source_ip=client_ip)
+                raise PostbackAuthenticationError("replayed_nonce", lender=lender)
+    lender.refresh_from_db()
+    return lender
+
+
 def postback_test_authenticate(*, headers: Mapping[str, str], raw_body: bytes, client_ip: str | None) -> Authenticated:
     """The postback tester's authentication: every check of `postback_authenticate`, in the same
     order, for staging credentials only, recording nothing: refusals are not counted (the tester

@@ -25,7 +25,7 @@ from apps.postbacks import inbound
 from apps.postbacks.inbound import PostbackRefused
 from apps.postbacks.schema import HEADER_PARAMETERS, PostbackSchema
 from apps.postbacks.serializers import CurrencyField, StrictCharField
-from apps.postbacks.services import PostbackAuthenticationError, postback_authenticate
+from apps.postbacks.services import PostbackAuthenticationError, signed_request_authenticate
 from apps.products.models import AGE_LIMITS, DOCUMENT_TYPES, REGIONS, Product
 from apps.products.selectors import product_data, product_kind_choices, product_pending_revision
 from apps.products.services import ProductNotFound, ProductSubmission, product_lender_submit
@@ -181,8 +181,8 @@ class LenderProductView(APIView):
         raw_body = inbound.body_read(http_request)
         if request.method in ("POST", "PUT"):
             inbound.content_type_check(http_request)
-        lender = postback_authenticate(headers=http_request.headers, raw_body=raw_body,
-                                       client_ip=inbound.client_ip(http_request))
+        lender = signed_request_authenticate(headers=http_request.headers, raw_body=raw_body,
+                                             client_ip=inbound.client_ip(http_request))
         if request.method not in ("POST", "PUT"):
             return lender, None
         serializer = ProductDataSerializer(data=inbound.json_object_parse(raw_body))

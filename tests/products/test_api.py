@@ -102,6 +102,19 @@ def test_a_bad_signature_is_refused_like_a_postback(api, lender):
     assert not Product.objects.exists()
 
 
+def test_a_replayed_request_is_refused_like_a_postback(client, lender):
+    raw_body = json.dumps(DATA).encode()
+    headers = signing.signed_headers(key=lender.postback_key, secret=lender.postback_secret, raw_body=raw_body)
+    headers = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers.items()
+               if name != "Content-Type"}
+    first = client.post("/api/v1/products", data=raw_body, content_type="application/json", **headers)
+    replayed = client.post("/api/v1/products", data=raw_body, content_type="application/json", **headers)
+
+    assert first.status_code == 201
+    assert (replayed.status_code, replayed.json()["error"]) == (401, "replayed_nonce")
+    assert Product.objects.count() == 1
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
