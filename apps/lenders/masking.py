@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -44,7 +45,9 @@ def mask_value(value: str) -> str:
     return MASK * (len(value) - KEEP_LAST) + value[-KEEP_LAST:]
 
 
+@lru_cache(maxsize=4096)
 def is_personal_key(key: str) -> bool:
+    # Cached: the same few dozen keys come back in every body of every call.
     normalized = re.sub(r"[\s_\-]", "", key).lower()
     if normalized.endswith(NOT_PERSONAL_SUFFIXES):
         return False

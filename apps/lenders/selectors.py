@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
@@ -139,22 +139,24 @@ def compare_status(*, lead_id: int) -> str:
     - else `decision_failed` when any asked lender failed (technically, permanently or by
       timing out): the consumer may try again, and only the failed lenders are asked again;
     - else `not_eligible`: every asked lender rejected (an approval without offers counts as one).
+
+    Each of a fan-out's K decisions is stored with this worked out under the lead's lock, so it
+    reads plain (lender, outcome) and (lender, state) pairs, no rows with counts, and stops at
+    the first query once an approval with offers is stored.
     """
-    decisions = {
-        d.lender_id: d for d in Decision.objects.filter(lead_id=lead_id).annotate(offer_count=Count("offers"))
-    }
-    if any(d.outcome == Decision.Outcome.APPROVED and d.offer_count for d in decisions.values()):
+    if Offer.objects.filter(decision__lead_id=lead_id, decision__outcome=Decision.Outcome.APPROVED).exists():
         return LeadStatus.OFFERED
+    outcomes = dict(Decision.objects.filter(lead_id=lead_id).values_list("lender_id", "outcome"))
     waiting = failed = answered = 0
     for lender_id, state in DecisionRequest.objects.filter(lead_id=lead_id).values_list("lender_id", "state"):
-        decision = decisions.get(lender_id)
-        if decision is not None and decision.outcome != Decision.Outcome.PENDING:
+        outcome = outcomes.get(lender_id)
+        if outcome is not None and outcome != Decision.Outcome.PENDING:
             answered += 1
         elif state == DecisionRequest.State.FAILED:
             failed += 1
         else:
             waiting += 1
-            answered += decision is not None  # a pending answer is an answer
+            answered += outcome is not None  # a pending answer is an answer
     if waiting:
         return LeadStatus.DECISION_PENDING if (answered or failed) else LeadStatus.AWAITING_DECISION
     if failed or not answered:

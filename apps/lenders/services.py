@@ -353,17 +353,18 @@ def _claim(
     lenders of one fan-out are claimed side by side, while two attempts at the same lender's
     work still queue behind each other."""
     with transaction.atomic():
-        journey = _journey_for(capability)
-        lead = journey.filter(pk=lead_id).first()
-        if lead is None:
-            return "no such lead"
-        ask = None
-        if lead.compare_mode:
-            ask = (DecisionRequest.objects.select_for_update(of=("self",)).select_related("product", "listing")
-                   .only("state", "lead_id", "lender_id", "campaign_id", "product__product_id", "listing__listing_id")
-                   .filter(lead_id=lead_id, lender_id=lender.pk).first())
+        ask = _ask_locked(lead_id, lender.pk) if capability != Capability.SUBMIT else None
+        if ask is not None:
+            lead = ask.lead
         else:
-            lead = journey.select_for_update(of=("self",)).get(pk=lead_id)
+            journey = _journey_for(capability)
+            lead = journey.filter(pk=lead_id).first()
+            if lead is None:
+                return "no such lead"
+            if lead.compare_mode:
+                ask = _ask_locked(lead_id, lender.pk, with_lead=False)
+            else:
+                lead = journey.select_for_update(of=("self",)).get(pk=lead_id)
         found = due(lead, lender, ask)
         if isinstance(found, str):
             return found
@@ -388,6 +389,8 @@ def _claim(
         return call, found.ask, lead
 
 
+# What a compare-mode attempt reads of its ask: the catalog entry the lender was asked for.
+ASK_FIELDS_READ = ("state", "lead_id", "lender_id", "campaign_id", "product__product_id", "listing__listing_id")
 # What an attempt reads of the lead: one narrow query on the hot path (a compare fan-out makes
 # a hundred of these at once), the chosen offer only for a submission.
 JOURNEY_FIELDS_READ = (
@@ -395,6 +398,16 @@ JOURNEY_FIELDS_READ = (
     "document_type", "document_number", "full_name", "email", "phone", "birth_date", "region", "monthly_income",
     "currency", "requested_amount", "lender_reference", "chosen_offer_id",
 )
+
+
+def _ask_locked(lead_id: int, lender_id: int, *, with_lead: bool = True) -> DecisionRequest | None:
+    """A compare-mode ask, its row locked, with the catalog entry it was asked for and (one query
+    for the hot path of a fan-out) its journey's fields; None for a lead not in compare mode."""
+    asks = DecisionRequest.objects.select_for_update(of=("self",)).filter(lead_id=lead_id, lender_id=lender_id)
+    if not with_lead:
+        return asks.select_related("product", "listing").only(*ASK_FIELDS_READ).first()
+    return (asks.filter(lead__compare_mode=True).select_related("lead", "product", "listing")
+            .only(*ASK_FIELDS_READ, *(f"lead__{name}" for name in JOURNEY_FIELDS_READ if "__" not in name)).first())
 
 
 def _journey_for(capability: str):
@@ -751,23 +764,31 @@ def lender_decisions_request(*, lead: Lead, entries: Iterable[Any]) -> list[int]
     Each ask is a task on the lender_calls queue, enqueued when the transaction commits, so the
     K calls run side by side on the worker's threads and each decision is stored as it arrives.
     """
+    # The asks made before (a "try again"), read at once; new asks are inserted at once at the end.
+    earlier = {ask.lender_id: ask for ask in DecisionRequest.objects.filter(lead=lead).only("lender_id", "state")}
     asked: list[int] = []
+    new_asks: list[DecisionRequest] = []
+    asked_again: list[int] = []
     for entry in entries:
         lender = entry.campaign.lender
         if lender.pk in asked or not lender.is_active or lender.circuit_state == CircuitState.OPEN:
             continue
-        ask = DecisionRequest.objects.filter(lead=lead, lender=lender).first()
+        ask = earlier.get(lender.pk)
         if ask is None:
             if not _lead_delivered(lead, entry.campaign):
                 continue  # this campaign cannot take the lead; another entry of the lender may
-            DecisionRequest.objects.create(
+            new_asks.append(DecisionRequest(
                 lead=lead, lender=lender, listing=entry.listing, product=entry.listing.product, campaign=entry.campaign,
-            )
+            ))
         elif ask.state == DecisionRequest.State.FAILED:
-            DecisionRequest.objects.filter(pk=ask.pk).update(state=DecisionRequest.State.ASKED, failure="")
+            asked_again.append(ask.pk)
         else:
             continue
         asked.append(lender.pk)
+    DecisionRequest.objects.bulk_create(new_asks)
+    if asked_again:
+        DecisionRequest.objects.filter(pk__in=asked_again).update(
+            state=DecisionRequest.State.ASKED, failure="", updated_at=timezone.now())
     if asked:
         # Robust: a broker down at commit must not fail the consumer's request; the sweep re-asks.
         transaction.on_commit(lambda: _enqueue_prequalify_many(lead.pk, asked), robust=True)

@@ -87,10 +87,25 @@ def sandbox_settings_for(lender: Lender) -> SandboxLenderSettings:
     return settings_row
 
 
-def sandbox_script_step(*, lender: Lender) -> tuple[str, SandboxLenderSettings]:
+def sandbox_lender_for(*, code: str, style: str) -> tuple[Lender | None, SandboxLenderSettings | None]:
+    """The sandbox lender a request names and its knobs (None if it has none yet), in one query:
+    a fan-out sends a hundred requests at once to the same server."""
+    lender = Lender.objects.select_related("sandbox_settings").filter(code=code, adapter=style).first()
+    if lender is None:
+        return None, None
+    try:
+        return lender, lender.sandbox_settings
+    except SandboxLenderSettings.DoesNotExist:
+        return lender, None
+
+
+def sandbox_script_step(
+    *, lender: Lender, knobs: SandboxLenderSettings | None = None
+) -> tuple[str, SandboxLenderSettings]:
     """Consume the next failure-script step ("ok" when the script is empty), under a row lock,
-    so concurrent calls each take their own step. With no script, two queries and no lock."""
-    row = sandbox_settings_for(lender)
+    so concurrent calls each take their own step. With no script, one update and no lock.
+    `knobs`: the lender's settings row when the caller has just read it."""
+    row = knobs or sandbox_settings_for(lender)
     if not row.failure_script:
         SandboxLenderSettings.objects.filter(pk=row.pk).update(calls_received=F("calls_received") + 1)
         return "ok", row
@@ -278,10 +293,9 @@ def sandbox_decide(
     errors, product = _validate_decision_request(lender, payload)
     if errors:
         return field_errors(*errors)
+    # A repeated trackingId is found by the insert below (the unique constraint), not by a query
+    # first: the first answer is returned again either way, and a new one costs one query less.
     tracking_id = payload["trackingId"]
-    existing = SandboxApplication.objects.filter(lender=lender, tracking_id=tracking_id).first()
-    if existing is not None:
-        return SandboxAnswer(200, _current_decision(existing))
     ref = f"APP-{secrets.token_hex(5).upper()}"
     income = payload["consumer"]["monthlyIncome"]
     requested = payload.get("requestedAmount")
@@ -305,7 +319,7 @@ def sandbox_decide(
             application = SandboxApplication.objects.create(
                 lender=lender, tracking_id=tracking_id, application_ref=ref, **fields
             )
-    except IntegrityError:  # the same trackingId arrived twice at once: the first one wins.
+    except IntegrityError:  # a repeat, or the same trackingId twice at once: the first one wins.
         application = SandboxApplication.objects.get(lender=lender, tracking_id=tracking_id)
         return SandboxAnswer(200, _current_decision(application))
     if application.decision == "pending":

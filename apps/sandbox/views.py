@@ -97,13 +97,13 @@ def _lender_api(style: str) -> Callable[[Callable], Callable]:
 
 
 def _answer(view: Callable, style: str, request: HttpRequest, lender_code: str, *args, **kwargs) -> HttpResponse:
-    lender = Lender.objects.filter(code=lender_code, adapter=style).first()
+    lender, knobs = services.sandbox_lender_for(code=lender_code, style=style)
     if lender is None:
         return JsonResponse({"errors": [{"field": "lender", "message": "No sandbox lender by that code."}]}, status=404)
     refusal = STYLE_AUTH[style](lender, request)
     if refusal is not None:
         return refusal
-    step, knobs = services.sandbox_script_step(lender=lender)
+    step, knobs = services.sandbox_script_step(lender=lender, knobs=knobs)
     request.sandbox_knobs = knobs  # the views read the knobs from here, not from the database again
     # The answer is worked out first and the latency (or stall) waited out after, holding no
     # database connection: a hundred slow answers at once cost threads, not connections, and
