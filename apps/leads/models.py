@@ -30,12 +30,16 @@ class LeadStatus(models.TextChoices):
 
 
 class Lead(models.Model):
-    tracking_id = models.CharField(max_length=255, unique=True, editable=False)
+    # Unique by Meta.constraints rather than unique=True, which on PostgreSQL also builds a
+    # LIKE-pattern index nothing here uses: every index is rewritten when a lead changes status.
+    tracking_id = models.CharField(max_length=255, editable=False)
     # The private key of the journey's pages and status link: unguessable, unrelated to the
     # tracking ID (which lenders see), and carries no personal data.
-    public_token = models.CharField(max_length=64, unique=True, editable=False)
-    origin = models.ForeignKey("origins.Origin", on_delete=models.PROTECT, related_name="leads")
-    status = models.CharField(max_length=24, choices=LeadStatus.choices, default=LeadStatus.NEW, db_index=True)
+    public_token = models.CharField(max_length=64, editable=False)
+    # Indexed with created_at (Meta.indexes), which serves the lookups by origin alone too.
+    origin = models.ForeignKey("origins.Origin", on_delete=models.PROTECT, related_name="leads", db_index=False)
+    # Indexed with updated_at (Meta.indexes), which serves the lookups by status alone too.
+    status = models.CharField(max_length=24, choices=LeadStatus.choices, default=LeadStatus.NEW)
 
     listing = models.ForeignKey("listings.Listing", on_delete=models.PROTECT, null=True, related_name="leads")
     product = models.ForeignKey("products.Product", on_delete=models.PROTECT, null=True, related_name="leads")
@@ -76,6 +80,10 @@ class Lead(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "updated_at"]), models.Index(fields=["origin", "-created_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["tracking_id"], name="lead_tracking_id_unique"),
+            models.UniqueConstraint(fields=["public_token"], name="lead_public_token_unique"),
+        ]
 
     def __str__(self) -> str:
         return self.tracking_id

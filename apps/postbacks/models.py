@@ -40,6 +40,11 @@ class PostbackEvent(models.Model):
     raw_body = models.BinaryField()
     headers = models.JSONField(default=dict, help_text="Request headers, without signatures or keys.")
     source_ip = models.GenericIPAddressField(null=True)
+    nonce = models.CharField(
+        max_length=128, blank=True,
+        help_text="The X-Prosperas-Nonce the request was signed with (hmac lenders). Unique per lender: an event "
+        "is recorded with its nonce or not at all, so a replay is refused by the insert itself.",
+    )
     followed_up_at = models.DateTimeField(
         null=True, blank=True,
         help_text="When what this event set off (the consumer's email, the campaign's result charge) was done; "
@@ -55,13 +60,19 @@ class PostbackEvent(models.Model):
             models.Index(fields=["id"], condition=models.Q(followed_up_at__isnull=True),
                          name="postback_follow_up_due"),
         ]
+        constraints = [
+            models.UniqueConstraint(fields=["lender", "nonce"], condition=~models.Q(nonce=""),
+                                    name="postback_event_nonce_once_per_lender"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.lender.code} {self.click_id} {self.status}"
 
 
 class PostbackNonce(models.Model):
-    """Nonces seen per lender, kept past the timestamp tolerance so a replay is refused.
+    """Nonces of signed requests that record no postback event, kept past the timestamp tolerance
+    so a replay is refused: the product data API's, and the postback tester's. (The postback
+    endpoint keeps each nonce on the event it came with: PostbackEvent.nonce.)
 
     In the database so that every web process sees the same set and restarts forget nothing.
     The postback tester keeps its nonces apart (`tester`), so trying a request on the tester

@@ -97,21 +97,26 @@ def event_exists_like(event: PostbackEvent) -> bool:
     return bool(_fetch_one(sql, params)[0])
 
 
-def event_insert(event: PostbackEvent) -> PostbackEvent:
+def event_insert(event: PostbackEvent) -> PostbackEvent | None:
     """INSERT the unsaved `event` with every concrete field but the id, as Model.save() would
     (received_at stamped now, as auto_now_add does), and is_repeat decided by the same statement:
     run after the lead's lock is taken, it sees the events of whoever held the lock before
-    (PostgreSQL gives each statement its own snapshot). Returns the event saved."""
+    (PostgreSQL gives each statement its own snapshot). Returns the event saved, or None when the
+    lender already used its nonce (a replay: nothing inserted)."""
     fields = [field for field in PostbackEvent._meta.concrete_fields
               if not field.primary_key and field.name != "is_repeat"]
     params = [field.get_db_prep_save(field.pre_save(event, add=True), connection) for field in fields]
     condition, repeat_params = _repeat_condition(event)
     table = PostbackEvent._meta.db_table
     # "WHERE true" lets SQLite parse an INSERT ... SELECT without a FROM.
+    # ON CONFLICT names the partial unique index of (lender, nonce): postback_event_nonce_once_per_lender.
     sql = (f"INSERT INTO {table} ({_columns(PostbackEvent, [f.name for f in fields])}, is_repeat) "
            f"SELECT {', '.join(['%s'] * len(fields))}, EXISTS (SELECT 1 FROM {table} WHERE {condition}) WHERE true "
-           "RETURNING id, is_repeat")
-    event.pk, is_repeat = _fetch_one(sql, [*params, *repeat_params])
+           "ON CONFLICT (lender_id, nonce) WHERE nonce <> '' DO NOTHING RETURNING id, is_repeat")
+    row = _fetch_one(sql, [*params, *repeat_params])
+    if row is None:
+        return None
+    event.pk, is_repeat = row
     event.is_repeat = bool(is_repeat)
     event._state.adding = False
     event._state.db = connection.alias

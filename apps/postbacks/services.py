@@ -5,9 +5,11 @@ Two entry points for the endpoint, in the order it calls them:
 - `postback_authenticate` works on the raw body bytes, before anything is parsed: it finds the
   lender, checks its address and verifies the credentials by the lender's mode (a table of
   verifiers). Every refusal is counted.
-- `postback_ingest`, in one transaction: spends the nonce (a replay is refused and counted
-  here, so a nonce is spent exactly when its event is recorded), records the event, matched to
-  a lead by exact click_id or not, and moves the lead through the leads app's transition table.
+- `postback_ingest`, in one transaction: locks the lead, moves it through the leads app's
+  transition table and records the event, matched to a lead by exact click_id or not, with its
+  nonce: the event's insert refuses a nonce the lender already used (unique per lender), so a
+  nonce is spent exactly when its event is recorded and a replay rolls everything back (refused
+  and counted).
 
 What a move sets off (the consumer's email, the campaign's result charge) is not done while the
 lender waits: each such event is recorded with `followed_up_at` empty, and
@@ -306,7 +308,7 @@ def postback_ingest(
     *, lender: Lender, data: PostbackData, raw_body: bytes, headers: dict[str, str], source_ip: str | None,
     nonce: str = "",
 ) -> PostbackOutcome:
-    """Spend the nonce, record one accepted postback and move its lead, in one transaction.
+    """Record one accepted postback with its nonce and move its lead, in one transaction.
     Never deduplicates: every accepted request is a new row; a repeat of an earlier event is
     marked so reports count it once. A replayed nonce records nothing, is counted, and raises
     PostbackAuthenticationError("replayed_nonce")."""
@@ -321,8 +323,6 @@ def postback_ingest(
 @transaction.atomic
 def _ingest(*, lender: Lender, data: PostbackData, raw_body: bytes, headers: dict[str, str],
             source_ip: str | None, nonce: str) -> PostbackOutcome:
-    if nonce and not _nonce_spend(lender=lender, nonce=nonce):
-        raise NonceReplayed
     occurred_at = data.occurred_at or timezone.now()
     lead_id, status_before, newer = _lead_lock(lender=lender, click_id=data.click_id, occurred_at=occurred_at)
     looks_like: list[str] = []
@@ -339,9 +339,11 @@ def _ingest(*, lender: Lender, data: PostbackData, raw_body: bytes, headers: dic
         lender=lender, lead_id=lead_id, click_id=data.click_id, status=data.status, event_id=data.event_id,
         occurred_at=occurred_at, product_id=data.product_id, amount=data.amount, currency=data.currency,
         reason=data.reason, lender_reference=data.lender_reference, metadata=data.metadata,
-        effect=effect, raw_body=raw_body, headers=headers, source_ip=source_ip,
+        effect=effect, raw_body=raw_body, headers=headers, source_ip=source_ip, nonce=nonce,
         looks_like=",".join(looks_like), followed_up_at=None if follow_up_due else timezone.now(),
     ))  # is_repeat is decided by the INSERT itself, after the lock (rows.event_insert)
+    if event is None:
+        raise NonceReplayed  # rolls back the lead's move with it
     # Under the lock nothing else moved the lead: "applied" moved it to the event's status.
     lead_status = data.status if effect == PostbackEvent.Effect.APPLIED else status_before
     return PostbackOutcome(event=event, lead_status=lead_status)
