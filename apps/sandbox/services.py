@@ -37,7 +37,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import requests
@@ -49,6 +49,7 @@ from django.utils import timezone
 from apps.lenders.models import Lender
 from apps.postbacks.signing import signed_headers
 from apps.products.models import Product
+from apps.products.selectors import annuity_installment, monthly_rate_from_annual
 from apps.sandbox.models import SandboxApplication, SandboxLenderSettings, is_known_step, parse_failure_script
 
 REJECT_BELOW_INCOME = 1_200_000
@@ -199,16 +200,17 @@ def _callback_send(url: str, raw: bytes, delay: float, knobs_id: int) -> None:
 # --- decisions ------------------------------------------------------------------------------
 
 
+# Rates are effective annual (E.A.), as the products quote them and Colombian lenders do: the
+# monthly rate is the one that compounds to it, (1 + E.A.)^(1/12) − 1, the same as the catalog's
+# representative example uses (apps.products.selectors).
+
+
 def annuity_payment(amount: Decimal, annual_rate: Decimal, months: int) -> Decimal:
-    monthly = annual_rate / 12
-    if monthly == 0:
-        return (amount / months).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    payment = amount * monthly / (1 - (1 + monthly) ** -months)
-    return payment.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return annuity_installment(amount=amount, monthly_rate=monthly_rate_from_annual(annual_rate), term_months=months)
 
 
 def annuity_present_value(payment: Decimal, annual_rate: Decimal, months: int) -> Decimal:
-    monthly = annual_rate / 12
+    monthly = monthly_rate_from_annual(annual_rate)
     if monthly == 0:
         return payment * months
     return payment * (1 - (1 + monthly) ** -months) / monthly

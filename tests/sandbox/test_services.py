@@ -11,9 +11,9 @@ from apps.sandbox import services
 from tests.factories import LenderFactory, ProductFactory
 
 
-def test_the_annuity_payment_matches_the_textbook_formula():
-    # 5,000,000 at 28 % a year over 24 months: r = 0.28 / 12.
-    rate = 0.28 / 12
+def test_the_annuity_payment_matches_the_textbook_formula_at_the_effective_annual_rate():
+    # 5,000,000 at 28 % E.A. over 24 months: the monthly rate compounds to 28 % a year.
+    rate = 1.28 ** (1 / 12) - 1
     expected = 5_000_000 * rate / (1 - (1 + rate) ** -24)
     assert abs(services.annuity_payment(Decimal("5000000"), Decimal("0.28"), 24) - Decimal(str(expected))) < Decimal("0.01")
     assert services.annuity_payment(Decimal("1200"), Decimal("0"), 12) == Decimal("100.00")
