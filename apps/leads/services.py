@@ -6,6 +6,7 @@ a task delivered twice finds the work already done and changes nothing.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
@@ -407,35 +408,74 @@ def postback_transition(*, current: str, incoming: str, newer: bool) -> str:
     return "applied" if POSTBACK_RANK[incoming] > current_rank else "no_change"
 
 
-def lead_postback_apply(*, lead_id: int, status: str, newer: bool, incoming: str, occurred_at) -> str:
-    """Move a lead by a lender's postback, following the transition table; returns the effect.
+# Whether a postback occurred no earlier than the lead's last move by a postback (`newer`).
+NEWER_SQL = "(lender_status_at IS NULL OR lender_status_at <= %s)"
 
-    The caller (postback_ingest) holds the lead's row lock and passes what it read under it: the
-    status, and whether the event occurred no earlier than the lead's last move by a postback
-    (`newer`). So the lender's request decrypts nothing and loads no model. The email and the
-    campaign's result charge that follow a move are done off the request, by
-    `lead_postback_follow_up`, from the recorded event.
+
+@functools.cache
+def _transition_statuses(incoming: str, effect: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The lead statuses from which `incoming` has `effect`: when the event is newer, when older."""
+    return tuple(tuple(status for status in LeadStatus.values
+                       if postback_transition(current=status, incoming=incoming, newer=newer) == effect)
+                 for newer in (True, False))
+
+
+def _transition_condition(incoming: str, effect: str, occurred) -> tuple[str, list]:
+    """The transition table for `incoming`, as an SQL condition true when it has `effect` on the
+    row: postback_transition stays the one source of the rules."""
+    parts, params = [], []
+    for statuses, clock in zip(_transition_statuses(incoming, effect), (NEWER_SQL, f"NOT {NEWER_SQL}"), strict=True):
+        if statuses:
+            parts.append(f"(status IN ({', '.join(['%s'] * len(statuses))}) AND {clock})")
+            params += [*statuses, occurred]
+    return ("(" + " OR ".join(parts) + ")" if parts else "false"), params
+
+
+@dataclass(frozen=True)
+class PostbackMove:
+    lead_id: int
+    effect: str  # "applied", "no_change" or "contradicts" (postback_transition)
+    status: str  # the lead's status after the event
+
+
+def lead_postback_apply(*, lender_id: int, tracking_id: str, incoming: str, occurred_at) -> PostbackMove | None:
+    """Move the lead with exactly this tracking ID by a lender's postback, following the
+    transition table; None when no lead of that lender has it.
+
+    One UPDATE does it all: it takes the lead's row lock (held until the caller's transaction
+    ends, so two postbacks of one lead are recorded one after the other), decides by the
+    transition table written out as SQL for `incoming` (_transition_condition) on the row as it is once
+    locked, moves the lead or flags it for review, and answers what it did. The lender's request
+    so reads no model and decrypts nothing. The email and the campaign's result charge that follow
+    a move are done off the request, by `lead_postback_follow_up`.
     """
-    effect = postback_transition(current=status, incoming=incoming, newer=newer)
-    if effect == "applied":
+    when = connection.ops.adapt_datetimefield_value
+    now, occurred = when(timezone.now()), when(occurred_at)
+    applied, applied_params = _transition_condition(incoming, "applied", occurred)
+    contradicts, contradicts_params = _transition_condition(incoming, "contradicts", occurred)
+    # Every SET expression reads the row as it was before this statement (SQL's rule); RETURNING
+    # reads it after, unchanged unless moved: so its status and clock are the ones the table was
+    # read with whenever the lead did not move.
+    sql = (
+        f"UPDATE {Lead._meta.db_table} SET "
+        f"status = CASE WHEN {applied} THEN %s ELSE status END, "
         # The clock only moves forward, even when an older event moves the lead up the ladder.
-        _postback_move(lead_id=lead_id, status=incoming, lender_status_at=occurred_at if newer else None)
-    elif effect == "contradicts":
-        Lead.objects.filter(pk=lead_id).update(needs_review=True)
-    return effect
-
-
-def _postback_move(*, lead_id: int, status: str, lender_status_at) -> None:
-    """The move's UPDATE in SQL: it runs on every postback that moves a lead, where the ORM's
-    query building would cost more than the database's work (apps/postbacks/rows.py says more).
-    `lender_status_at` None leaves the lead's clock as it is."""
-    assignments = ["status = %s", "updated_at = %s"]
-    params = [status, connection.ops.adapt_datetimefield_value(timezone.now())]
-    if lender_status_at is not None:
-        assignments.append("lender_status_at = %s")
-        params.append(connection.ops.adapt_datetimefield_value(lender_status_at))
+        f"lender_status_at = CASE WHEN {applied} AND {NEWER_SQL} THEN %s ELSE lender_status_at END, "
+        f"updated_at = CASE WHEN {applied} THEN %s ELSE updated_at END, "
+        f"needs_review = CASE WHEN {contradicts} THEN %s ELSE needs_review END "
+        "WHERE lender_id = %s AND tracking_id = %s "
+        f"RETURNING id, status, updated_at = %s, {NEWER_SQL}"
+    )
+    sql_params = [*applied_params, incoming, *applied_params, occurred, occurred, *applied_params, now,
+                  *contradicts_params, True, lender_id, tracking_id, now, occurred]
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {Lead._meta.db_table} SET {', '.join(assignments)} WHERE id = %s", [*params, lead_id])
+        cursor.execute(sql, sql_params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    lead_id, status, moved, was_newer = row
+    effect = "applied" if moved else postback_transition(current=status, incoming=incoming, newer=bool(was_newer))
+    return PostbackMove(lead_id=lead_id, effect=effect, status=status)
 
 
 @transaction.atomic

@@ -16,7 +16,6 @@ from typing import Any
 
 from django.db import connection, models
 
-from apps.leads.models import Lead
 from apps.lenders.models import Lender
 from apps.postbacks.models import PostbackEvent, PostbackNonce
 
@@ -66,18 +65,6 @@ def nonce_spend(*, lender_id: int, nonce: str, tester: bool, seen_at: datetime) 
     return _fetch_one(sql, [lender_id, nonce, tester, _when(seen_at)]) is not None
 
 
-def lead_lock(*, lender_id: int, click_id: str, occurred_at: datetime) -> tuple[int, str, bool] | None:
-    """(id, status, newer) of the lead with exactly this click_id, its row locked for the rest of
-    the transaction (where the database can: SQLite's write transaction locks the whole file);
-    `newer` says whether `occurred_at` is no earlier than the lead's last move by a postback."""
-    sql = (f"SELECT id, status, (lender_status_at IS NULL OR lender_status_at <= %s) FROM {Lead._meta.db_table} "
-           "WHERE lender_id = %s AND tracking_id = %s")
-    if connection.features.has_select_for_update:
-        sql += " FOR UPDATE"
-    row = _fetch_one(sql, [_when(occurred_at), lender_id, click_id])
-    return (row[0], row[1], bool(row[2])) if row else None
-
-
 # An earlier event of the same lead (or, unmatched, of the same lender and click_id) with the same
 # status or, when given, the same event_id. A blank event_id is passed as NULL, which equals nothing.
 REPEAT_OF_LEAD = "lead_id = %s AND (status = %s OR event_id = %s)"
@@ -109,10 +96,11 @@ def event_insert(event: PostbackEvent) -> PostbackEvent | None:
     condition, repeat_params = _repeat_condition(event)
     table = PostbackEvent._meta.db_table
     # "WHERE true" lets SQLite parse an INSERT ... SELECT without a FROM.
-    # ON CONFLICT names the partial unique index of (lender, nonce): postback_event_nonce_once_per_lender.
+    # ON CONFLICT names the partial unique index postback_event_nonce_once_per_lender, its condition
+    # written as Django writes it (SQLite matches the index by the same expression).
     sql = (f"INSERT INTO {table} ({_columns(PostbackEvent, [f.name for f in fields])}, is_repeat) "
            f"SELECT {', '.join(['%s'] * len(fields))}, EXISTS (SELECT 1 FROM {table} WHERE {condition}) WHERE true "
-           "ON CONFLICT (lender_id, nonce) WHERE nonce <> '' DO NOTHING RETURNING id, is_repeat")
+           "ON CONFLICT (lender_id, nonce) WHERE NOT (nonce = '') DO NOTHING RETURNING id, is_repeat")
     row = _fetch_one(sql, [*params, *repeat_params])
     if row is None:
         return None

@@ -324,14 +324,16 @@ def postback_ingest(
 def _ingest(*, lender: Lender, data: PostbackData, raw_body: bytes, headers: dict[str, str],
             source_ip: str | None, nonce: str) -> PostbackOutcome:
     occurred_at = data.occurred_at or timezone.now()
-    lead_id, status_before, newer = _lead_lock(lender=lender, click_id=data.click_id, occurred_at=occurred_at)
+    # The lead with exactly this click_id (DESIGN.md §3: never trimmed, re-cased or parsed), moved
+    # and left locked, so two events of one lead are recorded one after the other.
+    move = lead_postback_apply(lender_id=lender.pk, tracking_id=data.click_id, incoming=data.status,
+                               occurred_at=occurred_at)
     looks_like: list[str] = []
-    if lead_id is None:
-        effect = PostbackEvent.Effect.UNMATCHED
+    if move is None:
+        lead_id, effect, lead_status = None, PostbackEvent.Effect.UNMATCHED, None
         looks_like = click_id_lookalike(lender=lender, click_id=data.click_id)
     else:
-        effect = lead_postback_apply(lead_id=lead_id, status=status_before, newer=newer, incoming=data.status,
-                                     occurred_at=occurred_at)
+        lead_id, effect, lead_status = move.lead_id, move.effect, move.status
     # Only a move sets something off (the consumer's email, a result's charge): the others are
     # recorded as already followed up, so the runner's index holds only work to do.
     follow_up_due = effect == PostbackEvent.Effect.APPLIED
@@ -344,8 +346,6 @@ def _ingest(*, lender: Lender, data: PostbackData, raw_body: bytes, headers: dic
     ))  # is_repeat is decided by the INSERT itself, after the lock (rows.event_insert)
     if event is None:
         raise NonceReplayed  # rolls back the lead's move with it
-    # Under the lock nothing else moved the lead: "applied" moved it to the event's status.
-    lead_status = data.status if effect == PostbackEvent.Effect.APPLIED else status_before
     return PostbackOutcome(event=event, lead_status=lead_status)
 
 
@@ -390,12 +390,3 @@ def postback_simulate(*, lender: Lender, data: PostbackData) -> PostbackSimulati
     after = data.status if effect == PostbackEvent.Effect.APPLIED else lead.status
     return PostbackSimulation(matched=True, effect=effect, is_repeat=is_repeat, lead_status_before=lead.status,
                               lead_status=after)
-
-
-def _lead_lock(*, lender: Lender, click_id: str,
-               occurred_at: datetime) -> tuple[int, str, bool] | tuple[None, None, None]:
-    """The id and status of the lead with exactly this click_id (DESIGN.md §3: never trimmed,
-    re-cased or parsed), locked, so two events of one lead are recorded one after the other and
-    the second sees the first; and whether `occurred_at` is no older than the lead's last move by
-    a postback (`newer`, for the transition table). Nothing to decrypt on the hot path."""
-    return rows.lead_lock(lender_id=lender.pk, click_id=click_id, occurred_at=occurred_at) or (None, None, None)
