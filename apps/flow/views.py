@@ -29,7 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.campaigns.services import DeliveryRefused
 from apps.flow.forms import CONSENT_TEXT_VERSION, IDENTITY_EXTRA_FIELDS, DetailsForm, IdentityForm, OfferChoiceForm
-from apps.flow.selectors import COMPARE_SORTS, DEFAULT_SORT, compare_offers, compare_progress
+from apps.flow.selectors import COMPARE_SORTS, DEFAULT_SORT, compare_offers, compare_progress, journey_current
 from apps.leads.models import Lead, LeadStatus
 from apps.leads.selectors import (
     LENDER_REPORTED_STATUSES,
@@ -41,8 +41,8 @@ from apps.leads.selectors import (
     journey_step,
 )
 from apps.leads.services import (
+    ConsentsGiven,
     JourneyError,
-    consent_record,
     journey_compare_identity_submit,
     journey_compare_request,
     journey_compare_start,
@@ -101,9 +101,9 @@ def _owned_tokens(request: HttpRequest) -> list[str]:
     return request.session.get(SESSION_OWNED, [])
 
 
-def _session_remember(request: HttpRequest, lead: Lead) -> None:
+def _session_remember(request: HttpRequest, origin: Origin, lead: Lead) -> None:
     current = dict(request.session.get(SESSION_CURRENT, {}))
-    current[lead.origin.code] = lead.public_token
+    current[origin.code] = lead.public_token
     request.session[SESSION_CURRENT] = current
     owned = [lead.public_token, *(t for t in _owned_tokens(request) if t != lead.public_token)]
     request.session[SESSION_OWNED] = owned[:OWNED_TOKENS_KEPT]
@@ -114,10 +114,7 @@ def _session_journey(request: HttpRequest, origin: Origin) -> Lead | None:
     token = request.session.get(SESSION_CURRENT, {}).get(origin.code)
     if not token:
         return None
-    lead = journey_get(public_token=token)
-    if lead is None or lead.origin_id != origin.pk:
-        return None
-    return lead
+    return journey_current(public_token=token, origin=origin)
 
 
 def _not_found(request: HttpRequest) -> HttpResponse:
@@ -250,7 +247,7 @@ def start(request: HttpRequest, origin_code: str) -> HttpResponse:
         lead = journey_start(origin=origin, listing=entry.listing, campaign=entry.campaign)
         journey_language_set(lead=lead, language=_language(request))
         journey_origin_reference_set(lead=lead, reference=_prefill(request, origin).get("reference", ""))
-        _session_remember(request, lead)
+        _session_remember(request, origin, lead)
     return SeeOther(step_url(lead))
 
 
@@ -261,7 +258,7 @@ def _compare_start(request: HttpRequest, origin: Origin) -> HttpResponse:
         lead = journey_compare_start(origin=origin)
         journey_language_set(lead=lead, language=_language(request))
         journey_origin_reference_set(lead=lead, reference=_prefill(request, origin).get("reference", ""))
-        _session_remember(request, lead)
+        _session_remember(request, origin, lead)
     return SeeOther(step_url(lead))
 
 
@@ -308,18 +305,19 @@ def _identity_form(request: HttpRequest, lead: Lead) -> IdentityForm:
 def identity(request: HttpRequest, lead: Lead) -> HttpResponse:
     form = _identity_form(request, lead)
     if request.method == "POST" and form.is_valid():
-        # Consents and the extra data are stored before the lender is asked (its task starts on
-        # commit). A second submit finds the journey moved on and changes nothing (journey_page).
-        consent_record(lead=lead, kinds=form.accepted_consents(), text_version=CONSENT_TEXT_VERSION,
-                       ip_address=_client_ip(request))
+        # The extra data, then the identity with its consents (one transaction), are stored
+        # before the lender is asked (its task starts on commit). A second submit finds the
+        # journey moved on and changes nothing (journey_page).
+        consents = ConsentsGiven(kinds=tuple(form.accepted_consents()), text_version=CONSENT_TEXT_VERSION,
+                                 ip_address=_client_ip(request))
         if form.extra_data():
             lead_extra_data_set(lead=lead, values=form.extra_data())
         if lead.compare_mode:
-            journey_compare_identity_submit(lead=lead, identity=form.identity(),
+            journey_compare_identity_submit(lead=lead, identity=form.identity(), consents=consents,
                                             entries=catalog_for_origin(origin=lead.origin))
             return SeeOther(step_url(lead, JourneyStep.DECISION))
         try:
-            journey_identity_submit(lead=lead, identity=form.identity())
+            journey_identity_submit(lead=lead, identity=form.identity(), consents=consents)
         except DeliveryRefused as refusal:
             return _listing_unavailable(request, refusal, form)
         return SeeOther(step_url(lead, JourneyStep.DECISION))

@@ -57,11 +57,13 @@ _STEP_BY_STATUS = {
 
 def journey_get(*, public_token: str) -> Lead | None:
     """The lead a journey URL names, with what every page of the flow shows about it."""
-    return (
-        Lead.objects.select_related("origin", "listing", "product", "lender", "chosen_offer")
-        .filter(public_token=public_token)
-        .first()
-    )
+    # get(), not first(): the token is unique, and first() would sort by Lead's default ordering.
+    try:
+        return Lead.objects.select_related("origin", "listing", "product", "lender", "chosen_offer").get(
+            public_token=public_token
+        )
+    except Lead.DoesNotExist:
+        return None
 
 
 def journey_step(lead: Lead) -> str:

@@ -94,10 +94,25 @@ def journey_listing_change(*, lead: Lead, listing, campaign) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class ConsentsGiven:
+    """The consents accepted with the identity step, as consent_record stores them."""
+
+    kinds: tuple[str, ...]
+    text_version: str
+    ip_address: str | None
+
+
+def _consents_store(lead: Lead, consents: ConsentsGiven | None) -> None:
+    if consents is not None:
+        consent_record(lead=lead, kinds=list(consents.kinds), text_version=consents.text_version,
+                       ip_address=consents.ip_address)
+
+
 @transaction.atomic
-def journey_identity_submit(*, lead: Lead, identity: IdentityData) -> bool:
-    """Store identity and income and route the lead to the lender for a decision. A repeat
-    changes nothing.
+def journey_identity_submit(*, lead: Lead, identity: IdentityData, consents: ConsentsGiven | None = None) -> bool:
+    """Store identity and income (with the consents given, when passed) and route the lead to
+    the lender for a decision. A repeat changes nothing.
 
     Routing is delivery: the campaign's conditions, caps and budget are checked and the lead is
     charged in this same transaction (apps.campaigns.services.lead_delivery_record). If the
@@ -108,18 +123,18 @@ def journey_identity_submit(*, lead: Lead, identity: IdentityData) -> bool:
 
     from apps.campaigns.services import lead_delivery_record
 
+    # Every IdentityData field that is a Lead field is stored (birth date, region... when the flow
+    # asks), in the status update itself: update() prepares values as save() does, so the
+    # encrypted fields are stored encrypted.
+    lead_fields = {field.name for field in Lead._meta.concrete_fields}
+    values = {field.name: getattr(identity, field.name) for field in dataclass_fields(identity)
+              if field.name in lead_fields}
     moved = _move(
-        lead, from_statuses={LeadStatus.NEW}, to=LeadStatus.AWAITING_DECISION, identity_at=timezone.now(),
+        lead, from_statuses={LeadStatus.NEW}, to=LeadStatus.AWAITING_DECISION, identity_at=timezone.now(), **values,
     )
     if not moved:
         return False
-    # Encrypted fields go through save(), not update(), so their values are encrypted. Every
-    # IdentityData field that is a Lead field is stored (birth date, region... when the flow asks).
-    lead_fields = {field.name for field in Lead._meta.concrete_fields}
-    names = [field.name for field in dataclass_fields(identity) if field.name in lead_fields]
-    for name in names:
-        setattr(lead, name, getattr(identity, name))
-    lead.save(update_fields=names)
+    _consents_store(lead, consents)
     lead_delivery_record(lead=lead)
     _event(lead, LeadEvent.Kind.IDENTITY)
     _enqueue_prequalify(lead)
@@ -304,11 +319,9 @@ def journey_details_submit(*, lead: Lead, email: str, phone: str) -> bool:
     """The last data the lender needs; then the application goes to the lender."""
     if lead.chosen_offer_id is None:
         raise JourneyError("Choose an offer first.")
-    if not _move(lead, from_statuses={LeadStatus.OFFERED}, to=LeadStatus.SUBMITTING):
+    # The contact data goes in the status update itself (stored encrypted, as by save()).
+    if not _move(lead, from_statuses={LeadStatus.OFFERED}, to=LeadStatus.SUBMITTING, email=email, phone=phone):
         return False
-    lead.email = email
-    lead.phone = phone
-    lead.save(update_fields=["email", "phone"])
     # A lender with no submission call is handled by the same task: the chosen offer's URL
     # becomes the redirect there (apps/lenders/services.py), so there is one path to hand-off.
     _enqueue_submit(lead)
@@ -556,13 +569,17 @@ def journey_compare_start(*, origin) -> Lead:
 
 
 @transaction.atomic
-def journey_compare_identity_submit(*, lead: Lead, identity: IdentityData, entries) -> list[int]:
-    """Store identity and income once, then ask every lender of `entries` (catalog entries) for a
-    decision. The row lock makes a double submit find the journey moved on and change nothing."""
+def journey_compare_identity_submit(
+    *, lead: Lead, identity: IdentityData, entries, consents: ConsentsGiven | None = None,
+) -> list[int]:
+    """Store identity and income once (with the consents given, when passed), then ask every
+    lender of `entries` (catalog entries) for a decision. The row lock makes a double submit
+    find the journey moved on and change nothing."""
     from dataclasses import fields as dataclass_fields
 
     if not Lead.objects.select_for_update().filter(pk=lead.pk, status=LeadStatus.NEW, compare_mode=True).exists():
         return []
+    _consents_store(lead, consents)
     lead_fields = {field.name for field in Lead._meta.concrete_fields}
     names = [field.name for field in dataclass_fields(identity) if field.name in lead_fields]
     for name in names:

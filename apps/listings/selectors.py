@@ -197,10 +197,27 @@ def catalog_for_origin(
     return entries
 
 
+# The deliverable links of an origin in rank order, per origin: what catalog_entry filters by
+# listing. Kept per process for the reason _CATALOG_QUERIES is: building it costs about as much
+# as running it, on every listing a consumer chooses in the flow.
+_ENTRY_QUERIES: dict[int, object] = {}
+
+
+def _entry_query(origin_id: int):
+    query = _ENTRY_QUERIES.get(origin_id)
+    if query is None:
+        links = _deliverable_links(origin=origin_id, now=None)
+        query = _ENTRY_QUERIES[origin_id] = _with_entry_data(links.order_by(*RANK_ORDER))
+    return query.all()
+
+
 def catalog_entry(*, origin: Origin, listing_id: str, now: datetime | None = None) -> CatalogEntry | None:
     """The catalog entry for one public listing_id, if this origin may apply to it now (one query)."""
-    links = _deliverable_links(origin=origin, now=now).filter(listing__listing_id=listing_id)
-    entries = _entries(_with_entry_data(links.order_by(*RANK_ORDER)[:1]))
+    if now is None:
+        links = _entry_query(origin.pk)
+    else:
+        links = _with_entry_data(_deliverable_links(origin=origin, now=now).order_by(*RANK_ORDER))
+    entries = _entries(links.filter(listing__listing_id=listing_id)[:1])
     return entries[0] if entries else None
 
 

@@ -49,6 +49,12 @@ def shop(db) -> Shop:
     return Shop(origin=origin, listing=listing, campaign=publish(listing=listing, origin=origin))
 
 
+def lender_postback_applied(lead: Lead, status: str, occurred_at) -> None:
+    """The lead's move by a lender's postback, as the postback endpoint makes it (apps.postbacks)."""
+    services.lead_postback_apply(lender_id=lead.lender_id, tracking_id=lead.tracking_id, incoming=status,
+                                 occurred_at=occurred_at)
+
+
 def approved(*offer_ids: str) -> DecisionResult:
     return DecisionResult(
         decision=DecisionKind.APPROVED,
@@ -115,7 +121,7 @@ class Journey:
         return self.reload()
 
     def lender_reports(self, status: str) -> Lead:
-        services.lead_postback_apply(lead_id=self.lead.pk, status=status, occurred_at=timezone.now())
+        lender_postback_applied(self.reload(), status, timezone.now())
         return self.reload()
 
     def to_offered(self) -> Lead:

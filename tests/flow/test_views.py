@@ -17,7 +17,9 @@ from apps.leads.models import Lead, LeadEvent, LeadStatus
 from apps.lenders.adapters.base import Decision as DecisionKind
 from apps.lenders.adapters.base import DecisionResult
 from tests.factories import CampaignFactory, ListingFactory, OriginFactory, ProductFactory, publish
-from tests.flow.conftest import IDENTITY_FORM, LENDER_REDIRECT, PERSONAL_VALUES, Journey, approved
+from tests.flow.conftest import (
+    IDENTITY_FORM, LENDER_REDIRECT, PERSONAL_VALUES, Journey, approved, lender_postback_applied,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -641,6 +643,60 @@ def test_the_journey_keeps_the_language_the_consumer_reads_it_in(journey):
 # --- Identity: consents, documents, what the lender's adapter needs ------------------------------
 
 
+@pytest.mark.parametrize("listings", [1, 30])
+def test_choosing_a_listing_runs_a_bounded_number_of_queries_whatever_the_number_of_listings(
+    client, shop, listings, django_assert_max_num_queries
+):
+    for n in range(listings - 1):
+        publish(listing=ListingFactory(title=f"Extra {n}"), origin=shop.origin)
+    first = Journey(shop, client)
+    first.to_submitted()
+    first.client.get(first.url("handoff"))  # handed off: a new choice starts a new journey
+
+    # The session, the origin, the listing's entry, the session's journey, the new lead and its
+    # event in one transaction, the session's update in another.
+    with django_assert_max_num_queries(11):
+        response = client.post("/o/movilco/start", {"listing_id": shop.listing.listing_id})
+    assert response.status_code == 303 and first.lead.public_token not in response["Location"]
+
+
+@pytest.mark.parametrize("listings", [1, 30])
+def test_giving_identity_runs_a_bounded_number_of_queries_whatever_the_number_of_listings(
+    journey, shop, listings, django_assert_max_num_queries
+):
+    for n in range(listings - 1):
+        publish(listing=ListingFactory(title=f"Extra {n}"), origin=shop.origin)
+    journey.start()
+
+    # The session, the journey; then one transaction: the move with the identity, the consents
+    # (one insert), the delivery's check and charge (apps.campaigns), the event.
+    with django_assert_max_num_queries(13):
+        response = journey.give_identity()
+    assert response.status_code == 303
+
+
+def test_identity_and_contact_data_given_in_the_flow_are_stored_encrypted(journey):
+    from django.db import connection
+
+    from prosperas import crypto
+
+    journey.to_offered()
+    journey.choose_offer()
+    journey.give_details()
+
+    lead = journey.reload()
+    assert (lead.document_number, lead.full_name, lead.email) == ("1020304050", "Ana María Pérez",
+                                                                  "ana.perez@example.com")
+    assert lead.phone.endswith("3001234567")
+    columns = ("document_number", "full_name", "email", "phone")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(columns)} FROM leads_lead WHERE id = %s", [lead.pk])
+        stored = dict(zip(columns, cursor.fetchone()))
+    for column in columns:
+        assert getattr(lead, column) not in stored[column]
+        assert crypto.decrypt(stored[column]) == getattr(lead, column)
+
+
 def test_identity_stores_each_accepted_consent_with_its_text_version_and_address(journey):
     from apps.flow.forms import CONSENT_TEXT_VERSION
 
@@ -806,7 +862,6 @@ def test_the_decision_page_runs_a_bounded_number_of_queries_whatever_the_number_
 
 def _postback_applied(lead: Lead, status: str, amount=None) -> None:
     """What the postback endpoint stores for an applied event (apps.postbacks), then the move."""
-    from apps.leads import services
     from apps.postbacks.models import PostbackEvent
 
     now = timezone.now()
@@ -814,7 +869,7 @@ def _postback_applied(lead: Lead, status: str, amount=None) -> None:
         lender=lead.lender, lead=lead, click_id=lead.tracking_id, status=status, occurred_at=now,
         amount=amount, currency="COP" if amount else "", reason="internal score 512", effect="applied", raw_body=b"{}",
     )
-    services.lead_postback_apply(lead_id=lead.pk, status=status, occurred_at=now)
+    lender_postback_applied(lead, status, now)
 
 
 def test_the_status_link_opens_in_any_browser_and_shows_what_the_lender_reported_without_personal_data(journey):
