@@ -20,12 +20,11 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.translation import get_language, get_supported_language_variant
+from django.utils.translation import get_language, get_supported_language_variant, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django_ratelimit.core import is_ratelimited
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_ratelimit.core import is_ratelimited
 
 from apps.campaigns.services import DeliveryRefused
 from apps.flow.forms import CONSENT_TEXT_VERSION, IDENTITY_EXTRA_FIELDS, DetailsForm, IdentityForm, OfferChoiceForm
@@ -56,9 +55,6 @@ from apps.leads.services import (
     journey_retry,
     journey_start,
 )
-from apps.listings.selectors import catalog_entry, catalog_for_origin
-from apps.listings.services import catalog_views_record
-from apps.origins.models import Origin
 from apps.lenders.selectors import (
     decision_notice_html,
     journey_fields_for,
@@ -67,9 +63,13 @@ from apps.lenders.selectors import (
     rejection_sentence,
 )
 from apps.lenders.services import lead_extra_data_set
+from apps.listings.selectors import catalog_entry, catalog_for_origin
+from apps.listings.services import catalog_views_record
+from apps.origins.models import Origin
 from apps.origins.selectors import origin_get_active, origin_list_active
 from apps.origins.services import DEEP_LINK_FIELDS, DeepLinkRefused, deep_link_verify
 from apps.postbacks.selectors import lead_timeline_public
+from apps.products.selectors import product_kind_names
 
 logger = logging.getLogger(__name__)
 
@@ -209,7 +209,8 @@ def catalog(request: HttpRequest, origin_code: str) -> HttpResponse:
         in_progress = None  # nothing to resume: a choice here starts (or re-points) a journey
     entries = catalog_for_origin(origin=origin)
     catalog_views_record(origin=origin, entries=entries)
-    context = {"origin": origin, "entries": entries, "in_progress": in_progress}
+    context = {"origin": origin, "entries": entries, "in_progress": in_progress,
+               "kind_names": product_kind_names(entry.listing.product.kind for entry in entries)}
     return render(request, "flow/catalog.html", context)
 
 

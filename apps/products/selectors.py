@@ -3,6 +3,7 @@ speaks it, and what a lender's proposed change would change."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
 
@@ -79,6 +80,15 @@ def product_representative_example(
         monthly_rate=monthly_rate.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP), installment=installment,
         monthly_payment=monthly_payment, upfront_fees=upfront, total_to_repay=total, total_cost=total - amount,
     )
+
+
+def product_kind_names(kinds: Iterable[str]) -> dict[str, str]:
+    """The names staff gave the kinds among `kinds` that are not built in (one query, none when
+    every kind is built in: the flow words those itself)."""
+    added = set(kinds) - set(Product.Kind.values)
+    if not added:
+        return {}
+    return dict(ProductKind.objects.filter(code__in=added).values_list("code", "name"))
 
 
 def product_kind_choices() -> list[tuple[str, str]]:

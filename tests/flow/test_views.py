@@ -11,14 +11,21 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from apps.flow.templatetags.flow_format import money
 from apps.leads.models import Lead, LeadEvent, LeadStatus
 from apps.lenders.adapters.base import Decision as DecisionKind
 from apps.lenders.adapters.base import DecisionResult
+from apps.products.models import Product, ProductKind
 from tests.factories import CampaignFactory, ListingFactory, OriginFactory, ProductFactory, publish
 from tests.flow.conftest import (
-    IDENTITY_FORM, LENDER_REDIRECT, PERSONAL_VALUES, Journey, approved, lender_postback_applied,
+    IDENTITY_FORM,
+    LENDER_REDIRECT,
+    PERSONAL_VALUES,
+    Journey,
+    approved,
+    lender_postback_applied,
 )
 
 pytestmark = pytest.mark.django_db
@@ -73,6 +80,26 @@ def test_catalog_shows_lender_highlights_and_ranges_formatted_for_cop(client, sh
     assert "$500.000 a $20.000.000" in page
     assert "6 a 48 meses" in page
     assert "18 % a 32 % E.A." in page
+
+
+def test_catalog_cards_name_the_product_kind_and_give_a_representative_example(client, shop):
+    example = shop.listing.representative_example
+    with translation.override("es-co"):
+        payment, total = money(example.monthly_payment), money(example.total_to_repay)
+
+    page = _text(client.get("/o/movilco/"))
+
+    assert "Banco Aliado · Libre inversión" in page
+    assert (f"Ejemplo: {money(example.amount)} a {example.term_months} meses, cuota de {payment} al mes, "
+            f"total a pagar {total} (tasa 32 % E.A.).") in page
+    assert example.total_to_repay > example.amount  # at 32 % E.A. it costs more than it lends
+
+
+def test_catalog_names_a_kind_staff_added_by_its_name(client, shop):
+    ProductKind.objects.create(code="vehicle", name="Crédito de vehículo")
+    Product.objects.filter(pk=shop.listing.product_id).update(kind="vehicle")
+
+    assert "Banco Aliado · Crédito de vehículo" in _text(client.get("/o/movilco/"))
 
 
 def test_catalog_has_a_csrf_protected_form_per_listing(client, shop):

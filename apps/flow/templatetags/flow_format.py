@@ -10,6 +10,7 @@ from django import template
 from django.utils import formats
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 register = template.Library()
 
@@ -66,6 +67,30 @@ def term_range(product) -> str:
 def rate_range(product) -> str:
     return _("%(low)s a %(high)s E.A.") % {
         "low": percent(product.min_annual_rate), "high": percent(product.max_annual_rate)}
+
+
+# The built-in product kinds in the consumer's words; a kind staff added reads as its own name.
+KIND_LABELS = {"personal": gettext_lazy("Libre inversión"), "payroll": gettext_lazy("Libranza"),
+               "micro": gettext_lazy("Microcrédito")}
+
+
+@register.simple_tag
+def product_kind(product, kind_names: dict | None = None) -> str:
+    if product.kind in KIND_LABELS:
+        return str(KIND_LABELS[product.kind])
+    return (kind_names or {}).get(product.kind, product.kind)
+
+
+@register.simple_tag
+def representative_example(listing) -> str:
+    """The listing's example in a sentence: amount and term, monthly payment and total to repay,
+    at the product's highest rate (apps.products.selectors.product_representative_example)."""
+    example = listing.representative_example
+    return _("Ejemplo: %(amount)s a %(term)s meses, cuota de %(payment)s al mes, total a pagar %(total)s "
+             "(tasa %(rate)s E.A.).") % {
+        "amount": money(example.amount, example.currency), "term": formats.localize(example.term_months),
+        "payment": money(example.monthly_payment, example.currency),
+        "total": money(example.total_to_repay, example.currency), "rate": percent(example.annual_rate)}
 
 
 @register.simple_tag
