@@ -19,6 +19,7 @@ Billing of results (decided here, see campaign_result_charge):
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -30,9 +31,9 @@ from django.utils import timezone
 
 from apps.campaigns.models import Campaign, CampaignOrigin, LedgerEntry
 from apps.campaigns.selectors import (
+    CampaignContext,
     RuleFailure,
     campaign_budget_alert,
-    campaign_context,
     campaign_delivery_failure,
     lead_facts,
     leads_counted_on,
@@ -78,25 +79,108 @@ def lead_delivery_record(*, lead, campaign: Campaign | None = None, now: datetim
     DeliveryRefused.
 
     Must run inside the transaction that routes the lead to the campaign's lender
-    (journey_identity_submit; in compare mode, once per lender asked), so the lead is routed if
-    and only if it is charged. A lead already delivered to that campaign is not charged again;
-    a journey started outside any campaign (staff tools, tests) is routed uncharged.
+    (journey_identity_submit), so the lead is routed if and only if it is charged. A lead
+    already delivered to that campaign is not charged again; a journey started outside any
+    campaign (staff tools, tests) is routed uncharged. The check and the charge are those of
+    lead_deliveries_record, for one campaign.
     """
     campaign_id = campaign.pk if campaign is not None else lead.campaign_id
     if campaign_id is None:
         return None
-    existing = LedgerEntry.objects.filter(lead=lead, campaign_id=campaign_id, kind=LedgerEntry.Kind.LEAD).first()
-    if existing is not None:
-        return existing
+    outcome = lead_deliveries_record(lead=lead, campaign_ids=[campaign_id], now=now).get(campaign_id)
+    if outcome is None:
+        raise Campaign.DoesNotExist(f"No campaign {campaign_id}.")
+    if isinstance(outcome, RuleFailure):
+        raise DeliveryRefused(outcome, lead=lead)
+    return outcome
+
+
+def lead_deliveries_record(
+    *, lead, campaign_ids: Sequence[int], now: datetime | None = None
+) -> dict[int, LedgerEntry | RuleFailure]:
+    """Check the lead against several campaigns and charge each delivery, at most one per
+    lender: compare mode asks each lender once, for the first of its campaigns (in the order
+    given) that can take the lead. Returns, per campaign tried, its ledger row (charged now, or
+    earlier: a lead is never charged twice by a campaign) or the rule that refused it; a
+    campaign not tried (its lender already served by an earlier one, or gone) is left out.
+
+    Must run inside the transaction that routes the lead. Each campaign is decided exactly as a
+    single delivery is (the module docstring: caps, budget and counts read under the row lock),
+    in a constant number of statements whatever the number of campaigns: the ledger rows
+    already there, every campaign locked in one query, their links to the lead's origin, then
+    the ledger rows inserted and the totals moved in one statement per table. A refusal writes
+    nothing, so no savepoint is needed to keep the others.
+    """
+    wanted = list(dict.fromkeys(campaign_ids))
+    if not wanted:
+        return {}
     now = now or timezone.now()
-    campaign = _campaign_locked(campaign_id)
-    context = campaign_context(campaign=campaign, origin=lead.origin, now=now)
-    failure = campaign_delivery_failure(context, lead_facts(lead, marketplace_day(now)))
-    if failure is not None:
-        logger.info("lead %s not delivered to campaign %s: %s", lead.pk, campaign.pk, failure.rule)
-        raise DeliveryRefused(failure, lead=lead)
-    price = campaign.price_per_lead
-    return _charge(campaign, lead=lead, kind=LedgerEntry.Kind.LEAD, amount=price, list_price=price, now=now)
+    today = marketplace_day(now)
+    earlier = {entry.campaign_id: entry for entry in LedgerEntry.objects.filter(
+        lead=lead, campaign_id__in=wanted, kind=LedgerEntry.Kind.LEAD)}
+    campaigns = _campaigns_locked([campaign_id for campaign_id in wanted if campaign_id not in earlier])
+    links = {link.campaign_id: link for link in CampaignOrigin.objects.filter(
+        campaign_id__in=list(campaigns), origin_id=lead.origin_id)}
+    facts = lead_facts(lead, today)
+    results: dict[int, LedgerEntry | RuleFailure] = {}
+    served: set[int] = set()  # lenders the lead is delivered to
+    for campaign_id in wanted:
+        campaign = campaigns.get(campaign_id)
+        lender_id = earlier[campaign_id].lender_id if campaign_id in earlier else getattr(campaign, "lender_id", None)
+        if lender_id is None or lender_id in served:
+            continue
+        if campaign_id in earlier:
+            results[campaign_id] = earlier[campaign_id]
+            served.add(lender_id)
+            continue
+        context = CampaignContext(campaign=campaign, origin=lead.origin, now=now, today=today,
+                                  origin_link=links.get(campaign_id))
+        failure = campaign_delivery_failure(context, facts)
+        if failure is not None:
+            logger.info("lead %s not delivered to campaign %s: %s", lead.pk, campaign_id, failure.rule)
+            results[campaign_id] = failure
+            continue
+        price = campaign.price_per_lead
+        results[campaign_id] = _ledger_entry(campaign, lead=lead, kind=LedgerEntry.Kind.LEAD, amount=price,
+                                             list_price=price, now=now, origin_id=lead.origin_id)
+        served.add(lender_id)
+    _deliveries_charge([entry for entry in results.values() if isinstance(entry, LedgerEntry) and entry.pk is None],
+                       campaigns, origin_id=lead.origin_id, now=now)
+    return results
+
+
+def _campaigns_locked(campaign_ids: list[int]) -> dict[int, Campaign]:
+    """The campaign rows, locked until the transaction ends, in id order: two transactions that
+    lock some of the same campaigns queue on the first they share and never deadlock (the rows
+    are locked as the sorted rows come out)."""
+    if not campaign_ids:
+        return {}
+    locked = (Campaign.objects.select_for_update(of=("self",)).select_related("lender", "product")
+              .filter(pk__in=campaign_ids).order_by("pk"))
+    return {campaign.pk: campaign for campaign in locked}
+
+
+def _deliveries_charge(entries: list[LedgerEntry], campaigns: dict[int, Campaign], *, origin_id: int,
+                       now: datetime) -> None:
+    """Insert the new lead deliveries' ledger rows and move their campaigns' totals, one
+    statement per table. The caller holds each campaign's lock and charges it at most one lead."""
+    if not entries:
+        return
+    LedgerEntry.objects.bulk_create(entries)
+    charged = [entry.campaign_id for entry in entries]
+    day = entries[0].day
+    counts = _lead_counted(day)
+    # Each campaign is charged its price per lead, read under the lock that is still held, so
+    # the column is the amount of its ledger row: one UPDATE serves campaigns of any price.
+    Campaign.objects.filter(pk__in=charged).update(spent=F("spent") + F("price_per_lead"), updated_at=now, **counts)
+    CampaignOrigin.objects.filter(campaign_id__in=charged, origin_id=origin_id).update(**counts)
+    crossed = []
+    for entry in entries:
+        campaign = campaigns[entry.campaign_id]
+        _lead_totals_add(campaign, entry.amount, day)
+        if campaign.budget_alerted_at is None and campaign_budget_alert(campaign):
+            crossed.append(campaign)
+    _budget_alerts_flag(crossed, now)
 
 
 # Which charges a postback status brings, in order ("disbursed" implies "approved").
@@ -138,26 +222,35 @@ def campaign_result_charge(*, lead, status: str, now: datetime | None = None) ->
     return entries
 
 
-def _charge(campaign: Campaign, *, lead, kind: str, amount: Decimal, list_price: Decimal, now: datetime,
-            origin_id: int | None = None) -> LedgerEntry:
-    """One ledger row and the running totals it moves. The caller holds the campaign's lock."""
-    origin_id = origin_id or lead.origin_id
-    day = marketplace_day(now)
-    is_lead = kind == LedgerEntry.Kind.LEAD
-    entry = LedgerEntry.objects.create(
+def _ledger_entry(campaign: Campaign, *, lead, kind: str, amount: Decimal, list_price: Decimal, now: datetime,
+                  origin_id: int) -> LedgerEntry:
+    """One ledger row (unsaved)."""
+    return LedgerEntry(
         campaign=campaign, lead=lead, origin_id=origin_id, lender_id=campaign.lender_id, kind=kind, amount=amount,
-        list_price=list_price, currency=campaign.currency, day=day, created_at=now,
+        list_price=list_price, currency=campaign.currency, day=marketplace_day(now), created_at=now,
     )
-    counts = _lead_counted(day) if is_lead else {}
-    Campaign.objects.filter(pk=campaign.pk).update(spent=F("spent") + amount, updated_at=now, **counts)
+
+
+def _charge(campaign: Campaign, *, lead, kind: str, amount: Decimal, list_price: Decimal, now: datetime,
+            origin_id: int) -> LedgerEntry:
+    """A result's ledger row and the spend it adds (lead deliveries: _deliveries_charge). The
+    caller holds the campaign's lock."""
+    entry = _ledger_entry(campaign, lead=lead, kind=kind, amount=amount, list_price=list_price, now=now,
+                          origin_id=origin_id)
+    entry.save(force_insert=True)
+    Campaign.objects.filter(pk=campaign.pk).update(spent=F("spent") + amount, updated_at=now)
     campaign.spent += amount
-    if is_lead:
-        CampaignOrigin.objects.filter(campaign=campaign, origin_id=origin_id).update(**counts)
-        campaign.leads_delivered += 1
-        campaign.counted_day_leads = campaign.counted_day_leads + 1 if campaign.counted_day == day else 1
-        campaign.counted_day = day
-    _budget_alert_check(campaign, now)
+    if campaign.budget_alerted_at is None and campaign_budget_alert(campaign):
+        _budget_alerts_flag([campaign], now)
     return entry
+
+
+def _lead_totals_add(campaign: Campaign, amount: Decimal, day) -> None:
+    """The in-memory twin of the UPDATE that counts one more lead (for the budget alert's check)."""
+    campaign.spent += amount
+    campaign.leads_delivered += 1
+    campaign.counted_day_leads = campaign.counted_day_leads + 1 if campaign.counted_day == day else 1
+    campaign.counted_day = day
 
 
 def _lead_counted(day) -> dict:
@@ -170,10 +263,13 @@ def _lead_counted(day) -> dict:
     }
 
 
-def _budget_alert_check(campaign: Campaign, now: datetime) -> None:
-    """Flag the campaign once, when its spend first crosses the alert threshold."""
-    if campaign.budget_alerted_at is None and campaign_budget_alert(campaign):
-        Campaign.objects.filter(pk=campaign.pk, budget_alerted_at__isnull=True).update(budget_alerted_at=now)
+def _budget_alerts_flag(campaigns: list[Campaign], now: datetime) -> None:
+    """Flag campaigns once, when their spend first crossed the alert threshold (one UPDATE)."""
+    if not campaigns:
+        return
+    Campaign.objects.filter(pk__in=[campaign.pk for campaign in campaigns], budget_alerted_at__isnull=True).update(
+        budget_alerted_at=now)
+    for campaign in campaigns:
         campaign.budget_alerted_at = now
         logger.warning("campaign %s (%s) has spent %s of its %s %s budget", campaign.pk, campaign.name,
                        campaign.spent, campaign.budget, campaign.currency)

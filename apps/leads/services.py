@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.leads.models import Decision, Lead, LeadEvent, LeadStatus, Offer, Submission
@@ -155,41 +155,32 @@ def journey_retry(*, lead: Lead) -> bool:
     return True
 
 
-@transaction.atomic
-def decision_record(*, lead_id: int, lender_id: int, result: DecisionResult) -> Decision:
+@transaction.atomic(savepoint=False)
+def decision_record(
+    *, lead_id: int, lender_id: int, result: DecisionResult, lender_code: str | None = None
+) -> Decision:
     """Store a lender's decision. A final decision already stored for this lead and lender wins;
     a pending one is resolved in place by the final answer that follows it (a poll or the
     lender's callback), so a lead keeps one Decision per lender.
 
     A single-lender journey moves by this decision. In compare mode every asked lender's answer
     counts (apps.lenders.selectors.compare_status: offered as soon as one approves with offers);
-    the row lock on the lead, taken before the status is worked out, makes two lenders
-    answering at once see each other's decision.
+    the row lock on the lead, taken once the decision is stored, makes two lenders answering at
+    once see each other's decision. `lender_code` names the lender in the journey's events (the
+    engine passes it; it is looked up otherwise).
+
+    In a compare fan-out a hundred of these run at once in the worker's one process, so each
+    is a few statements: the decision row first (an insert that does nothing when this lender's
+    decision is already stored, so a duplicate costs no error and no savepoint; an answer that
+    resolves a pending one locks that row, so two resolving answers queue and the first wins),
+    then the lead, read and locked once, held briefly. No savepoint of its own: in the engine's
+    transaction (decision_store) any error rolls everything back.
     """
-    # Only what this function reads: in a compare fan-out a hundred of these run at once.
-    narrow = Lead.objects.only("status", "compare_mode", "lender_reference")
-    lead = narrow.get(pk=lead_id)
-    if not lead.compare_mode:
-        lead = narrow.select_for_update().get(pk=lead_id)
-    pending = Decision.Outcome.PENDING
-    existing = Decision.objects.filter(lead_id=lead_id, lender_id=lender_id).first()
-    if existing is not None and (existing.outcome != pending or result.decision == pending):
-        # A repeat: the first answer stands. A pending one asked about again after the
-        # consumer's "try again" puts a single-lender journey back to waiting on it.
-        if existing.outcome == pending and not lead.compare_mode:
-            _move(lead, from_statuses={LeadStatus.AWAITING_DECISION}, to=LeadStatus.DECISION_PENDING)
-        return existing
-    if existing is None:
-        try:
-            with transaction.atomic():
-                decision = Decision.objects.create(
-                    lead_id=lead_id, lender_id=lender_id, outcome=str(result.decision),
-                    reason=result.reason[:512], lender_reference=result.lender_reference[:128],
-                )
-        except IntegrityError:
-            return Decision.objects.get(lead_id=lead_id, lender_id=lender_id)
-    else:
-        decision = existing
+    decision = _decision_insert(lead_id=lead_id, lender_id=lender_id, result=result)
+    if decision is None:
+        decision = Decision.objects.select_for_update().get(lead_id=lead_id, lender_id=lender_id)
+        if decision.outcome != Decision.Outcome.PENDING or result.decision == Decision.Outcome.PENDING:
+            return _decision_repeat(decision)
         decision.outcome = str(result.decision)
         decision.reason = result.reason[:512]
         decision.lender_reference = result.lender_reference[:128] or decision.lender_reference
@@ -202,22 +193,11 @@ def decision_record(*, lead_id: int, lender_id: int, result: DecisionResult) -> 
         )
         for offer in result.offers
     )
+    lead = Lead.objects.only("status", "compare_mode", "lender_reference").select_for_update().get(pk=lead_id)
     message = f"{decision.outcome} {decision.reason}".strip()
     if lead.compare_mode:
-        from apps.lenders.selectors import compare_status
-
-        # The decision is stored; only the status needs the lead's lock, taken last and held
-        # briefly, so that K lenders answering at once queue for no longer than that.
-        lead = narrow.select_for_update().get(pk=lead_id)
-        target = compare_status(lead_id=lead_id)
-        compare_waiting = {LeadStatus.AWAITING_DECISION, LeadStatus.DECISION_PENDING, LeadStatus.DECISION_FAILED,
-                           LeadStatus.NOT_ELIGIBLE}
-        if target != lead.status:
-            _move(lead, from_statuses=compare_waiting, to=target, decided_at=timezone.now())
-        from apps.lenders.models import Lender
-
-        code = Lender.objects.filter(pk=lender_id).values_list("code", flat=True).first()
-        _event(lead, LeadEvent.Kind.DECISION, f"{code}: {message}")
+        code = lender_code if lender_code is not None else _lender_code(lender_id)
+        _compare_decision_apply(lead, f"{code}: {message}")
         return decision
     target = {
         Decision.Outcome.APPROVED: LeadStatus.OFFERED if result.offers else LeadStatus.NOT_ELIGIBLE,
@@ -229,6 +209,64 @@ def decision_record(*, lead_id: int, lender_id: int, result: DecisionResult) -> 
              lender_reference=decision.lender_reference or lead.lender_reference):
         _event(lead, LeadEvent.Kind.DECISION, message)
     return decision
+
+
+def _decision_insert(*, lead_id: int, lender_id: int, result: DecisionResult) -> Decision | None:
+    """The new Decision, or None when this lead has one from this lender already.
+
+    INSERT ... ON CONFLICT DO NOTHING on the (lead, lender) unique constraint: a duplicate or
+    retried task racing this one waits for it and then inserts nothing, with no error to
+    recover from (the ORM's create would need a savepoint around it for that).
+    """
+    now = timezone.now()
+    decision = Decision(lead_id=lead_id, lender_id=lender_id, outcome=str(result.decision),
+                        reason=result.reason[:512], lender_reference=result.lender_reference[:128],
+                        created_at=now, updated_at=now)
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {connection.ops.quote_name(Decision._meta.db_table)}"
+            " (lead_id, lender_id, outcome, reason, lender_reference, created_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (lead_id, lender_id) DO NOTHING RETURNING id",
+            [lead_id, lender_id, decision.outcome, decision.reason, decision.lender_reference, stamp, stamp],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    decision.pk = row[0]
+    decision._state.adding = False
+    return decision
+
+
+def _decision_repeat(decision: Decision) -> Decision:
+    """A repeat: the first answer stands. A pending one asked about again after the consumer's
+    "try again" puts a single-lender journey back to waiting on it."""
+    if decision.outcome == Decision.Outcome.PENDING:
+        lead = Lead.objects.only("status", "compare_mode").get(pk=decision.lead_id)
+        if not lead.compare_mode:
+            _move(lead, from_statuses={LeadStatus.AWAITING_DECISION}, to=LeadStatus.DECISION_PENDING)
+    return decision
+
+
+# A compare-mode journey's statuses that its lenders' answers still move.
+COMPARE_WAITING = {LeadStatus.AWAITING_DECISION, LeadStatus.DECISION_PENDING, LeadStatus.DECISION_FAILED,
+                   LeadStatus.NOT_ELIGIBLE}
+
+
+def _compare_decision_apply(lead: Lead, message: str) -> None:
+    """The journey's status from every asked lender's answer so far; the caller holds its lock."""
+    from apps.lenders.selectors import compare_status
+
+    target = compare_status(lead_id=lead.pk)
+    if target != lead.status:
+        _move(lead, from_statuses=COMPARE_WAITING, to=target, decided_at=timezone.now())
+    _event(lead, LeadEvent.Kind.DECISION, message)
+
+
+def _lender_code(lender_id: int) -> str | None:
+    from apps.lenders.models import Lender
+
+    return Lender.objects.filter(pk=lender_id).values_list("code", flat=True).first()
 
 
 @transaction.atomic

@@ -44,20 +44,24 @@ def _session() -> requests.Session:
     if session is None:
         session = requests.Session()
         session.headers["User-Agent"] = USER_AGENT
-        session.trust_env = _environment_configures_http()
+        session.trust_env = bool(urllib.request.getproxies())
+        if not session.trust_env:
+            session.verify = _environment_ca_bundle() or True
         _sessions.session = session
     return session
 
 
-def _environment_configures_http() -> bool:
-    """Whether requests should read proxies and CA bundles from the environment on every call.
+def _environment_ca_bundle() -> str | None:
+    """The CA bundle the environment names, as requests would read it.
 
     With trust_env (requests' default) each request scans the whole environment for proxies
     and looks for a .netrc file: a measurable share of a lender call's CPU when a hundred run at
-    once in one process. Lenders are reached directly unless a proxy or CA bundle is configured,
-    so the environment is read once, when the thread's session is made, and trusted only then.
+    once in one process. Lenders are reached directly unless a proxy is configured, so the
+    environment is read once, when the thread's session is made: its CA bundle (which many
+    containers set) becomes the session's `verify`, and only a proxy makes the session trust
+    the environment on every call.
     """
-    return bool(urllib.request.getproxies() or os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"))
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
 
 
 def encode_json(data: Any) -> bytes:

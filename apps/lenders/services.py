@@ -44,10 +44,11 @@ from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from apps.campaigns.selectors import RuleFailure
 from apps.leads import services as lead_services
 from apps.leads.models import Decision, Lead, LeadStatus, Submission
 from apps.leads.models import Offer as OfferRow
-from apps.lenders import selectors
+from apps.lenders import rows, selectors
 from apps.lenders.adapters import adapter_class
 from apps.lenders.adapters.base import (
     JOURNEY_FIELDS,
@@ -262,7 +263,7 @@ POLL_INSTEAD = "the decision is pending: poll it"
 
 
 def _prequalify_due(lead: Lead, lender: Lender, ask: DecisionRequest | None) -> str | _Due:
-    stored = Decision.objects.filter(lead_id=lead.pk, lender_id=lender.pk).values_list("outcome", flat=True).first()
+    stored = rows.decision_outcome(lead_id=lead.pk, lender_id=lender.pk)
     if stored == Decision.Outcome.PENDING:
         return POLL_INSTEAD
     if stored is not None:
@@ -373,7 +374,7 @@ def _claim(
         now = timezone.now()
         live_after = now - timedelta(seconds=_deadline_seconds(lender) + IN_FLIGHT_GRACE_SECONDS)
         scope = {"lead_id": lead_id, "lender_id": lender.pk, "capability": capability}
-        earlier = list(selectors.lender_calls_for(**scope).values_list("pk", "outcome", "started_at"))
+        earlier = rows.lender_calls_earlier(**scope)
         in_flight = [(pk, started) for pk, outcome, started in earlier if outcome == LenderCall.Outcome.IN_FLIGHT]
         if any(started > live_after for _, started in in_flight):
             return "another attempt is in flight"
@@ -389,7 +390,7 @@ def _claim(
         return call, found.ask, lead
 
 
-# What a compare-mode attempt reads of its ask: the catalog entry the lender was asked for.
+# What a compare-mode attempt reads of its ask when the lead is read on its own.
 ASK_FIELDS_READ = ("state", "lead_id", "lender_id", "campaign_id", "product__product_id", "listing__listing_id")
 # What an attempt reads of the lead: one narrow query on the hot path (a compare fan-out makes
 # a hundred of these at once), the chosen offer only for a submission.
@@ -401,13 +402,13 @@ JOURNEY_FIELDS_READ = (
 
 
 def _ask_locked(lead_id: int, lender_id: int, *, with_lead: bool = True) -> DecisionRequest | None:
-    """A compare-mode ask, its row locked, with the catalog entry it was asked for and (one query
-    for the hot path of a fan-out) its journey's fields; None for a lead not in compare mode."""
+    """A compare-mode ask, its row locked, with the catalog entry it was asked for and (one
+    statement for the hot path of a fan-out, apps/lenders/rows.py) its journey's fields; None
+    for a lead not in compare mode."""
+    if with_lead:
+        return rows.compare_ask_locked(lead_id=lead_id, lender_id=lender_id)
     asks = DecisionRequest.objects.select_for_update(of=("self",)).filter(lead_id=lead_id, lender_id=lender_id)
-    if not with_lead:
-        return asks.select_related("product", "listing").only(*ASK_FIELDS_READ).first()
-    return (asks.filter(lead__compare_mode=True).select_related("lead", "product", "listing")
-            .only(*ASK_FIELDS_READ, *(f"lead__{name}" for name in JOURNEY_FIELDS_READ if "__" not in name)).first())
+    return asks.select_related("product", "listing").only(*ASK_FIELDS_READ).first()
 
 
 def _journey_for(capability: str):
@@ -518,7 +519,8 @@ def decision_store(*, lead_id: int, lender: Lender, result: DecisionResult) -> D
     """Hand a decision to the lead (apps.leads.services.decision_record) and, in the same
     transaction, keep what the Decision row has no column for: the rejection's category and
     notice, the offers' APR, fee and amount group. Whoever sees the decision sees them too."""
-    decision = lead_services.decision_record(lead_id=lead_id, lender_id=lender.pk, result=result)
+    decision = lead_services.decision_record(lead_id=lead_id, lender_id=lender.pk, result=result,
+                                             lender_code=lender.code)
     if decision.outcome != str(result.decision):
         return decision  # an earlier answer was kept; its extras were stored with it.
     if decision.outcome == Decision.Outcome.REJECTED:
@@ -759,32 +761,51 @@ def lender_decisions_request(*, lead: Lead, entries: Iterable[Any]) -> list[int]
     """Ask every lender of `entries` for a decision at once; returns the lender ids asked.
 
     `entries` are catalog entries (anything with `.listing` and `.campaign`, such as
-    apps.listings.selectors.CatalogEntry): one ask per lender, for its first entry. Lenders that
-    are inactive or whose circuit is open are skipped. An ask that failed before is asked again.
-    Each ask is a task on the lender_calls queue, enqueued when the transaction commits, so the
-    K calls run side by side on the worker's threads and each decision is stored as it arrives.
+    apps.listings.selectors.CatalogEntry): one ask per lender, for its first entry whose campaign
+    can take the lead. Lenders that are inactive or whose circuit is open are skipped. An ask
+    that failed before is asked again. Each ask is a task on the lender_calls queue, enqueued
+    when the transaction commits, so the K calls run side by side on the worker's threads and
+    each decision is stored as it arrives.
+
+    The lead is delivered to each new lender's campaign as a single journey is (its conditions,
+    caps and budget checked, the delivery charged), all campaigns at once
+    (apps.campaigns.services.lead_deliveries_record): no lender call starts before this
+    transaction commits, so its cost is paid by every lender of the fan-out.
     """
+    from apps.campaigns.services import lead_deliveries_record
+
     # The asks made before (a "try again"), read at once; new asks are inserted at once at the end.
     earlier = {ask.lender_id: ask for ask in DecisionRequest.objects.filter(lead=lead).only("lender_id", "state")}
+    lenders: list[int] = []  # in the order of their first entry
+    candidates: dict[int, list[Any]] = {}  # lender -> its entries, for lenders not asked before
+    for entry in entries:
+        lender = entry.campaign.lender
+        if lender.pk not in lenders:
+            if not lender.is_active or lender.circuit_state == CircuitState.OPEN:
+                continue
+            lenders.append(lender.pk)
+        if lender.pk not in earlier:
+            candidates.setdefault(lender.pk, []).append(entry)
+    delivered = lead_deliveries_record(
+        lead=lead, campaign_ids=[entry.campaign.pk for group in candidates.values() for entry in group])
     asked: list[int] = []
     new_asks: list[DecisionRequest] = []
     asked_again: list[int] = []
-    for entry in entries:
-        lender = entry.campaign.lender
-        if lender.pk in asked or not lender.is_active or lender.circuit_state == CircuitState.OPEN:
-            continue
-        ask = earlier.get(lender.pk)
+    for lender_id in lenders:
+        ask = earlier.get(lender_id)
         if ask is None:
-            if not _lead_delivered(lead, entry.campaign):
-                continue  # this campaign cannot take the lead; another entry of the lender may
-            new_asks.append(DecisionRequest(
-                lead=lead, lender=lender, listing=entry.listing, product=entry.listing.product, campaign=entry.campaign,
-            ))
+            # The first entry whose campaign took the lead (at most one campaign per lender does).
+            entry = next((entry for entry in candidates[lender_id]
+                          if not isinstance(delivered.get(entry.campaign.pk, RuleFailure), RuleFailure)), None)
+            if entry is None:
+                continue  # none of this lender's campaigns can take the lead
+            new_asks.append(DecisionRequest(lead=lead, lender_id=lender_id, listing=entry.listing,
+                                            product=entry.listing.product, campaign=entry.campaign))
         elif ask.state == DecisionRequest.State.FAILED:
             asked_again.append(ask.pk)
         else:
             continue
-        asked.append(lender.pk)
+        asked.append(lender_id)
     DecisionRequest.objects.bulk_create(new_asks)
     if asked_again:
         DecisionRequest.objects.filter(pk__in=asked_again).update(
@@ -793,20 +814,6 @@ def lender_decisions_request(*, lead: Lead, entries: Iterable[Any]) -> list[int]
         # Robust: a broker down at commit must not fail the consumer's request; the sweep re-asks.
         transaction.on_commit(lambda: _enqueue_prequalify_many(lead.pk, asked), robust=True)
     return asked
-
-
-def _lead_delivered(lead: Lead, campaign: Any) -> bool:
-    """Compare mode delivers the lead to each lender's campaign as a single journey does: its
-    conditions, caps and budget are checked and the delivery charged, in a savepoint of its own so
-    one refusal leaves the other lenders' deliveries standing."""
-    from apps.campaigns.services import DeliveryRefused, lead_delivery_record
-
-    try:
-        with transaction.atomic():
-            lead_delivery_record(lead=lead, campaign=campaign)
-    except DeliveryRefused:
-        return False
-    return True
 
 
 def _enqueue_prequalify_many(lead_id: int, lender_ids: list[int]) -> None:

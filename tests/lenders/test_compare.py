@@ -210,3 +210,33 @@ def test_asking_again_after_a_failure_does_not_charge_a_delivery_twice(three):
     lead_services.journey_compare_request(lead=Lead.objects.get(pk=lead.pk), entries=entries)
 
     assert LedgerEntry.objects.filter(lead=lead, kind=LedgerEntry.Kind.LEAD).count() == 3
+
+
+def test_each_lender_call_of_a_fan_out_stays_within_a_dozen_statements(live_server, transactional_db,
+                                                                       broker_isolation, django_assert_max_num_queries):
+    """The claim (lender, ask with its journey, stored decision, earlier attempts, the new call
+    row), the call's completion, and recording the answer (decision, offers, the lead's lock,
+    its status, its event): a hundred of these share the worker's one process in a fan-out.
+    Twelve statements, plus the BEGIN and COMMIT of the claim's and the record's transactions."""
+    from apps.leads.models import LeadEvent
+    from tests.factories import OriginFactory, sandbox_lender
+
+    origin = OriginFactory()
+    entries = []
+    for _ in range(3):
+        listing = ListingFactory(product__lender=sandbox_lender(server_url=live_server.url))
+        entries.append(CatalogEntry(listing=listing, campaign=publish(listing=listing, origin=origin)))
+    lead = LeadFactory(origin=origin, compare_mode=True, lender=None, listing=None, product=None, **CONSUMER_IDENTITY)
+    asked = lead_services.journey_compare_request(lead=lead, entries=entries)
+
+    for lender_id in asked:
+        with django_assert_max_num_queries(12 + 4):
+            assert services.lender_prequalify_attempt(lead_id=lead.pk, lender_id=lender_id).action == "recorded"
+        # A redelivered task finds the answer stored: no call, no second decision.
+        assert services.lender_prequalify_attempt(lead_id=lead.pk, lender_id=lender_id).action == "skipped"
+
+    assert Decision.objects.filter(lead=lead).count() == 3
+    assert status(lead) == LeadStatus.OFFERED
+    codes = {entry.campaign.lender.code for entry in entries}
+    messages = LeadEvent.objects.filter(lead=lead, kind=LeadEvent.Kind.DECISION).values_list("message", flat=True)
+    assert {message.split(":")[0] for message in messages} == codes
