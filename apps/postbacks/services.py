@@ -356,10 +356,17 @@ def postback_follow_ups_run(*, limit: int = 500) -> int:
     """Do what the applied events recorded since the last run set off (the consumer's email, the
     campaign's result charge), oldest first, each once; returns how many were done. Safe to run
     in several workers at once: an event another runner holds is skipped, one it finished is
-    not done again."""
+    not done again. An event whose follow-up fails stays due (its transaction rolled back) and is
+    tried again next run; it never holds up the events after it."""
     due = (PostbackEvent.objects.filter(followed_up_at__isnull=True).order_by("id")
            .values_list("pk", flat=True)[:limit])
-    return sum(_follow_up(event_id) for event_id in list(due))
+    done = 0
+    for event_id in list(due):
+        try:
+            done += _follow_up(event_id)
+        except Exception:  # noqa: BLE001 - logged with the event's id (no personal data), retried next run
+            logger.exception("postback event %s: follow-up failed; it stays due", event_id)
+    return done
 
 
 @transaction.atomic

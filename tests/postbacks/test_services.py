@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from apps.leads.models import LeadStatus
 from apps.leads.services import postback_transition
-from apps.postbacks import signing
+from apps.postbacks import services, signing
 from apps.postbacks.models import PostbackAuthFailure, PostbackEvent, PostbackNonce
 from apps.postbacks.services import (
     PostbackAuthenticationError,
@@ -134,3 +134,24 @@ def test_purge_forgets_nonces_older_than_the_retention_only(db, settings):
 
     assert postback_nonces_purge(now=now) == 1
     assert list(PostbackNonce.objects.values_list("nonce", flat=True)) == ["kept-nonce"]
+
+
+def test_a_follow_up_that_fails_stays_due_and_does_not_hold_up_the_others(lender, monkeypatch, caplog):
+    first, second = (LeadFactory(listing__product__lender=lender, status=LeadStatus.HANDED_OFF) for _ in range(2))
+    failing = ingest(lender, click_id=first.tracking_id, status="approved").event
+    following = ingest(lender, click_id=second.tracking_id, status="approved").event
+    real_follow_up = services.lead_postback_follow_up
+
+    def mail_server_down_for_the_first(*, lead_id, status):
+        if lead_id == first.pk:
+            raise ConnectionRefusedError("smtp down")
+        real_follow_up(lead_id=lead_id, status=status)
+
+    monkeypatch.setattr(services, "lead_postback_follow_up", mail_server_down_for_the_first)  # a fault injected
+
+    assert postback_follow_ups_run() == 1
+    due = set(PostbackEvent.objects.filter(followed_up_at__isnull=True).values_list("pk", flat=True))
+    assert due == {failing.pk} and following.pk not in due
+    assert f"postback event {failing.pk}: follow-up failed" in caplog.text
+    monkeypatch.setattr(services, "lead_postback_follow_up", real_follow_up)
+    assert postback_follow_ups_run() == 1  # the next run does it
