@@ -29,6 +29,30 @@ def test_admin_changelist_and_add_pages_render(staff_client, model):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("model", MODELS)
+def test_admin_pages_colour_by_class_from_the_admin_stylesheet_never_by_style_attribute(staff_client, model):
+    """The content security policy (style-src 'self') ignores style="" attributes."""
+    OriginFactory(); LenderFactory(); CampaignFactory(); LeadFactory()  # noqa: E702
+    app_label, model_name = model.split(".")
+
+    page = staff_client.get(reverse(f"admin:{app_label}_{model_name}_changelist")).content.decode()
+
+    assert "/static/css/admin.css" in page
+    assert 'style="color' not in page and "style='" not in page
+
+
+@pytest.mark.django_db
+def test_the_campaign_and_lender_lists_colour_states_by_class(staff_client):
+    CampaignFactory()
+
+    campaigns = staff_client.get(reverse("admin:campaigns_campaign_changelist")).content.decode()
+    lenders = staff_client.get(reverse("admin:lenders_lender_changelist")).content.decode()
+
+    assert 'class="campaign-state--' in campaigns
+    assert 'class="circuit--closed"' in lenders
+
+
+@pytest.mark.django_db
 def test_lead_admin_shows_the_timeline_and_masks_personal_data(staff_client):
     lead = LeadFactory(status=LeadStatus.HANDED_OFF, document_number="1020304050", full_name="Ana Pérez",
                        email="ana.perez@example.com", phone="3001234567")

@@ -33,14 +33,14 @@ class PostbackEventAdmin(ReadOnlyAdmin):
         "received_at", "lender", "lead", "click_id", "looks_like", "status", "effect", "is_repeat", "event_id",
         "occurred_at",
         "product_id", "amount", "currency", "reason", "lender_reference", "metadata_pretty", "source_ip",
-        "headers_pretty", "raw_body_text",
+        "headers_pretty", "raw_body_text", "nonce", "followed_up_at",
     ]
     readonly_fields = fields
 
     @admin.display(description="Raw body (as received, decoded as UTF-8)")
     def raw_body_text(self, obj: PostbackEvent) -> str:
         text = bytes(obj.raw_body).decode("utf-8", "replace")
-        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", text)
+        return format_html('<pre class="admin-pre-wrap">{}</pre>', text)
 
     @admin.display(description="Headers (without credentials)")
     def headers_pretty(self, obj: PostbackEvent) -> str:
