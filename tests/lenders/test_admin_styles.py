@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.lenders.models import LenderCall
-from tests.factories import LeadFactory, LenderFactory
+from tests.factories import CampaignFactory, LeadFactory, LenderFactory
 
 STYLESHEET = 'href="/static/lenders/admin.css"'
 
@@ -73,5 +73,28 @@ def test_the_statistics_page_shows_its_colours_in_a_browser_under_the_content_se
     colour = "element => getComputedStyle(element).color"
     assert page.locator(".lender-admin__error").evaluate(colour) == "rgb(186, 33, 33)"
     assert page.locator(".lender-admin__ok").evaluate(colour) == "rgb(30, 123, 52)"
+    assert blocked == []
+    screenshot()
+
+
+@pytest.mark.browser
+def test_the_campaign_and_lender_lists_show_their_colours_in_a_browser_under_the_content_security_policy(
+    page, live_server, admin_user, client, screenshot
+):
+    CampaignFactory(name="Campaña de prueba")
+    client.force_login(admin_user)
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}])
+    blocked = []
+    page.on("console", lambda message: "Content Security Policy" in message.text and blocked.append(message.text))
+    colour = "element => getComputedStyle(element).color"
+
+    page.goto(f"{live_server.url}/admin/lenders/lender/")
+    assert page.locator(".circuit--closed").first.evaluate(colour) == "rgb(30, 126, 52)"
+    page.goto(f"{live_server.url}/admin/campaigns/campaign/")
+    state = page.locator("[class^='campaign-state--']").first
+    expected = {"active": "rgb(30, 126, 52)", "scheduled": "rgb(12, 99, 168)", "paused": "rgb(154, 103, 0)",
+                "exhausted": "rgb(176, 42, 55)", "ended": "rgb(108, 117, 125)", "draft": "rgb(108, 117, 125)"}
+    assert state.evaluate(colour) == expected[state.get_attribute("class").removeprefix("campaign-state--")]
     assert blocked == []
     screenshot()
