@@ -17,6 +17,7 @@ from django.utils import timezone
 from apps.leads.models import Decision, Lead, LeadEvent, LeadStatus, Offer, Submission
 from apps.lenders.adapters.base import DecisionResult, SubmissionResult
 from apps.origins.services import tracking_id_mint
+from prosperas.sql import datetime_param
 
 # Where a journey may be picked up again after a technical failure: the same tracking ID goes
 # to the lender again (it is idempotent by it).
@@ -222,7 +223,7 @@ def _decision_insert(*, lead_id: int, lender_id: int, result: DecisionResult) ->
     decision = Decision(lead_id=lead_id, lender_id=lender_id, outcome=str(result.decision),
                         reason=result.reason[:512], lender_reference=result.lender_reference[:128],
                         created_at=now, updated_at=now)
-    stamp = connection.ops.adapt_datetimefield_value(now)
+    stamp = datetime_param(now)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {connection.ops.quote_name(Decision._meta.db_table)}"
@@ -500,8 +501,7 @@ def lead_postback_apply(*, lender_id: int, tracking_id: str, incoming: str, occu
     so reads no model and decrypts nothing. The email and the campaign's result charge that follow
     a move are done off the request, by `lead_postback_follow_up`.
     """
-    when = connection.ops.adapt_datetimefield_value
-    now, occurred = when(timezone.now()), when(occurred_at)
+    now, occurred = datetime_param(timezone.now()), datetime_param(occurred_at)
     applied, applied_params = _transition_condition(incoming, "applied", occurred)
     contradicts, contradicts_params = _transition_condition(incoming, "contradicts", occurred)
     # Every SET expression reads the row as it was before this statement (SQL's rule); RETURNING

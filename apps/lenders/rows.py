@@ -8,23 +8,21 @@ table and column names and the fields' own conversions (`from_db_value`: the lea
 fields are decrypted as the ORM decrypts them), on PostgreSQL and on SQLite alike. Each is its
 own statement, run after the row lock is taken: a statement's snapshot is taken when it starts,
 so a read folded into the locking select would not see what the attempt it waited for wrote.
-The same approach as apps/postbacks/rows.py; everything else in the app uses the ORM.
+The same approach as apps/postbacks/rows.py (helpers in prosperas/sql.py); everything else in
+the app uses the ORM.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from django.db import connection, models
-from django.db.models.expressions import Col
+from django.db import connection
 
 from apps.leads.models import Decision, Lead
 from apps.lenders.models import DecisionRequest, LenderCall
 from apps.listings.models import Listing
 from apps.products.models import Product
+from prosperas.sql import columns, converted, fields_of, instance_from_row
 
 # What a compare-mode attempt reads of its ask, and of its journey (services.JOURNEY_FIELDS_READ
 # without the lead's own product and listing: the ask's are the ones applied for).
@@ -36,50 +34,19 @@ JOURNEY_FIELDS = (
 )
 
 
-def _fields(model: type[models.Model], names: Sequence[str]) -> list[models.Field]:
-    return [model._meta.get_field(name) for name in names]
-
-
-def _columns(alias: str, fields: list[models.Field]) -> str:
-    return ", ".join(f"{alias}.{connection.ops.quote_name(field.column)}" for field in fields)
-
-
-@functools.cache
-def _converters(vendor: str, field: models.Field) -> tuple[Col, tuple]:
-    """The conversions the ORM applies to this column's values: the backend's, then the field's
-    own (from_db_value). Per database vendor, as the ORM's compiler gets them."""
-    expression = Col(field.model._meta.db_table, field)
-    return expression, (*connection.ops.get_db_converters(expression), *field.get_db_converters(connection))
-
-
-def _converted(field: models.Field, value: Any) -> Any:
-    expression, converters = _converters(connection.vendor, field)
-    for converter in converters:
-        value = converter(value, expression, connection)
-    return value
-
-
-def _instance(model: type[models.Model], fields: list[models.Field], values: Sequence[Any]) -> models.Model:
-    """A model instance as the ORM loads one with only() these fields (the others load on access)."""
-    loaded = {field.attname: _converted(field, value) for field, value in zip(fields, values, strict=True)}
-    # from_db takes the values in the model's field order.
-    names = [field.attname for field in model._meta.concrete_fields if field.attname in loaded]
-    return model.from_db(connection.alias, names, [loaded[name] for name in names])
-
-
 def compare_ask_locked(*, lead_id: int, lender_id: int) -> DecisionRequest | None:
     """The compare-mode ask of this lead and lender, its row locked until the transaction ends,
     with its journey's fields and the catalog entry asked for (product_id, listing_id) cached on
     it; None when there is no such ask or the lead is not in compare mode."""
-    ask_fields, lead_fields = _fields(DecisionRequest, ASK_FIELDS), _fields(Lead, JOURNEY_FIELDS)
-    product_fields, listing_fields = _fields(Product, ("id", "product_id")), _fields(Listing, ("id", "listing_id"))
+    ask_fields, lead_fields = fields_of(DecisionRequest, ASK_FIELDS), fields_of(Lead, JOURNEY_FIELDS)
+    product_fields, listing_fields = fields_of(Product, ("id", "product_id")), fields_of(Listing, ("id", "listing_id"))
     lock = ""
     if connection.features.has_select_for_update:
         lock = " FOR UPDATE OF a" if connection.features.has_select_for_update_of else " FOR UPDATE"
     quote = connection.ops.quote_name
     sql = (
-        f"SELECT {_columns('a', ask_fields)}, {_columns('l', lead_fields)}, {_columns('p', product_fields)},"
-        f" {_columns('s', listing_fields)}"
+        f"SELECT {columns(ask_fields, alias='a')}, {columns(lead_fields, alias='l')},"
+        f" {columns(product_fields, alias='p')}, {columns(listing_fields, alias='s')}"
         f" FROM {quote(DecisionRequest._meta.db_table)} a"
         f" JOIN {quote(Lead._meta.db_table)} l ON l.id = a.lead_id"
         f" JOIN {quote(Product._meta.db_table)} p ON p.id = a.product_id"
@@ -92,11 +59,11 @@ def compare_ask_locked(*, lead_id: int, lender_id: int) -> DecisionRequest | Non
     if row is None:
         return None
     ends = _offsets(ask_fields, lead_fields, product_fields)
-    ask = _instance(DecisionRequest, ask_fields, row[:ends[0]])
+    ask = instance_from_row(DecisionRequest, ask_fields, row[:ends[0]])
     related = {
-        "lead": _instance(Lead, lead_fields, row[ends[0]:ends[1]]),
-        "product": _instance(Product, product_fields, row[ends[1]:ends[2]]),
-        "listing": _instance(Listing, listing_fields, row[ends[2]:]),
+        "lead": instance_from_row(Lead, lead_fields, row[ends[0]:ends[1]]),
+        "product": instance_from_row(Product, product_fields, row[ends[1]:ends[2]]),
+        "listing": instance_from_row(Listing, listing_fields, row[ends[2]:]),
     }
     for name, instance in related.items():
         DecisionRequest._meta.get_field(name).set_cached_value(ask, instance)
@@ -127,4 +94,4 @@ def lender_calls_earlier(*, lead_id: int, lender_id: int, capability: str) -> li
         cursor.execute(f"SELECT id, outcome, started_at FROM {connection.ops.quote_name(LenderCall._meta.db_table)}"
                        " WHERE lead_id = %s AND lender_id = %s AND capability = %s", [lead_id, lender_id, capability])
         rows = cursor.fetchall()
-    return [(pk, outcome, _converted(started_at, at)) for pk, outcome, at in rows]
+    return [(pk, outcome, converted(started_at, at)) for pk, outcome, at in rows]

@@ -5,55 +5,36 @@ times the database's own time in building the query (bench/postbacks.py measured
 at a sixth of a bare view's throughput that way), so they are written once here, with the
 models' own table and column names and the fields' own conversions (`from_db_value`,
 `get_db_prep_save`): the same values reach the database as through the ORM, on PostgreSQL and
-on SQLite (`make run`) alike. Everything else in the app uses the ORM.
+on SQLite (`make run`) alike (helpers in prosperas/sql.py). Everything else in the app uses the ORM.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection
 
 from apps.lenders.models import Lender
 from apps.postbacks.models import PostbackEvent, PostbackNonce
+from prosperas.sql import columns, datetime_param, fetch_one, fields_of, instance_from_row
 
 # What authentication reads of a lender: its encrypted adapter credentials are never decrypted.
 LENDER_AUTH_FIELDS = ("id", "code", "environment", "postback_auth", "postback_key", "postback_secret",
                       "postback_secret_previous", "postback_ip_allowlist")
 
 
-def _columns(model: type[models.Model], names: Sequence[str]) -> str:
-    return ", ".join(connection.ops.quote_name(model._meta.get_field(name).column) for name in names)
-
-
-def _fetch_one(sql: str, params: list[Any]) -> tuple | None:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
-
-
-def _when(moment: datetime) -> Any:
-    return connection.ops.adapt_datetimefield_value(moment)
-
-
 def lender_for_authentication(*, column: str, value: str, api_key_only: bool = False) -> Lender | None:
     """The lender whose `column` (postback_key or postback_api_key_digest) is `value`, with only
     LENDER_AUTH_FIELDS loaded (the others load on access, as with the ORM's only())."""
-    fields = [Lender._meta.get_field(name) for name in LENDER_AUTH_FIELDS]
+    fields = fields_of(Lender, LENDER_AUTH_FIELDS)
     where = f"{connection.ops.quote_name(column)} = %s"
     params: list[Any] = [value]
     if api_key_only:
         where += " AND postback_auth = %s"
         params.append(Lender.PostbackAuth.API_KEY)
-    row = _fetch_one(f"SELECT {_columns(Lender, LENDER_AUTH_FIELDS)} FROM {Lender._meta.db_table} WHERE {where}",
-                     params)
-    if row is None:
-        return None
-    values = [field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
-              for field, value in zip(fields, row, strict=True)]
-    return Lender.from_db(connection.alias, [field.attname for field in fields], values)
+    row = fetch_one(f"SELECT {columns(fields)} FROM {Lender._meta.db_table} WHERE {where}", params)
+    return None if row is None else instance_from_row(Lender, fields, row)
 
 
 def nonce_spend(*, lender_id: int, nonce: str, tester: bool, seen_at: datetime) -> bool:
@@ -62,7 +43,7 @@ def nonce_spend(*, lender_id: int, nonce: str, tester: bool, seen_at: datetime) 
     so no savepoint inside the caller's transaction."""
     sql = (f"INSERT INTO {PostbackNonce._meta.db_table} (lender_id, nonce, tester, seen_at) VALUES (%s, %s, %s, %s) "
            "ON CONFLICT (lender_id, tester, nonce) DO NOTHING RETURNING id")
-    return _fetch_one(sql, [lender_id, nonce, tester, _when(seen_at)]) is not None
+    return fetch_one(sql, [lender_id, nonce, tester, datetime_param(seen_at)]) is not None
 
 
 # An earlier event of the same lead (or, unmatched, of the same lender and click_id) with the same
@@ -81,7 +62,7 @@ def event_exists_like(event: PostbackEvent) -> bool:
     """Whether `event` (saved or not) would be recorded as a repeat now."""
     condition, params = _repeat_condition(event)
     sql = f"SELECT EXISTS (SELECT 1 FROM {PostbackEvent._meta.db_table} WHERE {condition})"
-    return bool(_fetch_one(sql, params)[0])
+    return bool(fetch_one(sql, params)[0])
 
 
 def event_insert(event: PostbackEvent) -> PostbackEvent | None:
@@ -98,10 +79,10 @@ def event_insert(event: PostbackEvent) -> PostbackEvent | None:
     # "WHERE true" lets SQLite parse an INSERT ... SELECT without a FROM.
     # ON CONFLICT names the partial unique index postback_event_nonce_once_per_lender, its condition
     # written as Django writes it (SQLite matches the index by the same expression).
-    sql = (f"INSERT INTO {table} ({_columns(PostbackEvent, [f.name for f in fields])}, is_repeat) "
+    sql = (f"INSERT INTO {table} ({columns(fields)}, is_repeat) "
            f"SELECT {', '.join(['%s'] * len(fields))}, EXISTS (SELECT 1 FROM {table} WHERE {condition}) WHERE true "
            "ON CONFLICT (lender_id, nonce) WHERE NOT (nonce = '') DO NOTHING RETURNING id, is_repeat")
-    row = _fetch_one(sql, [*params, *repeat_params])
+    row = fetch_one(sql, [*params, *repeat_params])
     if row is None:
         return None
     event.pk, is_repeat = row

@@ -1,0 +1,62 @@
+"""Helpers for the few hot statements written in SQL (apps/postbacks/rows.py, apps/lenders/rows.py).
+
+Those statements run on every postback or every lender call of a fan-out, where the ORM's
+query building costs several times the database's own work. They still read and write values
+exactly as the ORM does: the models' own table and column names, the backend's and the fields'
+own conversions (an encrypted field decrypts as the ORM decrypts it), on PostgreSQL and SQLite.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, models
+from django.db.models.expressions import Col
+
+
+def fields_of(model: type[models.Model], names: Sequence[str]) -> list[models.Field]:
+    return [model._meta.get_field(name) for name in names]
+
+
+def columns(fields: Sequence[models.Field], *, alias: str = "") -> str:
+    """The quoted column list of `fields`, each prefixed by `alias.` when given."""
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f"{prefix}{connection.ops.quote_name(field.column)}" for field in fields)
+
+
+def fetch_one(sql: str, params: Sequence[Any]) -> tuple | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def datetime_param(moment: datetime) -> Any:
+    """A datetime as the backend stores it (naive UTC text on SQLite), to compare or write."""
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+@functools.cache
+def _converters(vendor: str, field: models.Field) -> tuple[Col, tuple]:
+    """The conversions the ORM applies to this column's values: the backend's, then the field's
+    own (from_db_value). Per database vendor, as the ORM's compiler gets them."""
+    expression = Col(field.model._meta.db_table, field)
+    return expression, (*connection.ops.get_db_converters(expression), *field.get_db_converters(connection))
+
+
+def converted(field: models.Field, value: Any) -> Any:
+    """A column's raw value as the ORM would load it into `field`."""
+    expression, converters = _converters(connection.vendor, field)
+    for converter in converters:
+        value = converter(value, expression, connection)
+    return value
+
+
+def instance_from_row(model: type[models.Model], fields: Sequence[models.Field], values: Sequence[Any]) -> models.Model:
+    """A model instance as the ORM loads one with only() these fields (the others load on access)."""
+    loaded = {field.attname: converted(field, value) for field, value in zip(fields, values, strict=True)}
+    # from_db takes the values in the model's field order, whatever order the select had.
+    names = [field.attname for field in model._meta.concrete_fields if field.attname in loaded]
+    return model.from_db(connection.alias, names, [loaded[name] for name in names])
