@@ -8,8 +8,9 @@ own conversions (an encrypted field decrypts as the ORM decrypts it), on Postgre
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,8 +28,31 @@ def columns(fields: Sequence[models.Field], *, alias: str = "") -> str:
     return ", ".join(f"{prefix}{connection.ops.quote_name(field.column)}" for field in fields)
 
 
-def fetch_one(sql: str, params: Sequence[Any]) -> tuple | None:
-    with connection.cursor() as cursor:
+@contextlib.contextmanager
+def hot_cursor() -> Iterator[Any]:
+    """A cursor for a hot statement: on PostgreSQL its parameters are bound by the server and the
+    statement is prepared once per connection (DATABASES OPTIONS prepare_threshold), so neither
+    psycopg nor PostgreSQL parses and plans it again on every request; elsewhere (SQLite), the
+    usual cursor. Django's wrapper stays around it: query logging, assertNumQueries and the
+    database error classes see it as any other statement."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        raw = ServerBindingCursor(connection.connection)
+    wrapper = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+    with wrapper:
+        yield wrapper
+
+
+def fetch_one(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> tuple | None:
+    with hot_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
 

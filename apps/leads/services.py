@@ -7,6 +7,7 @@ a task delivered twice finds the work already done and changes nothing.
 from __future__ import annotations
 
 import functools
+import re
 import secrets
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
@@ -17,7 +18,7 @@ from django.utils import timezone
 from apps.leads.models import Decision, Lead, LeadEvent, LeadStatus, Offer, Submission
 from apps.lenders.adapters.base import DecisionResult, SubmissionResult
 from apps.origins.services import tracking_id_mint
-from prosperas.sql import datetime_param
+from prosperas.sql import datetime_param, fetch_one
 
 # Where a journey may be picked up again after a technical failure: the same tracking ID goes
 # to the lender again (it is idempotent by it).
@@ -461,7 +462,7 @@ def postback_transition(*, current: str, incoming: str, newer: bool) -> str:
 
 
 # Whether a postback occurred no earlier than the lead's last move by a postback (`newer`).
-NEWER_SQL = "(lender_status_at IS NULL OR lender_status_at <= %s)"
+NEWER_SQL = "(lender_status_at IS NULL OR lender_status_at <= %(occurred)s)"
 
 
 @functools.cache
@@ -472,15 +473,57 @@ def _transition_statuses(incoming: str, effect: str) -> tuple[tuple[str, ...], t
                  for newer in (True, False))
 
 
-def _transition_condition(incoming: str, effect: str, occurred) -> tuple[str, list]:
+def _transition_condition(incoming: str, effect: str) -> str:
     """The transition table for `incoming`, as an SQL condition true when it has `effect` on the
-    row: postback_transition stays the one source of the rules."""
-    parts, params = [], []
+    row: postback_transition stays the one source of the rules. The statuses are written in as
+    literals: they are LeadStatus's own values (checked to be plain words), never a request's."""
+    parts = []
     for statuses, clock in zip(_transition_statuses(incoming, effect), (NEWER_SQL, f"NOT {NEWER_SQL}"), strict=True):
         if statuses:
-            parts.append(f"(status IN ({', '.join(['%s'] * len(statuses))}) AND {clock})")
-            params += [*statuses, occurred]
-    return ("(" + " OR ".join(parts) + ")" if parts else "false"), params
+            assert all(re.fullmatch(r"[a-z_]+", status) for status in statuses)
+            literals = ", ".join(f"'{status}'" for status in statuses)
+            parts.append(f"(status IN ({literals}) AND {clock})")
+    return "(" + " OR ".join(parts) + ")" if parts else "false"
+
+
+@dataclass(frozen=True)
+class PostbackMoveSQL:
+    """A lead's move by one postback status, as SQL pieces, with named parameters `incoming`,
+    `occurred`, `now` and `review` (postback_move_params). lead_postback_apply runs them as one
+    UPDATE; the postbacks app composes them into its single-statement ingest on PostgreSQL."""
+
+    # The UPDATE's SET list: moves the lead, or flags it for review, by the transition table.
+    # Every expression reads the row as it was before the statement (SQL's rule).
+    assignments: str
+    # True on the row as the statement left it when the event contradicts it (a contradicting
+    # event moves nothing, so that row still holds the status and clock the table was read with).
+    contradicts: str
+    # True when the event occurred no earlier than the row's last move by a postback.
+    newer: str
+
+
+@functools.cache
+def postback_move_sql(incoming: str) -> PostbackMoveSQL:
+    """The move for `incoming`, built once per status: plain SQL on any backend, with a handful
+    of named parameters, so the driver keeps it parsed (and PostgreSQL prepared)."""
+    applied = _transition_condition(incoming, "applied")
+    assignments = (
+        f"status = CASE WHEN {applied} THEN %(incoming)s ELSE status END, "
+        # The clock only moves forward, even when an older event moves the lead up the ladder.
+        f"lender_status_at = CASE WHEN {applied} AND {NEWER_SQL} THEN %(occurred)s ELSE lender_status_at END, "
+        f"updated_at = CASE WHEN {applied} THEN %(now)s ELSE updated_at END, "
+        f"needs_review = CASE WHEN {_transition_condition(incoming, 'contradicts')} THEN %(review)s "
+        "ELSE needs_review END"
+    )
+    return PostbackMoveSQL(assignments=assignments, contradicts=_transition_condition(incoming, "contradicts"),
+                           newer=NEWER_SQL)
+
+
+def postback_move_params(*, incoming: str, occurred_at, now) -> dict:
+    """The parameters of postback_move_sql's pieces. A lead moved sets its updated_at to `now`
+    exactly: that is how a statement tells a move from a row left as it was."""
+    return {"incoming": incoming, "occurred": datetime_param(occurred_at), "now": datetime_param(now),
+            "review": True}
 
 
 @dataclass(frozen=True)
@@ -496,32 +539,20 @@ def lead_postback_apply(*, lender_id: int, tracking_id: str, incoming: str, occu
 
     One UPDATE does it all: it takes the lead's row lock (held until the caller's transaction
     ends, so two postbacks of one lead are recorded one after the other), decides by the
-    transition table written out as SQL for `incoming` (_transition_condition) on the row as it is once
-    locked, moves the lead or flags it for review, and answers what it did. The lender's request
-    so reads no model and decrypts nothing. The email and the campaign's result charge that follow
-    a move are done off the request, by `lead_postback_follow_up`.
+    transition table written out as SQL for `incoming` (postback_move_sql) on the row as it is
+    once locked, moves the lead or flags it for review, and answers what it did. The lender's
+    request so reads no model and decrypts nothing. The email and the campaign's result charge
+    that follow a move are done off the request, by `lead_postback_follow_up`.
     """
-    now, occurred = datetime_param(timezone.now()), datetime_param(occurred_at)
-    applied, applied_params = _transition_condition(incoming, "applied", occurred)
-    contradicts, contradicts_params = _transition_condition(incoming, "contradicts", occurred)
-    # Every SET expression reads the row as it was before this statement (SQL's rule); RETURNING
-    # reads it after, unchanged unless moved: so its status and clock are the ones the table was
-    # read with whenever the lead did not move.
-    sql = (
-        f"UPDATE {Lead._meta.db_table} SET "
-        f"status = CASE WHEN {applied} THEN %s ELSE status END, "
-        # The clock only moves forward, even when an older event moves the lead up the ladder.
-        f"lender_status_at = CASE WHEN {applied} AND {NEWER_SQL} THEN %s ELSE lender_status_at END, "
-        f"updated_at = CASE WHEN {applied} THEN %s ELSE updated_at END, "
-        f"needs_review = CASE WHEN {contradicts} THEN %s ELSE needs_review END "
-        "WHERE lender_id = %s AND tracking_id = %s "
-        f"RETURNING id, status, updated_at = %s, {NEWER_SQL}"
-    )
-    sql_params = [*applied_params, incoming, *applied_params, occurred, occurred, *applied_params, now,
-                  *contradicts_params, True, lender_id, tracking_id, now, occurred]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, sql_params)
-        row = cursor.fetchone()
+    move = postback_move_sql(incoming)
+    # RETURNING reads the row after the SET, unchanged unless moved: so its status and clock are
+    # the ones the table was read with whenever the lead did not move.
+    sql = (f"UPDATE {Lead._meta.db_table} SET {move.assignments} "
+           "WHERE lender_id = %(lender_id)s AND tracking_id = %(tracking_id)s "
+           f"RETURNING id, status, updated_at = %(now)s, {move.newer}")
+    params = {**postback_move_params(incoming=incoming, occurred_at=occurred_at, now=timezone.now()),
+              "lender_id": lender_id, "tracking_id": tracking_id}
+    row = fetch_one(sql, params)
     if row is None:
         return None
     lead_id, status, moved, was_newer = row

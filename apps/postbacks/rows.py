@@ -10,11 +10,15 @@ on SQLite (`make run`) alike (helpers in prosperas/sql.py). Everything else in t
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
+from apps.leads.models import Lead
 from apps.lenders.models import Lender
 from apps.postbacks.models import PostbackEvent, PostbackNonce
 from prosperas.sql import columns, datetime_param, fetch_one, fields_of, instance_from_row
@@ -27,14 +31,15 @@ LENDER_AUTH_FIELDS = ("id", "code", "environment", "postback_auth", "postback_ke
 def lender_for_authentication(*, column: str, value: str, api_key_only: bool = False) -> Lender | None:
     """The lender whose `column` (postback_key or postback_api_key_digest) is `value`, with only
     LENDER_AUTH_FIELDS loaded (the others load on access, as with the ORM's only())."""
-    fields = fields_of(Lender, LENDER_AUTH_FIELDS)
-    where = f"{connection.ops.quote_name(column)} = %s"
-    params: list[Any] = [value]
-    if api_key_only:
-        where += " AND postback_auth = %s"
-        params.append(Lender.PostbackAuth.API_KEY)
-    row = fetch_one(f"SELECT {columns(fields)} FROM {Lender._meta.db_table} WHERE {where}", params)
-    return None if row is None else instance_from_row(Lender, fields, row)
+    params: list[Any] = [value, Lender.PostbackAuth.API_KEY] if api_key_only else [value]
+    row = fetch_one(_lender_sql(connection.vendor, column, api_key_only), params)
+    return None if row is None else instance_from_row(Lender, fields_of(Lender, LENDER_AUTH_FIELDS), row)
+
+
+@functools.cache
+def _lender_sql(vendor: str, column: str, api_key_only: bool) -> str:
+    where = f"{connection.ops.quote_name(column)} = %s" + (" AND postback_auth = %s" if api_key_only else "")
+    return f"SELECT {columns(fields_of(Lender, LENDER_AUTH_FIELDS))} FROM {Lender._meta.db_table} WHERE {where}"
 
 
 def nonce_spend(*, lender_id: int, nonce: str, tester: bool, seen_at: datetime) -> bool:
@@ -71,18 +76,9 @@ def event_insert(event: PostbackEvent) -> PostbackEvent | None:
     run after the lead's lock is taken, it sees the events of whoever held the lock before
     (PostgreSQL gives each statement its own snapshot). Returns the event saved, or None when the
     lender already used its nonce (a replay: nothing inserted)."""
-    fields = [field for field in PostbackEvent._meta.concrete_fields
-              if not field.primary_key and field.name != "is_repeat"]
-    params = [field.get_db_prep_save(field.pre_save(event, add=True), connection) for field in fields]
+    params = [field.get_db_prep_save(field.pre_save(event, add=True), connection) for field in _inserted_fields()]
     condition, repeat_params = _repeat_condition(event)
-    table = PostbackEvent._meta.db_table
-    # "WHERE true" lets SQLite parse an INSERT ... SELECT without a FROM.
-    # ON CONFLICT names the partial unique index postback_event_nonce_once_per_lender, its condition
-    # written as Django writes it (SQLite matches the index by the same expression).
-    sql = (f"INSERT INTO {table} ({columns(fields)}, is_repeat) "
-           f"SELECT {', '.join(['%s'] * len(fields))}, EXISTS (SELECT 1 FROM {table} WHERE {condition}) WHERE true "
-           "ON CONFLICT (lender_id, nonce) WHERE NOT (nonce = '') DO NOTHING RETURNING id, is_repeat")
-    row = fetch_one(sql, [*params, *repeat_params])
+    row = fetch_one(_event_insert_sql(connection.vendor, condition), [*params, *repeat_params])
     if row is None:
         return None
     event.pk, is_repeat = row
@@ -90,3 +86,122 @@ def event_insert(event: PostbackEvent) -> PostbackEvent | None:
     event._state.adding = False
     event._state.db = connection.alias
     return event
+
+
+@functools.cache
+def _inserted_fields() -> list:
+    return [field for field in PostbackEvent._meta.concrete_fields if not field.primary_key and field.name != "is_repeat"]
+
+
+@functools.cache
+def _event_insert_sql(vendor: str, repeat_condition: str) -> str:
+    fields, table = _inserted_fields(), PostbackEvent._meta.db_table
+    # ON CONFLICT names the partial unique index postback_event_nonce_once_per_lender, its condition
+    # written as Django writes it (SQLite matches the index by the same expression).
+    return (f"INSERT INTO {table} ({columns(fields)}, is_repeat) "
+            f"VALUES ({', '.join(['%s'] * len(fields))}, EXISTS (SELECT 1 FROM {table} WHERE {repeat_condition})) "
+            "ON CONFLICT (lender_id, nonce) WHERE NOT (nonce = '') DO NOTHING RETURNING id, is_repeat")
+
+
+# --- PostgreSQL: the whole ingest as one statement ----------------------------------------------
+
+# What the single-statement ingest tells apart when it records nothing.
+STALE = "stale"  # the lead changed between the statement's snapshot and its lock: run it again
+REPLAYED = "replayed"  # the lender already used this nonce
+
+
+@dataclass(frozen=True)
+class Recorded:
+    event_id: int
+    is_repeat: bool
+    effect: str
+    lead_id: int | None
+    lead_status: str | None  # the lead's status after the event; None when unmatched
+
+
+def single_statement_ingest() -> bool:
+    """Whether this database records a postback with event_record_moving_lead (PostgreSQL: its
+    data-modifying WITH, xmin and per-statement snapshots), else with lead_postback_apply and
+    event_insert in a transaction (SQLite, `make run`)."""
+    return connection.vendor == "postgresql"
+
+
+def event_record_moving_lead(event: PostbackEvent, *, move_sql, move_params: dict) -> Recorded | str:
+    """Move the lead whose click_id is `event.click_id` (of `event.lender_id`) and record `event`
+    against it, or unmatched when there is none, in one statement: one round trip, atomic without
+    a transaction block, prepared once per connection. `move_sql`/`move_params` are the leads
+    app's move for the event's status (apps.leads.services.postback_move_sql).
+
+    The statement reads the lead in its snapshot (`seen`), then updates that row only if it is
+    still the version it read (xmin, PostgreSQL's row version): when another postback of the same
+    lead committed in between, the row is skipped and nothing is recorded (STALE), since the
+    snapshot would miss that event when deciding is_repeat; the caller runs it again. A nonce the
+    lender already used fails the insert's unique index, which undoes the move too (REPLAYED).
+    """
+    params = {f"p{index}": field.get_db_prep_save(field.pre_save(event, add=True), connection)
+              for index, field in enumerate(_recorded_fields())}
+    params.update(move_params, lender_id=event.lender_id, click_id=event.click_id, status=event.status,
+                  event_id=event.event_id or None)
+    sql = _record_sql(move_sql)
+    try:
+        # Inside a transaction (tests, callers' atomic blocks) a failed statement would abort it:
+        # a savepoint keeps a replay's error to this statement. In autocommit it is not needed.
+        with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
+            row = fetch_one(sql, params)
+    except IntegrityError as error:
+        if getattr(getattr(error.__cause__, "diag", None), "constraint_name", None) == NONCE_CONSTRAINT:
+            return REPLAYED
+        raise
+    if row is None:
+        return STALE
+    return Recorded(*row)
+
+
+NONCE_CONSTRAINT = "postback_event_nonce_once_per_lender"
+
+
+@functools.cache
+def _recorded_fields() -> list:
+    """The event's columns bound as parameters; lead, effect, followed_up_at and is_repeat are
+    decided by the statement."""
+    decided = {"id", "lead", "effect", "followed_up_at", "is_repeat"}
+    return [field for field in PostbackEvent._meta.concrete_fields if field.name not in decided]
+
+
+@functools.cache
+def _record_sql(move_sql) -> str:
+    lead_table, table = Lead._meta.db_table, PostbackEvent._meta.db_table
+    fields = _recorded_fields()
+    # Text parameters take their column's type; the others are cast, as INSERT ... SELECT does not
+    # infer them from the columns (a NULL amount would be text).
+    values = ", ".join(f"%(p{index})s" if field.get_internal_type() in ("CharField", "TextField")
+                       else f"CAST(%(p{index})s AS {field.cast_db_type(connection)})"
+                       for index, field in enumerate(fields))
+    repeat_of_lead = (f"EXISTS (SELECT 1 FROM {table} AS earlier WHERE earlier.lead_id = moved.id "
+                      "AND (earlier.status = %(status)s OR earlier.event_id = %(event_id)s))")
+    repeat_unmatched = (f"EXISTS (SELECT 1 FROM {table} AS earlier WHERE earlier.lender_id = %(lender_id)s "
+                        "AND earlier.lead_id IS NULL AND earlier.click_id = %(click_id)s "
+                        "AND (earlier.status = %(status)s OR earlier.event_id = %(event_id)s))")
+    return (
+        f"WITH seen AS (SELECT id, xmin FROM {lead_table} "
+        "WHERE lender_id = %(lender_id)s AND tracking_id = %(click_id)s), "
+        f"moved AS (UPDATE {lead_table} SET {move_sql.assignments} FROM seen "
+        f"WHERE {lead_table}.id = seen.id AND {lead_table}.xmin = seen.xmin "
+        f"RETURNING {lead_table}.id, {lead_table}.status, {lead_table}.lender_status_at, "
+        f"{lead_table}.updated_at = %(now)s AS applied), "
+        f"inserted AS (INSERT INTO {table} ({columns(fields)}, lead_id, effect, followed_up_at, is_repeat) "
+        f"SELECT {values}, moved.id, "
+        f"CASE WHEN moved.id IS NULL THEN '{PostbackEvent.Effect.UNMATCHED}' "
+        f"WHEN moved.applied THEN '{PostbackEvent.Effect.APPLIED}' "
+        f"WHEN {move_sql.contradicts} THEN '{PostbackEvent.Effect.CONTRADICTS}' "
+        f"ELSE '{PostbackEvent.Effect.NO_CHANGE}' END, "
+        # Only a move sets something off: the others are recorded as already followed up.
+        "CASE WHEN moved.applied THEN NULL ELSE %(now)s END, "
+        f"CASE WHEN moved.id IS NULL THEN {repeat_unmatched} ELSE {repeat_of_lead} END "
+        "FROM (SELECT 1) AS one LEFT JOIN seen ON true LEFT JOIN moved ON true "
+        # Unmatched (no lead seen), or the lead seen was moved; else the lead changed meanwhile.
+        "WHERE seen.id IS NULL OR moved.id IS NOT NULL "
+        "RETURNING id, is_repeat, effect, lead_id) "
+        "SELECT inserted.id, inserted.is_repeat, inserted.effect, inserted.lead_id, moved.status "
+        "FROM inserted LEFT JOIN moved ON true"
+    )

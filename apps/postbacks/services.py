@@ -5,11 +5,12 @@ Two entry points for the endpoint, in the order it calls them:
 - `postback_authenticate` works on the raw body bytes, before anything is parsed: it finds the
   lender, checks its address and verifies the credentials by the lender's mode (a table of
   verifiers). Every refusal is counted.
-- `postback_ingest`, in one transaction: locks the lead, moves it through the leads app's
-  transition table and records the event, matched to a lead by exact click_id or not, with its
-  nonce: the event's insert refuses a nonce the lender already used (unique per lender), so a
-  nonce is spent exactly when its event is recorded and a replay rolls everything back (refused
-  and counted).
+- `postback_ingest`, atomically: moves the lead through the leads app's transition table and
+  records the event, matched to a lead by exact click_id or not, with its nonce: the event's
+  insert refuses a nonce the lender already used (unique per lender), so a nonce is spent
+  exactly when its event is recorded and a replay undoes everything (refused and counted). On
+  PostgreSQL this is one statement (rows.event_record_moving_lead); elsewhere, a transaction
+  of two (the lead's UPDATE, which locks it, then the event's INSERT).
 
 What a move sets off (the consumer's email, the campaign's result charge) is not done while the
 lender waits: each such event is recorded with `followed_up_at` empty, and
@@ -31,11 +32,17 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.leads.models import Lead
-from apps.leads.services import lead_postback_apply, lead_postback_follow_up, postback_transition
+from apps.leads.services import (
+    lead_postback_apply,
+    lead_postback_follow_up,
+    postback_move_params,
+    postback_move_sql,
+    postback_transition,
+)
 from apps.lenders.models import Lender
 from apps.postbacks import contract, rows, signing
 from apps.postbacks.models import PostbackAuthFailure, PostbackEvent, PostbackNonce
@@ -308,45 +315,76 @@ def postback_ingest(
     *, lender: Lender, data: PostbackData, raw_body: bytes, headers: dict[str, str], source_ip: str | None,
     nonce: str = "",
 ) -> PostbackOutcome:
-    """Record one accepted postback with its nonce and move its lead, in one transaction.
-    Never deduplicates: every accepted request is a new row; a repeat of an earlier event is
-    marked so reports count it once. A replayed nonce records nothing, is counted, and raises
+    """Record one accepted postback with its nonce and move its lead, atomically. Never
+    deduplicates: every accepted request is a new row; a repeat of an earlier event is marked so
+    reports count it once. A replayed nonce records nothing, is counted, and raises
     PostbackAuthenticationError("replayed_nonce")."""
+    occurred_at = data.occurred_at or timezone.now()
+    event = PostbackEvent(
+        lender=lender, click_id=data.click_id, status=data.status, event_id=data.event_id, occurred_at=occurred_at,
+        product_id=data.product_id, amount=data.amount, currency=data.currency, reason=data.reason,
+        lender_reference=data.lender_reference, metadata=data.metadata, raw_body=raw_body, headers=headers,
+        source_ip=source_ip, nonce=nonce,
+    )
     try:
-        return _ingest(lender=lender, data=data, raw_body=raw_body, headers=headers, source_ip=source_ip,
-                       nonce=nonce)
+        if rows.single_statement_ingest():
+            return _ingest_in_one_statement(event)
+        return _ingest_in_transaction(event)
     except NonceReplayed:
         postback_auth_failure_record(lender=lender, reason="replayed_nonce", source_ip=source_ip)
         raise PostbackAuthenticationError("replayed_nonce", lender=lender) from None
 
 
-@transaction.atomic
-def _ingest(*, lender: Lender, data: PostbackData, raw_body: bytes, headers: dict[str, str],
-            source_ip: str | None, nonce: str) -> PostbackOutcome:
-    occurred_at = data.occurred_at or timezone.now()
-    # The lead with exactly this click_id (DESIGN.md §3: never trimmed, re-cased or parsed), moved
-    # and left locked, so two events of one lead are recorded one after the other.
-    move = lead_postback_apply(lender_id=lender.pk, tracking_id=data.click_id, incoming=data.status,
-                               occurred_at=occurred_at)
-    looks_like: list[str] = []
-    if move is None:
-        lead_id, effect, lead_status = None, PostbackEvent.Effect.UNMATCHED, None
-        looks_like = click_id_lookalike(lender=lender, click_id=data.click_id)
+# How many times the one-statement ingest is run again when another postback of the same lead
+# committed under it, before the transaction (which waits its turn on the lead's lock) does it.
+STALE_ATTEMPTS = 3
+
+
+def _ingest_in_one_statement(event: PostbackEvent) -> PostbackOutcome:
+    """PostgreSQL: the lead's move and the event's insert in one statement (rows.event_record_moving_lead)."""
+    for _attempt in range(STALE_ATTEMPTS):
+        now = timezone.now()
+        move_params = postback_move_params(incoming=event.status, occurred_at=event.occurred_at, now=now)
+        recorded = rows.event_record_moving_lead(event, move_sql=postback_move_sql(event.status),
+                                                 move_params=move_params)
+        if recorded == rows.REPLAYED:
+            raise NonceReplayed
+        if recorded != rows.STALE:
+            break
     else:
-        lead_id, effect, lead_status = move.lead_id, move.effect, move.status
+        return _ingest_in_transaction(event)
+    event.pk, event.is_repeat, event.effect, event.lead_id = (recorded.event_id, recorded.is_repeat, recorded.effect,
+                                                             recorded.lead_id)
+    event.followed_up_at = None if recorded.effect == PostbackEvent.Effect.APPLIED else now
+    event._state.adding, event._state.db = False, connection.alias
+    if recorded.lead_id is None:
+        # The hint for the lender, written just after: it is only read by people and the answer.
+        looks_like = ",".join(click_id_lookalike(lender=event.lender, click_id=event.click_id))
+        if looks_like:
+            PostbackEvent.objects.filter(pk=event.pk).update(looks_like=looks_like)
+            event.looks_like = looks_like
+    return PostbackOutcome(event=event, lead_status=recorded.lead_status)
+
+
+@transaction.atomic
+def _ingest_in_transaction(event: PostbackEvent) -> PostbackOutcome:
+    """Any database: the lead's move (which locks it until the end of the transaction), then the
+    event's insert, which decides is_repeat once the lock is held."""
+    # The lead with exactly this click_id (DESIGN.md §3: never trimmed, re-cased or parsed).
+    move = lead_postback_apply(lender_id=event.lender_id, tracking_id=event.click_id, incoming=event.status,
+                               occurred_at=event.occurred_at)
+    if move is None:
+        event.lead_id, event.effect, lead_status = None, PostbackEvent.Effect.UNMATCHED, None
+        event.looks_like = ",".join(click_id_lookalike(lender=event.lender, click_id=event.click_id))
+    else:
+        event.lead_id, event.effect, lead_status = move.lead_id, move.effect, move.status
     # Only a move sets something off (the consumer's email, a result's charge): the others are
     # recorded as already followed up, so the runner's index holds only work to do.
-    follow_up_due = effect == PostbackEvent.Effect.APPLIED
-    event = rows.event_insert(PostbackEvent(
-        lender=lender, lead_id=lead_id, click_id=data.click_id, status=data.status, event_id=data.event_id,
-        occurred_at=occurred_at, product_id=data.product_id, amount=data.amount, currency=data.currency,
-        reason=data.reason, lender_reference=data.lender_reference, metadata=data.metadata,
-        effect=effect, raw_body=raw_body, headers=headers, source_ip=source_ip, nonce=nonce,
-        looks_like=",".join(looks_like), followed_up_at=None if follow_up_due else timezone.now(),
-    ))  # is_repeat is decided by the INSERT itself, after the lock (rows.event_insert)
-    if event is None:
+    event.followed_up_at = None if event.effect == PostbackEvent.Effect.APPLIED else timezone.now()
+    recorded = rows.event_insert(event)  # is_repeat is decided by the INSERT itself, after the lock
+    if recorded is None:
         raise NonceReplayed  # rolls back the lead's move with it
-    return PostbackOutcome(event=event, lead_status=lead_status)
+    return PostbackOutcome(event=recorded, lead_status=lead_status)
 
 
 # --- Following up on applied events, off the lender's request ----------------------------------

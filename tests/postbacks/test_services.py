@@ -1,13 +1,16 @@
 """postback_ingest and postback_authenticate called directly, and the nonce purge."""
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.leads.models import LeadStatus
 from apps.leads.services import postback_transition
-from apps.postbacks import services, signing
+from apps.postbacks import rows, services, signing
 from apps.postbacks.models import PostbackAuthFailure, PostbackEvent, PostbackNonce
 from apps.postbacks.services import (
     PostbackAuthenticationError,
@@ -155,3 +158,111 @@ def test_a_follow_up_that_fails_stays_due_and_does_not_hold_up_the_others(lender
     assert f"postback event {failing.pk}: follow-up failed" in caplog.text
     monkeypatch.setattr(services, "lead_postback_follow_up", real_follow_up)
     assert postback_follow_ups_run() == 1  # the next run does it
+
+
+# --- PostgreSQL's one-statement ingest (rows.event_record_moving_lead) --------------------------
+
+needs_postgresql = pytest.mark.skipif(not rows.single_statement_ingest(),
+                                      reason="the one-statement ingest is PostgreSQL's; SQLite uses the transaction")
+
+
+@needs_postgresql
+def test_one_statement_ingest_moves_and_records_in_one_round_trip(transactional_db, django_assert_num_queries):
+    lender = LenderFactory()
+    lead = LeadFactory(listing__product__lender=lender, status=LeadStatus.HANDED_OFF)
+    with django_assert_num_queries(1):
+        outcome = ingest(lender, click_id=lead.tracking_id, status="approved", event_id="e1", nonce="nonce-0001")
+    event = PostbackEvent.objects.get()
+    assert (outcome.event.pk, outcome.lead_status, outcome.event.effect) == (event.pk, "approved", "applied")
+    assert (event.lead_id, event.effect, event.is_repeat, event.nonce) == (lead.pk, "applied", False, "nonce-0001")
+    assert event.followed_up_at is None  # due: it moved the lead
+    repeat = ingest(lender, click_id=lead.tracking_id, status="approved", event_id="e2")
+    assert (repeat.event.effect, repeat.event.is_repeat, repeat.lead_status) == ("no_change", True, "approved")
+    assert PostbackEvent.objects.get(pk=repeat.event.pk).followed_up_at is not None
+
+
+@needs_postgresql
+def test_one_statement_replay_outside_any_transaction_undoes_the_move(transactional_db):
+    lender = LenderFactory()
+    lead = LeadFactory(listing__product__lender=lender, status=LeadStatus.HANDED_OFF)
+    ingest(lender, click_id=lead.tracking_id, status="pre_approved", nonce="nonce-0001")
+    with pytest.raises(PostbackAuthenticationError):
+        ingest(lender, click_id=lead.tracking_id, status="disbursed", nonce="nonce-0001")
+    lead.refresh_from_db()
+    assert (lead.status, PostbackEvent.objects.count()) == (LeadStatus.PRE_APPROVED, 1)
+
+
+@needs_postgresql
+def test_an_unmatched_event_gets_its_lookalike_hint_in_one_statement_too(transactional_db):
+    lender = LenderFactory()
+    lead = LeadFactory(listing__product__lender=lender)
+    outcome = ingest(lender, click_id=lead.tracking_id.upper(), status="approved")
+    assert outcome.lead_status is None and outcome.event.effect == "unmatched"
+    assert PostbackEvent.objects.get().looks_like == outcome.event.looks_like == "letter_case"
+
+
+@needs_postgresql
+def test_a_postback_whose_lead_another_one_moved_meanwhile_is_run_again_and_sees_it(transactional_db, monkeypatch):
+    """The statement reads the lead in its snapshot, then waits for the lead's lock held by another
+    postback of the same status. When that one commits, the row read is outdated and the snapshot
+    misses its event: the statement records nothing, is run again, and marks the event a repeat."""
+    lender = LenderFactory()
+    lead = LeadFactory(listing__product__lender=lender, status=LeadStatus.HANDED_OFF)
+    runs = []
+    record = rows.event_record_moving_lead
+    monkeypatch.setattr(rows, "event_record_moving_lead",
+                        lambda *args, **kwargs: runs.append(record(*args, **kwargs)) or runs[-1])
+    holding, release, outcomes = threading.Event(), threading.Event(), {}
+
+    def first():
+        try:
+            with transaction.atomic():
+                outcomes["first"] = ingest(lender, click_id=lead.tracking_id, status="approved", event_id="e1")
+                holding.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    def second():
+        try:
+            outcomes["second"] = ingest(lender, click_id=lead.tracking_id, status="approved", event_id="e2")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert holding.wait(timeout=30)
+    threads[1].start()
+    _wait_for_a_lock_wait()
+    release.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert runs[0] != rows.STALE and runs[1:] == [rows.STALE, runs[2]] and isinstance(runs[2], rows.Recorded)
+    assert (outcomes["first"].event.is_repeat, outcomes["second"].event.is_repeat) == (False, True)
+    assert (outcomes["first"].event.effect, outcomes["second"].event.effect) == ("applied", "no_change")
+    assert PostbackEvent.objects.filter(lead=lead, is_repeat=False).count() == 1
+
+
+def _wait_for_a_lock_wait() -> None:
+    """Until a session of this database waits on a lock (the second postback, on the lead's row)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND wait_event_type = 'Lock'")
+            if cursor.fetchone()[0]:
+                return
+        time.sleep(0.02)
+    raise AssertionError("the second postback never waited for the lead's lock")
+
+
+@needs_postgresql
+def test_a_lead_moved_under_every_attempt_is_recorded_by_the_transaction(transactional_db, monkeypatch):
+    lender = LenderFactory()
+    lead = LeadFactory(listing__product__lender=lender, status=LeadStatus.HANDED_OFF)
+    monkeypatch.setattr(rows, "event_record_moving_lead", lambda *args, **kwargs: rows.STALE)
+    outcome = ingest(lender, click_id=lead.tracking_id, status="approved", nonce="nonce-0001")
+    lead.refresh_from_db()
+    assert (outcome.event.effect, outcome.lead_status, lead.status) == ("applied", "approved", "approved")
+    assert PostbackEvent.objects.get().nonce == "nonce-0001"
