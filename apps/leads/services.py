@@ -474,49 +474,50 @@ def _transition_statuses(incoming: str, effect: str) -> tuple[tuple[str, ...], t
 
 
 def _transition_condition(incoming: str, effect: str) -> str:
-    """The transition table for `incoming`, as an SQL condition true when it has `effect` on the
-    row: postback_transition stays the one source of the rules. The statuses are written in as
-    literals: they are LeadStatus's own values (checked to be plain words), never a request's."""
-    parts = []
-    for statuses, clock in zip(_transition_statuses(incoming, effect), (NEWER_SQL, f"NOT {NEWER_SQL}"), strict=True):
-        if statuses:
-            assert all(re.fullmatch(r"[a-z_]+", status) for status in statuses)
-            literals = ", ".join(f"'{status}'" for status in statuses)
-            parts.append(f"(status IN ({literals}) AND {clock})")
-    return "(" + " OR ".join(parts) + ")" if parts else "false"
+    """The transition table for `incoming`, as an SQL condition on a lead row (its status and
+    lender_status_at) true when it has `effect`: postback_transition stays the one source of the
+    rules. The statuses are written in as literals: they are LeadStatus's own values (checked to
+    be plain words), never a request's."""
+
+    def among(statuses: tuple[str, ...]) -> str:
+        assert all(re.fullmatch(r"[a-z_]+", status) for status in statuses)
+        return "status IN (" + ", ".join(f"'{status}'" for status in statuses) + ")" if statuses else "false"
+
+    when_newer, when_older = _transition_statuses(incoming, effect)
+    if when_newer == when_older:  # the clock does not matter for this status
+        return f"({among(when_newer)})"
+    return f"(({among(when_newer)} AND {NEWER_SQL}) OR ({among(when_older)} AND NOT {NEWER_SQL}))"
 
 
 @dataclass(frozen=True)
 class PostbackMoveSQL:
-    """A lead's move by one postback status, as SQL pieces, with named parameters `incoming`,
+    """A lead's move by one postback status, as SQL pieces with named parameters `incoming`,
     `occurred`, `now` and `review` (postback_move_params). lead_postback_apply runs them as one
     UPDATE; the postbacks app composes them into its single-statement ingest on PostgreSQL."""
 
-    # The UPDATE's SET list: moves the lead, or flags it for review, by the transition table.
-    # Every expression reads the row as it was before the statement (SQL's rule).
-    assignments: str
-    # True on the row as the statement left it when the event contradicts it (a contradicting
-    # event moves nothing, so that row still holds the status and clock the table was read with).
-    contradicts: str
-    # True when the event occurred no earlier than the row's last move by a postback.
-    newer: str
+    # Conditions on a lead row as it is before the move (unqualified status, lender_status_at):
+    applied: str  # the event moves the lead
+    contradicts: str  # the event contradicts the lead's state (flag it for review)
+    newer: str  # the event occurred no earlier than the lead's last move by a postback
+
+    def assignments(self, *, applied: str, contradicts: str, newer: str) -> str:
+        """The UPDATE's SET list, given SQL that yields each condition for the row being updated
+        (the conditions themselves, or columns computed from the same row)."""
+        return (
+            f"status = CASE WHEN {applied} THEN %(incoming)s ELSE status END, "
+            # The clock only moves forward, even when an older event moves the lead up the ladder.
+            f"lender_status_at = CASE WHEN {applied} AND {newer} THEN %(occurred)s ELSE lender_status_at END, "
+            f"updated_at = CASE WHEN {applied} THEN %(now)s ELSE updated_at END, "
+            f"needs_review = CASE WHEN {contradicts} THEN %(review)s ELSE needs_review END"
+        )
 
 
 @functools.cache
 def postback_move_sql(incoming: str) -> PostbackMoveSQL:
     """The move for `incoming`, built once per status: plain SQL on any backend, with a handful
     of named parameters, so the driver keeps it parsed (and PostgreSQL prepared)."""
-    applied = _transition_condition(incoming, "applied")
-    assignments = (
-        f"status = CASE WHEN {applied} THEN %(incoming)s ELSE status END, "
-        # The clock only moves forward, even when an older event moves the lead up the ladder.
-        f"lender_status_at = CASE WHEN {applied} AND {NEWER_SQL} THEN %(occurred)s ELSE lender_status_at END, "
-        f"updated_at = CASE WHEN {applied} THEN %(now)s ELSE updated_at END, "
-        f"needs_review = CASE WHEN {_transition_condition(incoming, 'contradicts')} THEN %(review)s "
-        "ELSE needs_review END"
-    )
-    return PostbackMoveSQL(assignments=assignments, contradicts=_transition_condition(incoming, "contradicts"),
-                           newer=NEWER_SQL)
+    return PostbackMoveSQL(applied=_transition_condition(incoming, "applied"),
+                           contradicts=_transition_condition(incoming, "contradicts"), newer=NEWER_SQL)
 
 
 def postback_move_params(*, incoming: str, occurred_at, now) -> dict:
@@ -545,9 +546,11 @@ def lead_postback_apply(*, lender_id: int, tracking_id: str, incoming: str, occu
     that follow a move are done off the request, by `lead_postback_follow_up`.
     """
     move = postback_move_sql(incoming)
-    # RETURNING reads the row after the SET, unchanged unless moved: so its status and clock are
-    # the ones the table was read with whenever the lead did not move.
-    sql = (f"UPDATE {Lead._meta.db_table} SET {move.assignments} "
+    # Every SET expression reads the row as it was before the statement (SQL's rule). RETURNING
+    # reads it after, unchanged unless moved: so its status and clock are the ones the table was
+    # read with whenever the lead did not move.
+    assignments = move.assignments(applied=move.applied, contradicts=move.contradicts, newer=move.newer)
+    sql = (f"UPDATE {Lead._meta.db_table} SET {assignments} "
            "WHERE lender_id = %(lender_id)s AND tracking_id = %(tracking_id)s "
            f"RETURNING id, status, updated_at = %(now)s, {move.newer}")
     params = {**postback_move_params(incoming=incoming, occurred_at=occurred_at, now=timezone.now()),

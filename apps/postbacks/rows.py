@@ -11,7 +11,10 @@ on SQLite (`make run`) alike (helpers in prosperas/sql.py). Everything else in t
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import functools
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,21 +28,83 @@ from prosperas.sql import columns, datetime_param, fetch_one, fields_of, instanc
 
 # What authentication reads of a lender: its encrypted adapter credentials are never decrypted.
 LENDER_AUTH_FIELDS = ("id", "code", "environment", "postback_auth", "postback_key", "postback_secret",
-                      "postback_secret_previous", "postback_ip_allowlist")
+                      "postback_secret_previous", "postback_api_key_digest", "postback_ip_allowlist")
+# The columns authentication decides by (all text, the secrets as stored: encrypted).
+LENDER_CREDENTIAL_FIELDS = LENDER_AUTH_FIELDS[2:]
+
+# Each web process keeps the lenders it authenticated for this long. An event is recorded on a
+# kept copy only while the lender's credential columns in the database still hold what was read
+# (the write guard: lender_unchanged_condition), and a request refused on a kept copy is decided
+# again on the lender as stored now (services.postback_authenticate): a change by staff (a new
+# secret, a rotation, the allowlist, the mode) applies to the next request, in every process.
+LENDER_CACHE_SECONDS = 60.0
+LENDER_CACHE_SIZE = 1000
 
 
-def lender_for_authentication(*, column: str, value: str, api_key_only: bool = False) -> Lender | None:
-    """The lender whose `column` (postback_key or postback_api_key_digest) is `value`, with only
-    LENDER_AUTH_FIELDS loaded (the others load on access, as with the ORM's only())."""
+@dataclass(frozen=True)
+class LenderAsRead:
+    """A lender as authentication read it, with LENDER_AUTH_FIELDS loaded (the others load on
+    access, as with the ORM's only()), and its credential columns as they were stored then."""
+
+    lender: Lender
+    stored: tuple[str, ...]
+    cached: bool  # read by an earlier request of this process (lender_for_authentication)
+
+
+_lenders_read: dict[tuple, tuple[float, LenderAsRead]] = {}
+
+
+def lender_for_authentication(*, column: str, value: str, api_key_only: bool = False,
+                              fresh: bool = False) -> LenderAsRead | None:
+    """The lender whose `column` (postback_key or postback_api_key_digest) is `value`: this
+    process's copy when it has a recent one, unless `fresh`, else read now (and kept). Every
+    caller gets its own instance."""
+    key = (connection.alias, column, value, api_key_only)
+    now = time.monotonic()
+    kept = None if fresh else _lenders_read.get(key)
+    if kept is not None and kept[0] > now:
+        return dataclasses.replace(kept[1], lender=copy.copy(kept[1].lender), cached=True)
     params: list[Any] = [value, Lender.PostbackAuth.API_KEY] if api_key_only else [value]
     row = fetch_one(_lender_sql(connection.vendor, column, api_key_only), params)
-    return None if row is None else instance_from_row(Lender, fields_of(Lender, LENDER_AUTH_FIELDS), row)
+    if row is None:
+        _lenders_read.pop(key, None)
+        return None
+    read = LenderAsRead(lender=instance_from_row(Lender, fields_of(Lender, LENDER_AUTH_FIELDS), row),
+                        stored=tuple(row[len(LENDER_AUTH_FIELDS) - len(LENDER_CREDENTIAL_FIELDS):]), cached=False)
+    if len(_lenders_read) >= LENDER_CACHE_SIZE:
+        _lenders_read.clear()
+    _lenders_read[key] = (now + LENDER_CACHE_SECONDS, read)
+    return dataclasses.replace(read, lender=copy.copy(read.lender))
 
 
 @functools.cache
 def _lender_sql(vendor: str, column: str, api_key_only: bool) -> str:
     where = f"{connection.ops.quote_name(column)} = %s" + (" AND postback_auth = %s" if api_key_only else "")
     return f"SELECT {columns(fields_of(Lender, LENDER_AUTH_FIELDS))} FROM {Lender._meta.db_table} WHERE {where}"
+
+
+def lender_unchanged_condition() -> str:
+    return _lender_unchanged_condition(connection.vendor)
+
+
+@functools.cache
+def _lender_unchanged_condition(vendor: str) -> str:
+    """True on the lender's row while its credential columns hold `stored` (lender_unchanged_params)."""
+    checks = [f"{Lender._meta.db_table}.id = %(lender_id)s"] + [
+        f"{Lender._meta.db_table}.{connection.ops.quote_name(field.column)} = %(lender_stored_{index})s"
+        for index, field in enumerate(fields_of(Lender, LENDER_CREDENTIAL_FIELDS))
+    ]
+    return " AND ".join(checks)
+
+
+def lender_unchanged_params(stored: tuple[str, ...]) -> dict[str, str]:
+    return {f"lender_stored_{index}": value for index, value in enumerate(stored)}
+
+
+def lender_unchanged(*, lender_id: int, stored: tuple[str, ...]) -> bool:
+    """Whether the lender's credential columns still hold `stored`."""
+    sql = f"SELECT EXISTS (SELECT 1 FROM {Lender._meta.db_table} WHERE {lender_unchanged_condition()})"
+    return bool(fetch_one(sql, {"lender_id": lender_id, **lender_unchanged_params(stored)})[0])
 
 
 def nonce_spend(*, lender_id: int, nonce: str, tester: bool, seen_at: datetime) -> bool:
@@ -108,6 +173,7 @@ def _event_insert_sql(vendor: str, repeat_condition: str) -> str:
 # What the single-statement ingest tells apart when it records nothing.
 STALE = "stale"  # the lead changed between the statement's snapshot and its lock: run it again
 REPLAYED = "replayed"  # the lender already used this nonce
+LENDER_CHANGED = "lender_changed"  # the lender's credentials are no longer the ones authenticated with
 
 
 @dataclass(frozen=True)
@@ -126,7 +192,8 @@ def single_statement_ingest() -> bool:
     return connection.vendor == "postgresql"
 
 
-def event_record_moving_lead(event: PostbackEvent, *, move_sql, move_params: dict) -> Recorded | str:
+def event_record_moving_lead(event: PostbackEvent, *, move_sql, move_params: dict,
+                             lender_stored: tuple[str, ...] | None = None) -> Recorded | str:
     """Move the lead whose click_id is `event.click_id` (of `event.lender_id`) and record `event`
     against it, or unmatched when there is none, in one statement: one round trip, atomic without
     a transaction block, prepared once per connection. `move_sql`/`move_params` are the leads
@@ -137,12 +204,16 @@ def event_record_moving_lead(event: PostbackEvent, *, move_sql, move_params: dic
     lead committed in between, the row is skipped and nothing is recorded (STALE), since the
     snapshot would miss that event when deciding is_repeat; the caller runs it again. A nonce the
     lender already used fails the insert's unique index, which undoes the move too (REPLAYED).
+    With `lender_stored` (the request was authenticated on a kept copy of the lender), nothing is
+    written unless the lender's credential columns still hold those values (LENDER_CHANGED).
     """
     params = {f"p{index}": field.get_db_prep_save(field.pre_save(event, add=True), connection)
               for index, field in enumerate(_recorded_fields())}
     params.update(move_params, lender_id=event.lender_id, click_id=event.click_id, status=event.status,
                   event_id=event.event_id or None)
-    sql = _record_sql(move_sql)
+    if lender_stored is not None:
+        params.update(lender_unchanged_params(lender_stored))
+    sql = _record_sql(move_sql, guarded=lender_stored is not None)
     try:
         # Inside a transaction (tests, callers' atomic blocks) a failed statement would abort it:
         # a savepoint keeps a replay's error to this statement. In autocommit it is not needed.
@@ -152,9 +223,10 @@ def event_record_moving_lead(event: PostbackEvent, *, move_sql, move_params: dic
         if getattr(getattr(error.__cause__, "diag", None), "constraint_name", None) == NONCE_CONSTRAINT:
             return REPLAYED
         raise
-    if row is None:
-        return STALE
-    return Recorded(*row)
+    *recorded, lender_unchanged = row
+    if recorded[0] is None:
+        return STALE if lender_unchanged else LENDER_CHANGED
+    return Recorded(*recorded)
 
 
 NONCE_CONSTRAINT = "postback_event_nonce_once_per_lender"
@@ -169,8 +241,8 @@ def _recorded_fields() -> list:
 
 
 @functools.cache
-def _record_sql(move_sql) -> str:
-    lead_table, table = Lead._meta.db_table, PostbackEvent._meta.db_table
+def _record_sql(move_sql, *, guarded: bool) -> str:
+    lead_table, table, lender_table = Lead._meta.db_table, PostbackEvent._meta.db_table, Lender._meta.db_table
     fields = _recorded_fields()
     # Text parameters take their column's type; the others are cast, as INSERT ... SELECT does not
     # infer them from the columns (a NULL amount would be text).
@@ -182,26 +254,34 @@ def _record_sql(move_sql) -> str:
     repeat_unmatched = (f"EXISTS (SELECT 1 FROM {table} AS earlier WHERE earlier.lender_id = %(lender_id)s "
                         "AND earlier.lead_id IS NULL AND earlier.click_id = %(click_id)s "
                         "AND (earlier.status = %(status)s OR earlier.event_id = %(event_id)s))")
+    # One row while the lender is as authenticated (always, unguarded); none once it changed.
+    lender_unchanged = f"SELECT 1 FROM {lender_table} WHERE {lender_unchanged_condition()}" if guarded else "SELECT 1"
+    # The move is decided on the lead as `seen` in the statement's snapshot: the UPDATE applies it
+    # only to that very row version (xmin), so the decision holds for the row it writes.
+    assignments = move_sql.assignments(applied="seen.applied", contradicts="seen.contradicts", newer="seen.newer")
     return (
-        f"WITH seen AS (SELECT id, xmin FROM {lead_table} "
+        f"WITH lender_unchanged AS ({lender_unchanged}), "
+        f"seen AS (SELECT id, xmin, {move_sql.applied} AS applied, {move_sql.contradicts} AS contradicts, "
+        f"{move_sql.newer} AS newer FROM {lead_table} "
         "WHERE lender_id = %(lender_id)s AND tracking_id = %(click_id)s), "
-        f"moved AS (UPDATE {lead_table} SET {move_sql.assignments} FROM seen "
+        f"moved AS (UPDATE {lead_table} SET {assignments} FROM seen JOIN lender_unchanged ON true "
         f"WHERE {lead_table}.id = seen.id AND {lead_table}.xmin = seen.xmin "
-        f"RETURNING {lead_table}.id, {lead_table}.status, {lead_table}.lender_status_at, "
-        f"{lead_table}.updated_at = %(now)s AS applied), "
+        f"RETURNING {lead_table}.id, {lead_table}.status, seen.applied, seen.contradicts), "
         f"inserted AS (INSERT INTO {table} ({columns(fields)}, lead_id, effect, followed_up_at, is_repeat) "
         f"SELECT {values}, moved.id, "
         f"CASE WHEN moved.id IS NULL THEN '{PostbackEvent.Effect.UNMATCHED}' "
         f"WHEN moved.applied THEN '{PostbackEvent.Effect.APPLIED}' "
-        f"WHEN {move_sql.contradicts} THEN '{PostbackEvent.Effect.CONTRADICTS}' "
+        f"WHEN moved.contradicts THEN '{PostbackEvent.Effect.CONTRADICTS}' "
         f"ELSE '{PostbackEvent.Effect.NO_CHANGE}' END, "
         # Only a move sets something off: the others are recorded as already followed up.
         "CASE WHEN moved.applied THEN NULL ELSE %(now)s END, "
         f"CASE WHEN moved.id IS NULL THEN {repeat_unmatched} ELSE {repeat_of_lead} END "
-        "FROM (SELECT 1) AS one LEFT JOIN seen ON true LEFT JOIN moved ON true "
+        "FROM lender_unchanged LEFT JOIN seen ON true LEFT JOIN moved ON true "
         # Unmatched (no lead seen), or the lead seen was moved; else the lead changed meanwhile.
         "WHERE seen.id IS NULL OR moved.id IS NOT NULL "
         "RETURNING id, is_repeat, effect, lead_id) "
-        "SELECT inserted.id, inserted.is_repeat, inserted.effect, inserted.lead_id, moved.status "
-        "FROM inserted LEFT JOIN moved ON true"
+        # Always one row: the event recorded (or nulls) and whether the lender was unchanged.
+        "SELECT inserted.id, inserted.is_repeat, inserted.effect, inserted.lead_id, moved.status, "
+        "EXISTS (SELECT 1 FROM lender_unchanged) "
+        "FROM (SELECT 1) AS one LEFT JOIN inserted ON true LEFT JOIN moved ON true"
     )

@@ -60,7 +60,13 @@ class PostbackAuthenticationError(Exception):
         self.reason = reason
         self.message = detail or {**contract.AUTH_FAILURE_MESSAGES, **contract.TESTER_AUTH_FAILURE_MESSAGES}[reason]
         self.lender = lender
+        self.on_kept_copy = False  # decided on this process's copy of the lender (rows.LENDER_CACHE_SECONDS)
         super().__init__(f"{reason}: {self.message}")
+
+
+class LenderChanged(Exception):
+    """The lender's credentials changed after this process read them and before the event was
+    recorded: nothing was recorded; authenticate the request again on the lender as stored now."""
 
 
 @dataclass(frozen=True)
@@ -96,10 +102,13 @@ class PostbackOutcome:
 @dataclass(frozen=True)
 class Authenticated:
     """Who sent a request whose credentials verified, and the nonce it carried ("" for api_key
-    lenders: nothing to spend). The nonce is spent by `postback_ingest` with the event."""
+    lenders: nothing to spend). The nonce is spent by `postback_ingest` with the event.
+    `lender_stored` is set when the lender came from this process's kept copy: its credential
+    columns as read, which `postback_ingest` writes only while they still hold."""
 
     lender: Lender
     nonce: str
+    lender_stored: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -117,29 +126,48 @@ class PostbackSimulation:
 # --- Authentication ---------------------------------------------------------------------------
 
 
-def postback_authenticate(*, headers: Mapping[str, str], raw_body: bytes, client_ip: str | None) -> Authenticated:
+def postback_authenticate(*, headers: Mapping[str, str], raw_body: bytes, client_ip: str | None,
+                          fresh: bool = False) -> Authenticated:
     """The lender that sent this request and its nonce, or PostbackAuthenticationError (counted,
     then raised). The nonce is checked for replay when it is spent, by `postback_ingest`.
 
+    The lender may come from this process's recent copy (rows.lender_for_authentication) unless
+    `fresh`. A request refused on that copy is checked again on the lender as stored now, so a
+    refusal is always decided on current credentials; one accepted on it is recorded only if they
+    are still current (Authenticated.lender_stored).
+
     `headers` must look names up case-insensitively (Django's request.headers does).
     """
-    lender = None
     try:
-        lender = _lender_identify(headers)
-        _address_check(lender, client_ip)
-        nonce = CREDENTIAL_VERIFIERS[lender.postback_auth](lender=lender, headers=headers, raw_body=raw_body)
+        try:
+            return _authenticate(headers=headers, raw_body=raw_body, client_ip=client_ip, fresh=fresh)
+        except PostbackAuthenticationError as error:
+            if not error.on_kept_copy:
+                raise
+            return _authenticate(headers=headers, raw_body=raw_body, client_ip=client_ip, fresh=True)
     except PostbackAuthenticationError as error:
-        error.lender = error.lender or lender
         postback_auth_failure_record(lender=error.lender, reason=error.reason, source_ip=client_ip)
         raise
-    return Authenticated(lender=lender, nonce=nonce)
+
+
+def _authenticate(*, headers: Mapping[str, str], raw_body: bytes, client_ip: str | None, fresh: bool) -> Authenticated:
+    read = None
+    try:
+        read = _lender_identify(headers, fresh=fresh)
+        _address_check(read.lender, client_ip)
+        nonce = CREDENTIAL_VERIFIERS[read.lender.postback_auth](lender=read.lender, headers=headers, raw_body=raw_body)
+    except PostbackAuthenticationError as error:
+        if read is not None:
+            error.lender, error.on_kept_copy = error.lender or read.lender, read.cached
+        raise
+    return Authenticated(lender=read.lender, nonce=nonce, lender_stored=read.stored if read.cached else None)
 
 
 def signed_request_authenticate(*, headers: Mapping[str, str], raw_body: bytes, client_ip: str | None) -> Lender:
     """`postback_authenticate` for the other signed endpoints (the product data API), which record
     no event to spend the nonce with: it is spent here, at once, and a replay is refused and
     counted. Returns the lender with all its fields (these endpoints use more than authentication's)."""
-    authenticated = postback_authenticate(headers=headers, raw_body=raw_body, client_ip=client_ip)
+    authenticated = postback_authenticate(headers=headers, raw_body=raw_body, client_ip=client_ip, fresh=True)
     lender = authenticated.lender
     if authenticated.nonce:
         with transaction.atomic():
@@ -155,7 +183,7 @@ def postback_test_authenticate(*, headers: Mapping[str, str], raw_body: bytes, c
     order, for staging credentials only, recording nothing: refusals are not counted (the tester
     is where a lender gets them wrong on purpose) and nonces are spent at once in the tester's
     own set, so a request tried here can still be sent once to the real endpoint."""
-    lender = _lender_identify(headers)
+    lender = _lender_identify(headers, fresh=True).lender
     if lender.environment != Lender.Environment.STAGING:
         raise PostbackAuthenticationError("not_a_staging_key", lender=lender)
     _address_check(lender, client_ip)
@@ -171,16 +199,16 @@ def postback_auth_failure_record(*, lender: Lender | None, reason: str, source_i
     logger.info("postback refused: reason=%s lender=%s ip=%s", reason, lender.code if lender else "-", source_ip)
 
 
-def _lender_identify(headers: Mapping[str, str]) -> Lender:
+def _lender_identify(headers: Mapping[str, str], *, fresh: bool) -> rows.LenderAsRead:
     """By X-Prosperas-Key when sent (hmac lenders, or api_key lenders that also send it), else by
     the bearer key's SHA-256 (api_key lenders), so no row's secret has to be decrypted to search."""
     public_key = headers.get(signing.HEADER_KEY, "")
     bearer = _bearer_token(headers)
     if public_key:
-        lender = rows.lender_for_authentication(column="postback_key", value=public_key)
+        lender = rows.lender_for_authentication(column="postback_key", value=public_key, fresh=fresh)
     elif bearer:
-        lender = rows.lender_for_authentication(column="postback_api_key_digest",
-                                                value=Lender.api_key_digest(bearer), api_key_only=True)
+        lender = rows.lender_for_authentication(column="postback_api_key_digest", value=Lender.api_key_digest(bearer),
+                                                api_key_only=True, fresh=fresh)
     else:
         raise PostbackAuthenticationError(
             "missing_headers",
@@ -313,12 +341,13 @@ class NonceReplayed(Exception):
 
 def postback_ingest(
     *, lender: Lender, data: PostbackData, raw_body: bytes, headers: dict[str, str], source_ip: str | None,
-    nonce: str = "",
+    nonce: str = "", lender_stored: tuple[str, ...] | None = None,
 ) -> PostbackOutcome:
     """Record one accepted postback with its nonce and move its lead, atomically. Never
     deduplicates: every accepted request is a new row; a repeat of an earlier event is marked so
     reports count it once. A replayed nonce records nothing, is counted, and raises
-    PostbackAuthenticationError("replayed_nonce")."""
+    PostbackAuthenticationError("replayed_nonce"). With `lender_stored` (Authenticated's), records
+    nothing and raises LenderChanged once the lender's credentials are no longer those."""
     occurred_at = data.occurred_at or timezone.now()
     event = PostbackEvent(
         lender=lender, click_id=data.click_id, status=data.status, event_id=data.event_id, occurred_at=occurred_at,
@@ -328,8 +357,8 @@ def postback_ingest(
     )
     try:
         if rows.single_statement_ingest():
-            return _ingest_in_one_statement(event)
-        return _ingest_in_transaction(event)
+            return _ingest_in_one_statement(event, lender_stored)
+        return _ingest_in_transaction(event, lender_stored)
     except NonceReplayed:
         postback_auth_failure_record(lender=lender, reason="replayed_nonce", source_ip=source_ip)
         raise PostbackAuthenticationError("replayed_nonce", lender=lender) from None
@@ -340,19 +369,21 @@ def postback_ingest(
 STALE_ATTEMPTS = 3
 
 
-def _ingest_in_one_statement(event: PostbackEvent) -> PostbackOutcome:
+def _ingest_in_one_statement(event: PostbackEvent, lender_stored: tuple[str, ...] | None) -> PostbackOutcome:
     """PostgreSQL: the lead's move and the event's insert in one statement (rows.event_record_moving_lead)."""
     for _attempt in range(STALE_ATTEMPTS):
         now = timezone.now()
         move_params = postback_move_params(incoming=event.status, occurred_at=event.occurred_at, now=now)
         recorded = rows.event_record_moving_lead(event, move_sql=postback_move_sql(event.status),
-                                                 move_params=move_params)
+                                                 move_params=move_params, lender_stored=lender_stored)
         if recorded == rows.REPLAYED:
             raise NonceReplayed
+        if recorded == rows.LENDER_CHANGED:
+            raise LenderChanged
         if recorded != rows.STALE:
             break
     else:
-        return _ingest_in_transaction(event)
+        return _ingest_in_transaction(event, lender_stored)
     event.pk, event.is_repeat, event.effect, event.lead_id = (recorded.event_id, recorded.is_repeat, recorded.effect,
                                                              recorded.lead_id)
     event.followed_up_at = None if recorded.effect == PostbackEvent.Effect.APPLIED else now
@@ -367,9 +398,11 @@ def _ingest_in_one_statement(event: PostbackEvent) -> PostbackOutcome:
 
 
 @transaction.atomic
-def _ingest_in_transaction(event: PostbackEvent) -> PostbackOutcome:
+def _ingest_in_transaction(event: PostbackEvent, lender_stored: tuple[str, ...] | None) -> PostbackOutcome:
     """Any database: the lead's move (which locks it until the end of the transaction), then the
     event's insert, which decides is_repeat once the lock is held."""
+    if lender_stored is not None and not rows.lender_unchanged(lender_id=event.lender_id, stored=lender_stored):
+        raise LenderChanged
     # The lead with exactly this click_id (DESIGN.md §3: never trimmed, re-cased or parsed).
     move = lead_postback_apply(lender_id=event.lender_id, tracking_id=event.click_id, incoming=event.status,
                                occurred_at=event.occurred_at)

@@ -11,6 +11,7 @@ authentication (staging credentials, nothing counted, nonces of its own) and end
 """
 
 from dataclasses import dataclass
+from functools import partial
 
 from django.views.generic import TemplateView
 from drf_spectacular.utils import extend_schema
@@ -20,13 +21,14 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.lenders.models import Lender
 from apps.postbacks import docs, inbound, services
 from apps.postbacks.inbound import PostbackRefused
 from apps.postbacks.schema import POSTBACK_SCHEMA, POSTBACK_TESTER_SCHEMA, PostbackSchema
 from apps.postbacks.selectors import lookalike_sentence
 from apps.postbacks.serializers import PostbackInputSerializer, postback_plain_validate
 from apps.postbacks.services import (
+    Authenticated,
+    LenderChanged,
     PostbackAuthenticationError,
     PostbackData,
     postback_authenticate,
@@ -61,10 +63,14 @@ class PostbackIngestView(APIView):
     @extend_schema(**POSTBACK_SCHEMA)
     def post(self, request):
         received = _receive(request._request, authenticate=postback_authenticate)
-        outcome = postback_ingest(
-            lender=received.lender, data=received.data, raw_body=received.raw_body,
-            headers=received.audit_headers, source_ip=received.client_ip, nonce=received.nonce,
-        )
+        try:
+            outcome = _ingest(received)
+        except LenderChanged:
+            # Staff changed the lender's credentials since this process read them: the request is
+            # decided again on the lender as stored now, which nothing can have changed since.
+            received = _receive(request._request, authenticate=partial(postback_authenticate, fresh=True),
+                                raw_body=received.raw_body)
+            outcome = _ingest(received)
         return RESPONDERS[outcome.matched](outcome)
 
     def http_method_not_allowed(self, request, *args, **kwargs):
@@ -81,24 +87,32 @@ class PostbackIngestView(APIView):
 
 @dataclass(frozen=True)
 class Received:
-    lender: Lender
-    nonce: str
+    authenticated: Authenticated
     data: PostbackData
     raw_body: bytes
     client_ip: str | None
     audit_headers: dict[str, str]
 
 
-def _receive(http_request, *, authenticate) -> Received:
+def _receive(http_request, *, authenticate, raw_body: bytes | None = None) -> Received:
     """The pipeline up to a validated body, shared by the endpoint and its tester. `http_request`
-    is Django's request, whose stream is still unread (DRF's request.data would parse it first)."""
-    raw_body = inbound.body_read(http_request)
+    is Django's request, whose stream is still unread (DRF's request.data would parse it first)
+    unless its `raw_body` was read already."""
+    if raw_body is None:
+        raw_body = inbound.body_read(http_request)
     inbound.content_type_check(http_request)
     client_ip = inbound.client_ip(http_request)
     authenticated = authenticate(headers=http_request.headers, raw_body=raw_body, client_ip=client_ip)
-    return Received(lender=authenticated.lender, nonce=authenticated.nonce,
-                    data=_validated(inbound.json_object_parse(raw_body)), raw_body=raw_body, client_ip=client_ip,
-                    audit_headers=inbound.headers_for_audit(http_request))
+    return Received(authenticated=authenticated, data=_validated(inbound.json_object_parse(raw_body)),
+                    raw_body=raw_body, client_ip=client_ip, audit_headers=inbound.headers_for_audit(http_request))
+
+
+def _ingest(received: Received) -> services.PostbackOutcome:
+    authenticated = received.authenticated
+    return postback_ingest(
+        lender=authenticated.lender, data=received.data, raw_body=received.raw_body, headers=received.audit_headers,
+        source_ip=received.client_ip, nonce=authenticated.nonce, lender_stored=authenticated.lender_stored,
+    )
 
 
 def _validated(body: dict) -> PostbackData:
@@ -149,7 +163,7 @@ class PostbackTesterView(PostbackIngestView):
     @extend_schema(**POSTBACK_TESTER_SCHEMA)
     def post(self, request):
         received = _receive(request._request, authenticate=postback_test_authenticate)
-        simulation = postback_simulate(lender=received.lender, data=received.data)
+        simulation = postback_simulate(lender=received.authenticated.lender, data=received.data)
         return TESTER_RESPONDERS[simulation.matched](simulation)
 
     def handle_exception(self, exc):

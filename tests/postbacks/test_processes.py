@@ -12,6 +12,7 @@ from django.db import connections
 from apps.leads.models import Lead, LeadNotification, LeadStatus
 from apps.postbacks import signing
 from apps.postbacks.models import PostbackAuthFailure, PostbackEvent
+from apps.lenders.services import lender_secrets_apply
 from apps.postbacks.services import postback_follow_ups_run
 from tests.factories import LeadFactory, LenderFactory
 from tests.postbacks.conftest import URL, body_bytes
@@ -87,3 +88,37 @@ def test_fifty_postbacks_for_one_lead_at_once_leave_it_consistent(two_web_proces
     # One notification per real change, never two for the same status.
     assert sorted(LeadNotification.objects.filter(lead=lead).values_list("lead_status", flat=True)) == sorted(applied)
     assert Lead.objects.get(pk=lead.pk).needs_review is False
+
+
+def test_a_change_by_staff_applies_to_the_next_request_in_every_process(two_web_processes):
+    """Each process keeps the lenders it authenticated; a change of secret or allowlist by staff
+    still applies at once: a request accepted on the kept copy is recorded only if the lender is
+    unchanged, and one refused on it is decided again on the lender as stored."""
+    first_process, second_process = two_web_processes
+    lender = LenderFactory()
+    lead = LeadFactory(listing__product__lender=lender)
+    old_secret = lender.postback_secret
+
+    def send(web, status, secret):
+        raw_body = body_bytes({"click_id": lead.tracking_id, "status": status})
+        return post(web, raw_body, signing.signed_headers(key=lender.postback_key, secret=secret, raw_body=raw_body))
+
+    # Both processes now keep the lender with its first secret.
+    assert [send(web, "pre_approved", old_secret).status_code for web in two_web_processes] == [202, 202]
+    lender_secrets_apply(lender=lender, postback_secret="rotated-" + old_secret)
+    lender.save()
+
+    refused = send(first_process, "approved", old_secret)
+    assert (refused.status_code, refused.json()["error"]) == (401, "bad_signature")
+    assert send(second_process, "approved", lender.postback_secret).status_code == 202
+
+    lender.postback_ip_allowlist = "10.0.0.1"
+    lender.save()
+    for web in two_web_processes:
+        answer = send(web, "disbursed", lender.postback_secret)
+        assert (answer.status_code, answer.json()["error"]) == (401, "address_not_allowed")
+
+    assert Lead.objects.get(pk=lead.pk).status == LeadStatus.APPROVED
+    assert PostbackEvent.objects.filter(lender=lender).count() == 3
+    assert sorted(PostbackAuthFailure.objects.filter(lender=lender).values_list("reason", flat=True)) == [
+        "address_not_allowed", "address_not_allowed", "bad_signature"]

@@ -23,9 +23,9 @@ from apps.postbacks.services import (
 from tests.factories import LeadFactory, LenderFactory
 
 
-def ingest(lender, nonce="", **fields):
+def ingest(lender, nonce="", lender_stored=None, **fields):
     return postback_ingest(lender=lender, data=PostbackData(**fields), raw_body=b"{}", headers={}, source_ip=None,
-                           nonce=nonce)
+                           nonce=nonce, lender_stored=lender_stored)
 
 
 def test_every_postback_status_moves_a_handed_off_lead():
@@ -266,3 +266,33 @@ def test_a_lead_moved_under_every_attempt_is_recorded_by_the_transaction(transac
     lead.refresh_from_db()
     assert (outcome.event.effect, outcome.lead_status, lead.status) == ("applied", "approved", "approved")
     assert PostbackEvent.objects.get().nonce == "nonce-0001"
+
+
+# --- The lenders a process keeps (rows.lender_for_authentication) --------------------------------
+
+
+def test_a_kept_lender_saves_the_read_and_each_caller_gets_its_own_copy(lender, django_assert_num_queries):
+    headers = signing.signed_headers(key=lender.postback_key, secret=lender.postback_secret, raw_body=b"{}")
+    first = postback_authenticate(headers=headers, raw_body=b"{}", client_ip="127.0.0.1", fresh=True)
+    headers = signing.signed_headers(key=lender.postback_key, secret=lender.postback_secret, raw_body=b"{}")
+    with django_assert_num_queries(0):
+        second = postback_authenticate(headers=headers, raw_body=b"{}", client_ip="127.0.0.1")
+    assert first.lender_stored is None  # read by this request: nothing to guard
+    assert second.lender_stored is not None and second.lender is not first.lender
+    assert second.lender.pk == lender.pk and "credentials" in second.lender.get_deferred_fields()
+
+
+@pytest.mark.parametrize("one_statement", [True, False], ids=["one_statement", "transaction"])
+def test_an_event_is_not_recorded_once_the_lender_it_was_authenticated_on_changed(lender, lead, monkeypatch,
+                                                                                 one_statement):
+    if one_statement and not rows.single_statement_ingest():
+        pytest.skip("the one-statement ingest is PostgreSQL's")
+    monkeypatch.setattr(rows, "single_statement_ingest", lambda: one_statement)
+    read = rows.lender_for_authentication(column="postback_key", value=lender.postback_key, fresh=True)
+    ingest(lender, click_id=lead.tracking_id, status="pre_approved", lender_stored=read.stored)  # unchanged: recorded
+    lender.postback_ip_allowlist = "10.0.0.1"
+    lender.save()
+    with pytest.raises(services.LenderChanged):
+        ingest(lender, click_id=lead.tracking_id, status="approved", lender_stored=read.stored)
+    lead.refresh_from_db()
+    assert (lead.status, PostbackEvent.objects.count()) == (LeadStatus.PRE_APPROVED, 1)
