@@ -17,9 +17,12 @@ class PostbackEvent(models.Model):
         CONTRADICTS = "contradicts", "Contradicts the lead's state (flagged)"
         UNMATCHED = "unmatched", "No journey of this lender has this click_id"
 
-    lender = models.ForeignKey("lenders.Lender", on_delete=models.PROTECT, related_name="postback_events")
-    lead = models.ForeignKey("leads.Lead", on_delete=models.PROTECT, null=True, blank=True, related_name="postbacks")
-    click_id = models.CharField(max_length=255, db_index=True)
+    # No index of their own: (lender, -received_at) and (lead, status) below lead with them.
+    lender = models.ForeignKey("lenders.Lender", on_delete=models.PROTECT, related_name="postback_events",
+                               db_index=False)
+    lead = models.ForeignKey("leads.Lead", on_delete=models.PROTECT, null=True, blank=True, related_name="postbacks",
+                             db_index=False)
+    click_id = models.CharField(max_length=255)
     status = models.CharField(max_length=20, choices=Status.choices)
     event_id = models.CharField(max_length=128, blank=True)
     occurred_at = models.DateTimeField()
@@ -53,7 +56,11 @@ class PostbackEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        # Every index is written by every postback: only those a query uses. click_id's is a plain
+        # one (exact lookups: the unmatched repeat check), without the LIKE twin db_index would add
+        # on PostgreSQL.
         indexes = [
+            models.Index(fields=["click_id"], name="postback_event_click_id"),
             models.Index(fields=["lead", "status"]),
             models.Index(fields=["lender", "-received_at"]),
             # Only the events still to follow up: what postback_follow_ups_run scans, kept tiny.

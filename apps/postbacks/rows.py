@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import time
 from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -122,35 +123,30 @@ REPEAT_OF_LEAD = "lead_id = %s AND (status = %s OR event_id = %s)"
 REPEAT_UNMATCHED = "lender_id = %s AND lead_id IS NULL AND click_id = %s AND (status = %s OR event_id = %s)"
 
 
-def _repeat_condition(event: PostbackEvent) -> tuple[str, list[Any]]:
-    if event.lead_id is not None:
-        return REPEAT_OF_LEAD, [event.lead_id, event.status, event.event_id or None]
-    return REPEAT_UNMATCHED, [event.lender_id, event.click_id, event.status, event.event_id or None]
+def _repeat_condition(event: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    if event.get("lead_id") is not None:
+        return REPEAT_OF_LEAD, [event["lead_id"], event["status"], event["event_id"] or None]
+    return REPEAT_UNMATCHED, [event["lender_id"], event["click_id"], event["status"], event["event_id"] or None]
 
 
-def event_exists_like(event: PostbackEvent) -> bool:
-    """Whether `event` (saved or not) would be recorded as a repeat now."""
+def event_exists_like(event: Mapping[str, Any]) -> bool:
+    """Whether an event with these values (lender_id, lead_id, click_id, status, event_id) would
+    be recorded as a repeat now."""
     condition, params = _repeat_condition(event)
     sql = f"SELECT EXISTS (SELECT 1 FROM {PostbackEvent._meta.db_table} WHERE {condition})"
     return bool(fetch_one(sql, params)[0])
 
 
-def event_insert(event: PostbackEvent) -> PostbackEvent | None:
-    """INSERT the unsaved `event` with every concrete field but the id, as Model.save() would
-    (received_at stamped now, as auto_now_add does), and is_repeat decided by the same statement:
-    run after the lead's lock is taken, it sees the events of whoever held the lock before
-    (PostgreSQL gives each statement its own snapshot). Returns the event saved, or None when the
-    lender already used its nonce (a replay: nothing inserted)."""
-    params = [field.get_db_prep_save(field.pre_save(event, add=True), connection) for field in _inserted_fields()]
+def event_insert(event: Mapping[str, Any]) -> tuple[int, bool] | None:
+    """INSERT an event from its values by attname (every concrete field but id and is_repeat),
+    converted as the ORM converts them, with is_repeat decided by the same statement: run after
+    the lead's lock is taken, it sees the events of whoever held the lock before (PostgreSQL gives
+    each statement its own snapshot). Returns (id, is_repeat), or None when the lender already
+    used its nonce (a replay: nothing inserted)."""
+    params = [field.get_db_prep_save(event[field.attname], connection) for field in _inserted_fields()]
     condition, repeat_params = _repeat_condition(event)
     row = fetch_one(_event_insert_sql(connection.vendor, condition), [*params, *repeat_params])
-    if row is None:
-        return None
-    event.pk, is_repeat = row
-    event.is_repeat = bool(is_repeat)
-    event._state.adding = False
-    event._state.db = connection.alias
-    return event
+    return None if row is None else (row[0], bool(row[1]))
 
 
 @functools.cache
@@ -192,10 +188,11 @@ def single_statement_ingest() -> bool:
     return connection.vendor == "postgresql"
 
 
-def event_record_moving_lead(event: PostbackEvent, *, move_sql, move_params: dict,
+def event_record_moving_lead(event: Mapping[str, Any], *, move_sql, move_params: dict,
                              lender_stored: tuple[str, ...] | None = None) -> Recorded | str:
-    """Move the lead whose click_id is `event.click_id` (of `event.lender_id`) and record `event`
-    against it, or unmatched when there is none, in one statement: one round trip, atomic without
+    """Move the lead whose tracking ID is the event's click_id (of its lender) and record the
+    event (its values by attname, but lead_id, effect, followed_up_at and is_repeat) against it,
+    or unmatched when there is none, in one statement: one round trip, atomic without
     a transaction block, prepared once per connection. `move_sql`/`move_params` are the leads
     app's move for the event's status (apps.leads.services.postback_move_sql).
 
@@ -207,10 +204,10 @@ def event_record_moving_lead(event: PostbackEvent, *, move_sql, move_params: dic
     With `lender_stored` (the request was authenticated on a kept copy of the lender), nothing is
     written unless the lender's credential columns still hold those values (LENDER_CHANGED).
     """
-    params = {f"p{index}": field.get_db_prep_save(field.pre_save(event, add=True), connection)
+    params = {f"p{index}": field.get_db_prep_save(event[field.attname], connection)
               for index, field in enumerate(_recorded_fields())}
-    params.update(move_params, lender_id=event.lender_id, click_id=event.click_id, status=event.status,
-                  event_id=event.event_id or None)
+    params.update(move_params, lender_id=event["lender_id"], click_id=event["click_id"], status=event["status"],
+                  event_id=event["event_id"] or None)
     if lender_stored is not None:
         params.update(lender_unchanged_params(lender_stored))
     sql = _record_sql(move_sql, guarded=lender_stored is not None)

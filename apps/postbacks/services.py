@@ -23,6 +23,7 @@ server, broker or campaign row never delays or fails a lender's postback.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import logging
@@ -32,7 +33,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.leads.models import Lead
@@ -87,16 +88,22 @@ class PostbackData:
 
 @dataclass(frozen=True)
 class PostbackOutcome:
-    event: PostbackEvent
+    """What postback_ingest recorded: the event's id and what it did."""
+
+    event_pk: int
+    effect: str
+    is_repeat: bool
     lead_status: str | None  # the lead's status after the event; None when unmatched
+    looks_like: list[str] = field(default_factory=list)  # unmatched: what the click_id looks like
 
     @property
     def matched(self) -> bool:
-        return self.event.effect != PostbackEvent.Effect.UNMATCHED
+        return self.effect != PostbackEvent.Effect.UNMATCHED
 
-    @property
-    def looks_like(self) -> list[str]:
-        return self.event.looks_like.split(",") if self.event.looks_like else []
+    @functools.cached_property
+    def event(self) -> PostbackEvent:
+        """The event as recorded (read on first access: the endpoint itself never needs it)."""
+        return PostbackEvent.objects.get(pk=self.event_pk)
 
 
 @dataclass(frozen=True)
@@ -348,17 +355,19 @@ def postback_ingest(
     reports count it once. A replayed nonce records nothing, is counted, and raises
     PostbackAuthenticationError("replayed_nonce"). With `lender_stored` (Authenticated's), records
     nothing and raises LenderChanged once the lender's credentials are no longer those."""
-    occurred_at = data.occurred_at or timezone.now()
-    event = PostbackEvent(
-        lender=lender, click_id=data.click_id, status=data.status, event_id=data.event_id, occurred_at=occurred_at,
-        product_id=data.product_id, amount=data.amount, currency=data.currency, reason=data.reason,
-        lender_reference=data.lender_reference, metadata=data.metadata, raw_body=raw_body, headers=headers,
-        source_ip=source_ip, nonce=nonce,
-    )
+    now = timezone.now()
+    # The event's values by attname, as the ORM would save them (received_at: auto_now_add).
+    event = {
+        "lender_id": lender.pk, "click_id": data.click_id, "status": data.status, "event_id": data.event_id,
+        "occurred_at": data.occurred_at or now, "received_at": now, "product_id": data.product_id,
+        "amount": data.amount, "currency": data.currency, "reason": data.reason,
+        "lender_reference": data.lender_reference, "metadata": data.metadata, "looks_like": "", "raw_body": raw_body,
+        "headers": headers, "source_ip": source_ip, "nonce": nonce,
+    }
     try:
         if rows.single_statement_ingest():
-            return _ingest_in_one_statement(event, lender_stored)
-        return _ingest_in_transaction(event, lender_stored)
+            return _ingest_in_one_statement(lender, event, lender_stored)
+        return _ingest_in_transaction(lender, event, lender_stored)
     except NonceReplayed:
         postback_auth_failure_record(lender=lender, reason="replayed_nonce", source_ip=source_ip)
         raise PostbackAuthenticationError("replayed_nonce", lender=lender) from None
@@ -369,13 +378,14 @@ def postback_ingest(
 STALE_ATTEMPTS = 3
 
 
-def _ingest_in_one_statement(event: PostbackEvent, lender_stored: tuple[str, ...] | None) -> PostbackOutcome:
+def _ingest_in_one_statement(lender: Lender, event: dict, lender_stored: tuple[str, ...] | None) -> PostbackOutcome:
     """PostgreSQL: the lead's move and the event's insert in one statement (rows.event_record_moving_lead)."""
+    move_sql = postback_move_sql(event["status"])
+    move_params = postback_move_params(incoming=event["status"], occurred_at=event["occurred_at"],
+                                       now=event["received_at"])
     for _attempt in range(STALE_ATTEMPTS):
-        now = timezone.now()
-        move_params = postback_move_params(incoming=event.status, occurred_at=event.occurred_at, now=now)
-        recorded = rows.event_record_moving_lead(event, move_sql=postback_move_sql(event.status),
-                                                 move_params=move_params, lender_stored=lender_stored)
+        recorded = rows.event_record_moving_lead(event, move_sql=move_sql, move_params=move_params,
+                                                 lender_stored=lender_stored)
         if recorded == rows.REPLAYED:
             raise NonceReplayed
         if recorded == rows.LENDER_CHANGED:
@@ -383,41 +393,42 @@ def _ingest_in_one_statement(event: PostbackEvent, lender_stored: tuple[str, ...
         if recorded != rows.STALE:
             break
     else:
-        return _ingest_in_transaction(event, lender_stored)
-    event.pk, event.is_repeat, event.effect, event.lead_id = (recorded.event_id, recorded.is_repeat, recorded.effect,
-                                                             recorded.lead_id)
-    event.followed_up_at = None if recorded.effect == PostbackEvent.Effect.APPLIED else now
-    event._state.adding, event._state.db = False, connection.alias
+        return _ingest_in_transaction(lender, event, lender_stored)
+    looks_like = []
     if recorded.lead_id is None:
         # The hint for the lender, written just after: it is only read by people and the answer.
-        looks_like = ",".join(click_id_lookalike(lender=event.lender, click_id=event.click_id))
+        looks_like = click_id_lookalike(lender=lender, click_id=event["click_id"])
         if looks_like:
-            PostbackEvent.objects.filter(pk=event.pk).update(looks_like=looks_like)
-            event.looks_like = looks_like
-    return PostbackOutcome(event=event, lead_status=recorded.lead_status)
+            PostbackEvent.objects.filter(pk=recorded.event_id).update(looks_like=",".join(looks_like))
+    return PostbackOutcome(event_pk=recorded.event_id, effect=recorded.effect, is_repeat=recorded.is_repeat,
+                           lead_status=recorded.lead_status, looks_like=looks_like)
 
 
 @transaction.atomic
-def _ingest_in_transaction(event: PostbackEvent, lender_stored: tuple[str, ...] | None) -> PostbackOutcome:
+def _ingest_in_transaction(lender: Lender, event: dict, lender_stored: tuple[str, ...] | None) -> PostbackOutcome:
     """Any database: the lead's move (which locks it until the end of the transaction), then the
     event's insert, which decides is_repeat once the lock is held."""
-    if lender_stored is not None and not rows.lender_unchanged(lender_id=event.lender_id, stored=lender_stored):
+    if lender_stored is not None and not rows.lender_unchanged(lender_id=lender.pk, stored=lender_stored):
         raise LenderChanged
     # The lead with exactly this click_id (DESIGN.md §3: never trimmed, re-cased or parsed).
-    move = lead_postback_apply(lender_id=event.lender_id, tracking_id=event.click_id, incoming=event.status,
-                               occurred_at=event.occurred_at)
+    move = lead_postback_apply(lender_id=lender.pk, tracking_id=event["click_id"], incoming=event["status"],
+                               occurred_at=event["occurred_at"])
+    looks_like = []
     if move is None:
-        event.lead_id, event.effect, lead_status = None, PostbackEvent.Effect.UNMATCHED, None
-        event.looks_like = ",".join(click_id_lookalike(lender=event.lender, click_id=event.click_id))
+        lead_id, effect, lead_status = None, PostbackEvent.Effect.UNMATCHED, None
+        looks_like = click_id_lookalike(lender=lender, click_id=event["click_id"])
     else:
-        event.lead_id, event.effect, lead_status = move.lead_id, move.effect, move.status
+        lead_id, effect, lead_status = move.lead_id, move.effect, move.status
     # Only a move sets something off (the consumer's email, a result's charge): the others are
     # recorded as already followed up, so the runner's index holds only work to do.
-    event.followed_up_at = None if event.effect == PostbackEvent.Effect.APPLIED else timezone.now()
-    recorded = rows.event_insert(event)  # is_repeat is decided by the INSERT itself, after the lock
+    followed_up_at = None if effect == PostbackEvent.Effect.APPLIED else timezone.now()
+    recorded = rows.event_insert({**event, "lead_id": lead_id, "effect": effect, "looks_like": ",".join(looks_like),
+                                  "followed_up_at": followed_up_at})  # is_repeat decided by the INSERT, after the lock
     if recorded is None:
         raise NonceReplayed  # rolls back the lead's move with it
-    return PostbackOutcome(event=recorded, lead_status=lead_status)
+    event_pk, is_repeat = recorded
+    return PostbackOutcome(event_pk=event_pk, effect=effect, is_repeat=is_repeat, lead_status=lead_status,
+                           looks_like=looks_like)
 
 
 # --- Following up on applied events, off the lender's request ----------------------------------
@@ -455,8 +466,8 @@ def postback_simulate(*, lender: Lender, data: PostbackData) -> PostbackSimulati
     """The postback tester's dry run of `postback_ingest`: the same match, repeat check and
     transition table, read-only. Nothing is written and no lead is locked or moved."""
     lead = Lead.objects.filter(lender=lender, tracking_id=data.click_id).first()
-    is_repeat = rows.event_exists_like(PostbackEvent(lender=lender, lead=lead, click_id=data.click_id,
-                                                     status=data.status, event_id=data.event_id))
+    is_repeat = rows.event_exists_like({"lender_id": lender.pk, "lead_id": lead.pk if lead else None,
+                                        "click_id": data.click_id, "status": data.status, "event_id": data.event_id})
     if lead is None:
         looks_like = click_id_lookalike(lender=lender, click_id=data.click_id)
         return PostbackSimulation(matched=False, effect=PostbackEvent.Effect.UNMATCHED, is_repeat=is_repeat,

@@ -135,9 +135,8 @@ def _validation_refusal(errors: dict) -> PostbackRefused:
 def _accepted(outcome: services.PostbackOutcome) -> Response:
     """The shape of PostbackAcceptedSerializer (which documents it), built directly: this is the
     hot path, and a serializer's fields are deep-copied on every instantiation."""
-    event = outcome.event
-    body = {"event": event.pk, "status": "accepted", "lead_status": outcome.lead_status,
-            "repeat": event.is_repeat, "effect": str(event.effect)}
+    body = {"event": outcome.event_pk, "status": "accepted", "lead_status": outcome.lead_status,
+            "repeat": outcome.is_repeat, "effect": str(outcome.effect)}
     return Response(body, status=202)
 
 
@@ -145,7 +144,7 @@ UNMATCHED_MESSAGE = "None of your applications has this click_id (compared byte 
 
 
 def _unmatched(outcome: services.PostbackOutcome) -> Response:
-    body = {"error": "unknown_click_id", "event": outcome.event.pk,
+    body = {"error": "unknown_click_id", "event": outcome.event_pk,
             "message": f"{UNMATCHED_MESSAGE}; the event was recorded for reconciliation."
                        + lookalike_sentence(outcome.looks_like)}
     if outcome.looks_like:
