@@ -11,8 +11,6 @@ on SQLite (`make run`) alike (helpers in prosperas/sql.py). Everything else in t
 from __future__ import annotations
 
 import contextlib
-import copy
-import dataclasses
 import functools
 import time
 from dataclasses import dataclass
@@ -30,7 +28,8 @@ from prosperas.sql import columns, datetime_param, fetch_one, fields_of, instanc
 # What authentication reads of a lender: its encrypted adapter credentials are never decrypted.
 LENDER_AUTH_FIELDS = ("id", "code", "environment", "postback_auth", "postback_key", "postback_secret",
                       "postback_secret_previous", "postback_api_key_digest", "postback_ip_allowlist")
-# The columns authentication decides by (all text, the secrets as stored: encrypted).
+# The columns authentication decides by (all text, the secrets as stored: encrypted): all but the
+# first two of LENDER_AUTH_FIELDS, which lender_for_authentication selects in that order.
 LENDER_CREDENTIAL_FIELDS = LENDER_AUTH_FIELDS[2:]
 
 # Each web process keeps the lenders it authenticated for this long. An event is recorded on a
@@ -52,30 +51,44 @@ class LenderAsRead:
     cached: bool  # read by an earlier request of this process (lender_for_authentication)
 
 
-_lenders_read: dict[tuple, tuple[float, LenderAsRead]] = {}
+@dataclass(frozen=True)
+class _Kept:
+    expires: float
+    values: tuple  # LENDER_AUTH_FIELDS' values as loaded (decrypted), in model field order
+    stored: tuple[str, ...]
+
+
+_lenders_read: dict[tuple, _Kept] = {}
 
 
 def lender_for_authentication(*, column: str, value: str, api_key_only: bool = False,
                               fresh: bool = False) -> LenderAsRead | None:
-    """The lender whose `column` (postback_key or postback_api_key_digest) is `value`: this
-    process's copy when it has a recent one, unless `fresh`, else read now (and kept). Every
-    caller gets its own instance."""
+    """The lender whose `column` (postback_key or postback_api_key_digest) is `value`: built from
+    this process's recent copy when it has one, unless `fresh`, else read now (and kept). Every
+    caller gets an instance of its own."""
     key = (connection.alias, column, value, api_key_only)
     now = time.monotonic()
     kept = None if fresh else _lenders_read.get(key)
-    if kept is not None and kept[0] > now:
-        return dataclasses.replace(kept[1], lender=copy.copy(kept[1].lender), cached=True)
-    params: list[Any] = [value, Lender.PostbackAuth.API_KEY] if api_key_only else [value]
-    row = fetch_one(_lender_sql(connection.vendor, column, api_key_only), params)
-    if row is None:
-        _lenders_read.pop(key, None)
-        return None
-    read = LenderAsRead(lender=instance_from_row(Lender, fields_of(Lender, LENDER_AUTH_FIELDS), row),
-                        stored=tuple(row[len(LENDER_AUTH_FIELDS) - len(LENDER_CREDENTIAL_FIELDS):]), cached=False)
-    if len(_lenders_read) >= LENDER_CACHE_SIZE:
-        _lenders_read.clear()
-    _lenders_read[key] = (now + LENDER_CACHE_SECONDS, read)
-    return dataclasses.replace(read, lender=copy.copy(read.lender))
+    if kept is None or kept.expires <= now:
+        params: list[Any] = [value, Lender.PostbackAuth.API_KEY] if api_key_only else [value]
+        row = fetch_one(_lender_sql(connection.vendor, column, api_key_only), params)
+        if row is None:
+            _lenders_read.pop(key, None)
+            return None
+        loaded = instance_from_row(Lender, fields_of(Lender, LENDER_AUTH_FIELDS), row)
+        if len(_lenders_read) >= LENDER_CACHE_SIZE:
+            _lenders_read.clear()
+        _lenders_read[key] = _Kept(expires=now + LENDER_CACHE_SECONDS, stored=tuple(row[2:]),
+                                   values=tuple(getattr(loaded, name) for name in _auth_attnames()))
+        return LenderAsRead(lender=loaded, stored=tuple(row[2:]), cached=False)
+    return LenderAsRead(lender=Lender.from_db(connection.alias, _auth_attnames(), kept.values), stored=kept.stored,
+                        cached=True)
+
+
+@functools.cache
+def _auth_attnames() -> list[str]:
+    """LENDER_AUTH_FIELDS' attnames in model field order, as Model.from_db takes them."""
+    return [field.attname for field in Lender._meta.concrete_fields if field.name in LENDER_AUTH_FIELDS]
 
 
 @functools.cache
@@ -204,8 +217,7 @@ def event_record_moving_lead(event: Mapping[str, Any], *, move_sql, move_params:
     With `lender_stored` (the request was authenticated on a kept copy of the lender), nothing is
     written unless the lender's credential columns still hold those values (LENDER_CHANGED).
     """
-    params = {f"p{index}": field.get_db_prep_save(event[field.attname], connection)
-              for index, field in enumerate(_recorded_fields())}
+    params = {f"p{index}": prepare(event[attname]) for index, (attname, prepare) in enumerate(_recorded_preparers())}
     params.update(move_params, lender_id=event["lender_id"], click_id=event["click_id"], status=event["status"],
                   event_id=event["event_id"] or None)
     if lender_stored is not None:
@@ -227,6 +239,22 @@ def event_record_moving_lead(event: Mapping[str, Any], *, move_sql, move_params:
 
 
 NONCE_CONSTRAINT = "postback_event_nonce_once_per_lender"
+
+
+@functools.cache
+def _recorded_preparers() -> list[tuple[str, Any]]:
+    """(attname, conversion to the database value) for each of _recorded_fields: the field's
+    get_db_prep_save, which a text field's plain str values pass unchanged, so they skip it."""
+
+    def preparer(field):
+        def prepare(value):
+            return field.get_db_prep_save(value, connection)
+
+        if field.get_internal_type() in ("CharField", "TextField"):
+            return lambda value: value if type(value) is str else prepare(value)
+        return prepare
+
+    return [(field.attname, preparer(field)) for field in _recorded_fields()]
 
 
 @functools.cache

@@ -13,12 +13,12 @@ authentication (staging credentials, nothing counted, nonces of its own) and end
 from dataclasses import dataclass
 from functools import partial
 
+from django.http import JsonResponse
 from django.views.generic import TemplateView
 from drf_spectacular.utils import extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.postbacks import docs, inbound, services
@@ -60,15 +60,30 @@ class PostbackIngestView(APIView):
     content_negotiation_class = JSONOnlyNegotiation
     schema = PostbackSchema()
 
+    refusal_fields: dict = {}  # added first to every refusal's body (the tester's "test": true)
+
+    def dispatch(self, request, *args, **kwargs):
+        """POST is answered here, on Django's request: DRF's request wrapper, authentication,
+        content negotiation and renderer would do nothing for it (it authenticates on the raw
+        body and always answers JSON) but cost a measurable share of each postback
+        (bench/postbacks.py). Other methods go through DRF, to a 405 that says why."""
+        if request.method != "POST":
+            return super().dispatch(request, *args, **kwargs)
+        self.args, self.kwargs, self.request = args, kwargs, request
+        try:
+            return self.post(request)
+        except (PostbackAuthenticationError, PostbackRefused) as exc:
+            return self.refusal(exc)
+
     @extend_schema(**POSTBACK_SCHEMA)
     def post(self, request):
-        received = _receive(request._request, authenticate=postback_authenticate)
+        received = _receive(request, authenticate=postback_authenticate)
         try:
             outcome = _ingest(received)
         except LenderChanged:
             # Staff changed the lender's credentials since this process read them: the request is
             # decided again on the lender as stored now, which nothing can have changed since.
-            received = _receive(request._request, authenticate=partial(postback_authenticate, fresh=True),
+            received = _receive(request, authenticate=partial(postback_authenticate, fresh=True),
                                 raw_body=received.raw_body)
             outcome = _ingest(received)
         return RESPONDERS[outcome.matched](outcome)
@@ -76,13 +91,22 @@ class PostbackIngestView(APIView):
     def http_method_not_allowed(self, request, *args, **kwargs):
         raise PostbackRefused(405, "method_not_allowed", f"Use POST {request.path}; {request.method} is not allowed.")
 
-    def handle_exception(self, exc):
+    def refusal(self, exc: PostbackAuthenticationError | PostbackRefused) -> JsonResponse:
         if isinstance(exc, PostbackAuthenticationError):
-            return Response({"error": exc.reason, "message": exc.message}, status=401,
-                            headers={"WWW-Authenticate": WWW_AUTHENTICATE})
-        if isinstance(exc, PostbackRefused):
-            return Response(exc.body(), status=exc.status)
+            return answer({**self.refusal_fields, "error": exc.reason, "message": exc.message}, status=401,
+                          headers={"WWW-Authenticate": WWW_AUTHENTICATE})
+        return answer({**self.refusal_fields, **exc.body()}, status=exc.status)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, PostbackAuthenticationError | PostbackRefused):
+            return self.refusal(exc)
         return super().handle_exception(exc)
+
+
+def answer(body: dict, *, status: int, headers: dict | None = None) -> JsonResponse:
+    """A JSON answer written as DRF's JSONRenderer writes it (compact, UTF-8)."""
+    return JsonResponse(body, status=status, headers=headers,
+                        json_dumps_params={"separators": (",", ":"), "ensure_ascii": False})
 
 
 @dataclass(frozen=True)
@@ -96,8 +120,7 @@ class Received:
 
 def _receive(http_request, *, authenticate, raw_body: bytes | None = None) -> Received:
     """The pipeline up to a validated body, shared by the endpoint and its tester. `http_request`
-    is Django's request, whose stream is still unread (DRF's request.data would parse it first)
-    unless its `raw_body` was read already."""
+    is Django's request, whose stream is still unread unless its `raw_body` was read already."""
     if raw_body is None:
         raw_body = inbound.body_read(http_request)
     inbound.content_type_check(http_request)
@@ -132,24 +155,24 @@ def _validation_refusal(errors: dict) -> PostbackRefused:
     return PostbackRefused(400, "validation_error", f"The postback has invalid fields: {names}.", fields=errors)
 
 
-def _accepted(outcome: services.PostbackOutcome) -> Response:
+def _accepted(outcome: services.PostbackOutcome) -> JsonResponse:
     """The shape of PostbackAcceptedSerializer (which documents it), built directly: this is the
     hot path, and a serializer's fields are deep-copied on every instantiation."""
     body = {"event": outcome.event_pk, "status": "accepted", "lead_status": outcome.lead_status,
             "repeat": outcome.is_repeat, "effect": str(outcome.effect)}
-    return Response(body, status=202)
+    return answer(body, status=202)
 
 
 UNMATCHED_MESSAGE = "None of your applications has this click_id (compared byte for byte)"
 
 
-def _unmatched(outcome: services.PostbackOutcome) -> Response:
+def _unmatched(outcome: services.PostbackOutcome) -> JsonResponse:
     body = {"error": "unknown_click_id", "event": outcome.event_pk,
             "message": f"{UNMATCHED_MESSAGE}; the event was recorded for reconciliation."
                        + lookalike_sentence(outcome.looks_like)}
     if outcome.looks_like:
         body["looks_like"] = outcome.looks_like
-    return Response(body, status=404)
+    return answer(body, status=404)
 
 
 # By whether the event matched one of the lender's applications.
@@ -159,20 +182,16 @@ RESPONDERS = {True: _accepted, False: _unmatched}
 class PostbackTesterView(PostbackIngestView):
     """What POST /api/v1/postbacks would have answered, recording nothing (staging credentials)."""
 
+    refusal_fields = {"test": True}
+
     @extend_schema(**POSTBACK_TESTER_SCHEMA)
     def post(self, request):
-        received = _receive(request._request, authenticate=postback_test_authenticate)
+        received = _receive(request, authenticate=postback_test_authenticate)
         simulation = postback_simulate(lender=received.authenticated.lender, data=received.data)
         return TESTER_RESPONDERS[simulation.matched](simulation)
 
-    def handle_exception(self, exc):
-        response = super().handle_exception(exc)
-        if isinstance(response.data, dict):
-            response.data = {"test": True, **response.data}
-        return response
 
-
-def _would_accept(simulation: services.PostbackSimulation) -> Response:
+def _would_accept(simulation: services.PostbackSimulation) -> JsonResponse:
     moved = f"move the application from {simulation.lead_status_before} to {simulation.lead_status}"
     effects = {"applied": moved, "no_change": f"leave the application {simulation.lead_status}",
                "contradicts": f"leave the application {simulation.lead_status} and flag the event for review"}
@@ -180,16 +199,16 @@ def _would_accept(simulation: services.PostbackSimulation) -> Response:
             "repeat": simulation.is_repeat, "effect": simulation.effect,
             "message": f"Test only, nothing recorded: the endpoint would accept this postback and "
                        f"{effects[simulation.effect]}."}
-    return Response(body, status=202)
+    return answer(body, status=202)
 
 
-def _would_not_match(simulation: services.PostbackSimulation) -> Response:
+def _would_not_match(simulation: services.PostbackSimulation) -> JsonResponse:
     body = {"test": True, "error": "unknown_click_id", "event": None,
             "message": f"Test only, nothing recorded: {UNMATCHED_MESSAGE}; the endpoint would record the event "
                        "for reconciliation and answer 404." + lookalike_sentence(simulation.looks_like)}
     if simulation.looks_like:
         body["looks_like"] = simulation.looks_like
-    return Response(body, status=404)
+    return answer(body, status=404)
 
 
 TESTER_RESPONDERS = {True: _would_accept, False: _would_not_match}
