@@ -13,8 +13,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,12 +25,12 @@ from apps.lenders.models import Lender
 from apps.postbacks.models import PostbackEvent, PostbackNonce
 from prosperas.sql import columns, datetime_param, fetch_one, fields_of, instance_from_row
 
-# What authentication reads of a lender: its encrypted adapter credentials are never decrypted.
-LENDER_AUTH_FIELDS = ("id", "code", "environment", "postback_auth", "postback_key", "postback_secret",
-                      "postback_secret_previous", "postback_api_key_digest", "postback_ip_allowlist")
-# The columns authentication decides by (all text, the secrets as stored: encrypted): all but the
-# first two of LENDER_AUTH_FIELDS, which lender_for_authentication selects in that order.
-LENDER_CREDENTIAL_FIELDS = LENDER_AUTH_FIELDS[2:]
+# What authentication reads of a lender: who it is, and the columns it decides by (all text, the
+# secrets as stored: encrypted). Its encrypted adapter credentials are never decrypted.
+LENDER_IDENTITY_FIELDS = ("id", "code")
+LENDER_CREDENTIAL_FIELDS = ("environment", "postback_auth", "postback_key", "postback_secret",
+                            "postback_secret_previous", "postback_api_key_digest", "postback_ip_allowlist")
+LENDER_AUTH_FIELDS = LENDER_IDENTITY_FIELDS + LENDER_CREDENTIAL_FIELDS
 
 # Each web process keeps the lenders it authenticated for this long. An event is recorded on a
 # kept copy only while the lender's credential columns in the database still hold what was read
@@ -67,22 +67,28 @@ def lender_for_authentication(*, column: str, value: str, api_key_only: bool = F
     this process's recent copy when it has one, unless `fresh`, else read now (and kept). Every
     caller gets an instance of its own."""
     key = (connection.alias, column, value, api_key_only)
-    now = time.monotonic()
     kept = None if fresh else _lenders_read.get(key)
-    if kept is None or kept.expires <= now:
-        params: list[Any] = [value, Lender.PostbackAuth.API_KEY] if api_key_only else [value]
-        row = fetch_one(_lender_sql(connection.vendor, column, api_key_only), params)
-        if row is None:
-            _lenders_read.pop(key, None)
-            return None
-        loaded = instance_from_row(Lender, fields_of(Lender, LENDER_AUTH_FIELDS), row)
-        if len(_lenders_read) >= LENDER_CACHE_SIZE:
-            _lenders_read.clear()
-        _lenders_read[key] = _Kept(expires=now + LENDER_CACHE_SECONDS, stored=tuple(row[2:]),
-                                   values=tuple(getattr(loaded, name) for name in _auth_attnames()))
-        return LenderAsRead(lender=loaded, stored=tuple(row[2:]), cached=False)
+    if kept is None or kept.expires <= time.monotonic():
+        return _lender_read(key)
     return LenderAsRead(lender=Lender.from_db(connection.alias, _auth_attnames(), kept.values), stored=kept.stored,
                         cached=True)
+
+
+def _lender_read(key: tuple) -> LenderAsRead | None:
+    """Read the lender of `key` (lender_for_authentication's) now, and keep it."""
+    _alias, column, value, api_key_only = key
+    params: list[Any] = [value, Lender.PostbackAuth.API_KEY] if api_key_only else [value]
+    row = fetch_one(_lender_sql(connection.vendor, column, api_key_only), params)
+    if row is None:
+        _lenders_read.pop(key, None)
+        return None
+    loaded = instance_from_row(Lender, fields_of(Lender, LENDER_AUTH_FIELDS), row)
+    stored = tuple(row[len(LENDER_IDENTITY_FIELDS):])  # selected in LENDER_AUTH_FIELDS' order
+    if len(_lenders_read) >= LENDER_CACHE_SIZE:
+        _lenders_read.clear()
+    _lenders_read[key] = _Kept(expires=time.monotonic() + LENDER_CACHE_SECONDS, stored=stored,
+                               values=tuple(getattr(loaded, name) for name in _auth_attnames()))
+    return LenderAsRead(lender=loaded, stored=stored, cached=False)
 
 
 @functools.cache
@@ -130,24 +136,32 @@ def nonce_spend(*, lender_id: int, nonce: str, tester: bool, seen_at: datetime) 
     return fetch_one(sql, [lender_id, nonce, tester, datetime_param(seen_at)]) is not None
 
 
-# An earlier event of the same lead (or, unmatched, of the same lender and click_id) with the same
-# status or, when given, the same event_id. A blank event_id is passed as NULL, which equals nothing.
-REPEAT_OF_LEAD = "lead_id = %s AND (status = %s OR event_id = %s)"
-REPEAT_UNMATCHED = "lender_id = %s AND lead_id IS NULL AND click_id = %s AND (status = %s OR event_id = %s)"
+# --- Events --------------------------------------------------------------------------------------
 
 
-def _repeat_condition(event: Mapping[str, Any]) -> tuple[str, list[Any]]:
-    if event.get("lead_id") is not None:
-        return REPEAT_OF_LEAD, [event["lead_id"], event["status"], event["event_id"] or None]
-    return REPEAT_UNMATCHED, [event["lender_id"], event["click_id"], event["status"], event["event_id"] or None]
+def _repeat_exists(lead: str | None) -> str:
+    """SQL true when an earlier event is of the same lead (`lead`: SQL for its id), or, unmatched
+    (None), of the same lender and click_id, with the same status or the same event_id (a blank
+    one is passed as NULL, which equals nothing). Parameters: lender_id, click_id, status, event_id."""
+    same = "(earlier.status = %(status)s OR earlier.event_id = %(event_id)s)"
+    of = (f"earlier.lead_id = {lead}" if lead is not None else
+          "earlier.lender_id = %(lender_id)s AND earlier.lead_id IS NULL AND earlier.click_id = %(click_id)s")
+    return f"EXISTS (SELECT 1 FROM {PostbackEvent._meta.db_table} AS earlier WHERE {of} AND {same})"
+
+
+def _repeat_params(event: Mapping[str, Any]) -> dict[str, Any]:
+    return {"lender_id": event["lender_id"], "lead_id": event.get("lead_id"), "click_id": event["click_id"],
+            "status": event["status"], "event_id": event["event_id"] or None}
+
+
+def _lead_sql(event: Mapping[str, Any]) -> str | None:
+    return None if event.get("lead_id") is None else "%(lead_id)s"
 
 
 def event_exists_like(event: Mapping[str, Any]) -> bool:
     """Whether an event with these values (lender_id, lead_id, click_id, status, event_id) would
     be recorded as a repeat now."""
-    condition, params = _repeat_condition(event)
-    sql = f"SELECT EXISTS (SELECT 1 FROM {PostbackEvent._meta.db_table} WHERE {condition})"
-    return bool(fetch_one(sql, params)[0])
+    return bool(fetch_one(f"SELECT {_repeat_exists(_lead_sql(event))}", _repeat_params(event))[0])
 
 
 def event_insert(event: Mapping[str, Any]) -> tuple[int, bool] | None:
@@ -156,25 +170,48 @@ def event_insert(event: Mapping[str, Any]) -> tuple[int, bool] | None:
     the lead's lock is taken, it sees the events of whoever held the lock before (PostgreSQL gives
     each statement its own snapshot). Returns (id, is_repeat), or None when the lender already
     used its nonce (a replay: nothing inserted)."""
-    params = [field.get_db_prep_save(event[field.attname], connection) for field in _inserted_fields()]
-    condition, repeat_params = _repeat_condition(event)
-    row = fetch_one(_event_insert_sql(connection.vendor, condition), [*params, *repeat_params])
+    params = {**_values_params(event, _inserted_fields()), **_repeat_params(event)}
+    row = fetch_one(_event_insert_sql(connection.vendor, _lead_sql(event)), params)
     return None if row is None else (row[0], bool(row[1]))
 
 
 @functools.cache
-def _inserted_fields() -> list:
-    return [field for field in PostbackEvent._meta.concrete_fields if not field.primary_key and field.name != "is_repeat"]
+def _inserted_fields() -> tuple:
+    return tuple(field for field in PostbackEvent._meta.concrete_fields if field.name not in ("id", "is_repeat"))
 
 
 @functools.cache
-def _event_insert_sql(vendor: str, repeat_condition: str) -> str:
-    fields, table = _inserted_fields(), PostbackEvent._meta.db_table
+def _event_insert_sql(vendor: str, lead: str | None) -> str:
+    fields = _inserted_fields()
     # ON CONFLICT names the partial unique index postback_event_nonce_once_per_lender, its condition
     # written as Django writes it (SQLite matches the index by the same expression).
-    return (f"INSERT INTO {table} ({columns(fields)}, is_repeat) "
-            f"VALUES ({', '.join(['%s'] * len(fields))}, EXISTS (SELECT 1 FROM {table} WHERE {repeat_condition})) "
+    return (f"INSERT INTO {PostbackEvent._meta.db_table} ({columns(fields)}, is_repeat) "
+            f"VALUES ({', '.join(f'%(p{index})s' for index in range(len(fields)))}, {_repeat_exists(lead)}) "
             "ON CONFLICT (lender_id, nonce) WHERE NOT (nonce = '') DO NOTHING RETURNING id, is_repeat")
+
+
+def _values_params(event: Mapping[str, Any], fields: tuple) -> dict[str, Any]:
+    """The parameters p0, p1, ... of `fields`' values in `event`, as the database takes them."""
+    return {f"p{index}": prepare(event[attname]) for index, (attname, prepare) in enumerate(_preparers(fields))}
+
+
+@functools.cache
+def _preparers(fields: tuple) -> list[tuple[str, Any]]:
+    """(attname, conversion to the database value) per field: the field's get_db_prep_save,
+    which a text field's plain str values pass unchanged, so they skip it."""
+
+    def preparer(field):
+        def prepare(value):
+            return field.get_db_prep_save(value, connection)
+
+        if field.get_internal_type() in TEXT_TYPES:
+            return lambda value: value if type(value) is str else prepare(value)
+        return prepare
+
+    return [(field.attname, preparer(field)) for field in fields]
+
+
+TEXT_TYPES = ("CharField", "TextField")
 
 
 # --- PostgreSQL: the whole ingest as one statement ----------------------------------------------
@@ -183,11 +220,12 @@ def _event_insert_sql(vendor: str, repeat_condition: str) -> str:
 STALE = "stale"  # the lead changed between the statement's snapshot and its lock: run it again
 REPLAYED = "replayed"  # the lender already used this nonce
 LENDER_CHANGED = "lender_changed"  # the lender's credentials are no longer the ones authenticated with
+NONCE_CONSTRAINT = "postback_event_nonce_once_per_lender"
 
 
 @dataclass(frozen=True)
 class Recorded:
-    event_id: int
+    event_pk: int
     is_repeat: bool
     effect: str
     lead_id: int | None
@@ -205,8 +243,8 @@ def event_record_moving_lead(event: Mapping[str, Any], *, move_sql, move_params:
                              lender_stored: tuple[str, ...] | None = None) -> Recorded | str:
     """Move the lead whose tracking ID is the event's click_id (of its lender) and record the
     event (its values by attname, but lead_id, effect, followed_up_at and is_repeat) against it,
-    or unmatched when there is none, in one statement: one round trip, atomic without
-    a transaction block, prepared once per connection. `move_sql`/`move_params` are the leads
+    or unmatched when there is none, in one statement: one round trip, atomic without a
+    transaction block, prepared once per connection. `move_sql`/`move_params` are the leads
     app's move for the event's status (apps.leads.services.postback_move_sql).
 
     The statement reads the lead in its snapshot (`seen`), then updates that row only if it is
@@ -217,9 +255,7 @@ def event_record_moving_lead(event: Mapping[str, Any], *, move_sql, move_params:
     With `lender_stored` (the request was authenticated on a kept copy of the lender), nothing is
     written unless the lender's credential columns still hold those values (LENDER_CHANGED).
     """
-    params = {f"p{index}": prepare(event[attname]) for index, (attname, prepare) in enumerate(_recorded_preparers())}
-    params.update(move_params, lender_id=event["lender_id"], click_id=event["click_id"], status=event["status"],
-                  event_id=event["event_id"] or None)
+    params = {**_values_params(event, _recorded_fields()), **_repeat_params(event), **move_params}
     if lender_stored is not None:
         params.update(lender_unchanged_params(lender_stored))
     sql = _record_sql(move_sql, guarded=lender_stored is not None)
@@ -238,47 +274,17 @@ def event_record_moving_lead(event: Mapping[str, Any], *, move_sql, move_params:
     return Recorded(*recorded)
 
 
-NONCE_CONSTRAINT = "postback_event_nonce_once_per_lender"
-
-
 @functools.cache
-def _recorded_preparers() -> list[tuple[str, Any]]:
-    """(attname, conversion to the database value) for each of _recorded_fields: the field's
-    get_db_prep_save, which a text field's plain str values pass unchanged, so they skip it."""
-
-    def preparer(field):
-        def prepare(value):
-            return field.get_db_prep_save(value, connection)
-
-        if field.get_internal_type() in ("CharField", "TextField"):
-            return lambda value: value if type(value) is str else prepare(value)
-        return prepare
-
-    return [(field.attname, preparer(field)) for field in _recorded_fields()]
-
-
-@functools.cache
-def _recorded_fields() -> list:
+def _recorded_fields() -> tuple:
     """The event's columns bound as parameters; lead, effect, followed_up_at and is_repeat are
     decided by the statement."""
     decided = {"id", "lead", "effect", "followed_up_at", "is_repeat"}
-    return [field for field in PostbackEvent._meta.concrete_fields if field.name not in decided]
+    return tuple(field for field in PostbackEvent._meta.concrete_fields if field.name not in decided)
 
 
 @functools.cache
 def _record_sql(move_sql, *, guarded: bool) -> str:
-    lead_table, table, lender_table = Lead._meta.db_table, PostbackEvent._meta.db_table, Lender._meta.db_table
-    fields = _recorded_fields()
-    # Text parameters take their column's type; the others are cast, as INSERT ... SELECT does not
-    # infer them from the columns (a NULL amount would be text).
-    values = ", ".join(f"%(p{index})s" if field.get_internal_type() in ("CharField", "TextField")
-                       else f"CAST(%(p{index})s AS {field.cast_db_type(connection)})"
-                       for index, field in enumerate(fields))
-    repeat_of_lead = (f"EXISTS (SELECT 1 FROM {table} AS earlier WHERE earlier.lead_id = moved.id "
-                      "AND (earlier.status = %(status)s OR earlier.event_id = %(event_id)s))")
-    repeat_unmatched = (f"EXISTS (SELECT 1 FROM {table} AS earlier WHERE earlier.lender_id = %(lender_id)s "
-                        "AND earlier.lead_id IS NULL AND earlier.click_id = %(click_id)s "
-                        "AND (earlier.status = %(status)s OR earlier.event_id = %(event_id)s))")
+    lead_table, lender_table = Lead._meta.db_table, Lender._meta.db_table
     # One row while the lender is as authenticated (always, unguarded); none once it changed.
     lender_unchanged = f"SELECT 1 FROM {lender_table} WHERE {lender_unchanged_condition()}" if guarded else "SELECT 1"
     # The move is decided on the lead as `seen` in the statement's snapshot: the UPDATE applies it
@@ -292,21 +298,32 @@ def _record_sql(move_sql, *, guarded: bool) -> str:
         f"moved AS (UPDATE {lead_table} SET {assignments} FROM seen JOIN lender_unchanged ON true "
         f"WHERE {lead_table}.id = seen.id AND {lead_table}.xmin = seen.xmin "
         f"RETURNING {lead_table}.id, {lead_table}.status, seen.applied, seen.contradicts), "
-        f"inserted AS (INSERT INTO {table} ({columns(fields)}, lead_id, effect, followed_up_at, is_repeat) "
-        f"SELECT {values}, moved.id, "
-        f"CASE WHEN moved.id IS NULL THEN '{PostbackEvent.Effect.UNMATCHED}' "
-        f"WHEN moved.applied THEN '{PostbackEvent.Effect.APPLIED}' "
-        f"WHEN moved.contradicts THEN '{PostbackEvent.Effect.CONTRADICTS}' "
-        f"ELSE '{PostbackEvent.Effect.NO_CHANGE}' END, "
-        # Only a move sets something off: the others are recorded as already followed up.
-        "CASE WHEN moved.applied THEN NULL ELSE %(now)s END, "
-        f"CASE WHEN moved.id IS NULL THEN {repeat_unmatched} ELSE {repeat_of_lead} END "
-        "FROM lender_unchanged LEFT JOIN seen ON true LEFT JOIN moved ON true "
-        # Unmatched (no lead seen), or the lead seen was moved; else the lead changed meanwhile.
-        "WHERE seen.id IS NULL OR moved.id IS NOT NULL "
-        "RETURNING id, is_repeat, effect, lead_id) "
+        f"inserted AS ({_record_insert_sql()}) "
         # Always one row: the event recorded (or nulls) and whether the lender was unchanged.
         "SELECT inserted.id, inserted.is_repeat, inserted.effect, inserted.lead_id, moved.status, "
         "EXISTS (SELECT 1 FROM lender_unchanged) "
         "FROM (SELECT 1) AS one LEFT JOIN inserted ON true LEFT JOIN moved ON true"
+    )
+
+
+def _record_insert_sql() -> str:
+    """_record_sql's INSERT: the event, against the lead `moved` (if any) and by what the move did."""
+    fields, effect = _recorded_fields(), PostbackEvent.Effect
+    # Text parameters take their column's type; the others are cast, as INSERT ... SELECT does not
+    # infer them from the columns (a NULL amount would be text).
+    values = ", ".join(f"%(p{index})s" if field.get_internal_type() in TEXT_TYPES
+                       else f"CAST(%(p{index})s AS {field.cast_db_type(connection)})"
+                       for index, field in enumerate(fields))
+    return (
+        f"INSERT INTO {PostbackEvent._meta.db_table} ({columns(fields)}, lead_id, effect, followed_up_at, is_repeat) "
+        f"SELECT {values}, moved.id, "
+        f"CASE WHEN moved.id IS NULL THEN '{effect.UNMATCHED}' WHEN moved.applied THEN '{effect.APPLIED}' "
+        f"WHEN moved.contradicts THEN '{effect.CONTRADICTS}' ELSE '{effect.NO_CHANGE}' END, "
+        # Only a move sets something off: the others are recorded as already followed up.
+        "CASE WHEN moved.applied THEN NULL ELSE %(now)s END, "
+        f"CASE WHEN moved.id IS NULL THEN {_repeat_exists(None)} ELSE {_repeat_exists('moved.id')} END "
+        "FROM lender_unchanged LEFT JOIN seen ON true LEFT JOIN moved ON true "
+        # Unmatched (no lead seen), or the lead seen was moved; else the lead changed meanwhile.
+        "WHERE seen.id IS NULL OR moved.id IS NOT NULL "
+        "RETURNING id, is_repeat, effect, lead_id"
     )

@@ -399,8 +399,8 @@ def _ingest_in_one_statement(lender: Lender, event: dict, lender_stored: tuple[s
         # The hint for the lender, written just after: it is only read by people and the answer.
         looks_like = click_id_lookalike(lender=lender, click_id=event["click_id"])
         if looks_like:
-            PostbackEvent.objects.filter(pk=recorded.event_id).update(looks_like=",".join(looks_like))
-    return PostbackOutcome(event_pk=recorded.event_id, effect=recorded.effect, is_repeat=recorded.is_repeat,
+            PostbackEvent.objects.filter(pk=recorded.event_pk).update(looks_like=",".join(looks_like))
+    return PostbackOutcome(event_pk=recorded.event_pk, effect=recorded.effect, is_repeat=recorded.is_repeat,
                            lead_status=recorded.lead_status, looks_like=looks_like)
 
 

@@ -2,7 +2,6 @@
 
 from django.db import migrations, models
 
-
 # The endpoint's nonces move onto their events. Those it spent before this migration stay in
 # PostbackNonce (purged after POSTBACK_NONCE_RETENTION_SECONDS) and are no longer consulted by the
 # endpoint: only a request signed within the timestamp tolerance before the deploy could be
