@@ -6,14 +6,15 @@ gunicorn workers killed under the load.
 Everything on loopback, bounded in time (about three minutes), cleaned up at the end:
 
 1. Its own PostgreSQL database (bench_postbacks_<random> on 127.0.0.1, created, migrated, dropped),
-   Redis keys of its own prefix for the Celery broker (the notification tasks the postbacks
-   enqueue), a lender and LEADS journeys handed off to it, with an email address each.
+   Redis keys of its own prefix for the Celery broker the site is configured with (the endpoint
+   itself enqueues nothing: emails and result charges follow off the request), a lender and
+   LEADS journeys handed off to it, with an email address each.
 2. gunicorn as docker-compose runs it (gthread, 2 workers x 8 threads), serving the platform plus
    one bare view, POST /bench/bare, that reads the body and inserts one row (bench/postbacks_site).
 3. ROUNDS rounds; in each, at every concurrency, SECONDS of signed postbacks (each a new status of
    a lead, a fresh nonce: the path a real lender takes, through authentication, validation, the
-   lead's lock, the transition table, the notification row and its task), then SECONDS of the
-   same requests to the bare view. The table shows the median of the rounds; the ratio is
+   lead's move by the transition table and the event's insert with its nonce), then SECONDS of
+   the same requests to the bare view. The table shows the median of the rounds; the ratio is
    postbacks/s over bare requests/s measured side by side.
 4. KILL_SECONDS of the same postback load while a gunicorn worker is killed with SIGKILL every
    KILL_EVERY seconds, the clients sending again, as a lender does, a request whose connection
