@@ -480,7 +480,8 @@ def _transition_condition(incoming: str, effect: str) -> str:
     be plain words), never a request's."""
 
     def among(statuses: tuple[str, ...]) -> str:
-        assert all(re.fullmatch(r"[a-z_]+", status) for status in statuses)
+        if not all(re.fullmatch(r"[a-z_]+", status) for status in statuses):
+            raise ValueError(f"lead statuses must be plain words to be written into SQL: {statuses}")
         return "status IN (" + ", ".join(f"'{status}'" for status in statuses) + ")" if statuses else "false"
 
     when_newer, when_older = _transition_statuses(incoming, effect)
