@@ -170,7 +170,7 @@ def event_insert(event: Mapping[str, Any]) -> tuple[int, bool] | None:
     the lead's lock is taken, it sees the events of whoever held the lock before (PostgreSQL gives
     each statement its own snapshot). Returns (id, is_repeat), or None when the lender already
     used its nonce (a replay: nothing inserted)."""
-    params = {**_values_params(event, _inserted_fields()), **_repeat_params(event)}
+    params = {**_values_params(event, _preparers(_inserted_fields)), **_repeat_params(event)}
     row = fetch_one(_event_insert_sql(connection.vendor, _lead_sql(event)), params)
     return None if row is None else (row[0], bool(row[1]))
 
@@ -190,15 +190,16 @@ def _event_insert_sql(vendor: str, lead: str | None) -> str:
             "ON CONFLICT (lender_id, nonce) WHERE NOT (nonce = '') DO NOTHING RETURNING id, is_repeat")
 
 
-def _values_params(event: Mapping[str, Any], fields: tuple) -> dict[str, Any]:
-    """The parameters p0, p1, ... of `fields`' values in `event`, as the database takes them."""
-    return {f"p{index}": prepare(event[attname]) for index, (attname, prepare) in enumerate(_preparers(fields))}
+def _values_params(event: Mapping[str, Any], preparers: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The parameters p0, p1, ... of the values in `event` of the fields `preparers` convert."""
+    return {f"p{index}": prepare(event[attname]) for index, (attname, prepare) in enumerate(preparers)}
 
 
 @functools.cache
-def _preparers(fields: tuple) -> list[tuple[str, Any]]:
-    """(attname, conversion to the database value) per field: the field's get_db_prep_save,
-    which a text field's plain str values pass unchanged, so they skip it."""
+def _preparers(fields_of_statement) -> list[tuple[str, Any]]:
+    """(attname, conversion to the database value) per field of a statement (`fields_of_statement`
+    returns them; cached by that function, so no call hashes the fields): the field's
+    get_db_prep_save, which a text field's plain str values pass unchanged, so they skip it."""
 
     def preparer(field):
         def prepare(value):
@@ -208,7 +209,7 @@ def _preparers(fields: tuple) -> list[tuple[str, Any]]:
             return lambda value: value if type(value) is str else prepare(value)
         return prepare
 
-    return [(field.attname, preparer(field)) for field in fields]
+    return [(field.attname, preparer(field)) for field in fields_of_statement()]
 
 
 TEXT_TYPES = ("CharField", "TextField")
@@ -255,7 +256,7 @@ def event_record_moving_lead(event: Mapping[str, Any], *, move_sql, move_params:
     With `lender_stored` (the request was authenticated on a kept copy of the lender), nothing is
     written unless the lender's credential columns still hold those values (LENDER_CHANGED).
     """
-    params = {**_values_params(event, _recorded_fields()), **_repeat_params(event), **move_params}
+    params = {**_values_params(event, _preparers(_recorded_fields)), **_repeat_params(event), **move_params}
     if lender_stored is not None:
         params.update(lender_unchanged_params(lender_stored))
     sql = _record_sql(move_sql, guarded=lender_stored is not None)
