@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.leads.models import Decision, Lead, Offer
 from apps.lenders.adapters.base import AmountGroup
-from apps.lenders.models import DecisionRequest
+from apps.leads.models import DecisionRequest
 from apps.lenders.selectors import offer_amount_group
 from apps.origins.models import Origin
 

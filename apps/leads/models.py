@@ -6,7 +6,7 @@ encrypted at rest; income, document type and amounts are not identifying on thei
 
 from django.db import models
 
-from prosperas.crypto import EncryptedTextField
+from prosperas.crypto import EncryptedJSONField, EncryptedTextField
 
 
 class LeadStatus(models.TextChoices):
@@ -130,6 +130,82 @@ class Offer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lender_offer_id}: {self.amount} {self.currency} / {self.term_months} months"
+
+
+class DecisionRequest(models.Model):
+    """Compare mode: one lender asked for a decision on a journey, with the catalog entry
+    (listing, product, campaign) it was asked for. The lender's answer is its Decision; `failed`
+    says the ask ended without one (technical or permanent failure, or no answer in time)."""
+
+    class State(models.TextChoices):
+        ASKED = "asked", "Asked"
+        FAILED = "failed", "Failed"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="decision_requests")
+    lender = models.ForeignKey("lenders.Lender", on_delete=models.PROTECT, related_name="decision_requests")
+    listing = models.ForeignKey("listings.Listing", on_delete=models.PROTECT, related_name="+")
+    product = models.ForeignKey("products.Product", on_delete=models.PROTECT, related_name="+")
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ASKED)
+    failure = models.CharField(max_length=512, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["lead", "lender"], name="one_decision_request_per_lead_and_lender")]
+        indexes = [models.Index(fields=["state", "updated_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.lender.code}: {self.state}"
+
+
+class DecisionReason(models.Model):
+    """A rejection's reason, normalized (RejectionCategory) with the lender's own code and text
+    kept, and an adverse action notice (sanitized HTML) when the lender sent one."""
+
+    class Category(models.TextChoices):
+        INCOME = "income", "Income"
+        AGE = "age", "Age"
+        REGION = "region", "Region"
+        EXISTING_CUSTOMER = "existing_customer", "Existing customer"
+        CREDIT_POLICY = "credit_policy", "Credit policy"
+        INCOMPLETE_DATA = "incomplete_data", "Incomplete data"
+        OTHER = "other", "Other"
+
+    decision = models.OneToOneField(Decision, on_delete=models.CASCADE, related_name="reason_detail")
+    category = models.CharField(max_length=20, choices=Category.choices, db_index=True)
+    lender_code = models.CharField(max_length=128, blank=True)
+    lender_text = models.CharField(max_length=512, blank=True)
+    notice_html = models.TextField(blank=True, help_text="Adverse action notice, sanitized with nh3.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.category}: {self.lender_code or self.lender_text}"
+
+
+class OfferTerms(models.Model):
+    """What some lenders say about an offer beyond the Offer's columns (seed 003: APR and
+    origination fee; seed 002: the amount range the offer falls in)."""
+
+    offer = models.OneToOneField(Offer, on_delete=models.CASCADE, related_name="terms")
+    apr = models.DecimalField(max_digits=7, decimal_places=4, null=True, blank=True)
+    origination_fee = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    amount_group = models.CharField(max_length=10, blank=True, help_text="requested / higher / lower")
+
+    def __str__(self) -> str:
+        return f"terms of offer {self.offer_id}"
+
+
+class LeadExtraData(models.Model):
+    """Journey data an adapter declared (JOURNEY_FIELDS) that Lead has no column for, such as an
+    address or an employment status. Encrypted: it may identify the person."""
+
+    lead = models.OneToOneField(Lead, on_delete=models.CASCADE, related_name="extra_data")
+    values = EncryptedJSONField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"extra data of lead {self.lead_id}"
 
 
 class Submission(models.Model):

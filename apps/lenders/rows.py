@@ -19,7 +19,8 @@ from datetime import datetime
 from django.db import connection
 
 from apps.leads.models import Decision, Lead
-from apps.lenders.models import DecisionRequest, LenderCall
+from apps.lenders.models import LenderCall
+from apps.leads.models import DecisionRequest
 from apps.listings.models import Listing
 from apps.products.models import Product
 from prosperas.sql import columns, converted, fields_of, instance_from_row

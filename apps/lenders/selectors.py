@@ -18,7 +18,8 @@ from apps.leads.models import Decision, Lead, LeadEvent, LeadStatus, Offer
 from apps.lenders.adapters import adapter_class
 from apps.lenders.adapters.base import JOURNEY_FIELDS, AdapterConfigurationError, AmountGroup, RejectionCategory
 from apps.lenders.adapters.parsing import sanitized_notice
-from apps.lenders.models import DecisionReason, DecisionRequest, Lender, LenderCall
+from apps.lenders.models import Lender, LenderCall
+from apps.leads.models import DecisionReason, DecisionRequest
 
 # The lead states in which a lender call is owed, and the capability that owes it.
 WAITING_ON_LENDER = {

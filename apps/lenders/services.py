@@ -69,16 +69,8 @@ from apps.lenders.adapters.base import (
 from apps.lenders.db import waiting_on_lender
 from apps.lenders.http import CONNECT_TIMEOUT_SECONDS, Exchange, effective_timeout
 from apps.lenders.masking import mask_and_truncate, mask_text, mask_values, truncate
-from apps.lenders.models import (
-    CircuitState,
-    DecisionReason,
-    DecisionRequest,
-    LeadExtraData,
-    Lender,
-    LenderCall,
-    MappedApi,
-    OfferTerms,
-)
+from apps.leads.models import DecisionReason, DecisionRequest, LeadExtraData, OfferTerms
+from apps.lenders.models import CircuitState, Lender, LenderCall, MappedApi
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from apps.leads import services
 from apps.leads.models import Lead, LeadStatus
 from apps.lenders.adapters.base import Decision as DecisionKind
 from apps.lenders.adapters.base import DecisionResult, Offer
-from apps.lenders.models import DecisionRequest
+from apps.leads.models import DecisionRequest
 from tests.factories import LenderFactory, ListingFactory, OriginFactory, ProductFactory, publish
 from tests.flow.conftest import DETAILS_FORM, IDENTITY_FORM
 

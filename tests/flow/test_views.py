@@ -783,7 +783,7 @@ def test_identity_asks_birth_date_and_region_only_when_the_lenders_adapter_decla
 
 
 def test_declared_fields_without_a_lead_column_are_asked_and_stored_encrypted_beside_the_lead(journey, shop):
-    from apps.lenders.models import LeadExtraData
+    from apps.leads.models import LeadExtraData
 
     shop.campaign.lender.adapter = "offers_api"  # declares an address, a city and a postal code
     shop.campaign.lender.save(update_fields=["adapter"])
@@ -833,7 +833,7 @@ def test_not_eligible_gives_a_safe_sentence_for_the_reason_never_the_lenders_wor
 
 
 def test_not_eligible_shows_the_lenders_adverse_action_notice_sanitized(journey):
-    from apps.lenders.models import DecisionReason
+    from apps.leads.models import DecisionReason
 
     journey.start()
     journey.give_identity()

@@ -13,7 +13,8 @@ from apps.leads.models import Decision, Lead, LeadStatus
 from apps.leads.services import RETRYABLE
 from apps.lenders import selectors, services
 from apps.lenders.adapters.base import TechnicalFailure
-from apps.lenders.models import DecisionReason, LenderCall
+from apps.lenders.models import LenderCall
+from apps.leads.models import DecisionReason
 from tests.factories import lead_with_journey_data
 from tests.lenders.conftest import STYLES
 

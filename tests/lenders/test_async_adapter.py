@@ -10,7 +10,8 @@ import requests
 
 from apps.leads.models import Decision, Lead, LeadStatus
 from apps.lenders import selectors, services
-from apps.lenders.models import LenderCall, OfferTerms
+from apps.lenders.models import LenderCall
+from apps.leads.models import OfferTerms
 from apps.sandbox.models import SandboxLenderSettings
 from tests.factories import lead_awaiting_decision, lead_with_journey_data
 from tests.support import wait_until

@@ -12,7 +12,8 @@ from apps.leads.models import Decision, Lead, LeadStatus
 from apps.lenders import services
 from apps.lenders.adapters.base import Decision as Outcome
 from apps.lenders.adapters.base import DecisionResult, Offer
-from apps.lenders.models import CircuitState, DecisionRequest
+from apps.lenders.models import CircuitState
+from apps.leads.models import DecisionRequest
 from apps.listings.selectors import CatalogEntry
 from tests.factories import CONSUMER_IDENTITY, LeadFactory, LenderFactory, ListingFactory, publish
 

@@ -10,7 +10,8 @@ from apps.leads.models import Decision, Lead, LeadStatus
 from apps.lenders import selectors, services
 from apps.lenders.adapters.base import Decision as Outcome
 from apps.lenders.adapters.base import PermanentFailure
-from apps.lenders.models import LenderCall, OfferTerms
+from apps.lenders.models import LenderCall
+from apps.leads.models import OfferTerms
 from apps.sandbox.models import SandboxLenderSettings
 from apps.lenders.adapters.oauth import ClientCredentialsToken
 from apps.lenders.adapters.offers_api import TOKEN_PATH
