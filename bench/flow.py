@@ -167,7 +167,7 @@ class Browser:
 
 
 def journey(browser: Browser, origin, listing_id: str) -> None:
-    from apps.leads import services
+    from apps.leads.engine.results import decision_record, submission_record
     from apps.leads.models import Lead
     from apps.lenders.adapters.base import Decision, DecisionResult, Offer, SubmissionResult
 
@@ -179,7 +179,7 @@ def journey(browser: Browser, origin, listing_id: str) -> None:
     browser.get("decision_waiting", f"/j/{token}/decision")
     browser.get("state", f"/j/{token}/state")
     lead = Lead.objects.only("id", "lender_id").get(public_token=token)
-    services.decision_record(lead_id=lead.pk, lender_id=lead.lender_id, result=DecisionResult(
+    decision_record(lead_id=lead.pk, lender_id=lead.lender_id, result=DecisionResult(
         decision=Decision.APPROVED, offers=tuple(
             Offer(lender_offer_id=f"OF-{n}", amount=Decimal(5_000_000 + n * 1_000_000), term_months=24,
                   monthly_payment=Decimal(265_000 + n * 50_000), annual_rate=Decimal("0.2850"))
@@ -189,7 +189,7 @@ def journey(browser: Browser, origin, listing_id: str) -> None:
     browser.post("offer_post", f"/j/{token}/offer", {"offer": offer_id})
     browser.get("details", f"/j/{token}/details")
     browser.post("details_post", f"/j/{token}/details", {"email": "ana@example.com", "phone": "3001234567"})
-    services.submission_record(lead_id=lead.pk, result=SubmissionResult(
+    submission_record(lead_id=lead.pk, result=SubmissionResult(
         status="submitted", redirect_url="https://lender.example/sign?ref=1"))
     browser.get("handoff", f"/j/{token}/handoff", expect=302)
     browser.get("status", f"/j/{token}/status")

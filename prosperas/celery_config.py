@@ -19,6 +19,7 @@ worker_prefetch_multiplier = 1
 worker_hijack_root_logger = False
 
 task_default_queue = "default"
+# The lender tasks keep their names from before they moved to apps/leads/tasks.py (enqueue.py).
 task_routes = {"apps.lenders.tasks.*": {"queue": "lender_calls"}}
 
 broker_transport_options: dict = {

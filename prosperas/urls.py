@@ -13,7 +13,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("api/v1/", include("apps.postbacks.urls")),
     path("api/v1/", include("apps.products.urls")),
-    path("api/v1/lenders/", include("apps.lenders.urls")),
+    path("api/v1/", include("apps.leads.urls")),
     path("docs/", include("apps.postbacks.docs_urls")),
     path("sandbox/", include("apps.sandbox.urls")),
     path("", include("apps.flow.urls")),

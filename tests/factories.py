@@ -11,6 +11,7 @@ from apps.lenders.models import Lender
 from apps.listings.models import Listing
 from apps.origins.models import Origin
 from apps.products.models import Product
+from apps.leads.engine.requests import lead_extra_data_set
 
 
 class OriginFactory(factory.django.DjangoModelFactory):
@@ -156,7 +157,6 @@ def styled_sandbox_lender(*, style: str, server_url: str, mapped_auth: str = "ap
 
 def lead_with_journey_data(*, lender: Lender, **identity) -> Lead:
     """A journey waiting on `lender` with identity, income and every declared field given."""
-    from apps.lenders.services import lead_extra_data_set
 
     extras = {**JOURNEY_EXTRAS, **{k: identity.pop(k) for k in list(identity) if k in JOURNEY_EXTRAS}}
     extra_data = {**EXTRA_DATA, **identity.pop("extra_data", {})}

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from apps.leads.models import Decision, Lead, Offer
 from apps.lenders.adapters.base import AmountGroup
 from apps.leads.models import DecisionRequest
-from apps.lenders.selectors import offer_amount_group
+from apps.leads.selectors import offer_amount_group
 from apps.origins.models import Origin
 
 # How the consumer may order the offers: the monthly payment, the annual rate, the total paid.

@@ -55,14 +55,9 @@ from apps.leads.services import (
     journey_retry,
     journey_start,
 )
-from apps.lenders.selectors import (
-    decision_notice_html,
-    journey_fields_for,
-    lender_required_fields,
-    rejection_category,
-    rejection_sentence,
-)
-from apps.lenders.services import lead_extra_data_set
+from apps.leads.engine.requests import lead_extra_data_set
+from apps.leads.selectors import decision_notice_html, rejection_category
+from apps.lenders.selectors import journey_fields_for, lender_required_fields, rejection_sentence
 from apps.listings.selectors import catalog_entry, catalog_for_origin
 from apps.listings.services import catalog_views_record
 from apps.origins.models import Origin

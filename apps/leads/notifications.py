@@ -26,6 +26,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from apps.leads.enqueue import LEAD_STATUS_NOTIFY, task_send
 from apps.leads.models import Lead, LeadNotification, LeadStatus
 
 logger = logging.getLogger(__name__)
@@ -65,9 +66,7 @@ def lead_status_notify_enqueue(*, lead_id: int, status: str) -> None:
     the broker (a slow or absent broker costs seconds of retries) and a web worker dying after
     the commit is less likely to leave a recorded postback unanswered. Lost either way (broker
     down, process killed), the notification stays pending for the sweep."""
-    from apps.leads.tasks import lead_status_notify_task
-
-    _after_response(lambda: lead_status_notify_task.delay(lead_id=lead_id, status=status))
+    _after_response(lambda: task_send(LEAD_STATUS_NOTIFY, lead_id=lead_id, status=status))
 
 
 # Callbacks waiting for the end of the current request, per thread (a WSGI server serves one

@@ -15,8 +15,12 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.leads.models import Decision, Lead, LeadEvent, LeadStatus, Offer, Submission
-from apps.lenders.adapters.base import DecisionResult, SubmissionResult
+from apps.campaigns.services import lead_delivery_record
+from apps.leads.engine.compare import lender_decisions_request
+from apps.leads.enqueue import prequalify_enqueue, submit_enqueue
+from apps.leads.models import Decision, Lead, LeadEvent, LeadStatus, Offer
+from apps.leads.moves import lead_event_add, lead_move
+from apps.leads.selectors import compare_status, decision_request_for_offer
 from apps.origins.services import tracking_id_mint
 from prosperas.sql import datetime_param, fetch_one
 
@@ -42,34 +46,6 @@ class IdentityData:
     email: str = ""  # when the lender needs it to decide (an async lead API does)
 
 
-def _event(lead: Lead, kind: str, message: str = "") -> None:
-    LeadEvent.objects.create(lead=lead, kind=kind, status=lead.status, message=message[:512])
-
-
-def _move(lead: Lead, *, from_statuses: set[str], to: str, **fields) -> bool:
-    """Conditional UPDATE: true when this call moved the lead, false when another got there first."""
-    now = timezone.now()
-    updated = Lead.objects.filter(pk=lead.pk, status__in=from_statuses).update(status=to, updated_at=now, **fields)
-    if updated:
-        lead.status = to
-        lead.updated_at = now
-        for name, value in fields.items():
-            setattr(lead, name, value)
-    return bool(updated)
-
-
-def _enqueue_prequalify(lead: Lead) -> None:
-    from apps.lenders import tasks
-
-    transaction.on_commit(lambda: tasks.lender_prequalify.delay(lead_id=lead.pk, lender_id=lead.lender_id))
-
-
-def _enqueue_submit(lead: Lead) -> None:
-    from apps.lenders import tasks
-
-    transaction.on_commit(lambda: tasks.lender_submit.delay(lead_id=lead.pk))
-
-
 @transaction.atomic
 def journey_start(*, origin, listing, campaign) -> Lead:
     """A new journey for a consumer who chose a listing: mints the tracking ID."""
@@ -83,14 +59,14 @@ def journey_start(*, origin, listing, campaign) -> Lead:
         campaign=campaign,
         currency=listing.product.currency,
     )
-    _event(lead, LeadEvent.Kind.STARTED, f"listing {listing.listing_id}")
+    lead_event_add(lead, LeadEvent.Kind.STARTED, f"listing {listing.listing_id}")
     return lead
 
 
 @transaction.atomic
 def journey_listing_change(*, lead: Lead, listing, campaign) -> bool:
     """Before identity is given the consumer may go back and pick another listing."""
-    return _move(
+    return lead_move(
         lead, from_statuses={LeadStatus.NEW}, to=LeadStatus.NEW,
         listing=listing, product=listing.product, lender=campaign.lender, campaign=campaign,
     )
@@ -123,23 +99,21 @@ def journey_identity_submit(*, lead: Lead, identity: IdentityData, consents: Con
     """
     from dataclasses import fields as dataclass_fields
 
-    from apps.campaigns.services import lead_delivery_record
-
     # Every IdentityData field that is a Lead field is stored (birth date, region... when the flow
     # asks), in the status update itself: update() prepares values as save() does, so the
     # encrypted fields are stored encrypted.
     lead_fields = {field.name for field in Lead._meta.concrete_fields}
     values = {field.name: getattr(identity, field.name) for field in dataclass_fields(identity)
               if field.name in lead_fields}
-    moved = _move(
+    moved = lead_move(
         lead, from_statuses={LeadStatus.NEW}, to=LeadStatus.AWAITING_DECISION, identity_at=timezone.now(), **values,
     )
     if not moved:
         return False
     _consents_store(lead, consents)
     lead_delivery_record(lead=lead)
-    _event(lead, LeadEvent.Kind.IDENTITY)
-    _enqueue_prequalify(lead)
+    lead_event_add(lead, LeadEvent.Kind.IDENTITY)
+    prequalify_enqueue(lead_id=lead.pk, lender_id=lead.lender_id)
     return True
 
 
@@ -147,161 +121,21 @@ def journey_identity_submit(*, lead: Lead, identity: IdentityData, consents: Con
 def journey_retry(*, lead: Lead) -> bool:
     """The consumer's "try again" after a technical failure: same tracking ID, same request."""
     target = RETRYABLE.get(lead.status)
-    if target is None or not _move(lead, from_statuses={lead.status}, to=target):
+    if target is None or not lead_move(lead, from_statuses={lead.status}, to=target):
         return False
-    _event(lead, LeadEvent.Kind.RETRY)
+    lead_event_add(lead, LeadEvent.Kind.RETRY)
     if target == LeadStatus.AWAITING_DECISION:
-        _enqueue_prequalify(lead)
+        prequalify_enqueue(lead_id=lead.pk, lender_id=lead.lender_id)
     else:
-        _enqueue_submit(lead)
+        submit_enqueue(lead_id=lead.pk)
     return True
-
-
-@transaction.atomic(savepoint=False)
-def decision_record(
-    *, lead_id: int, lender_id: int, result: DecisionResult, lender_code: str | None = None
-) -> Decision:
-    """Store a lender's decision. A final decision already stored for this lead and lender wins;
-    a pending one is resolved in place by the final answer that follows it (a poll or the
-    lender's callback), so a lead keeps one Decision per lender.
-
-    A single-lender journey moves by this decision. In compare mode every asked lender's answer
-    counts (apps.lenders.selectors.compare_status: offered as soon as one approves with offers);
-    the row lock on the lead, taken once the decision is stored, makes two lenders answering at
-    once see each other's decision. `lender_code` names the lender in the journey's events (the
-    engine passes it; it is looked up otherwise).
-
-    In a compare fan-out a hundred of these run at once in the worker's one process, so each
-    is a few statements: the decision row first (an insert that does nothing when this lender's
-    decision is already stored, so a duplicate costs no error and no savepoint; an answer that
-    resolves a pending one locks that row, so two resolving answers queue and the first wins),
-    then the lead, read and locked once, held briefly. No savepoint of its own: in the engine's
-    transaction (decision_store) any error rolls everything back.
-    """
-    decision = _decision_insert(lead_id=lead_id, lender_id=lender_id, result=result)
-    if decision is None:
-        decision = Decision.objects.select_for_update().get(lead_id=lead_id, lender_id=lender_id)
-        if decision.outcome != Decision.Outcome.PENDING or result.decision == Decision.Outcome.PENDING:
-            return _decision_repeat(decision)
-        decision.outcome = str(result.decision)
-        decision.reason = result.reason[:512]
-        decision.lender_reference = result.lender_reference[:128] or decision.lender_reference
-        decision.save(update_fields=["outcome", "reason", "lender_reference", "updated_at"])
-    Offer.objects.bulk_create(
-        Offer(
-            decision=decision, lender_offer_id=offer.lender_offer_id, amount=offer.amount,
-            term_months=offer.term_months, monthly_payment=offer.monthly_payment,
-            annual_rate=offer.annual_rate, currency=offer.currency, url=offer.url,
-        )
-        for offer in result.offers
-    )
-    lead = Lead.objects.only("status", "compare_mode", "lender_reference").select_for_update().get(pk=lead_id)
-    message = f"{decision.outcome} {decision.reason}".strip()
-    if lead.compare_mode:
-        code = lender_code if lender_code is not None else _lender_code(lender_id)
-        _compare_decision_apply(lead, f"{code}: {message}")
-        return decision
-    target = {
-        Decision.Outcome.APPROVED: LeadStatus.OFFERED if result.offers else LeadStatus.NOT_ELIGIBLE,
-        Decision.Outcome.REJECTED: LeadStatus.NOT_ELIGIBLE,
-        Decision.Outcome.PENDING: LeadStatus.DECISION_PENDING,
-    }[decision.outcome]
-    waiting = {LeadStatus.AWAITING_DECISION, LeadStatus.DECISION_PENDING, LeadStatus.DECISION_FAILED}
-    if _move(lead, from_statuses=waiting, to=target, decided_at=timezone.now(),
-             lender_reference=decision.lender_reference or lead.lender_reference):
-        _event(lead, LeadEvent.Kind.DECISION, message)
-    return decision
-
-
-def _decision_insert(*, lead_id: int, lender_id: int, result: DecisionResult) -> Decision | None:
-    """The new Decision, or None when this lead has one from this lender already.
-
-    INSERT ... ON CONFLICT DO NOTHING on the (lead, lender) unique constraint: a duplicate or
-    retried task racing this one waits for it and then inserts nothing, with no error to
-    recover from (the ORM's create would need a savepoint around it for that).
-    """
-    now = timezone.now()
-    decision = Decision(lead_id=lead_id, lender_id=lender_id, outcome=str(result.decision),
-                        reason=result.reason[:512], lender_reference=result.lender_reference[:128],
-                        created_at=now, updated_at=now)
-    stamp = datetime_param(now)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {connection.ops.quote_name(Decision._meta.db_table)}"
-            " (lead_id, lender_id, outcome, reason, lender_reference, created_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (lead_id, lender_id) DO NOTHING RETURNING id",
-            [lead_id, lender_id, decision.outcome, decision.reason, decision.lender_reference, stamp, stamp],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    decision.pk = row[0]
-    decision._state.adding = False
-    return decision
-
-
-def _decision_repeat(decision: Decision) -> Decision:
-    """A repeat: the first answer stands. A pending one asked about again after the consumer's
-    "try again" puts a single-lender journey back to waiting on it."""
-    if decision.outcome == Decision.Outcome.PENDING:
-        lead = Lead.objects.only("status", "compare_mode").get(pk=decision.lead_id)
-        if not lead.compare_mode:
-            _move(lead, from_statuses={LeadStatus.AWAITING_DECISION}, to=LeadStatus.DECISION_PENDING)
-    return decision
-
-
-# A compare-mode journey's statuses that its lenders' answers still move.
-COMPARE_WAITING = {LeadStatus.AWAITING_DECISION, LeadStatus.DECISION_PENDING, LeadStatus.DECISION_FAILED,
-                   LeadStatus.NOT_ELIGIBLE}
-
-
-def _compare_decision_apply(lead: Lead, message: str) -> None:
-    """The journey's status from every asked lender's answer so far; the caller holds its lock."""
-    from apps.lenders.selectors import compare_status
-
-    target = compare_status(lead_id=lead.pk)
-    if target != lead.status:
-        _move(lead, from_statuses=COMPARE_WAITING, to=target, decided_at=timezone.now())
-    _event(lead, LeadEvent.Kind.DECISION, message)
-
-
-def _lender_code(lender_id: int) -> str | None:
-    from apps.lenders.models import Lender
-
-    return Lender.objects.filter(pk=lender_id).values_list("code", flat=True).first()
-
-
-@transaction.atomic
-def decision_fail(*, lead_id: int, message: str, lender_id: int | None = None) -> bool:
-    """A lender gave no usable decision: a technical or permanent failure, or none in time.
-
-    A single-lender journey fails (the consumer may try again; never "not eligible"). In compare
-    mode the engine has marked that lender's ask failed first, and the journey's status follows
-    every asked lender (apps.lenders.selectors.compare_status): it is decision_failed only when
-    no lender approved and none is still pending.
-    """
-    lead = Lead.objects.select_for_update().get(pk=lead_id)
-    if lead.compare_mode:
-        from apps.lenders.selectors import compare_status
-
-        target = compare_status(lead_id=lead_id)
-        moved = target != lead.status and _move(
-            lead, from_statuses={LeadStatus.AWAITING_DECISION, LeadStatus.DECISION_PENDING}, to=target
-        )
-        code = lead.decision_requests.filter(lender_id=lender_id).values_list("lender__code", flat=True).first()
-        _event(lead, LeadEvent.Kind.DECISION_FAILED, f"{code or lender_id}: {message}")
-        return moved
-    moved = _move(lead, from_statuses={LeadStatus.AWAITING_DECISION, LeadStatus.DECISION_PENDING}, to=LeadStatus.DECISION_FAILED)
-    if moved:
-        _event(lead, LeadEvent.Kind.DECISION_FAILED, message)
-    return moved
 
 
 @transaction.atomic
 def journey_compare_request(*, lead: Lead, entries) -> list[int]:
     """Compare mode: ask every lender of `entries` for a decision at once; returns their ids.
 
-    `entries` are catalog entries (apps.listings.selectors.catalog_for_origin): one ask per
+    `entries` are catalog entries (apps.campaigns.catalog.catalog_for_origin): one ask per
     lender, each a task on the lender_calls queue enqueued on commit, so the calls run side by
     side and each decision is stored as it arrives. Call it once identity and income are stored
     (after journey_identity_submit, or on a NEW lead that already has them); calling it again on
@@ -309,26 +143,23 @@ def journey_compare_request(*, lead: Lead, entries) -> list[int]:
     skipped; with no lender to ask, the journey is decision_failed ("try again later").
     Lead.lender stays empty until an offer is chosen (journey_offer_choose sets it).
     """
-    from apps.lenders import services as lender_services
-    from apps.lenders.selectors import compare_status
-
     if not lead.compare_mode:
         raise JourneyError("This journey is not in compare mode.")
     if not (lead.document_number and lead.monthly_income is not None):
         raise JourneyError("Identity and income come first.")
     previous = lead.status
-    if not _move(
+    if not lead_move(
         lead, from_statuses={LeadStatus.NEW, LeadStatus.AWAITING_DECISION, LeadStatus.DECISION_FAILED},
         to=LeadStatus.AWAITING_DECISION, identity_at=lead.identity_at or timezone.now(),
     ):
         return []
-    asked = lender_services.lender_decisions_request(lead=lead, entries=entries)
+    asked = lender_decisions_request(lead=lead, entries=entries)
     # Asking again after a failure starts a fresh round of retries, as the consumer's "try again" does.
     kind = LeadEvent.Kind.RETRY if previous == LeadStatus.DECISION_FAILED else LeadEvent.Kind.IDENTITY
-    _event(lead, kind, f"compare: asked {len(asked)} lenders")
+    lead_event_add(lead, kind, f"compare: asked {len(asked)} lenders")
     target = compare_status(lead_id=lead.pk)
     if target != lead.status:
-        _move(lead, from_statuses={LeadStatus.AWAITING_DECISION}, to=target)
+        lead_move(lead, from_statuses={LeadStatus.AWAITING_DECISION}, to=target)
     return asked
 
 
@@ -341,16 +172,14 @@ def journey_offer_choose(*, lead: Lead, offer_id: int) -> bool:
     fields = {"chosen_offer": offer}
     if lead.compare_mode:
         # The chosen offer decides the journey's lender, and the catalog entry it was asked for.
-        from apps.lenders.selectors import decision_request_for_offer
-
         ask = decision_request_for_offer(offer)
         if ask is None:
             raise JourneyError("That offer is not one of this journey's offers.")
         fields.update(lender_id=ask.lender_id, campaign=ask.campaign, product=ask.product, listing=ask.listing,
                       lender_reference=offer.decision.lender_reference)
-    moved = _move(lead, from_statuses={LeadStatus.OFFERED}, to=LeadStatus.OFFERED, **fields)
+    moved = lead_move(lead, from_statuses={LeadStatus.OFFERED}, to=LeadStatus.OFFERED, **fields)
     if moved:
-        _event(lead, LeadEvent.Kind.OFFER_CHOSEN, offer.lender_offer_id)
+        lead_event_add(lead, LeadEvent.Kind.OFFER_CHOSEN, offer.lender_offer_id)
     return moved
 
 
@@ -360,40 +189,12 @@ def journey_details_submit(*, lead: Lead, email: str, phone: str) -> bool:
     if lead.chosen_offer_id is None:
         raise JourneyError("Choose an offer first.")
     # The contact data goes in the status update itself (stored encrypted, as by save()).
-    if not _move(lead, from_statuses={LeadStatus.OFFERED}, to=LeadStatus.SUBMITTING, email=email, phone=phone):
+    if not lead_move(lead, from_statuses={LeadStatus.OFFERED}, to=LeadStatus.SUBMITTING, email=email, phone=phone):
         return False
     # A lender with no submission call is handled by the same task: the chosen offer's URL
-    # becomes the redirect there (apps/lenders/services.py), so there is one path to hand-off.
-    _enqueue_submit(lead)
+    # becomes the redirect there (apps/leads/engine/attempt.py), so there is one path to hand-off.
+    submit_enqueue(lead_id=lead.pk)
     return True
-
-
-@transaction.atomic
-def submission_record(*, lead_id: int, result: SubmissionResult) -> Submission:
-    """Store the lender's answer to the submission. If one is already stored, it wins."""
-    lead = Lead.objects.select_for_update().get(pk=lead_id)
-    existing = Submission.objects.filter(lead=lead).first()
-    if existing is not None:
-        return existing
-    submission = Submission.objects.create(
-        lead=lead, lender_id=lead.lender_id, status=result.status[:40],
-        redirect_url=result.redirect_url, lender_reference=result.lender_reference[:128],
-    )
-    fields = {"redirect_url": result.redirect_url, "submitted_at": timezone.now()}
-    if result.lender_reference:
-        fields["lender_reference"] = result.lender_reference[:128]
-    if _move(lead, from_statuses={LeadStatus.SUBMITTING, LeadStatus.SUBMISSION_FAILED}, to=LeadStatus.SUBMITTED, **fields):
-        _event(lead, LeadEvent.Kind.SUBMITTED, result.status)
-    return submission
-
-
-@transaction.atomic
-def submission_fail(*, lead_id: int, message: str) -> bool:
-    lead = Lead.objects.get(pk=lead_id)
-    moved = _move(lead, from_statuses={LeadStatus.SUBMITTING}, to=LeadStatus.SUBMISSION_FAILED)
-    if moved:
-        _event(lead, LeadEvent.Kind.SUBMISSION_FAILED, message)
-    return moved
 
 
 def handoff_url_build(redirect_url: str, *, click_id: str, product_id: str, listing_id: str) -> str:
@@ -425,8 +226,8 @@ def journey_handoff(*, lead: Lead) -> str:
         lead.redirect_url, click_id=lead.tracking_id, product_id=lead.product.product_id,
         listing_id=lead.listing.listing_id,
     )
-    if _move(lead, from_statuses={LeadStatus.SUBMITTED}, to=LeadStatus.HANDED_OFF, handoff_url=url, handed_off_at=timezone.now()):
-        _event(lead, LeadEvent.Kind.HANDED_OFF)
+    if lead_move(lead, from_statuses={LeadStatus.SUBMITTED}, to=LeadStatus.HANDED_OFF, handoff_url=url, handed_off_at=timezone.now()):
+        lead_event_add(lead, LeadEvent.Kind.HANDED_OFF)
     return url
 
 
@@ -637,7 +438,7 @@ def journey_compare_start(*, origin) -> Lead:
         origin=origin, tracking_id=tracking_id_mint(origin=origin), public_token=secrets.token_urlsafe(32),
         compare_mode=True,
     )
-    _event(lead, LeadEvent.Kind.STARTED, "compare")
+    lead_event_add(lead, LeadEvent.Kind.STARTED, "compare")
     return lead
 
 

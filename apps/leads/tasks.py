@@ -1,10 +1,38 @@
-"""Tasks of the leads app: telling consumers about their application. Ids in, nothing personal."""
+"""Tasks of the leads app: the journey's lender calls (on the `lender_calls` queue) and telling
+consumers about their application. Thin: ids in (the broker keeps arguments in clear, so never
+personal data), one service call, `**kwargs` accepted so a signature change survives a rolling
+deploy.
+
+The lender tasks keep the names they were registered under before the engine moved into this
+app (apps/leads/enqueue.py), so messages queued during a deploy still run. Their retry budget
+lives in the database, not in Celery's retry counter (apps/leads/engine/), hence
+`max_retries=None`: every retry adds a LenderCall row, and the engine fails the lead once the
+lender's budget is spent. Time limits are set for the prefork pool; the threads pool that
+serves `lender_calls` ignores them (STACK-NOTES.md), which is why the HTTP client enforces the
+per-attempt deadline itself.
+
+Each lender task runs in one of the worker process's database slots and gives its connection
+back when it ends, and the engine gives both back while waiting on a lender (apps/lenders/db.py):
+a pool of a hundred threads stays within a bounded number of PostgreSQL connections.
+"""
+
+from collections.abc import Callable
+from functools import wraps
 
 from celery import shared_task
 
+from apps.leads import enqueue
+from apps.leads.engine.attempt import lender_poll_attempt, lender_prequalify_attempt, lender_submit_attempt
+from apps.leads.engine.sweep import lender_work_sweep
 from apps.leads.models import LeadNotification
 from apps.leads.notifications import lead_notifications_due, lead_status_notify
+from apps.lenders.db import database_slot
 
+# The longest attempt: a 30 s deadline plus a connect timeout and the bookkeeping around it.
+TASK_SOFT_TIME_LIMIT = 50
+TASK_TIME_LIMIT = 60
+LENDER_TASK = {"bind": True, "max_retries": None, "acks_late": True, "soft_time_limit": TASK_SOFT_TIME_LIMIT,
+               "time_limit": TASK_TIME_LIMIT}
 # Mail servers have bad minutes: retry for about a quarter of an hour, then leave the failed
 # row for staff (the lead's admin page lists its notifications).
 NOTIFY_MAX_RETRIES = 5
@@ -13,7 +41,52 @@ NOTIFY_RETRY_SECONDS = 30
 NOTIFY_SWEEP_AFTER_SECONDS = 600
 
 
-@shared_task(bind=True, max_retries=NOTIFY_MAX_RETRIES, soft_time_limit=60, time_limit=90, acks_late=True)
+def _connection_released(function: Callable) -> Callable:
+    @wraps(function)
+    def wrapper(*args, **kwargs):
+        with database_slot():
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
+@shared_task(name=enqueue.LENDER_PREQUALIFY, **LENDER_TASK)
+@_connection_released
+def lender_prequalify(self, *, lead_id: int, lender_id: int | None = None, **kwargs) -> str:
+    outcome = lender_prequalify_attempt(lead_id=lead_id, lender_id=lender_id)
+    if outcome.should_retry:
+        raise self.retry(countdown=outcome.countdown)
+    return outcome.action
+
+
+@shared_task(name=enqueue.LENDER_POLL, **LENDER_TASK)
+@_connection_released
+def lender_poll(self, *, lead_id: int, lender_id: int, **kwargs) -> str:
+    """Ask about a pending decision; reschedules itself while it stays pending (until it times out)."""
+    outcome = lender_poll_attempt(lead_id=lead_id, lender_id=lender_id)
+    if outcome.should_retry:
+        raise self.retry(countdown=outcome.countdown)
+    return outcome.action
+
+
+@shared_task(name=enqueue.LENDER_SUBMIT, **LENDER_TASK)
+@_connection_released
+def lender_submit(self, *, lead_id: int, **kwargs) -> str:
+    outcome = lender_submit_attempt(lead_id=lead_id)
+    if outcome.should_retry:
+        raise self.retry(countdown=outcome.countdown)
+    return outcome.action
+
+
+@shared_task(name="apps.lenders.tasks.sweep_due_work", soft_time_limit=TASK_SOFT_TIME_LIMIT, time_limit=TASK_TIME_LIMIT)
+@_connection_released
+def sweep_due_work(**kwargs) -> int:
+    """Periodic (beat_schedule): re-enqueue lender work whose task was lost; probe open circuits."""
+    return lender_work_sweep()
+
+
+@shared_task(name=enqueue.LEAD_STATUS_NOTIFY, bind=True, max_retries=NOTIFY_MAX_RETRIES, soft_time_limit=60,
+             time_limit=90, acks_late=True)
 def lead_status_notify_task(self, *, lead_id: int, status: str, **kwargs) -> str | None:
     notification = lead_status_notify(lead_id=lead_id, status=status)
     if notification is not None and notification.state == LeadNotification.State.FAILED:

@@ -25,7 +25,10 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from apps.lenders import selectors, services
+from apps.lenders import selectors
+from apps.lenders.circuit import lender_circuit_force
+from apps.lenders.config import lender_callback_url
+from apps.lenders.tools import lender_dry_run, lender_secrets_apply
 from apps.lenders.adapters import ADAPTERS, adapter_class
 from apps.lenders.adapters.base import AdapterConfigurationError
 from apps.lenders.adapters.mapped import PLACEHOLDERS
@@ -122,7 +125,7 @@ class LenderAdminForm(forms.ModelForm):
 
     def save(self, commit: bool = True) -> Lender:
         lender = super().save(commit=False)
-        services.lender_secrets_apply(
+        lender_secrets_apply(
             lender=lender,
             credentials_updates=self.credential_updates(),
             credentials_remove=self.cleaned_data.get("credentials_remove") or [],
@@ -197,7 +200,7 @@ class LenderAdmin(admin.ModelAdmin):
 
     @admin.display(description="Callback URL (give it to the lender)")
     def callback_url(self, obj: Lender) -> str:
-        return services.lender_callback_url(obj) if obj and obj.pk else "(after saving)"
+        return lender_callback_url(obj) if obj and obj.pk else "(after saving)"
 
     @admin.display(description="Tools")
     def tools(self, obj: Lender) -> str:
@@ -212,13 +215,13 @@ class LenderAdmin(admin.ModelAdmin):
     @admin.action(description="Force the circuit OPEN (stop calling; probes will not close it)")
     def force_circuit_open(self, request, queryset):
         for lender in queryset:
-            services.lender_circuit_force(lender=lender, state=CircuitState.OPEN)
+            lender_circuit_force(lender=lender, state=CircuitState.OPEN)
         self.message_user(request, f"{queryset.count()} circuit(s) forced open.", messages.WARNING)
 
     @admin.action(description="Force the circuit CLOSED (call again)")
     def force_circuit_closed(self, request, queryset):
         for lender in queryset:
-            services.lender_circuit_force(lender=lender, state=CircuitState.CLOSED)
+            lender_circuit_force(lender=lender, state=CircuitState.CLOSED)
         self.message_user(request, f"{queryset.count()} circuit(s) closed.", messages.SUCCESS)
 
     def get_urls(self):
@@ -252,7 +255,7 @@ class LenderAdmin(admin.ModelAdmin):
         lender = get_object_or_404(Lender, pk=pk)
         if not self.has_change_permission(request, lender):
             raise PermissionDenied
-        run = services.lender_dry_run(lender=lender) if request.method == "POST" else None
+        run = lender_dry_run(lender=lender) if request.method == "POST" else None
         exchanges = [
             {"method": e.method, "url": e.url, "headers": json.dumps(e.request_headers, indent=2),
              "body": _pretty(mask_text(e.request_body)), "status": e.status, "error": e.error,

@@ -1,16 +1,6 @@
-"""The claim's reads in SQL: what every lender call of a compare fan-out reads before its call.
-
-A fan-out of K lenders makes K claims at once in one worker process, and no lender call starts
-before its claim is done, so their cost is paid by every lender of the fan-out. Through the ORM
-these reads cost several times the database's own time in building the queries (a joined
-select of some twenty columns above all), so they are written once here, with the models' own
-table and column names and the fields' own conversions (`from_db_value`: the lead's encrypted
-fields are decrypted as the ORM decrypts them), on PostgreSQL and on SQLite alike. Each is its
-own statement, run after the row lock is taken: a statement's snapshot is taken when it starts,
-so a read folded into the locking select would not see what the attempt it waited for wrote.
-The same approach as apps/postbacks/rows.py (helpers in prosperas/sql.py); everything else in
-the app uses the ORM.
-"""
+"""The attempt engine's read of a lender's earlier calls, in SQL: every lender call of a compare
+fan-out makes it once, under its claim's lock, where building the query through the ORM costs
+more than the database's own work (prosperas/sql.py for the helpers)."""
 
 from __future__ import annotations
 
@@ -18,74 +8,8 @@ from datetime import datetime
 
 from django.db import connection
 
-from apps.leads.models import Decision, Lead
 from apps.lenders.models import LenderCall
-from apps.leads.models import DecisionRequest
-from apps.listings.models import Listing
-from apps.products.models import Product
-from prosperas.sql import columns, converted, fields_of, instance_from_row
-
-# What a compare-mode attempt reads of its ask, and of its journey (services.JOURNEY_FIELDS_READ
-# without the lead's own product and listing: the ask's are the ones applied for).
-ASK_FIELDS = ("id", "state", "lead", "lender", "campaign", "product", "listing")
-JOURNEY_FIELDS = (
-    "id", "tracking_id", "status", "compare_mode", "lender", "document_type", "document_number", "full_name",
-    "email", "phone", "birth_date", "region", "monthly_income", "currency", "requested_amount", "lender_reference",
-    "chosen_offer",
-)
-
-
-def compare_ask_locked(*, lead_id: int, lender_id: int) -> DecisionRequest | None:
-    """The compare-mode ask of this lead and lender, its row locked until the transaction ends,
-    with its journey's fields and the catalog entry asked for (product_id, listing_id) cached on
-    it; None when there is no such ask or the lead is not in compare mode."""
-    ask_fields, lead_fields = fields_of(DecisionRequest, ASK_FIELDS), fields_of(Lead, JOURNEY_FIELDS)
-    product_fields, listing_fields = fields_of(Product, ("id", "product_id")), fields_of(Listing, ("id", "listing_id"))
-    lock = ""
-    if connection.features.has_select_for_update:
-        lock = " FOR UPDATE OF a" if connection.features.has_select_for_update_of else " FOR UPDATE"
-    quote = connection.ops.quote_name
-    sql = (
-        f"SELECT {columns(ask_fields, alias='a')}, {columns(lead_fields, alias='l')},"
-        f" {columns(product_fields, alias='p')}, {columns(listing_fields, alias='s')}"
-        f" FROM {quote(DecisionRequest._meta.db_table)} a"
-        f" JOIN {quote(Lead._meta.db_table)} l ON l.id = a.lead_id"
-        f" JOIN {quote(Product._meta.db_table)} p ON p.id = a.product_id"
-        f" JOIN {quote(Listing._meta.db_table)} s ON s.id = a.listing_id"
-        f" WHERE a.lead_id = %s AND a.lender_id = %s AND l.compare_mode = %s{lock}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [lead_id, lender_id, True])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    ends = _offsets(ask_fields, lead_fields, product_fields)
-    ask = instance_from_row(DecisionRequest, ask_fields, row[:ends[0]])
-    related = {
-        "lead": instance_from_row(Lead, lead_fields, row[ends[0]:ends[1]]),
-        "product": instance_from_row(Product, product_fields, row[ends[1]:ends[2]]),
-        "listing": instance_from_row(Listing, listing_fields, row[ends[2]:]),
-    }
-    for name, instance in related.items():
-        DecisionRequest._meta.get_field(name).set_cached_value(ask, instance)
-    return ask
-
-
-def _offsets(*groups: list) -> list[int]:
-    ends, total = [], 0
-    for group in groups:
-        total += len(group)
-        ends.append(total)
-    return ends
-
-
-def decision_outcome(*, lead_id: int, lender_id: int) -> str | None:
-    """The outcome of the decision stored for this lead and lender, if any."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT outcome FROM {connection.ops.quote_name(Decision._meta.db_table)}"
-                       " WHERE lead_id = %s AND lender_id = %s", [lead_id, lender_id])
-        row = cursor.fetchone()
-    return row[0] if row else None
+from prosperas.sql import converted
 
 
 def lender_calls_earlier(*, lead_id: int, lender_id: int, capability: str) -> list[tuple[int, str, datetime]]:

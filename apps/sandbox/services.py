@@ -46,6 +46,7 @@ from django.db import IntegrityError, close_old_connections, connection, transac
 from django.db.models import F
 from django.utils import timezone
 
+from apps.lenders.config import lender_callback_url
 from apps.lenders.models import Lender
 from apps.postbacks.signing import signed_headers
 from apps.products.models import Product
@@ -160,8 +161,6 @@ def sandbox_tokens_revoke(*, lender: Lender, token: str) -> None:
 
 
 def sandbox_callback_url(*, lender: Lender, knobs: SandboxLenderSettings) -> str:
-    from apps.lenders.services import lender_callback_url
-
     return knobs.callback_url or lender_callback_url(lender)
 
 

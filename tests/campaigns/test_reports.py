@@ -22,6 +22,7 @@ from apps.listings.services import catalog_views_record
 from tests.campaigns.conftest import IDENTITY, started
 from tests.factories import shelf_with
 from tests.support import postback_apply
+from apps.leads.engine.results import decision_record, submission_record
 
 pytestmark = pytest.mark.django_db
 
@@ -38,13 +39,13 @@ def _walk(shelf, *, decision: DecisionResult | None, handed_off: bool = False, r
     lead_services.journey_identity_submit(lead=lead, identity=IDENTITY)
     if decision is None:
         return lead
-    lead_services.decision_record(lead_id=lead.pk, lender_id=lead.lender_id, result=decision)
+    decision_record(lead_id=lead.pk, lender_id=lead.lender_id, result=decision)
     if not handed_off:
         return lead
     lead.refresh_from_db()
     lead_services.journey_offer_choose(lead=lead, offer_id=lead.decisions.get().offers.get().pk)
     lead_services.journey_details_submit(lead=lead, email="ana@example.com", phone="+573001234567")
-    lead_services.submission_record(lead_id=lead.pk, result=SubmissionResult(status="ok", redirect_url="https://l.example/x"))
+    submission_record(lead_id=lead.pk, result=SubmissionResult(status="ok", redirect_url="https://l.example/x"))
     lead.refresh_from_db()
     lead_services.journey_handoff(lead=lead)
     if result:

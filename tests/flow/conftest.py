@@ -15,6 +15,7 @@ from apps.lenders.adapters.base import DecisionResult, Offer, SubmissionResult
 from apps.listings.models import Listing
 from apps.origins.models import Origin
 from tests.factories import LenderFactory, ListingFactory, OriginFactory, ProductFactory, publish
+from apps.leads.engine.results import decision_fail, decision_record, submission_fail, submission_record
 
 IDENTITY_FORM = {
     "document_type": "CC",
@@ -95,11 +96,11 @@ class Journey:
         return self.client.post(self.url("identity"), {**IDENTITY_FORM, **changes})
 
     def lender_decides(self, result: DecisionResult) -> Lead:
-        services.decision_record(lead_id=self.lead.pk, lender_id=self.lead.lender_id, result=result)
+        decision_record(lead_id=self.lead.pk, lender_id=self.lead.lender_id, result=result)
         return self.reload()
 
     def lender_fails_to_decide(self) -> Lead:
-        services.decision_fail(lead_id=self.lead.pk, message="timeout")
+        decision_fail(lead_id=self.lead.pk, message="timeout")
         return self.reload()
 
     def choose_offer(self, offer_id: int | None = None):
@@ -111,13 +112,13 @@ class Journey:
         return self.client.post(self.url("details"), {**DETAILS_FORM, **changes})
 
     def lender_accepts_submission(self, redirect_url: str = LENDER_REDIRECT) -> Lead:
-        services.submission_record(
+        submission_record(
             lead_id=self.lead.pk, result=SubmissionResult(status="submitted", redirect_url=redirect_url)
         )
         return self.reload()
 
     def lender_fails_to_accept_submission(self) -> Lead:
-        services.submission_fail(lead_id=self.lead.pk, message="timeout")
+        submission_fail(lead_id=self.lead.pk, message="timeout")
         return self.reload()
 
     def lender_reports(self, status: str) -> Lead:

@@ -14,6 +14,7 @@ from apps.lenders.adapters.base import DecisionResult, Offer
 from apps.leads.models import DecisionRequest
 from tests.factories import LenderFactory, ListingFactory, OriginFactory, ProductFactory, publish
 from tests.flow.conftest import DETAILS_FORM, IDENTITY_FORM
+from apps.leads.engine.results import decision_record
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +43,7 @@ def _start(client: Client, origin) -> Lead:
 
 def _decide(lead: Lead, lender, *offers: Offer) -> None:
     kind = DecisionKind.APPROVED if offers else DecisionKind.REJECTED
-    services.decision_record(lead_id=lead.pk, lender_id=lender.pk, result=DecisionResult(decision=kind, offers=offers))
+    decision_record(lead_id=lead.pk, lender_id=lender.pk, result=DecisionResult(decision=kind, offers=offers))
 
 
 def test_the_catalog_offers_one_comparison_instead_of_a_choice_per_listing(client, market):

@@ -11,6 +11,7 @@ from apps.lenders.adapters.base import Decision as DecisionKind
 from apps.lenders.adapters.base import DecisionResult, Offer, SubmissionResult
 from tests.factories import LeadFactory, ListingFactory, OriginFactory, publish
 from tests.support import postback_apply
+from apps.leads.engine.results import decision_fail, decision_record, submission_record
 
 IDENTITY = services.IdentityData(document_type="CC", document_number="1020304050", full_name="Ana Pérez",
                                  monthly_income=3_500_000)
@@ -85,8 +86,8 @@ def test_identity_submitted_twice_asks_the_lender_once(django_capture_on_commit_
 def test_the_first_stored_decision_wins_and_a_second_is_never_stored():
     lead = LeadFactory(status=LeadStatus.AWAITING_DECISION)
 
-    first = services.decision_record(lead_id=lead.pk, lender_id=lead.lender_id, result=_approved("OF-1", "OF-2"))
-    again = services.decision_record(lead_id=lead.pk, lender_id=lead.lender_id,
+    first = decision_record(lead_id=lead.pk, lender_id=lead.lender_id, result=_approved("OF-1", "OF-2"))
+    again = decision_record(lead_id=lead.pk, lender_id=lead.lender_id,
                                      result=DecisionResult(decision=DecisionKind.REJECTED, reason="late"))
 
     assert again.pk == first.pk
@@ -99,7 +100,7 @@ def test_the_first_stored_decision_wins_and_a_second_is_never_stored():
 def test_a_rejection_makes_the_lead_not_eligible():
     lead = LeadFactory(status=LeadStatus.AWAITING_DECISION)
 
-    services.decision_record(lead_id=lead.pk, lender_id=lead.lender_id,
+    decision_record(lead_id=lead.pk, lender_id=lead.lender_id,
                              result=DecisionResult(decision=DecisionKind.REJECTED, reason="consumer_not_eligible"))
 
     assert Lead.objects.get(pk=lead.pk).status == LeadStatus.NOT_ELIGIBLE
@@ -108,7 +109,7 @@ def test_a_rejection_makes_the_lead_not_eligible():
 @pytest.mark.django_db
 def test_retry_after_a_technical_failure_reenqueues_with_the_same_tracking_id(django_capture_on_commit_callbacks):
     lead = LeadFactory(status=LeadStatus.AWAITING_DECISION)
-    services.decision_fail(lead_id=lead.pk, message="timeout")
+    decision_fail(lead_id=lead.pk, message="timeout")
     lead.refresh_from_db()
 
     with django_capture_on_commit_callbacks() as callbacks:
@@ -123,8 +124,8 @@ def test_retry_after_a_technical_failure_reenqueues_with_the_same_tracking_id(dj
 def test_an_offer_of_another_journey_cannot_be_chosen():
     lead = LeadFactory(status=LeadStatus.AWAITING_DECISION)
     other = LeadFactory(status=LeadStatus.AWAITING_DECISION)
-    services.decision_record(lead_id=other.pk, lender_id=other.lender_id, result=_approved("OF-X"))
-    services.decision_record(lead_id=lead.pk, lender_id=lead.lender_id, result=_approved("OF-1"))
+    decision_record(lead_id=other.pk, lender_id=other.lender_id, result=_approved("OF-X"))
+    decision_record(lead_id=lead.pk, lender_id=lead.lender_id, result=_approved("OF-1"))
     lead.refresh_from_db()
 
     with pytest.raises(services.JourneyError):
@@ -135,8 +136,8 @@ def test_an_offer_of_another_journey_cannot_be_chosen():
 def test_the_first_submission_wins_and_hand_off_is_marked_once():
     lead = LeadFactory(status=LeadStatus.SUBMITTING)
 
-    services.submission_record(lead_id=lead.pk, result=SubmissionResult(status="submitted", redirect_url="https://l.example/a"))
-    services.submission_record(lead_id=lead.pk, result=SubmissionResult(status="submitted", redirect_url="https://l.example/b"))
+    submission_record(lead_id=lead.pk, result=SubmissionResult(status="submitted", redirect_url="https://l.example/a"))
+    submission_record(lead_id=lead.pk, result=SubmissionResult(status="submitted", redirect_url="https://l.example/b"))
     lead.refresh_from_db()
     first_url = services.journey_handoff(lead=lead)
     second_url = services.journey_handoff(lead=Lead.objects.get(pk=lead.pk))

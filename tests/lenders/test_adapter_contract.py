@@ -4,19 +4,23 @@ One contract for the four API styles (embedded, synchronous offers, asynchronous
 JSON): an approval, a rejection, a pending decision resolved, a permanent failure, and each
 technical failure with its attempts counted in LenderCall and the consumer's outcome checked:
 a technical failure is "try again" (decision_failed), never "not eligible". Retries are driven
-by calling `services.lender_prequalify_attempt` in a loop, as the task would, without Celery.
+by calling `lender_prequalify_attempt` in a loop, as the task would, without Celery.
 """
 
 import pytest
 
 from apps.leads.models import Decision, Lead, LeadStatus
 from apps.leads.services import RETRYABLE
-from apps.lenders import selectors, services
+from apps.lenders import selectors
 from apps.lenders.adapters.base import TechnicalFailure
 from apps.lenders.models import LenderCall
 from apps.leads.models import DecisionReason
 from tests.factories import lead_with_journey_data
 from tests.lenders.conftest import STYLES
+from apps.leads.engine.attempt import lender_poll_attempt, lender_prequalify_attempt
+from apps.leads.engine.requests import prequalify_request_build
+from apps.leads.selectors import rejection_category
+from apps.lenders.config import adapter_for, idempotency_key
 
 TECHNICAL_FAILURES = ("stall", "reset", "500", "429", "malformed")
 # Monthly incomes the sandboxes decide on (apps/sandbox/services.py): below 1,200,000 rejects.
@@ -26,7 +30,7 @@ APPROVED_INCOME, REJECTED_INCOME = 3_200_000, 900_000
 def attempt_until_settled(lead, lender, limit=8):
     """What the task does: attempt again while the engine asks for a retry."""
     for _ in range(limit):
-        outcome = services.lender_prequalify_attempt(lead_id=lead.pk, lender_id=lender.pk)
+        outcome = lender_prequalify_attempt(lead_id=lead.pk, lender_id=lender.pk)
         if outcome.action != "retry":
             return outcome
     return outcome
@@ -70,7 +74,7 @@ def test_a_rejection_is_not_eligible_with_a_categorized_reason(sandbox_of, style
     assert status(lead) == LeadStatus.NOT_ELIGIBLE
     decision = Decision.objects.get(lead=lead)
     assert decision.reason  # the lender's own code or words are kept
-    category = selectors.rejection_category(decision)
+    category = rejection_category(decision)
     assert category in {"income", "credit_policy"}
     assert DecisionReason.objects.filter(decision=decision).exists()
     assert selectors.rejection_sentence(category)
@@ -80,7 +84,7 @@ def _poll_until_settled(lead, lender, limit=60):
     import time
 
     for _ in range(limit):
-        outcome = services.lender_poll_attempt(lead_id=lead.pk, lender_id=lender.pk)
+        outcome = lender_poll_attempt(lead_id=lead.pk, lender_id=lender.pk)
         if outcome.action != "retry":
             return outcome
         time.sleep(min(outcome.countdown or 0.05, 0.1))
@@ -92,7 +96,7 @@ def test_a_pending_decision_is_resolved_by_polling(sandbox_of, style):
     sandbox = sandbox_of(style)
     sandbox.script("", pending_then_resolve=True, pending_seconds=0.3)
     lead = lead_with_journey_data(lender=sandbox.lender, monthly_income=APPROVED_INCOME)
-    outcome = services.lender_prequalify_attempt(lead_id=lead.pk, lender_id=sandbox.lender.pk)
+    outcome = lender_prequalify_attempt(lead_id=lead.pk, lender_id=sandbox.lender.pk)
     assert (outcome.action, outcome.detail) == ("recorded", "pending")
     assert status(lead) == LeadStatus.DECISION_PENDING
     outcome = _poll_until_settled(lead, sandbox.lender)
@@ -143,14 +147,14 @@ def test_every_call_carries_the_idempotency_key_and_a_retry_is_the_identical_req
     sandbox = sandbox_of(style)
     sandbox.script("500")
     lead = lead_with_journey_data(lender=sandbox.lender)
-    request = services.prequalify_request_build(Lead.objects.select_related("product", "listing").get(pk=lead.pk))
-    key = services.idempotency_key(lead.tracking_id, "prequalify")
-    adapter = services.adapter_for(sandbox.lender)
+    request = prequalify_request_build(Lead.objects.select_related("product", "listing").get(pk=lead.pk))
+    key = idempotency_key(lead.tracking_id, "prequalify")
+    adapter = adapter_for(sandbox.lender)
     with pytest.raises(TechnicalFailure):
         adapter.prequalify(request, idempotency_key=key)
     calls_made = [e for e in adapter.http.exchanges if "token" not in e.url]
     assert calls_made and all(e.request_headers["Idempotency-Key"] == key for e in calls_made)
-    retry = services.adapter_for(sandbox.lender)
+    retry = adapter_for(sandbox.lender)
     retry.prequalify(request, idempotency_key=key)
     retried = [e for e in retry.http.exchanges if "token" not in e.url]
     assert retried[0].request_headers["Idempotency-Key"] == key

@@ -9,14 +9,15 @@ import pytest
 import requests
 
 from apps.leads.models import Decision, Lead, LeadStatus
-from apps.lenders import selectors, services
 from apps.lenders.models import LenderCall
 from apps.leads.models import OfferTerms
 from apps.sandbox.models import SandboxLenderSettings
 from tests.factories import lead_awaiting_decision, lead_with_journey_data
 from tests.support import wait_until
+from apps.leads.engine.attempt import lender_poll_attempt, lender_prequalify_attempt
+from apps.leads.selectors import decision_notice_html, offer_amount_group
+from apps.lenders.config import adapter_for
 
-pytestmark = pytest.mark.urls("tests.lenders.urls")
 
 
 @pytest.fixture
@@ -30,12 +31,12 @@ def status(lead):
 
 
 def prequalify(lead):
-    return services.lender_prequalify_attempt(lead_id=lead.pk, lender_id=lead.lender_id)
+    return lender_prequalify_attempt(lead_id=lead.pk, lender_id=lead.lender_id)
 
 
 def poll_until_settled(lead):
     def settled():
-        outcome = services.lender_poll_attempt(lead_id=lead.pk, lender_id=lead.lender_id)
+        outcome = lender_poll_attempt(lead_id=lead.pk, lender_id=lead.lender_id)
         return outcome if outcome.action != "retry" else None
 
     return wait_until(settled, timeout=10, interval=0.1)
@@ -62,7 +63,7 @@ def test_offers_are_grouped_by_the_amount_range_they_fall_in(lender_api):
     prequalify(lead)
     assert poll_until_settled(lead).detail == "approved"
     offers = list(Decision.objects.get(lead=lead).offers.all())
-    assert offers and all(selectors.offer_amount_group(offer, lead.requested_amount) == "lower" for offer in offers)
+    assert offers and all(offer_amount_group(offer, lead.requested_amount) == "lower" for offer in offers)
     assert all(offer.terms.apr > offer.annual_rate for offer in offers)
 
 
@@ -73,7 +74,7 @@ def test_no_offers_keeps_the_adverse_action_notice_sanitized(lender_api):
     assert poll_until_settled(lead).detail == "rejected"
     assert status(lead) == LeadStatus.NOT_ELIGIBLE
     decision = Decision.objects.get(lead=lead)
-    notice = str(selectors.decision_notice_html(decision))
+    notice = str(decision_notice_html(decision))
     assert "Notice of Action Taken" in notice and 'rel="noopener noreferrer"' in notice
     assert "<script" not in notice and "onclick" not in notice and "cookie" not in notice
 
@@ -91,10 +92,10 @@ def test_no_final_answer_within_the_lenders_pending_timeout_gives_up(lender_api)
     lender_api.script("", pending_seconds=3600)
     lead = lead_with_journey_data(lender=lender_api.lender)
     prequalify(lead)
-    assert services.lender_poll_attempt(lead_id=lead.pk, lender_id=lead.lender_id).action == "retry"  # still pending
+    assert lender_poll_attempt(lead_id=lead.pk, lender_id=lead.lender_id).action == "retry"  # still pending
     waited = lender_api.lender.pending_timeout_seconds + 1
     Decision.objects.filter(lead=lead).update(created_at=Decision.objects.get(lead=lead).created_at - timedelta(seconds=waited))
-    outcome = services.lender_poll_attempt(lead_id=lead.pk, lender_id=lead.lender_id)
+    outcome = lender_poll_attempt(lead_id=lead.pk, lender_id=lead.lender_id)
     assert (outcome.action, outcome.detail) == ("failed", "timed out")
     assert status(lead) == LeadStatus.DECISION_FAILED
 
@@ -107,7 +108,7 @@ def test_following_a_products_url_marks_it_selected_and_keeps_the_decision(lende
     offer = Decision.objects.get(lead=lead).offers.first()
     answer = requests.get(offer.url, allow_redirects=False, timeout=5)
     assert answer.status_code == 302 and "/sandbox/portal/" in answer.headers["Location"]
-    adapter = services.adapter_for(lender_api.lender)
+    adapter = adapter_for(lender_api.lender)
     polled = adapter.poll(lead.tracking_id, lender_reference=Decision.objects.get(lead=lead).lender_reference)
     assert polled.raw_response["status"] == "product_selected" and polled.decision == "approved"
     assert Decision.objects.get(lead=lead).outcome == "approved"

@@ -7,9 +7,10 @@ import pytest
 from django.utils import timezone
 
 from apps.leads.models import Lead, LeadStatus
-from apps.lenders import services
 from apps.lenders.models import CircuitState, Lender, LenderCall
 from tests.factories import lead_awaiting_decision
+from apps.leads.engine.attempt import lender_prequalify_attempt
+from apps.lenders.circuit import lender_circuits_probe
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def circuit(lender):
 
 
 def prequalify(lead):
-    return services.lender_prequalify_attempt(lead_id=lead.pk, lender_id=lead.lender_id)
+    return lender_prequalify_attempt(lead_id=lead.pk, lender_id=lead.lender_id)
 
 
 def test_failures_over_the_threshold_trip_the_lender_and_no_consumer_waits_on_it(sandbox, rules):
@@ -54,22 +55,22 @@ def open_since(lender, seconds):
 
 def test_a_probe_closes_the_circuit_when_the_lender_answers_again(sandbox, rules):
     open_since(sandbox.lender, 60)
-    assert services.lender_circuits_probe() == 1
+    assert lender_circuits_probe() == 1
     assert circuit(sandbox.lender) == CircuitState.CLOSED
 
 
 def test_a_failed_probe_keeps_it_open_for_another_cool_down(sandbox, rules):
     sandbox.script("503")
     open_since(sandbox.lender, 60)
-    services.lender_circuits_probe()
+    lender_circuits_probe()
     lender = Lender.objects.get(pk=sandbox.lender.pk)
     assert lender.circuit_state == CircuitState.OPEN and "probe failed" in lender.circuit_note
-    assert services.lender_circuits_probe() == 0  # cooling down again
+    assert lender_circuits_probe() == 0  # cooling down again
 
 
 def test_no_probe_before_the_cool_down(sandbox, rules):
     open_since(sandbox.lender, 5)
-    assert services.lender_circuits_probe() == 0 and circuit(sandbox.lender) == CircuitState.OPEN
+    assert lender_circuits_probe() == 0 and circuit(sandbox.lender) == CircuitState.OPEN
 
 
 def test_a_half_open_circuit_closes_on_a_real_call_that_succeeds(sandbox, rules):
@@ -85,7 +86,7 @@ def test_staff_force_it_open_and_probes_leave_it_until_staff_close_it(admin_clie
     lender = Lender.objects.get(pk=sandbox.lender.pk)
     assert lender.circuit_state == CircuitState.OPEN and lender.circuit_held_open
     open_since(sandbox.lender, 3600)
-    assert services.lender_circuits_probe() == 0
+    assert lender_circuits_probe() == 0
     admin_client.post(url, {"action": "force_circuit_closed", "_selected_action": [sandbox.lender.pk]})
     lender = Lender.objects.get(pk=sandbox.lender.pk)
     assert lender.circuit_state == CircuitState.CLOSED and not lender.circuit_held_open

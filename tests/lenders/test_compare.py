@@ -1,5 +1,5 @@
 """Compare mode: one journey asks many lenders at once; each decision is stored as it arrives and
-the journey's status follows all of them (apps.lenders.selectors.compare_status)."""
+the journey's status follows all of them (apps.lenders.compare_status)."""
 
 from dataclasses import replace
 from decimal import Decimal
@@ -9,13 +9,15 @@ from django.utils import timezone
 
 from apps.leads import services as lead_services
 from apps.leads.models import Decision, Lead, LeadStatus
-from apps.lenders import services
 from apps.lenders.adapters.base import Decision as Outcome
 from apps.lenders.adapters.base import DecisionResult, Offer
 from apps.lenders.models import CircuitState
 from apps.leads.models import DecisionRequest
 from apps.listings.selectors import CatalogEntry
 from tests.factories import CONSUMER_IDENTITY, LeadFactory, LenderFactory, ListingFactory, publish
+from apps.leads.engine.attempt import lender_prequalify_attempt
+from apps.leads.engine.results import decision_fail, decision_record
+from apps.leads.selectors import compare_offers, compare_status, decision_requests_due, pending_decisions_due
 
 OFFER = Offer(lender_offer_id="OF-1", amount=Decimal("1000000"), term_months=12, monthly_payment=Decimal("95000"),
               annual_rate=Decimal("0.25"), url="https://lender.example/offer/1")
@@ -51,13 +53,13 @@ def status(lead):
 
 
 def record(lead, entry, decision, offers=()):
-    return lead_services.decision_record(lead_id=lead.pk, lender_id=entry.campaign.lender_id,
+    return decision_record(lead_id=lead.pk, lender_id=entry.campaign.lender_id,
                                          result=DecisionResult(decision=decision, offers=offers, reason="r"))
 
 
 def fail(lead, entry):
     DecisionRequest.objects.filter(lead=lead, lender_id=entry.campaign.lender_id).update(state="failed")
-    lead_services.decision_fail(lead_id=lead.pk, lender_id=entry.campaign.lender_id, message="No usable answer")
+    decision_fail(lead_id=lead.pk, lender_id=entry.campaign.lender_id, message="No usable answer")
 
 
 @pytest.fixture
@@ -123,7 +125,7 @@ def test_decision_failed_when_every_lender_failed_and_try_again_asks_only_those_
         fail(lead, entry)
     assert status(lead) == LeadStatus.DECISION_FAILED
     assert lead_services.journey_retry(lead=Lead.objects.get(pk=lead.pk))
-    outcome = services.lender_prequalify_attempt(lead_id=lead.pk, lender_id=None)  # what journey_retry enqueued
+    outcome = lender_prequalify_attempt(lead_id=lead.pk, lender_id=None)  # what journey_retry enqueued
     assert outcome.detail == "asked 3 lenders again"
     assert DecisionRequest.objects.filter(lead=lead, state="asked").count() == 3
 
@@ -145,7 +147,6 @@ def test_a_late_approval_after_the_journey_failed_shows_its_offers(three):
 
 
 def test_choosing_an_offer_sets_the_journeys_lender_and_catalog_entry(three):
-    from apps.lenders.selectors import compare_offers
 
     lead, entries = three
     record(lead, entries[1], Outcome.APPROVED, (OFFER,))
@@ -164,14 +165,13 @@ def test_a_single_lender_journey_is_unchanged(db):
     lender = LenderFactory()
     lead = LeadFactory(listing__product__lender=lender, status=LeadStatus.AWAITING_DECISION,
                        identity_at=timezone.now(), **CONSUMER_IDENTITY)
-    lead_services.decision_record(lead_id=lead.pk, lender_id=lender.pk, result=DecisionResult(decision=Outcome.REJECTED))
+    decision_record(lead_id=lead.pk, lender_id=lender.pk, result=DecisionResult(decision=Outcome.REJECTED))
     assert status(lead) == LeadStatus.NOT_ELIGIBLE
 
 
 def test_the_sweep_finds_asks_and_pending_decisions_whose_task_was_lost(three):
     from datetime import timedelta
 
-    from apps.lenders import selectors
 
     lead, entries = three
     Lead.objects.filter(pk=lead.pk).update(status=LeadStatus.DECISION_PENDING)
@@ -181,8 +181,8 @@ def test_the_sweep_finds_asks_and_pending_decisions_whose_task_was_lost(three):
     DecisionRequest.objects.filter(lead=lead).update(updated_at=long_ago)
     Decision.objects.filter(lead=lead).update(updated_at=long_ago)
     stale_before = timezone.now() - timedelta(minutes=5)
-    assert selectors.decision_requests_due(stale_before=stale_before, limit=10) == [(lead.pk, entries[2].campaign.lender_id)]
-    assert selectors.pending_decisions_due(stale_before=stale_before, limit=10) == [(lead.pk, entries[0].campaign.lender_id)]
+    assert decision_requests_due(stale_before=stale_before, limit=10) == [(lead.pk, entries[2].campaign.lender_id)]
+    assert pending_decisions_due(stale_before=stale_before, limit=10) == [(lead.pk, entries[0].campaign.lender_id)]
 
 
 def test_compare_mode_charges_each_lenders_campaign_and_skips_one_that_cannot_take_the_lead(db):
@@ -232,9 +232,9 @@ def test_each_lender_call_of_a_fan_out_stays_within_a_dozen_statements(live_serv
 
     for lender_id in asked:
         with django_assert_max_num_queries(12 + 4):
-            assert services.lender_prequalify_attempt(lead_id=lead.pk, lender_id=lender_id).action == "recorded"
+            assert lender_prequalify_attempt(lead_id=lead.pk, lender_id=lender_id).action == "recorded"
         # A redelivered task finds the answer stored: no call, no second decision.
-        assert services.lender_prequalify_attempt(lead_id=lead.pk, lender_id=lender_id).action == "skipped"
+        assert lender_prequalify_attempt(lead_id=lead.pk, lender_id=lender_id).action == "skipped"
 
     assert Decision.objects.filter(lead=lead).count() == 3
     assert status(lead) == LeadStatus.OFFERED

@@ -8,12 +8,12 @@ import pytest
 
 from apps.leads import services as lead_services
 from apps.leads.models import Decision, Lead, LeadStatus
-from apps.lenders import services
 from apps.lenders.adapters.mapped import mapped_spec_errors, render, resolve
 from apps.lenders.adapters.parsing import Unparseable
 from apps.lenders.models import LenderCall, MappedApi
 from apps.sandbox.mapped_json import SANDBOX_MAPPED_API
 from tests.factories import LenderFactory, lead_awaiting_decision
+from apps.leads.engine.attempt import lender_prequalify_attempt, lender_submit_attempt
 
 # --- the description, validated ---------------------------------------------------------------
 
@@ -60,7 +60,7 @@ def test_paths_read_keys_and_list_positions_and_say_what_is_missing():
 def test_each_kind_of_auth_reaches_the_lender_and_maps_its_answer(sandbox_of, auth):
     sandbox = sandbox_of("mapped_json", mapped_auth=auth)
     lead = lead_awaiting_decision(lender=sandbox.lender)
-    outcome = services.lender_prequalify_attempt(lead_id=lead.pk, lender_id=sandbox.lender.pk)
+    outcome = lender_prequalify_attempt(lead_id=lead.pk, lender_id=sandbox.lender.pk)
     assert (outcome.action, outcome.detail) == ("recorded", "approved")
     decision = Decision.objects.get(lead=lead)
     assert decision.lender_reference.startswith("RAD-") and decision.offers.count() >= 2
@@ -74,7 +74,7 @@ def test_a_wrong_hmac_secret_is_refused_as_a_permanent_auth_failure(sandbox_of):
                                   credentials={**sandbox.lender.credentials, "hmac_secret": "wrong"})
     MappedApi.objects.create(lender=misconfigured, auth="hmac", **SANDBOX_MAPPED_API)
     lead = lead_awaiting_decision(lender=misconfigured)
-    assert services.lender_prequalify_attempt(lead_id=lead.pk, lender_id=misconfigured.pk).action == "failed"
+    assert lender_prequalify_attempt(lead_id=lead.pk, lender_id=misconfigured.pk).action == "failed"
     [call] = LenderCall.objects.filter(lead=lead)
     assert call.http_status == 401 and "firma" in call.response_body
 
@@ -82,11 +82,11 @@ def test_a_wrong_hmac_secret_is_refused_as_a_permanent_auth_failure(sandbox_of):
 def test_a_mapped_lender_with_a_submission_call_submits_and_hands_off(sandbox_of):
     sandbox = sandbox_of("mapped_json")
     lead = lead_awaiting_decision(lender=sandbox.lender)
-    services.lender_prequalify_attempt(lead_id=lead.pk, lender_id=sandbox.lender.pk)
+    lender_prequalify_attempt(lead_id=lead.pk, lender_id=sandbox.lender.pk)
     lead = Lead.objects.get(pk=lead.pk)
     lead_services.journey_offer_choose(lead=lead, offer_id=Decision.objects.get(lead=lead).offers.first().pk)
     lead_services.journey_details_submit(lead=lead, email="ana.perez@example.com", phone="+573001234567")
-    outcome = services.lender_submit_attempt(lead_id=lead.pk)
+    outcome = lender_submit_attempt(lead_id=lead.pk)
     assert (outcome.action, outcome.detail) == ("recorded", "submitted")
     lead = Lead.objects.get(pk=lead.pk)
     assert lead.status == LeadStatus.SUBMITTED and lead.redirect_url.endswith(f"?ref={lead.lender_reference}")

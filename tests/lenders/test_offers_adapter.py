@@ -7,7 +7,7 @@ import pytest
 
 from apps.leads import services as lead_services
 from apps.leads.models import Decision, Lead, LeadStatus
-from apps.lenders import selectors, services
+from apps.lenders import selectors
 from apps.lenders.adapters.base import Decision as Outcome
 from apps.lenders.adapters.base import PermanentFailure
 from apps.lenders.models import LenderCall
@@ -17,6 +17,10 @@ from apps.lenders.adapters.oauth import ClientCredentialsToken
 from apps.lenders.adapters.offers_api import TOKEN_PATH
 from apps.sandbox.services import sandbox_tokens_revoke
 from tests.factories import LenderFactory, lead_with_journey_data
+from apps.leads.engine.attempt import lender_prequalify_attempt, lender_submit_attempt
+from apps.leads.engine.requests import prequalify_request_build
+from apps.leads.selectors import rejection_category
+from apps.lenders.config import adapter_for
 
 
 @pytest.fixture
@@ -25,11 +29,11 @@ def offers(sandbox_of):
 
 
 def request_for(lead):
-    return services.prequalify_request_build(Lead.objects.select_related("product", "listing").get(pk=lead.pk))
+    return prequalify_request_build(Lead.objects.select_related("product", "listing").get(pk=lead.pk))
 
 
 def prequalify(sandbox, request):
-    return services.adapter_for(sandbox.lender).prequalify(request, idempotency_key=f"k-{time.monotonic_ns()}")
+    return adapter_for(sandbox.lender).prequalify(request, idempotency_key=f"k-{time.monotonic_ns()}")
 
 
 def tokens_issued(sandbox):
@@ -45,7 +49,7 @@ def test_the_adapter_declares_what_the_flow_must_ask_before_prequalify(offers):
 
 def test_offers_are_mapped_with_apr_rate_term_payment_fee_and_url(offers):
     lead = lead_with_journey_data(lender=offers.lender)
-    services.lender_prequalify_attempt(lead_id=lead.pk, lender_id=offers.lender.pk)
+    lender_prequalify_attempt(lead_id=lead.pk, lender_id=offers.lender.pk)
     decision = Decision.objects.get(lead=lead)
     assert decision.outcome == "approved" and decision.lender_reference  # the referral code
     for offer in decision.offers.all():
@@ -69,11 +73,11 @@ def test_offers_are_mapped_with_apr_rate_term_payment_fee_and_url(offers):
 ])
 def test_business_outcomes_answered_as_200_with_error_codes_are_rejections(offers, change, code, category):
     lead = lead_with_journey_data(lender=offers.lender, **change)
-    outcome = services.lender_prequalify_attempt(lead_id=lead.pk, lender_id=offers.lender.pk)
+    outcome = lender_prequalify_attempt(lead_id=lead.pk, lender_id=offers.lender.pk)
     assert (outcome.action, outcome.detail) == ("recorded", "rejected")
     decision = Decision.objects.get(lead=lead)
     assert decision.reason.startswith(code) and Lead.objects.get(pk=lead.pk).status == LeadStatus.NOT_ELIGIBLE
-    assert decision.reason_detail.lender_code == code and selectors.rejection_category(decision) == category
+    assert decision.reason_detail.lender_code == code and rejection_category(decision) == category
     assert code not in selectors.rejection_sentence(category)  # the consumer reads a safe sentence
 
 
@@ -94,7 +98,7 @@ def test_an_invalid_partner_code_is_a_permanent_auth_failure_without_a_token_ref
     misconfigured = LenderFactory(adapter="offers_api", base_url=offers.lender.base_url,
                                   credentials={**offers.lender.credentials, "partner_source_code": "WRONG"})
     lead = lead_with_journey_data(lender=misconfigured)
-    outcome = services.lender_prequalify_attempt(lead_id=lead.pk, lender_id=misconfigured.pk)
+    outcome = lender_prequalify_attempt(lead_id=lead.pk, lender_id=misconfigured.pk)
     assert outcome.action == "failed"
     [call] = LenderCall.objects.filter(lead=lead)
     assert (call.outcome, call.http_status) == ("permanent_failure", 401) and "MKTPL-1004" in call.response_body
@@ -108,7 +112,7 @@ def test_a_missing_partner_code_is_a_configuration_error_recorded_for_staff(offe
     del credentials["partner_source_code"]
     misconfigured = LenderFactory(adapter="offers_api", base_url=offers.lender.base_url, credentials=credentials)
     lead = lead_with_journey_data(lender=misconfigured)
-    assert services.lender_prequalify_attempt(lead_id=lead.pk, lender_id=misconfigured.pk).action == "failed"
+    assert lender_prequalify_attempt(lead_id=lead.pk, lender_id=misconfigured.pk).action == "failed"
     [call] = LenderCall.objects.filter(lead=lead)
     assert call.outcome == "permanent_failure" and "partner_source_code" in call.error
 
@@ -126,7 +130,7 @@ def test_the_token_is_refreshed_before_it_expires(offers):
     request = request_for(lead_with_journey_data(lender=offers.lender))
     prequalify(offers, request)
     time.sleep(1.05)  # kept for 80 % of its 2 s, in whole seconds: the next call fetches one before the lender expires it
-    adapter = services.adapter_for(offers.lender)
+    adapter = adapter_for(offers.lender)
     adapter.prequalify(request, idempotency_key="k-again")
     assert tokens_issued(offers) == 2
     assert [e.status for e in adapter.http.exchanges] == [200, 200]  # a token, then the offers: no 401
@@ -134,13 +138,13 @@ def test_the_token_is_refreshed_before_it_expires(offers):
 
 def test_a_401_on_a_revoked_token_refreshes_it_once_and_sends_the_same_request_again(offers):
     request = request_for(lead_with_journey_data(lender=offers.lender))
-    first = services.adapter_for(offers.lender)
+    first = adapter_for(offers.lender)
     first.prequalify(request, idempotency_key="k-1")
     credentials = offers.lender.credentials
     ours = ClientCredentialsToken(first.http, lender_code=offers.lender.code, token_path=TOKEN_PATH,
                                   client_id=credentials["client_id"], client_secret=credentials["client_secret"])
     sandbox_tokens_revoke(lender=offers.lender, token=ours.get())  # revoked before our cache lets it go
-    again = services.adapter_for(offers.lender)
+    again = adapter_for(offers.lender)
     assert again.prequalify(request, idempotency_key="k-2").decision is Outcome.APPROVED
     statuses = [(e.url.rsplit("/", 2)[-2], e.status) for e in again.http.exchanges]
     assert [status for _, status in statuses] == [401, 200, 200]
@@ -150,12 +154,12 @@ def test_a_401_on_a_revoked_token_refreshes_it_once_and_sends_the_same_request_a
 
 def test_choosing_an_offer_hands_the_consumer_to_its_url_without_a_submission_call(offers):
     lead = lead_with_journey_data(lender=offers.lender)
-    services.lender_prequalify_attempt(lead_id=lead.pk, lender_id=offers.lender.pk)
+    lender_prequalify_attempt(lead_id=lead.pk, lender_id=offers.lender.pk)
     lead = Lead.objects.get(pk=lead.pk)
     offer = Decision.objects.get(lead=lead).offers.first()
     lead_services.journey_offer_choose(lead=lead, offer_id=offer.pk)
     lead_services.journey_details_submit(lead=lead, email="ana.perez@example.com", phone="+573001234567")
-    assert services.lender_submit_attempt(lead_id=lead.pk).detail == "offer_selected"
+    assert lender_submit_attempt(lead_id=lead.pk).detail == "offer_selected"
     lead = Lead.objects.get(pk=lead.pk)
     assert lead.status == LeadStatus.SUBMITTED and lead.redirect_url == offer.url
     assert not LenderCall.objects.filter(lead=lead, capability="submit").exists()

@@ -8,15 +8,17 @@ from django.utils import timezone
 
 from apps.leads import services as lead_services
 from apps.leads.models import Decision, Lead, LeadEvent, LeadStatus, Submission
-from apps.lenders import selectors, services
 from apps.lenders.models import LenderCall
 from tests.factories import CONSUMER_IDENTITY, LeadFactory, LenderFactory, lead_awaiting_decision
+from apps.leads.engine.attempt import lender_prequalify_attempt, lender_submit_attempt
+from apps.leads.selectors import leads_due_for_lender_work
+from apps.lenders.config import RETRY_AFTER_LIMIT_SECONDS, idempotency_key, retry_countdown
 
 PERSONAL = (CONSUMER_IDENTITY["document_number"], CONSUMER_IDENTITY["full_name"], "ana.perez@example.com", "3001234567")
 
 
 def prequalify(lead):
-    return services.lender_prequalify_attempt(lead_id=lead.pk, lender_id=lead.lender_id)
+    return lender_prequalify_attempt(lead_id=lead.pk, lender_id=lead.lender_id)
 
 
 def calls(lead, capability="prequalify"):
@@ -35,32 +37,32 @@ def last_event(lead):
 
 
 def test_the_idempotency_key_is_the_same_on_every_retry_and_differs_by_capability():
-    assert services.idempotency_key("movilco_abc", "prequalify") == services.idempotency_key("movilco_abc", "prequalify")
-    assert services.idempotency_key("movilco_abc", "prequalify") != services.idempotency_key("movilco_abc", "submit")
-    assert len(services.idempotency_key("x", "submit")) == 64
+    assert idempotency_key("movilco_abc", "prequalify") == idempotency_key("movilco_abc", "prequalify")
+    assert idempotency_key("movilco_abc", "prequalify") != idempotency_key("movilco_abc", "submit")
+    assert len(idempotency_key("x", "submit")) == 64
 
 
 def test_backoff_grows_exponentially_up_to_the_cap(settings):
     settings.LENDER_RETRY_BACKOFF_SECONDS, settings.LENDER_RETRY_BACKOFF_MAX_SECONDS = 2.0, 60.0
     highest = random.Random(1)
     highest.uniform = lambda low, high: high
-    assert [services.retry_countdown(n, rng=highest) for n in (1, 2, 3, 4, 10)] == [2.0, 4.0, 8.0, 16.0, 60.0]
+    assert [retry_countdown(n, rng=highest) for n in (1, 2, 3, 4, 10)] == [2.0, 4.0, 8.0, 16.0, 60.0]
 
 
 def test_backoff_jitter_never_goes_below_half_the_step(settings):
     settings.LENDER_RETRY_BACKOFF_SECONDS, settings.LENDER_RETRY_BACKOFF_MAX_SECONDS = 2.0, 60.0
     lowest = random.Random(1)
     lowest.uniform = lambda low, high: low
-    assert [services.retry_countdown(n, rng=lowest) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
+    assert [retry_countdown(n, rng=lowest) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
     rng = random.Random(7)
-    assert min(services.retry_countdown(1, rng=rng) for _ in range(1000)) >= 1.0
+    assert min(retry_countdown(1, rng=rng) for _ in range(1000)) >= 1.0
 
 
 def test_a_larger_retry_after_wins_and_a_smaller_one_does_not(settings):
     settings.LENDER_RETRY_BACKOFF_SECONDS, settings.LENDER_RETRY_BACKOFF_MAX_SECONDS = 2.0, 60.0
-    assert services.retry_countdown(1, retry_after=30) == 30
-    assert services.retry_countdown(3, retry_after=0.5) >= 4.0
-    assert services.retry_countdown(1, retry_after=86400) == services.RETRY_AFTER_LIMIT_SECONDS
+    assert retry_countdown(1, retry_after=30) == 30
+    assert retry_countdown(3, retry_after=0.5) >= 4.0
+    assert retry_countdown(1, retry_after=86400) == RETRY_AFTER_LIMIT_SECONDS
 
 
 # --- prequalify -----------------------------------------------------------------------------
@@ -76,7 +78,7 @@ def test_an_approval_is_recorded_with_its_offers_and_one_completed_call(sandbox)
     [call] = calls(lead)
     assert (call.attempt, call.outcome, call.http_status, call.request_method) == (1, "approved", 200, "POST")
     assert call.request_url.endswith("/decisions") and call.duration_ms is not None and call.finished_at
-    assert call.idempotency_key == services.idempotency_key(lead.tracking_id, "prequalify")
+    assert call.idempotency_key == idempotency_key(lead.tracking_id, "prequalify")
     assert lead.tracking_id in call.request_body and '"decision":"approved"' in call.response_body.replace(" ", "")
 
 
@@ -236,7 +238,7 @@ def test_a_submission_is_recorded_with_the_portal_redirect(sandbox):
     # This enqueues lender_submit on commit (to this run's broker, where no worker listens);
     # the test makes the attempt itself.
     lead_services.journey_details_submit(lead=lead, email="ana.perez@example.com", phone="+573001234567")
-    outcome = services.lender_submit_attempt(lead_id=lead.pk)
+    outcome = lender_submit_attempt(lead_id=lead.pk)
     assert (outcome.action, outcome.detail) == ("recorded", "submitted")
     lead = Lead.objects.get(pk=lead.pk)
     assert lead.status == LeadStatus.SUBMITTED
@@ -244,7 +246,7 @@ def test_a_submission_is_recorded_with_the_portal_redirect(sandbox):
     [call] = calls(lead, "submit")
     for value in PERSONAL:
         assert value not in call.request_body
-    assert services.lender_submit_attempt(lead_id=lead.pk).action == "skipped"
+    assert lender_submit_attempt(lead_id=lead.pk).action == "skipped"
     assert Submission.objects.filter(lead=lead).count() == 1
 
 
@@ -261,7 +263,7 @@ def test_the_sweep_picks_only_journeys_stuck_without_recent_calls(sandbox, setti
     Lead.objects.filter(pk=decided.pk).update(status=LeadStatus.OFFERED)
     LenderCall.objects.create(lender=sandbox.lender, lead=retrying, capability="prequalify", attempt=1,
                               idempotency_key="k", started_at=timezone.now(), outcome="technical_failure")
-    due = selectors.leads_due_for_lender_work(stale_before=timezone.now() - timedelta(seconds=60), limit=100)
+    due = leads_due_for_lender_work(stale_before=timezone.now() - timedelta(seconds=60), limit=100)
     assert [lead.pk for lead in due] == [stuck.pk]
     assert fresh.pk not in [lead.pk for lead in due]
 

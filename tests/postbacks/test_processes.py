@@ -10,12 +10,12 @@ import requests
 from django.db import connections
 
 from apps.leads.models import Lead, LeadNotification, LeadStatus
-from apps.lenders.services import lender_secrets_apply
 from apps.postbacks import signing
 from apps.postbacks.models import PostbackAuthFailure, PostbackEvent
 from apps.postbacks.services import postback_follow_ups_run
 from tests.factories import LeadFactory, LenderFactory
 from tests.postbacks.conftest import URL, body_bytes
+from apps.lenders.tools import lender_secrets_apply
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -47,7 +47,7 @@ class RejectionCategory(enum.StrEnum):
 # Journey data an adapter may declare in `prequalify_fields` / `submit_fields` beyond identity
 # and income, so the flow knows what to ask the consumer before that capability. Keys are the
 # names the flow stores them under (Lead columns where Lead has one; otherwise
-# apps.lenders.services.lead_extra_data_set); values are the consumer-facing labels.
+# apps.leads.engine.requests.lead_extra_data_set); values are the consumer-facing labels.
 JOURNEY_FIELDS: dict[str, str] = {
     "email": "Correo electrónico",
     "phone": "Celular",
