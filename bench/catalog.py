@@ -186,7 +186,7 @@ def catalog_bench(origin) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from apps.listings.selectors import catalog_for_origin
+    from apps.campaigns.catalog import catalog_for_origin
 
     def select_one():
         with connection.cursor() as cursor:

@@ -116,7 +116,7 @@ def data_create(env: dict[str, str], port: int, count: int) -> list:
     django.setup()
     from django.core.management import call_command
 
-    from apps.listings.selectors import CatalogEntry
+    from apps.campaigns.catalog import CatalogEntry
     from apps.sandbox.models import SandboxLenderSettings
     from tests.factories import LenderFactory, ListingFactory, OriginFactory, publish
 
@@ -238,7 +238,8 @@ def main() -> int:
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
         web, listening = start(
             [sys.executable, "-m", "gunicorn", "prosperas.wsgi:application", "--bind", "127.0.0.1:0", "--worker-class",
-             "gthread", "--workers", str(GUNICORN_WORKERS), "--threads", str(GUNICORN_THREADS), "--timeout", "60"],
+             "gthread", "--workers", str(GUNICORN_WORKERS), "--threads", str(GUNICORN_THREADS), "--timeout", "60",
+             "--no-control-socket"],
             env, ROOT / "var" / "bench-fanout-gunicorn.log", re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)"),
         )
         processes.append(web)

@@ -115,7 +115,7 @@ def gunicorn_start(env: dict[str, str], log_path: Path) -> tuple[subprocess.Pope
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "prosperas.wsgi:application", "--bind", "127.0.0.1:0",
          "--worker-class", "gthread", "--workers", str(WORKERS), "--threads", str(THREADS),
-         "--graceful-timeout", "5", "--timeout", "30"],
+         "--graceful-timeout", "5", "--timeout", "30", "--no-control-socket"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60

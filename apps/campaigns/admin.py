@@ -3,18 +3,17 @@ alert, per-origin caps, the read-only ledger, and the funnel report (HTML and CS
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from apps.campaigns import reports
+from apps.campaigns.catalog import listing_why_not_shown
 from apps.campaigns.models import Campaign, CampaignOrigin, CampaignState, LedgerEntry
 from apps.campaigns.selectors import (
     campaign_budget_alert,
@@ -22,7 +21,6 @@ from apps.campaigns.selectors import (
     campaign_state,
     campaign_state_q,
     campaigns_with_ledger_totals,
-    marketplace_day,
 )
 from apps.campaigns.services import (
     campaign_budget_alert_clear,
@@ -30,6 +28,8 @@ from apps.campaigns.services import (
     campaign_resume,
     campaign_totals_rebuild,
 )
+from apps.listings.models import Listing
+from apps.origins.models import Origin
 from apps.products.models import DOCUMENT_TYPES, REGIONS
 
 
@@ -172,60 +172,38 @@ class CampaignAdmin(admin.ModelAdmin):
             level = messages.SUCCESS if check.matches else messages.WARNING
             self.message_user(request, f"{campaign}: {check.detail}.", level)
 
-    # --- The funnel report ---------------------------------------------------------------------
+    # --- "Why is this listing shown or not", for staff ----------------------------------------
 
     def get_urls(self):
-        report = path("report/", self.admin_site.admin_view(self.report_view), name="campaigns_campaign_report")
-        return [report, *super().get_urls()]
+        why = path("why-not-shown/<int:listing_pk>/", self.admin_site.admin_view(self.why_not_shown_view),
+                   name="campaigns_listing_why_not_shown")
+        return [why, *super().get_urls()]
 
-    def report_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_view_permission(request):
+    def why_not_shown_view(self, request: HttpRequest, listing_pk: int) -> HttpResponse:
+        """Linked from each listing's page: its campaigns checked by the delivery rules, per origin."""
+        listing = Listing.objects.select_related("product").filter(pk=listing_pk).first()
+        if listing is None:
+            raise Http404
+        if not request.user.has_perm("listings.view_listing"):
             return HttpResponse(status=403)
-        today = marketplace_day()
-        default_from, default_to = reports.funnel_defaults(today)
-        form = FunnelFilterForm(request.GET or None, initial={"date_from": default_from, "date_to": default_to})
-        date_from, date_to, group_by = default_from, default_to, "campaign"
+        form = OriginChoiceForm(request.GET or None)
+        explanation = None
         if form.is_valid():
-            date_from = form.cleaned_data["date_from"] or default_from
-            date_to = form.cleaned_data["date_to"] or default_to
-            group_by = form.cleaned_data["group_by"] or "campaign"
-        report = reports.funnel_report(date_from=date_from, date_to=date_to, group_by=group_by)
-        if request.GET.get("format") == "csv":
-            response = HttpResponse(reports.funnel_report_csv(report), content_type="text/csv; charset=utf-8")
-            filename = f"funnel-{group_by}-{date_from:%Y%m%d}-{date_to:%Y%m%d}.csv"
-            response["Content-Disposition"] = f'attachment; filename="{filename}"'
-            return response
-        rows = [
-            {"row": row, "counts": [row.counts[name] for name, _ in reports.STAGES],
-             "costs": [row.cost_per(stage) for stage, _ in reports.COST_STAGES]}
-            for row in report.rows
-        ]
-        query = request.GET.copy()
-        query["format"] = "csv"
+            explanation = listing_why_not_shown(listing=listing, origin=form.cleaned_data["origin"])
         context = {
-            **self.admin_site.each_context(request), "title": "Marketplace funnel", "opts": self.model._meta,
-            "form": form, "report": report, "rows": rows, "stages": reports.STAGES, "cost_stages": reports.COST_STAGES,
-            "group_label": reports.GROUPS[report.group_by], "csv_query": query.urlencode(),
+            **self.admin_site.each_context(request), "title": f"Why “{listing.title}” is shown or not",
+            "opts": Listing._meta, "original": listing, "form": form, "explanation": explanation,
         }
-        return TemplateResponse(request, "admin/campaigns/campaign/report.html", context)
+        return TemplateResponse(request, "admin/campaigns/listing/why_not_shown.html", context)
+
+
+class OriginChoiceForm(forms.Form):
+    origin = forms.ModelChoiceField(queryset=Origin.objects.order_by("name"), empty_label=None)
 
 
 def _money(value) -> Decimal:
     """Two decimals whatever the database returned (SQLite sums decimals as floats or integers)."""
     return Decimal(value).quantize(Decimal("0.01"))
-
-
-class FunnelFilterForm(forms.Form):
-    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    group_by = forms.ChoiceField(choices=list(reports.GROUPS.items()), required=False)
-
-    def clean(self) -> dict:
-        cleaned = super().clean()
-        start, end = cleaned.get("date_from"), cleaned.get("date_to")
-        if isinstance(start, date) and isinstance(end, date) and start > end:
-            raise forms.ValidationError("The period must start before it ends.")
-        return cleaned
 
 
 @admin.register(LedgerEntry)

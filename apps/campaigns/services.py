@@ -29,6 +29,7 @@ from django.db import transaction
 from django.db.models import Case, F, Sum, Value, When
 from django.utils import timezone
 
+from apps.campaigns.catalog import catalog_next_for_lead
 from apps.campaigns.models import Campaign, CampaignOrigin, LedgerEntry
 from apps.campaigns.selectors import (
     CampaignContext,
@@ -60,8 +61,6 @@ class DeliveryRefused(Exception):
 
     @cached_property
     def next_entry(self):
-        from apps.listings.selectors import catalog_next_for_lead
-
         return catalog_next_for_lead(lead=self.lead, exclude_listing_ids={self.lead.listing_id})
 
 

@@ -58,8 +58,8 @@ from apps.leads.services import (
 from apps.leads.engine.requests import lead_extra_data_set
 from apps.leads.selectors import decision_notice_html, rejection_category
 from apps.lenders.selectors import journey_fields_for, lender_required_fields, rejection_sentence
-from apps.listings.selectors import catalog_entry, catalog_for_origin
-from apps.listings.services import catalog_views_record
+from apps.campaigns.catalog import catalog_entry, catalog_for_origin
+from apps.campaigns.catalog import catalog_views_record
 from apps.origins.models import Origin
 from apps.origins.selectors import origin_get_active, origin_list_active
 from apps.origins.services import DEEP_LINK_FIELDS, DeepLinkRefused, deep_link_verify

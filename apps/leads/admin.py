@@ -1,15 +1,36 @@
-"""Staff see every lead's full timeline on one page: steps, decisions, lender calls, postbacks.
+"""Staff see every lead's full timeline on one page: steps, decisions, lender calls, postbacks
+(the postbacks app adds those: apps/postbacks/admin.py), and the marketplace's funnel report.
 
 Personal data is shown masked; leads are changed only through the journey and postback services.
 """
 
+from datetime import date
+
+from django import forms
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.html import format_html_join
 
+from apps.campaigns.selectors import marketplace_day
+from apps.leads import reports
 from apps.leads.models import Consent, Decision, Lead, LeadEvent, LeadNotification, Offer, Submission
 from apps.lenders.models import LenderCall
-from apps.postbacks.models import PostbackEvent
 from prosperas.crypto import mask
+
+
+class FunnelFilterForm(forms.Form):
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    group_by = forms.ChoiceField(choices=list(reports.GROUPS.items()), required=False)
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if isinstance(start, date) and isinstance(end, date) and start > end:
+            raise forms.ValidationError("The period must start before it ends.")
+        return cleaned
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -47,13 +68,6 @@ class DecisionInline(ReadOnlyInline):
 class LenderCallInline(ReadOnlyInline):
     model = LenderCall
     fields = ["started_at", "lender", "capability", "attempt", "outcome", "http_status", "duration_ms", "error"]
-    readonly_fields = fields
-
-
-class PostbackInline(ReadOnlyInline):
-    model = PostbackEvent
-    fields = ["received_at", "status", "effect", "is_repeat", "event_id", "occurred_at", "amount", "currency",
-              "reason", "followed_up_at"]
     readonly_fields = fields
 
 
@@ -95,7 +109,7 @@ class LeadAdmin(admin.ModelAdmin):
         ("Timestamps", {"fields": ["created_at", "identity_at", "decided_at", "submitted_at", "handed_off_at",
                                    "lender_status_at", "updated_at"]}),
     ]
-    inlines = [LeadEventInline, DecisionInline, SubmissionInline, LenderCallInline, PostbackInline, ConsentInline,
+    inlines = [LeadEventInline, DecisionInline, SubmissionInline, LenderCallInline, ConsentInline,
                NotificationInline]
     actions = ["mark_reviewed"]
 
@@ -128,6 +142,43 @@ class LeadAdmin(admin.ModelAdmin):
     @admin.display(description="Phone")
     def phone_masked(self, lead):
         return mask(lead.phone, keep=3)
+
+    # --- The marketplace's funnel report ---------------------------------------------------------------------
+
+    def get_urls(self):
+        report = path("funnel-report/", self.admin_site.admin_view(self.report_view), name="leads_lead_funnel_report")
+        return [report, *super().get_urls()]
+
+    def report_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        today = marketplace_day()
+        default_from, default_to = reports.funnel_defaults(today)
+        form = FunnelFilterForm(request.GET or None, initial={"date_from": default_from, "date_to": default_to})
+        date_from, date_to, group_by = default_from, default_to, "campaign"
+        if form.is_valid():
+            date_from = form.cleaned_data["date_from"] or default_from
+            date_to = form.cleaned_data["date_to"] or default_to
+            group_by = form.cleaned_data["group_by"] or "campaign"
+        report = reports.funnel_report(date_from=date_from, date_to=date_to, group_by=group_by)
+        if request.GET.get("format") == "csv":
+            response = HttpResponse(reports.funnel_report_csv(report), content_type="text/csv; charset=utf-8")
+            filename = f"funnel-{group_by}-{date_from:%Y%m%d}-{date_to:%Y%m%d}.csv"
+            response["Content-Disposition"] = f'attachment; filename="{filename}"'
+            return response
+        rows = [
+            {"row": row, "counts": [row.counts[name] for name, _ in reports.STAGES],
+             "costs": [row.cost_per(stage) for stage, _ in reports.COST_STAGES]}
+            for row in report.rows
+        ]
+        query = request.GET.copy()
+        query["format"] = "csv"
+        context = {
+            **self.admin_site.each_context(request), "title": "Marketplace funnel", "opts": self.model._meta,
+            "form": form, "report": report, "rows": rows, "stages": reports.STAGES, "cost_stages": reports.COST_STAGES,
+            "group_label": reports.GROUPS[report.group_by], "csv_query": query.urlencode(),
+        }
+        return TemplateResponse(request, "admin/leads/lead/funnel_report.html", context)
 
     @admin.action(description="Mark as reviewed (clear the review flag)")
     def mark_reviewed(self, request, queryset):

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.campaigns.services import lead_delivery_record

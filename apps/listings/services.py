@@ -3,7 +3,6 @@ from collections.abc import Iterable
 
 from django.db import connection
 
-from apps.campaigns.selectors import marketplace_day
 from apps.listings.models import Listing, ListingDailyViews
 
 
@@ -20,21 +19,21 @@ def listing_create(**fields) -> Listing:
     return listing
 
 
-def catalog_views_record(*, origin, entries: Iterable) -> None:
-    """Count one view of each catalog entry shown: the top of the funnel, in one statement.
+def listing_views_record(*, day, origin_id: int, campaign_listing_ids: Iterable[tuple[int, int]]) -> None:
+    """Count one view of each (campaign, listing) shown to this origin's consumer on `day`, in one
+    statement (apps/campaigns/catalog.py calls it for the catalog a consumer sees).
 
-    INSERT ... ON CONFLICT DO UPDATE SET views = views + 1 (PostgreSQL and SQLite both have it):
-    the day's first view creates the row, every later one bumps it atomically, so concurrent
-    catalog pages neither lose nor double a view. Raw SQL because the ORM's bulk_create can only
-    overwrite on conflict, not increment.
+    INSERT ... ON CONFLICT DO UPDATE SET views = views + 1: the day's first view creates the row,
+    every later one bumps it atomically, so concurrent catalog pages neither lose nor double a
+    view. Raw SQL because the ORM's bulk_create can only overwrite on conflict, not increment.
     """
-    keys = sorted({(entry.campaign.pk, entry.listing.pk) for entry in entries})
+    keys = sorted(set(campaign_listing_ids))
     if not keys:
         return
     table = connection.ops.quote_name(ListingDailyViews._meta.db_table)
-    day = connection.ops.adapt_datefield_value(marketplace_day())
+    day = connection.ops.adapt_datefield_value(day)
     values = ", ".join(["(%s, %s, %s, %s, 1)"] * len(keys))
-    params = [value for campaign, listing in keys for value in (day, origin.pk, campaign, listing)]
+    params = [value for campaign, listing in keys for value in (day, origin_id, campaign, listing)]
     sql = (
         f"INSERT INTO {table} (day, origin_id, campaign_id, listing_id, views) VALUES {values} "
         f"ON CONFLICT (day, origin_id, campaign_id, listing_id) DO UPDATE SET views = {table}.views + 1"

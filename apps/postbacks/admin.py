@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.db.models import Count
 from django.utils.html import format_html
 
+from apps.leads.models import Lead
 from apps.postbacks.models import PostbackAuthFailure, PostbackEvent
 
 
@@ -75,3 +76,26 @@ class PostbackAuthFailureAdmin(ReadOnlyAdmin):
                 .order_by("-count", "lender__code", "reason")
             )
         return response
+
+
+class LeadPostbacksInline(admin.TabularInline):
+    """A lead's postbacks on its admin page, under its timeline. The leads app sits below this one
+    and cannot import it, so the inline is added here to the lead's registered admin."""
+
+    model = PostbackEvent
+    fields = ["received_at", "status", "effect", "is_repeat", "event_id", "occurred_at", "amount", "currency",
+              "reason", "followed_up_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+_lead_admin = admin.site.get_model_admin(Lead)
+_lead_admin.inlines = [*_lead_admin.inlines, LeadPostbacksInline]

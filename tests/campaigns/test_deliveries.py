@@ -15,7 +15,7 @@ from apps.campaigns.services import lead_deliveries_record
 from apps.leads import services as lead_services
 from apps.leads.models import Lead, LeadStatus
 from apps.leads.models import DecisionRequest
-from apps.listings.selectors import CatalogEntry
+from apps.campaigns.catalog import CatalogEntry
 from tests.factories import CONSUMER_IDENTITY, LeadFactory, LenderFactory, ListingFactory, OriginFactory, publish
 
 

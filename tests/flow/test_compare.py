@@ -7,7 +7,6 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
-from apps.leads import services
 from apps.leads.models import Lead, LeadStatus
 from apps.lenders.adapters.base import Decision as DecisionKind
 from apps.lenders.adapters.base import DecisionResult, Offer

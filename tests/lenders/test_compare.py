@@ -13,11 +13,11 @@ from apps.lenders.adapters.base import Decision as Outcome
 from apps.lenders.adapters.base import DecisionResult, Offer
 from apps.lenders.models import CircuitState
 from apps.leads.models import DecisionRequest
-from apps.listings.selectors import CatalogEntry
+from apps.campaigns.catalog import CatalogEntry
 from tests.factories import CONSUMER_IDENTITY, LeadFactory, LenderFactory, ListingFactory, publish
 from apps.leads.engine.attempt import lender_prequalify_attempt
 from apps.leads.engine.results import decision_fail, decision_record
-from apps.leads.selectors import compare_offers, compare_status, decision_requests_due, pending_decisions_due
+from apps.leads.selectors import compare_offers, decision_requests_due, pending_decisions_due
 
 OFFER = Offer(lender_offer_id="OF-1", amount=Decimal("1000000"), term_months=12, monthly_payment=Decimal("95000"),
               annual_rate=Decimal("0.25"), url="https://lender.example/offer/1")

@@ -16,7 +16,7 @@ from apps.leads.models import Decision, Lead, LeadStatus
 from apps.lenders.models import LenderCall
 from apps.leads.models import DecisionRequest
 from apps.leads.tasks import lender_poll, lender_prequalify, lender_submit, sweep_due_work
-from apps.listings.selectors import CatalogEntry
+from apps.campaigns.catalog import CatalogEntry
 from apps.sandbox.models import SandboxLenderSettings
 from tests.conftest import start_worker, stop_worker
 from prosperas.celery import app as celery_app

@@ -16,10 +16,10 @@ def staff_client(client, django_user_model):
 
 def test_the_explainer_page_names_the_first_rule_that_hides_a_listing_from_an_origin(staff_client):
     shelf = shelf_with(is_active=False)
-    url = reverse("admin:listings_listing_why_not_shown", args=[shelf.listing.pk])
+    url = reverse("admin:campaigns_listing_why_not_shown", args=[shelf.listing.pk])
 
     hidden = staff_client.get(url, {"origin": shelf.origin.pk}).content.decode()
-    shown = staff_client.get(reverse("admin:listings_listing_why_not_shown", args=[shelf.fallback_listing.pk]),
+    shown = staff_client.get(reverse("admin:campaigns_listing_why_not_shown", args=[shelf.fallback_listing.pk]),
                              {"origin": shelf.origin.pk}).content.decode()
     elsewhere = staff_client.get(url, {"origin": OriginFactory().pk}).content.decode()
 

@@ -4,8 +4,9 @@ import pytest
 from django.db import close_old_connections, connection
 
 from apps.listings.models import ListingDailyViews
-from apps.listings.selectors import catalog_for_origin
-from apps.listings.services import catalog_views_record, listing_create
+from apps.campaigns.catalog import catalog_for_origin
+from apps.listings.services import listing_create
+from apps.campaigns.catalog import catalog_views_record
 from tests.factories import ProductFactory, shelf_with
 
 

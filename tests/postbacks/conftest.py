@@ -87,7 +87,9 @@ def start_web_processes(env_extra: dict, *, names: list[str], threads: int = 16)
         log = open(log_path, "w")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "prosperas.wsgi:application", "--bind", "127.0.0.1:0",
-             "--workers", "1", "--worker-class", "gthread", "--threads", str(threads), "--graceful-timeout", "5"],
+             "--workers", "1", "--worker-class", "gthread", "--threads", str(threads), "--graceful-timeout", "5",
+             # Every server here would share gunicorn's default control socket path and take it from another.
+             "--no-control-socket"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         started.append(WebProcess(url="", process=process, log=str(log_path)))

@@ -7,7 +7,7 @@ from apps.campaigns.models import Campaign, CampaignOrigin, CampaignState
 from apps.campaigns.selectors import campaign_state
 from apps.lenders.adapters import ADAPTERS
 from apps.lenders.models import Lender
-from apps.listings.selectors import catalog_for_origin
+from apps.campaigns.catalog import catalog_for_origin
 from apps.origins.models import Origin
 from apps.products.models import Product
 

@@ -10,15 +10,15 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.campaigns.reports import funnel_report, funnel_report_csv
+from apps.leads.reports import funnel_report, funnel_report_csv
 from apps.campaigns.selectors import marketplace_day
 from apps.campaigns.services import DeliveryRefused
 from apps.leads import services as lead_services
 from apps.leads.models import Lead, LeadStatus
 from apps.lenders.adapters.base import Decision as DecisionKind
 from apps.lenders.adapters.base import DecisionResult, Offer, SubmissionResult
-from apps.listings.selectors import catalog_for_origin
-from apps.listings.services import catalog_views_record
+from apps.campaigns.catalog import catalog_for_origin
+from apps.campaigns.catalog import catalog_views_record
 from tests.campaigns.conftest import IDENTITY, started
 from tests.factories import shelf_with
 from tests.support import postback_apply
@@ -107,7 +107,7 @@ def test_the_funnel_exports_as_csv_with_plain_numbers(market):
 
 
 def test_the_report_is_a_staff_page_with_a_csv_download(client, django_user_model, market):
-    url = reverse("admin:campaigns_campaign_report")
+    url = reverse("admin:leads_lead_funnel_report")
     assert client.get(url).status_code == 302  # to the login page
     client.force_login(django_user_model.objects.create_superuser("staff", "s@prosperas.test", "pw-for-tests-only"))
 
