@@ -90,6 +90,7 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
+
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server and the worker's threads write at once: WAL lets readers go on during a
@@ -102,7 +103,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that a Celery worker process started by the tests sees it.
     DATABASES["default"]["TEST"] = {"NAME": env.str("SQLITE_TEST_DB", default=str(VAR_DIR / "test-db.sqlite3"))}
 else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    # Each process keeps a pool of connections (psycopg's pool through Django): a thread takes one
+    # when it first queries and gives it back when Django closes it, at the end of every request
+    # and task, and before any wait on a lender (prosperas/db.py). So a worker's hundred threads
+    # waiting on lenders share DATABASE_POOL_MAX_SIZE connections, and nothing connects anew per
+    # request. A thread finding every connection busy waits up to DATABASE_POOL_TIMEOUT seconds.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections, not the threads
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=16),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=30.0),
+        # A connection idle this long is closed (down to min_size), one older than this is renewed.
+        "max_idle": 300,
+        "max_lifetime": 1800,
+    }
+    # Each connection is pinged as it is handed out: a database restart costs a reconnect, not an
+    # error for the request or task that draws a dead connection.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # The few hot statements written in SQL (prosperas/sql.py hot_cursor) are prepared once per
     # connection; the ORM's own statements never are (Django binds their parameters client-side).
@@ -137,9 +153,6 @@ LENDER_RETRY_BACKOFF_MAX_SECONDS = env.float("LENDER_RETRY_BACKOFF_MAX_SECONDS",
 # A journey still waiting on a lender after this long without news is re-enqueued by the sweep.
 LENDER_SWEEP_STALE_SECONDS = env.int("LENDER_SWEEP_STALE_SECONDS", default=120)
 LENDER_CALL_BODY_LIMIT = 8192
-# Database connections a worker process's lender-call threads share while they wait on lenders
-# (apps/lenders/db.py): 100 threads waiting on HTTP need not hold 100 PostgreSQL connections.
-LENDER_DB_CONNECTIONS = env.int("LENDER_DB_CONNECTIONS", default=16)
 # Polling a pending decision: the lender's own interval, capped here (tests shorten it).
 LENDER_POLL_INTERVAL_CAP_SECONDS = env.float("LENDER_POLL_INTERVAL_CAP_SECONDS", default=0.3 if TESTING else 0) or None
 # Circuit breaker: trips when at least MIN_CALLS of the last WINDOW_CALLS calls within

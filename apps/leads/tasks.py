@@ -11,13 +11,10 @@ lender's budget is spent. Time limits are set for the prefork pool; the threads 
 serves `lender_calls` ignores them (STACK-NOTES.md), which is why the HTTP client enforces the
 per-attempt deadline itself.
 
-Each lender task runs in one of the worker process's database slots and gives its connection
-back when it ends, and the engine gives both back while waiting on a lender (apps/lenders/db.py):
-a pool of a hundred threads stays within a bounded number of PostgreSQL connections.
+A lender task holds a database connection only while it uses the database: Django gives it back
+to the process's pool when the task ends, and the engine gives it back before every wait on a
+lender (prosperas/db.py), so a hundred threads share a few connections.
 """
-
-from collections.abc import Callable
-from functools import wraps
 
 from celery import shared_task
 
@@ -26,7 +23,6 @@ from apps.leads.engine.attempt import lender_poll_attempt, lender_prequalify_att
 from apps.leads.engine.sweep import lender_work_sweep
 from apps.leads.models import LeadNotification
 from apps.leads.notifications import lead_notifications_due, lead_status_notify
-from apps.lenders.db import database_slot
 
 # The longest attempt: a 30 s deadline plus a connect timeout and the bookkeeping around it.
 TASK_SOFT_TIME_LIMIT = 50
@@ -41,17 +37,7 @@ NOTIFY_RETRY_SECONDS = 30
 NOTIFY_SWEEP_AFTER_SECONDS = 600
 
 
-def _connection_released(function: Callable) -> Callable:
-    @wraps(function)
-    def wrapper(*args, **kwargs):
-        with database_slot():
-            return function(*args, **kwargs)
-
-    return wrapper
-
-
 @shared_task(name=enqueue.LENDER_PREQUALIFY, **LENDER_TASK)
-@_connection_released
 def lender_prequalify(self, *, lead_id: int, lender_id: int | None = None, **kwargs) -> str:
     outcome = lender_prequalify_attempt(lead_id=lead_id, lender_id=lender_id)
     if outcome.should_retry:
@@ -60,7 +46,6 @@ def lender_prequalify(self, *, lead_id: int, lender_id: int | None = None, **kwa
 
 
 @shared_task(name=enqueue.LENDER_POLL, **LENDER_TASK)
-@_connection_released
 def lender_poll(self, *, lead_id: int, lender_id: int, **kwargs) -> str:
     """Ask about a pending decision; reschedules itself while it stays pending (until it times out)."""
     outcome = lender_poll_attempt(lead_id=lead_id, lender_id=lender_id)
@@ -70,7 +55,6 @@ def lender_poll(self, *, lead_id: int, lender_id: int, **kwargs) -> str:
 
 
 @shared_task(name=enqueue.LENDER_SUBMIT, **LENDER_TASK)
-@_connection_released
 def lender_submit(self, *, lead_id: int, **kwargs) -> str:
     outcome = lender_submit_attempt(lead_id=lead_id)
     if outcome.should_retry:
@@ -79,7 +63,6 @@ def lender_submit(self, *, lead_id: int, **kwargs) -> str:
 
 
 @shared_task(name="apps.lenders.tasks.sweep_due_work", soft_time_limit=TASK_SOFT_TIME_LIMIT, time_limit=TASK_TIME_LIMIT)
-@_connection_released
 def sweep_due_work(**kwargs) -> int:
     """Periodic (beat_schedule): re-enqueue lender work whose task was lost; probe open circuits."""
     return lender_work_sweep()

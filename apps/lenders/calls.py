@@ -9,7 +9,7 @@ journey's id the row belongs to. It never reads a journey. A call:
    the work: refused if the lender's circuit is open or another attempt is still in flight,
    else a LenderCall row in flight is created before any HTTP is sent;
 2. is sent (`lender_call_send`): the database connection is given back while the lender takes
-   its time (`waiting_on_lender`), the adapter enforces a hard deadline (apps/lenders/http.py),
+   its time (prosperas/db.py), the adapter enforces a hard deadline (apps/lenders/http.py),
    and the row is completed with the duration, status, outcome and masked, truncated bodies.
    The answer comes back typed (DecisionResult, SubmissionResult), or a `CallFailed` says
    whether the failure was technical (retry) or permanent (don't), in the lender's own words.
@@ -39,10 +39,10 @@ from apps.lenders.adapters.base import (
 )
 from apps.lenders.circuit import lender_circuit_observe
 from apps.lenders.config import adapter_for, deadline_seconds, idempotency_key
-from apps.lenders.db import waiting_on_lender
 from apps.lenders.http import Exchange
 from apps.lenders.masking import mask_text, mask_values, truncate
 from apps.lenders.models import CircuitState, Lender, LenderCall
+from prosperas.db import database_released
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def lender_call_send(
     adapter: LenderAdapter | None = None
     try:
         adapter = adapter_for(lender)
-        with waiting_on_lender():
+        with database_released():
             answer = send(adapter)
     except AdapterConfigurationError as exc:
         raise _failed(call, lender, started, adapter, personal, FailureKind.PERMANENT, str(exc)) from exc

@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from apps.lenders.adapters.base import AdapterConfigurationError, PermanentFailure, TechnicalFailure
 from apps.lenders.config import adapter_for
-from apps.lenders.db import waiting_on_lender
 from apps.lenders.models import CircuitState, Lender, LenderCall
 from apps.lenders.selectors import lender_recent_outcomes
+from prosperas.db import database_released
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def lender_circuits_probe() -> int:
         probed += 1
         try:
             adapter = adapter_for(lender)
-            with waiting_on_lender():
+            with database_released():
                 adapter.probe()
         except TechnicalFailure as exc:
             _circuit_move(lender, from_states={CircuitState.HALF_OPEN}, to=CircuitState.OPEN, note=f"probe failed: {exc.message}")

@@ -29,11 +29,11 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.lenders.db import database_slot, release_db_connection, waiting_on_lender
 from apps.lenders.models import Lender
 from apps.postbacks.signing import signatures_match
 from apps.sandbox import async_lead, mapped_json, offers_api, services
 from apps.sandbox.models import SandboxApplication, SandboxLenderSettings
+from prosperas.db import connection_give_back, database_released
 
 logger = logging.getLogger(__name__)
 
@@ -47,24 +47,18 @@ def _sandbox_enabled(view: Callable) -> Callable:
 
     A caller's keep-alive connection pins a server thread between requests (for as long as
     the caller's pool keeps it: under the test live server, until the end of the run), and
-    a WSGI application may not answer `Connection: close`. So the sandbox does not keep a
-    database connection across requests: under a real server (gunicorn) it borrows one of the
-    process's pooled connections for the request (apps/lenders/db.py: no connect per request,
-    and at most LENDER_DB_CONNECTIONS per process however many slow answers are under way);
-    under the tests' live server, in the test process, it closes its own when done.
+    a WSGI application may not answer `Connection: close`. So the sandbox gives its database
+    connection back to the process's pool when done (prosperas/db.py), whatever the server.
     """
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
         if not settings.SANDBOX_ENABLED:
             raise Http404("The sandbox is disabled.")
-        if not settings.TESTING:
-            with database_slot():
-                return view(request, *args, **kwargs)
         try:
             return view(request, *args, **kwargs)
         finally:
-            release_db_connection()
+            connection_give_back()
 
     return wrapper
 
@@ -157,7 +151,7 @@ def _sleep_without_database(seconds: float) -> None:
     """Sleep holding no database connection (nor a pooled one): a stalled request must not pin one."""
     if seconds <= 0:
         return
-    with waiting_on_lender():
+    with database_released():
         time.sleep(seconds)
 
 
