@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "prosperas.apps.ProsperasConfig",
     "apps.origins",
     "apps.lenders",
     "apps.products",

@@ -12,23 +12,34 @@ browser session that started a journey may open its pages.
 from __future__ import annotations
 
 import logging
-from functools import wraps
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.translation import get_language, get_supported_language_variant, gettext_lazy
+from django.utils.translation import gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_ratelimit.core import is_ratelimited
+from django.views.decorators.http import require_GET, require_POST
 
 from apps.campaigns.services import DeliveryRefused
+from apps.flow.journeys import (
+    client_ip,
+    journey_page,
+    not_found,
+    owned_tokens,
+    prefill_for,
+    rate_limited,
+    request_language,
+    SeeOther,
+    session_journey,
+    SESSION_PREFILL,
+    session_remember,
+    step_url,
+)
 from apps.flow.forms import CONSENT_TEXT_VERSION, IDENTITY_EXTRA_FIELDS, DetailsForm, IdentityForm, OfferChoiceForm
-from apps.flow.selectors import COMPARE_SORTS, DEFAULT_SORT, compare_offers, compare_progress, journey_current
+from apps.flow.selectors import COMPARE_SORTS, DEFAULT_SORT, compare_offers, compare_progress
 from apps.leads.models import Lead, LeadStatus
 from apps.leads.selectors import (
     LENDER_REPORTED_STATUSES,
@@ -68,120 +79,6 @@ from apps.products.selectors import product_kind_names
 
 logger = logging.getLogger(__name__)
 
-# Session keys (database sessions, server-side). Journeys are named by public tokens; the one
-# personal value kept is a verified deep link's prefill (SESSION_PREFILL below).
-SESSION_CURRENT = "flow_current"  # origin code -> token of the journey a new choice continues
-SESSION_OWNED = "flow_owned"  # every token this browser started, newest first, for old tabs
-OWNED_TOKENS_KEPT = 20
-# origin code -> a verified deep link's prefill {"reference", "name", "phone"}. The name and phone
-# are personal data: they stay server-side (database sessions), never in a URL, and are used only
-# to prefill the forms of the next journey at that origin.
-SESSION_PREFILL = "flow_prefill"
-
-
-class SeeOther(HttpResponseRedirect):
-    """303: after a POST the browser follows with a GET, so a reload never re-posts."""
-
-    status_code = 303
-
-
-def step_url(lead: Lead, step: str | None = None) -> str:
-    return reverse(f"flow:{step or journey_step(lead)}", args=[lead.public_token])
-
-
-# --- Session bookkeeping -------------------------------------------------------------------------
-
-
-def _owned_tokens(request: HttpRequest) -> list[str]:
-    return request.session.get(SESSION_OWNED, [])
-
-
-def _session_remember(request: HttpRequest, origin: Origin, lead: Lead) -> None:
-    current = dict(request.session.get(SESSION_CURRENT, {}))
-    current[origin.code] = lead.public_token
-    request.session[SESSION_CURRENT] = current
-    owned = [lead.public_token, *(t for t in _owned_tokens(request) if t != lead.public_token)]
-    request.session[SESSION_OWNED] = owned[:OWNED_TOKENS_KEPT]
-
-
-def _session_journey(request: HttpRequest, origin: Origin) -> Lead | None:
-    """The journey this browser would continue at this origin, if any."""
-    token = request.session.get(SESSION_CURRENT, {}).get(origin.code)
-    if not token:
-        return None
-    return journey_current(public_token=token, origin=origin)
-
-
-def _not_found(request: HttpRequest) -> HttpResponse:
-    return render(request, "flow/not_found.html", status=404)
-
-
-def _language(request: HttpRequest) -> str:
-    """The consumer's language as Lead.language keeps it: "es" or "en" (the base of LANGUAGES)."""
-    return get_supported_language_variant(get_language() or settings.LANGUAGE_CODE).split("-")[0]
-
-
-def _client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
-
-
-def rate_limited(group: str):
-    """Limit a view's POSTs per client address (settings.FLOW_RATE_LIMITS[group], read at each
-    request); over the limit the consumer gets a friendly 429 page, and nothing is done."""
-
-    def decorate(view):
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if request.method == "POST" and is_ratelimited(
-                request, group=f"flow:{group}", key="ip", rate=settings.FLOW_RATE_LIMITS[group],
-                method="POST", increment=True,
-            ):
-                logger.warning("Rate limit reached on the flow's %s posts.", group)  # no address, no data
-                return render(request, "flow/rate_limited.html", status=429)
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorate
-
-
-def _prefill(request: HttpRequest, origin: Origin) -> dict:
-    return request.session.get(SESSION_PREFILL, {}).get(origin.code, {})
-
-
-def journey_page(*steps: str, methods: tuple[str, ...] = ("GET",)):
-    """Load the journey named by the URL's token, for its owner only, on a page that fits it.
-
-    Someone else's (or a forgotten) token gets the "link expired" page with status 404. A
-    journey whose status belongs on another page is redirected there (303 after a POST).
-    """
-
-    def decorate(view):
-        @wraps(view)
-        @never_cache
-        @require_http_methods(list(methods))
-        def wrapper(request: HttpRequest, token: str) -> HttpResponse:
-            lead = journey_get(public_token=token) if token in _owned_tokens(request) else None
-            if lead is None:
-                return journey_expired(request, token)
-            journey_language_set(lead=lead, language=_language(request))  # writes only on a change
-            if steps and journey_step(lead) not in steps:
-                redirect_class = SeeOther if request.method == "POST" else HttpResponseRedirect
-                return redirect_class(step_url(lead))
-            return view(request, lead)
-
-        return wrapper
-
-    return decorate
-
-
-def journey_expired(request: HttpRequest, token: str) -> HttpResponse:
-    """A friendly dead end with a way back to the origin's catalog (when we know the origin)."""
-    lead = Lead.objects.select_related("origin").filter(public_token=token).first()
-    origin = lead.origin if lead is not None and lead.origin.is_active else None
-    return render(request, "flow/expired.html", {"origin": origin}, status=404)
-
-
 # --- Entry pages ---------------------------------------------------------------------------------
 
 
@@ -194,12 +91,12 @@ def home(request: HttpRequest) -> HttpResponse:
 def catalog(request: HttpRequest, origin_code: str) -> HttpResponse:
     origin = origin_get_active(code=origin_code)
     if origin is None:
-        return _not_found(request)
+        return not_found(request)
     if any(name in request.GET for name in (*DEEP_LINK_FIELDS, "sig")):
         # A deep link: keep its verified prefill server-side and leave the address bar clean at once.
         _deep_link_receive(request, origin)
         return HttpResponseRedirect(reverse("flow:catalog", args=[origin.code]))
-    in_progress = _session_journey(request, origin)
+    in_progress = session_journey(request, origin)
     if in_progress is not None and (in_progress.status == LeadStatus.NEW or journey_has_ended(in_progress)):
         in_progress = None  # nothing to resume: a choice here starts (or re-points) a journey
     entries = catalog_for_origin(origin=origin)
@@ -229,32 +126,32 @@ def start(request: HttpRequest, origin_code: str) -> HttpResponse:
     """Choose a listing: re-point an unfinished journey, resume one further along, or start one."""
     origin = origin_get_active(code=origin_code)
     if origin is None:
-        return _not_found(request)
+        return not_found(request)
     if origin.compare_mode:
         return _compare_start(request, origin)
     entry = catalog_entry(origin=origin, listing_id=request.POST.get("listing_id", ""))
     if entry is None:
         messages.info(request, _("Esa oferta ya no está disponible. Elige otra de la lista."))
         return SeeOther(reverse("flow:catalog", args=[origin.code]))
-    lead = _session_journey(request, origin)
+    lead = session_journey(request, origin)
     if lead is not None and lead.status == LeadStatus.NEW:
         journey_listing_change(lead=lead, listing=entry.listing, campaign=entry.campaign)
     elif lead is None or journey_has_ended(lead):
         lead = journey_start(origin=origin, listing=entry.listing, campaign=entry.campaign)
-        journey_language_set(lead=lead, language=_language(request))
-        journey_origin_reference_set(lead=lead, reference=_prefill(request, origin).get("reference", ""))
-        _session_remember(request, origin, lead)
+        journey_language_set(lead=lead, language=request_language(request))
+        journey_origin_reference_set(lead=lead, reference=prefill_for(request, origin).get("reference", ""))
+        session_remember(request, origin, lead)
     return SeeOther(step_url(lead))
 
 
 def _compare_start(request: HttpRequest, origin: Origin) -> HttpResponse:
     """Compare mode: one journey for every lender; an unfinished one is continued."""
-    lead = _session_journey(request, origin)
+    lead = session_journey(request, origin)
     if lead is None or journey_has_ended(lead) or not lead.compare_mode:
         lead = journey_compare_start(origin=origin)
-        journey_language_set(lead=lead, language=_language(request))
-        journey_origin_reference_set(lead=lead, reference=_prefill(request, origin).get("reference", ""))
-        _session_remember(request, origin, lead)
+        journey_language_set(lead=lead, language=request_language(request))
+        journey_origin_reference_set(lead=lead, reference=prefill_for(request, origin).get("reference", ""))
+        session_remember(request, origin, lead)
     return SeeOther(step_url(lead))
 
 
@@ -288,7 +185,7 @@ def _identity_form(request: HttpRequest, lead: Lead) -> IdentityForm:
     else:
         declared = lender_required_fields(lead.lender) if lead.lender_id else ()
     extra = tuple(name for name in declared if name in IDENTITY_EXTRA_FIELDS)
-    initial = {"full_name": _prefill(request, lead.origin).get("name", "")}
+    initial = {"full_name": prefill_for(request, lead.origin).get("name", "")}
     if lead.requested_amount:
         initial["requested_amount"] = lead.requested_amount
     if lead.region:
@@ -305,7 +202,7 @@ def identity(request: HttpRequest, lead: Lead) -> HttpResponse:
         # before the lender is asked (its task starts on commit). A second submit finds the
         # journey moved on and changes nothing (journey_page).
         consents = ConsentsGiven(kinds=tuple(form.accepted_consents()), text_version=CONSENT_TEXT_VERSION,
-                                 ip_address=_client_ip(request))
+                                 ip_address=client_ip(request))
         if form.extra_data():
             lead_extra_data_set(lead=lead, values=form.extra_data())
         if lead.compare_mode:
@@ -418,7 +315,7 @@ def retry(request: HttpRequest, lead: Lead) -> HttpResponse:
 @journey_page(JourneyStep.DETAILS, methods=("GET", "POST"))
 @rate_limited("post")
 def details(request: HttpRequest, lead: Lead) -> HttpResponse:
-    initial = {"phone": _prefill(request, lead.origin).get("phone", ""), "email": lead.email}
+    initial = {"phone": prefill_for(request, lead.origin).get("phone", ""), "email": lead.email}
     form = DetailsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
@@ -496,7 +393,7 @@ def status(request: HttpRequest, token: str) -> HttpResponse:
     status in plain words and what the lender reported since (lead_timeline_public)."""
     lead = journey_get(public_token=token)
     if lead is None:
-        return _not_found(request)
+        return not_found(request)
     timeline = [
         {"label": STATUS_LABELS.get(entry.status, entry.status), "occurred_at": entry.occurred_at,
          "amount": entry.amount, "currency": entry.currency}
@@ -505,7 +402,7 @@ def status(request: HttpRequest, token: str) -> HttpResponse:
     context = {
         "lead": lead, "origin": lead.origin, "timeline": timeline,
         "sentence": STATUS_SENTENCES.get(lead.status, ""),
-        "owned": token in _owned_tokens(request),
+        "owned": token in owned_tokens(request),
     }
     return render(request, "flow/status.html", context)
 

@@ -1,0 +1,137 @@
+"""The hosted flow's request plumbing: the browser session's journeys, the decorators every
+journey page wears (owner only, the page that fits the status, rate limits), and redirects."""
+
+from __future__ import annotations
+
+import logging
+from functools import wraps
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import get_language, get_supported_language_variant
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+from django_ratelimit.core import is_ratelimited
+
+from apps.flow.selectors import journey_current
+from apps.leads.models import Lead
+from apps.leads.selectors import journey_get, journey_step
+from apps.leads.services import journey_language_set
+from apps.origins.models import Origin
+
+logger = logging.getLogger(__name__)
+
+# Session keys (database sessions, server-side). Journeys are named by public tokens; the one
+# personal value kept is a verified deep link's prefill (SESSION_PREFILL below).
+SESSION_CURRENT = "flow_current"  # origin code -> token of the journey a new choice continues
+SESSION_OWNED = "flow_owned"  # every token this browser started, newest first, for old tabs
+OWNED_TOKENS_KEPT = 20
+# origin code -> a verified deep link's prefill {"reference", "name", "phone"}. The name and phone
+# are personal data: they stay server-side (database sessions), never in a URL, and are used only
+# to prefill the forms of the next journey at that origin.
+SESSION_PREFILL = "flow_prefill"
+
+
+class SeeOther(HttpResponseRedirect):
+    """303: after a POST the browser follows with a GET, so a reload never re-posts."""
+
+    status_code = 303
+
+
+def step_url(lead: Lead, step: str | None = None) -> str:
+    return reverse(f"flow:{step or journey_step(lead)}", args=[lead.public_token])
+
+
+# --- Session bookkeeping -------------------------------------------------------------------------
+
+
+def owned_tokens(request: HttpRequest) -> list[str]:
+    return request.session.get(SESSION_OWNED, [])
+
+
+def session_remember(request: HttpRequest, origin: Origin, lead: Lead) -> None:
+    current = dict(request.session.get(SESSION_CURRENT, {}))
+    current[origin.code] = lead.public_token
+    request.session[SESSION_CURRENT] = current
+    owned = [lead.public_token, *(t for t in owned_tokens(request) if t != lead.public_token)]
+    request.session[SESSION_OWNED] = owned[:OWNED_TOKENS_KEPT]
+
+
+def session_journey(request: HttpRequest, origin: Origin) -> Lead | None:
+    """The journey this browser would continue at this origin, if any."""
+    token = request.session.get(SESSION_CURRENT, {}).get(origin.code)
+    if not token:
+        return None
+    return journey_current(public_token=token, origin=origin)
+
+
+def not_found(request: HttpRequest) -> HttpResponse:
+    return render(request, "flow/not_found.html", status=404)
+
+
+def request_language(request: HttpRequest) -> str:
+    """The consumer's language as Lead.language keeps it: "es" or "en" (the base of LANGUAGES)."""
+    return get_supported_language_variant(get_language() or settings.LANGUAGE_CODE).split("-")[0]
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def rate_limited(group: str):
+    """Limit a view's POSTs per client address (settings.FLOW_RATE_LIMITS[group], read at each
+    request); over the limit the consumer gets a friendly 429 page, and nothing is done."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method == "POST" and is_ratelimited(
+                request, group=f"flow:{group}", key="ip", rate=settings.FLOW_RATE_LIMITS[group],
+                method="POST", increment=True,
+            ):
+                logger.warning("Rate limit reached on the flow's %s posts.", group)  # no address, no data
+                return render(request, "flow/rate_limited.html", status=429)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def prefill_for(request: HttpRequest, origin: Origin) -> dict:
+    return request.session.get(SESSION_PREFILL, {}).get(origin.code, {})
+
+
+def journey_page(*steps: str, methods: tuple[str, ...] = ("GET",)):
+    """Load the journey named by the URL's token, for its owner only, on a page that fits it.
+
+    Someone else's (or a forgotten) token gets the "link expired" page with status 404. A
+    journey whose status belongs on another page is redirected there (303 after a POST).
+    """
+
+    def decorate(view):
+        @wraps(view)
+        @never_cache
+        @require_http_methods(list(methods))
+        def wrapper(request: HttpRequest, token: str) -> HttpResponse:
+            lead = journey_get(public_token=token) if token in owned_tokens(request) else None
+            if lead is None:
+                return journey_expired(request, token)
+            journey_language_set(lead=lead, language=request_language(request))  # writes only on a change
+            if steps and journey_step(lead) not in steps:
+                redirect_class = SeeOther if request.method == "POST" else HttpResponseRedirect
+                return redirect_class(step_url(lead))
+            return view(request, lead)
+
+        return wrapper
+
+    return decorate
+
+
+def journey_expired(request: HttpRequest, token: str) -> HttpResponse:
+    """A friendly dead end with a way back to the origin's catalog (when we know the origin)."""
+    lead = Lead.objects.select_related("origin").filter(public_token=token).first()
+    origin = lead.origin if lead is not None and lead.origin.is_active else None
+    return render(request, "flow/expired.html", {"origin": origin}, status=404)
