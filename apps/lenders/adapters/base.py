@@ -220,16 +220,25 @@ class AdapterConfigurationError(Exception):
 class LenderAdapter:
     """Base class: owns the HTTP plumbing; a subclass only translates requests and responses.
 
-    Subclasses set `key` and `label`, declare capabilities with `supports_submit`,
-    `supports_poll` and `supports_callback`, name the credentials they read in
-    `credential_names` (the admin offers a write-only input for each), and implement
-    `prequalify` (and `submit` / `poll` / `parse_callback` when supported) with `self.http`.
-    One adapter instance serves one attempt: its HTTP client's deadline starts at the first
-    request and covers every call the attempt makes.
+    Subclasses set `key` (their line in the registry, apps/lenders/adapters/__init__.py) and
+    `label`, declare capabilities with `supports_submit`, `supports_poll` and
+    `supports_callback`, name the credentials they read in `credential_names` (the admin offers
+    a write-only input for each) and the sandbox module that plays their lender in
+    `sandbox_module`, and implement `prequalify` (and `submit` / `poll` / `parse_callback` when
+    supported) with `self.http`. One adapter instance serves one attempt: its HTTP client's
+    deadline starts at the first request and covers every call the attempt makes.
     """
 
     key: ClassVar[str]
+    # What staff read in the admin's choice of adapter (Lender.adapter's choices).
     label: ClassVar[str]
+    # The module of apps/sandbox that plays this style's lender: it declares `SANDBOX` (its URLs,
+    # the credentials it accepts, its demo lender, its contract-test data). A dotted path: the
+    # lenders app never imports the sandbox, which sits above it.
+    sandbox_module: ClassVar[str] = ""
+    # "app_label.Model" of the style's own configuration, one row per lender with an
+    # `as_options()` method (LenderConfig.options); the admin shows it inline on the lender.
+    options_model: ClassVar[str] = ""
     supports_submit: ClassVar[bool] = True
     # A lender that can answer `pending` and be asked again later by tracking ID.
     supports_poll: ClassVar[bool] = False

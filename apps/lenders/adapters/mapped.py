@@ -154,6 +154,8 @@ def render(template: Any, values: Mapping[str, Any]) -> Any:
 class MappedJsonAdapter(LenderAdapter):
     key = "mapped_json"
     label = "Mapped JSON API (described in admin, no code)"
+    sandbox_module = "apps.sandbox.mapped_json"
+    options_model = "lenders.MappedApi"
     supports_submit = True
     supports_poll = True
     credential_names = ("api_key", "hmac_key", "hmac_secret")
