@@ -10,6 +10,7 @@ from apps.lenders.models import Lender
 from apps.listings.selectors import catalog_for_origin
 from apps.origins.models import Origin
 from apps.products.models import Product
+from apps.sandbox.styles import sandbox_style
 
 
 @pytest.mark.django_db
@@ -20,9 +21,8 @@ def test_demo_data_has_two_origins_a_sandbox_lender_of_each_style_and_live_catal
     assert origins["movilco"].prefix_tracking_ids and not origins["billeteraya"].prefix_tracking_ids
     lenders = {lender.adapter: lender for lender in Lender.objects.all()}
     assert sorted(lenders) == sorted(ADAPTERS)
-    paths = {"embedded": "embedded", "async_lead": "async", "offers_api": "offers", "mapped_json": "mapped"}
     for style, lender in lenders.items():
-        assert lender.base_url == f"http://127.0.0.1:8123/sandbox/{paths[style]}/{lender.code}"
+        assert lender.base_url == f"http://127.0.0.1:8123/sandbox/{sandbox_style(style).path}/{lender.code}"
     assert len(catalog_for_origin(origin=origins["movilco"])) == 3
     assert len(catalog_for_origin(origin=origins["billeteraya"])) == 3
     assert "demo-pass-123" in capsys.readouterr().out

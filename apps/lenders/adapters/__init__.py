@@ -20,8 +20,8 @@ from apps.lenders.adapters.base import AdapterConfigurationError, LenderAdapter
 
 ADAPTERS: dict[str, str] = {
     "embedded": "apps.lenders.adapters.embedded.EmbeddedFlowAdapter",
-    "offers_api": "apps.lenders.adapters.offers_api.OffersApiAdapter",
     "async_lead": "apps.lenders.adapters.async_lead.AsyncLeadAdapter",
+    "offers_api": "apps.lenders.adapters.offers_api.OffersApiAdapter",
     "mapped_json": "apps.lenders.adapters.mapped.MappedJsonAdapter",
 }
 
