@@ -29,7 +29,7 @@ from django.utils.html import format_html, format_html_join
 from apps.lenders import selectors, services
 from apps.lenders.adapters import ADAPTERS, adapter_class
 from apps.lenders.adapters.base import AdapterConfigurationError
-from apps.lenders.adapters.mapped import PLACEHOLDERS
+from apps.lenders.adapters.mapped_spec import PLACEHOLDERS
 from apps.lenders.masking import mask_text
 from apps.lenders.models import CircuitState, Lender, LenderCall, MappedApi
 from prosperas.crypto import mask

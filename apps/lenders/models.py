@@ -8,6 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from apps.lenders.adapters import adapter_choices, adapter_class
+from apps.lenders.adapters.mapped_spec import mapped_spec_errors
 from prosperas.crypto import EncryptedJSONField, EncryptedTextField
 
 # The bounds every lender call lives within (seed 001: 15-30 s timeouts, up to 3 retries).
@@ -262,7 +263,7 @@ class MappedApi(models.Model):
     """A lender with a plain JSON API described by staff instead of code (adapter "mapped_json").
 
     Request templates are JSON with `{{placeholders}}`; response paths are dotted
-    (`data.offers`, `result.0.id`). Validated on save (apps/lenders/adapters/mapped.py).
+    (`data.offers`, `result.0.id`). Validated on save (apps/lenders/adapters/mapped_spec.py).
     """
 
     class Auth(models.TextChoices):
@@ -326,8 +327,6 @@ class MappedApi(models.Model):
 
     def clean(self) -> None:
         """Validated on save (admin): templates parse, placeholders and paths are known."""
-        from apps.lenders.adapters.mapped import mapped_spec_errors
-
         errors = mapped_spec_errors(self.as_options())
         if errors:
             raise ValidationError(errors)

@@ -9,7 +9,7 @@ import pytest
 from apps.leads import services as lead_services
 from apps.leads.models import Decision, Lead, LeadStatus
 from apps.lenders import services
-from apps.lenders.adapters.mapped import mapped_spec_errors, render, resolve
+from apps.lenders.adapters.mapped_spec import mapped_spec_errors, render, resolve
 from apps.lenders.adapters.parsing import Unparseable
 from apps.lenders.models import LenderCall, MappedApi
 from apps.sandbox.mapped_json import SANDBOX_MAPPED_API
