@@ -84,3 +84,11 @@ def test_the_contract_tests_run_a_new_style_against_its_sandbox_over_http(toy_st
     for kind in contract.TECHNICAL_FAILURES:
         contract.test_each_technical_failure_is_retried_then_offers_try_again(sandbox_of, settings, toy_style, kind)
     contract.test_every_call_carries_the_idempotency_key_and_a_retry_is_the_identical_request(sandbox_of, toy_style)
+
+
+def test_a_style_s_own_configuration_is_found_through_its_adapter_s_options_model(db):
+    mapped = styled_sandbox_lender(style="mapped_json", server_url="http://testserver")
+    embedded = styled_sandbox_lender(style="embedded", server_url="http://testserver")
+    assert adapter_class("mapped_json").options_model == "lenders.MappedApi"
+    assert mapped.adapter_options() == mapped.mapped_api.as_options() and mapped.adapter_options()["prequalify_path"]
+    assert embedded.adapter_options() == {}
