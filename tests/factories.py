@@ -12,6 +12,7 @@ from apps.listings.models import Listing
 from apps.origins.models import Origin
 from apps.products.models import Product
 from apps.leads.engine.requests import lead_extra_data_set
+from apps.sandbox.styles import sandbox_base_url, sandbox_style
 
 
 class OriginFactory(factory.django.DjangoModelFactory):
@@ -109,7 +110,7 @@ def sandbox_lender(*, server_url: str, **fields) -> Lender:
     """A lender of the embedded style whose API is the sandbox served at `server_url`
     (pytest-django's live_server.url)."""
     code = fields.pop("code", None) or f"sbx-{secrets.token_hex(4)}"
-    return LenderFactory(code=code, base_url=f"{server_url}/sandbox/embedded/{code}", **fields)
+    return LenderFactory(code=code, base_url=sandbox_base_url(style="embedded", site_url=server_url, code=code), **fields)
 
 
 def lead_awaiting_decision(*, lender: Lender, **identity) -> Lead:
@@ -122,8 +123,6 @@ def lead_awaiting_decision(*, lender: Lender, **identity) -> Lead:
 
 # --- Sandbox lenders of every API style (tests/lenders, tests/sandbox) -------------------------
 
-# adapter key -> the sandbox's URL prefix for that style (apps/sandbox/urls.py)
-SANDBOX_STYLE_PATHS = {"embedded": "embedded", "async_lead": "async", "offers_api": "offers", "mapped_json": "mapped"}
 # What the async and offers lenders need beyond identity and income (their declared fields).
 JOURNEY_EXTRAS = {
     "email": "ana.perez@example.com", "phone": "+573001234567", "birth_date": "1990-05-17", "region": "CO-DC",
@@ -132,26 +131,17 @@ JOURNEY_EXTRAS = {
 EXTRA_DATA = {"employment_status": "employed", "address_line": "Calle 10 # 5-51", "city": "Bogotá", "postal_code": "110111"}
 
 
-def styled_sandbox_lender(*, style: str, server_url: str, mapped_auth: str = "api_key_header", **fields) -> Lender:
-    """A lender of adapter `style` whose API is that style's sandbox at `server_url`."""
-    from apps.lenders.models import MappedApi
-    from apps.sandbox.mapped_json import SANDBOX_MAPPED_API
-
+def styled_sandbox_lender(*, style: str, server_url: str, sandbox_options: dict | None = None, **fields) -> Lender:
+    """A lender of adapter `style` whose API is that style's sandbox at `server_url`, with the
+    credentials that sandbox accepts; `sandbox_options` go to the style's setup (the mapped
+    style's `auth`). Any registered style works (apps/sandbox/styles.py)."""
+    sandbox = sandbox_style(style)
     code = fields.pop("code", None) or f"sbx-{secrets.token_hex(4)}"
-    credentials = {
-        "embedded": {"api_key": "sandbox-" + secrets.token_hex(8)},
-        "async_lead": {"client_id": "cid-" + secrets.token_hex(4), "client_secret": secrets.token_urlsafe(16)},
-        "offers_api": {"client_id": "cid-" + secrets.token_hex(4), "client_secret": secrets.token_urlsafe(16),
-                       "partner_source_code": "PSC-" + secrets.token_hex(6)},
-        "mapped_json": {"api_key": "sandbox-" + secrets.token_hex(8), "hmac_key": "gpk_" + secrets.token_hex(4),
-                        "hmac_secret": secrets.token_hex(16)},
-    }[style]
     lender = LenderFactory(
-        code=code, adapter=style, base_url=f"{server_url}/sandbox/{SANDBOX_STYLE_PATHS[style]}/{code}",
-        credentials=fields.pop("credentials", credentials), **fields,
+        code=code, adapter=style, base_url=sandbox_base_url(style=style, site_url=server_url, code=code),
+        credentials=fields.pop("credentials") if "credentials" in fields else sandbox.credentials(), **fields,
     )
-    if style == "mapped_json":
-        MappedApi.objects.create(lender=lender, auth=mapped_auth, **SANDBOX_MAPPED_API)
+    sandbox.setup(lender, **(sandbox_options or {}))
     return lender
 
 

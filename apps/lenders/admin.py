@@ -16,6 +16,7 @@ import json
 from datetime import timedelta
 
 from django import forms
+from django.apps import apps as django_apps
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
@@ -31,7 +32,7 @@ from apps.lenders.config import lender_callback_url
 from apps.lenders.tools import lender_dry_run, lender_secrets_apply
 from apps.lenders.adapters import ADAPTERS, adapter_class
 from apps.lenders.adapters.base import AdapterConfigurationError
-from apps.lenders.adapters.mapped import PLACEHOLDERS
+from apps.lenders.adapters.mapped_spec import PLACEHOLDERS
 from apps.lenders.masking import mask_text
 from apps.lenders.models import CircuitState, Lender, LenderCall, MappedApi
 from prosperas.crypto import mask
@@ -161,6 +162,18 @@ class MappedApiInline(admin.StackedInline):
     ]
 
 
+# Inlines written by hand for a style's configuration model; any other gets a plain one.
+OPTIONS_INLINES: dict[str, type[admin.StackedInline]] = {"lenders.MappedApi": MappedApiInline}
+
+
+def options_inline(model_label: str) -> type[admin.StackedInline]:
+    if model_label not in OPTIONS_INLINES:
+        model = django_apps.get_model(model_label)
+        OPTIONS_INLINES[model_label] = type(f"{model.__name__}Inline", (admin.StackedInline,),
+                                            {"model": model, "extra": 0, "max_num": 1})
+    return OPTIONS_INLINES[model_label]
+
+
 @admin.register(Lender)
 class LenderAdmin(admin.ModelAdmin):
     form = LenderAdminForm
@@ -174,7 +187,11 @@ class LenderAdmin(admin.ModelAdmin):
     change_list_template = "admin/lenders/lender/change_list.html"
 
     def get_inlines(self, request, obj):
-        return [MappedApiInline] if obj is not None and obj.adapter == "mapped_json" else []
+        """The style's own configuration (its adapter's `options_model`), inline on the lender."""
+        if obj is None or obj.adapter not in ADAPTERS:
+            return []
+        label = adapter_class(obj.adapter).options_model
+        return [options_inline(label)] if label else []
 
     def get_queryset(self, request):
         since = timezone.now() - STATS_WINDOWS["24h"]

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import random
-from typing import Any
-
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
 from apps.lenders.adapters import adapter_class
 from apps.lenders.adapters.base import AdapterConfigurationError, LenderAdapter, LenderConfig
 from apps.lenders.http import CONNECT_TIMEOUT_SECONDS, effective_timeout
-from apps.lenders.models import Lender, MappedApi
+from apps.lenders.models import Lender
 
 # A 429's Retry-After is honoured up to this; beyond it the lender is effectively down for this
 # journey, and a countdown longer than the broker's visibility timeout would be redelivered.
@@ -32,17 +30,13 @@ def lender_callback_url(lender: Lender) -> str:
 
 
 def lender_config_for(lender: Lender) -> LenderConfig:
-    options: dict[str, Any] = {}
-    if lender.adapter == "mapped_json":
-        mapped = MappedApi.objects.filter(lender_id=lender.pk).first()
-        options = mapped.as_options() if mapped is not None else {}
     return LenderConfig(
         code=lender.code,
         base_url=lender.base_url,
         timeout_seconds=float(lender.timeout_seconds),
         credentials=dict(lender.credentials or {}),
         environment=lender.environment,
-        options=options,
+        options=lender.adapter_options(),
     )
 
 

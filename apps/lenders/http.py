@@ -1,5 +1,8 @@
 """HTTP to lenders: one place for timeouts, the hard deadline, and classifying failures.
 
+The failures an adapter raises are defined here, where HTTP answers are classified into them;
+apps/lenders/adapters/base.py, the adapter contract, presents them to adapters and the engine.
+
 requests' read timeout is per socket read, so a lender trickling bytes could hold a call far
 past its timeout, and Celery's threads pool ignores task time limits (STACK-NOTES.md). So every
 request streams its body and checks a monotonic deadline after each chunk: an attempt ends at
@@ -20,13 +23,11 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 import urllib3
 from django.conf import settings
-
-from apps.lenders.adapters.base import PermanentFailure, TechnicalFailure
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 MAX_RESPONSE_BYTES = 2 * 1024 * 1024
@@ -88,6 +89,33 @@ class Exchange:
     response_body: str = ""
     duration_ms: int = 0
     error: str = ""
+
+
+class AdapterError(Exception):
+    """Base of the failures an adapter raises; `exchange` is the HTTP exchange, if one happened.
+    `permanent` says whether retrying could help."""
+
+    permanent: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, exchange: Exchange | None = None, details: list[str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.exchange = exchange
+        self.details = details or []
+
+
+class TechnicalFailure(AdapterError):
+    """Timeout, connection error, 5xx, 429, unparseable body: worth retrying."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class PermanentFailure(AdapterError):
+    """Auth refused, or the lender says our data is invalid: retrying would not help."""
+
+    permanent = True
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,13 @@ import hashlib
 import ipaddress
 import secrets
 
+from django.apps import apps as django_apps
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
-from apps.lenders.adapters import adapter_choices
+from apps.lenders.adapters import adapter_choices, adapter_class
+from apps.lenders.adapters.mapped_spec import mapped_spec_errors
 from prosperas.crypto import EncryptedJSONField, EncryptedTextField
 
 # The bounds every lender call lives within (seed 001: 15-30 s timeouts, up to 3 retries).
@@ -54,7 +56,8 @@ class Lender(models.Model):
         max_length=40, unique=True, validators=[RegexValidator(r"^[a-z0-9][a-z0-9-]{1,39}$")]
     )
     name = models.CharField(max_length=120)
-    adapter = models.CharField(max_length=40, choices=adapter_choices())
+    # A callable: the registry's styles, read when needed, so a new style needs no migration.
+    adapter = models.CharField(max_length=40, choices=adapter_choices)
     base_url = models.URLField(max_length=500, help_text="The lender API's base URL for this environment.")
     environment = models.CharField(max_length=20, choices=Environment.choices, default=Environment.STAGING)
     is_active = models.BooleanField(default=True)
@@ -128,6 +131,15 @@ class Lender(models.Model):
     def api_key_digest(api_key: str) -> str:
         return hashlib.sha256(api_key.encode()).hexdigest()
 
+    def adapter_options(self) -> dict:
+        """The style's own configuration (LenderConfig.options): the `as_options()` of this
+        lender's row of its adapter's `options_model`, or {} when the style has none."""
+        label = adapter_class(self.adapter).options_model
+        if not label or self.pk is None:
+            return {}
+        row = django_apps.get_model(label).objects.filter(lender_id=self.pk).first()
+        return row.as_options() if row is not None else {}
+
 
 class LenderCall(models.Model):
     """One attempt at one capability call to a lender: created before the call, completed after."""
@@ -175,7 +187,7 @@ class MappedApi(models.Model):
     """A lender with a plain JSON API described by staff instead of code (adapter "mapped_json").
 
     Request templates are JSON with `{{placeholders}}`; response paths are dotted
-    (`data.offers`, `result.0.id`). Validated on save (apps/lenders/adapters/mapped.py).
+    (`data.offers`, `result.0.id`). Validated on save (apps/lenders/adapters/mapped_spec.py).
     """
 
     class Auth(models.TextChoices):
@@ -239,8 +251,6 @@ class MappedApi(models.Model):
 
     def clean(self) -> None:
         """Validated on save (admin): templates parse, placeholders and paths are known."""
-        from apps.lenders.adapters.mapped import mapped_spec_errors
-
         errors = mapped_spec_errors(self.as_options())
         if errors:
             raise ValidationError(errors)

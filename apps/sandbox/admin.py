@@ -1,14 +1,16 @@
 from django.contrib import admin
 from django.db import models
+from django.utils.html import escape
 
+from apps.lenders.adapters import adapter_class
 from apps.sandbox import services
 from apps.sandbox.models import SandboxApplication, SandboxLenderSettings
+from apps.sandbox.styles import sandbox_styles
 
 RULES_HELP = (
-    "Sandbox lenders live at /sandbox/&lt;style&gt;/&lt;lender code&gt;/ for each API style: embedded "
-    "(X-Api-Key = the api_key credential), async (seed 002: OAuth2 client credentials, 201 + callback, "
-    "polling), offers (seed 003: OAuth2 bearer, partner_source_code, 200-with-error-codes) and mapped "
-    "(a Spanish-named JSON API reached through the lender's mapped API description). Decisions by monthly "
+    "Sandbox lenders live at /sandbox/&lt;style&gt;/&lt;lender code&gt;/ for each API style: {styles}; each "
+    "authenticates as its style does, with the lender's credentials (a mapped lender, as its mapped API description "
+    "says). Decisions by monthly "
     f"income: below {services.REJECT_BELOW_INCOME:,} rejected; ending in {services.PENDING_SUFFIX} pending "
     "(embedded, mapped; the async lender answers timed_out), resolved after pending_seconds; otherwise "
     "approved with up to 3 offers (the product's shortest, middle and longest terms; 30% of income a "
@@ -16,6 +18,14 @@ RULES_HELP = (
     "script is consumed one step per API call (token endpoints excepted), e.g. \"500, 500, ok\". "
     "Latency and stalls are waited out without holding a database connection."
 )
+
+
+def rules_help() -> str:
+    """RULES_HELP with every registered style's path and its adapter's label."""
+    styles = "; ".join(
+        f"{escape(style.path)} ({escape(adapter_class(key).label)})" for key, style in sandbox_styles().items()
+    )
+    return RULES_HELP.format(styles=styles)
 
 
 @admin.register(SandboxLenderSettings)
@@ -27,12 +37,14 @@ class SandboxLenderSettingsAdmin(admin.ModelAdmin):
     autocomplete_fields = ["lender"]
     # Django 5.2 warns about URLField's default scheme changing in 6.0.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    fieldsets = [
-        (None, {"fields": ["lender"], "description": RULES_HELP}),
-        ("Knobs", {"fields": ["latency_ms", "failure_script", "stall_seconds", "pending_seconds", "pending_then_resolve",
-                              "callback_delay_seconds", "callback_url", "token_ttl_seconds"]}),
-        ("Activity", {"fields": ["calls_received", "tokens_issued", "callbacks_sent", "updated_at"]}),
-    ]
+
+    def get_fieldsets(self, request, obj=None):
+        return [
+            (None, {"fields": ["lender"], "description": rules_help()}),
+            ("Knobs", {"fields": ["latency_ms", "failure_script", "stall_seconds", "pending_seconds",
+                                  "pending_then_resolve", "callback_delay_seconds", "callback_url", "token_ttl_seconds"]}),
+            ("Activity", {"fields": ["calls_received", "tokens_issued", "callbacks_sent", "updated_at"]}),
+        ]
 
 
 @admin.register(SandboxApplication)

@@ -28,13 +28,23 @@ from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.utils import timezone
+from urllib.parse import urlencode
 
+from django.db import IntegrityError, transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.lenders.adapters.async_lead import AsyncLeadAdapter
 from apps.lenders.models import Lender
 from apps.products.models import Product
-from apps.sandbox import services
+from apps.sandbox import services, views
 from apps.sandbox.models import SandboxApplication
+from apps.sandbox.styles import ContractData, SandboxStyle
+from apps.sandbox.views import _sandbox_enabled, lender_api
+
+STYLE = AsyncLeadAdapter.key
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 STAGES = ((0.2, "created"), (0.5, "in_progress"), (1.0, "finding_products"))
@@ -193,6 +203,65 @@ def sandbox_product_follow(*, lender: Lender, lead_uuid: str, product_id: str) -
     return application.application_ref
 
 
-def new_client_credentials() -> dict[str, str]:
-    """Credentials for a new sandbox lender of this style (demo data, tests)."""
-    return {"client_id": f"sbx-client-{secrets.token_hex(4)}", "client_secret": secrets.token_urlsafe(24)}
+# --- the API --------------------------------------------------------------------------------
+
+
+@require_GET
+@lender_api(STYLE, views.bearer_refusal)
+def health(request: HttpRequest, lender: Lender) -> HttpResponse:
+    return JsonResponse({"status": "ok"})
+
+
+@require_POST
+@lender_api(STYLE, views.bearer_refusal)
+def leads(request: HttpRequest, lender: Lender) -> HttpResponse:
+    go_url = request.build_absolute_uri(reverse("sandbox:async-go-base", args=[lender.code])).rstrip("/")
+    return views.json_answer(sandbox_lead_create(lender=lender, payload=views.request_json(request), go_base_url=go_url))
+
+
+@require_GET
+@lender_api(STYLE, views.bearer_refusal)
+def lead_detail(request: HttpRequest, lender: Lender, lead_uuid: str) -> HttpResponse:
+    return views.json_answer(sandbox_lead_get(lender=lender, lead_uuid=lead_uuid))
+
+
+@require_GET
+@_sandbox_enabled
+def go(request: HttpRequest, lender_code: str, lead_uuid: str, product_id: str) -> HttpResponse:
+    """A product's lenderOfferUrl: the consumer lands here from the hand-off."""
+    lender = Lender.objects.filter(code=lender_code, adapter=STYLE).first()
+    reference = sandbox_product_follow(lender=lender, lead_uuid=lead_uuid, product_id=product_id) if lender else None
+    if reference is None:
+        raise Http404("No such lead or product.")
+    query = urlencode({"ref": reference, **{k: v for k, v in request.GET.items() if k in views.PORTAL_PARAMETERS}})
+    return HttpResponseRedirect(f"{reverse('sandbox:portal', args=[lender.code])}?{query}")
+
+
+SANDBOX = SandboxStyle(
+    key=STYLE,
+    path="async",
+    urlpatterns=[
+        path("", health, name="async-health"),
+        path("oauth2/token", views.token, {"style": STYLE}, name="async-token"),
+        path("personal/v1/leads", leads, name="async-leads"),
+        path("personal/v1/leads/<str:lead_uuid>", lead_detail, name="async-lead"),
+        path("go/", go, {"lead_uuid": "", "product_id": ""}, name="async-go-base"),
+        path("go/<str:lead_uuid>/<str:product_id>", go, name="async-go"),
+    ],
+    credentials=lambda: {"client_id": f"sbx-client-{secrets.token_hex(4)}", "client_secret": secrets.token_urlsafe(24)},
+    demo_lender={
+        "code": "finanzas-ya", "name": "Finanzas Ya",
+        "product": {"product_id": "ln_payroll_01", "name": "Crédito de libranza", "kind": "payroll",
+                    "min_amount": 2_000_000, "max_amount": 50_000_000, "min_term_months": 12, "max_term_months": 72,
+                    "min_annual_rate": "0.1450", "max_annual_rate": "0.2200"},
+        "listing": {"title": "Libranza Finanzas Ya", "tagline": "Descuento directo de nómina, tasa baja",
+                    "highlights": "Para empleados y pensionados\nCuota fija\nHasta 72 meses"},
+        "origins": ["movilco", "billeteraya"], "priority": 20,
+        "terms": {"apr": "0.2350", "opening_fee_percent": "0.0100", "document_types": ["CC", "CE"]},
+        "campaign": {"price_per_lead": 18_000, "price_per_disbursed": 250_000, "budget": 80_000_000,
+                     "daily_lead_cap": 300, "total_lead_cap": 20_000, "min_monthly_income": 1_000_000},
+        "origin_caps": {},
+    },
+    # The first answer is always 201 created: the decision comes by a poll or the callback.
+    contract=ContractData(refused_field="borrower.birthDate", first_answer_pending=True),
+)

@@ -28,14 +28,21 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import path
 from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
 
+from apps.lenders.adapters.mapped import MappedJsonAdapter
 from apps.lenders.models import Lender, MappedApi
 from apps.postbacks.signing import signature, signatures_match
 from apps.products.models import Product
-from apps.sandbox import services
+from apps.sandbox import services, views
 from apps.sandbox.models import SandboxApplication
+from apps.sandbox.styles import ContractData, SandboxStyle
+from apps.sandbox.views import lender_api
+
+STYLE = MappedJsonAdapter.key
 
 HMAC_TOLERANCE_SECONDS = 300
 NONCE_PREFIX = "sandbox-mapped-nonce:"
@@ -101,6 +108,11 @@ def sandbox_mapped_authenticate(*, lender: Lender, request: HttpRequest) -> str:
     if auth == MappedApi.Auth.HMAC:
         return _hmac_refusal(mapped.hmac_header_prefix or "X-Axis-", credentials, request)
     return ""
+
+
+def refusal(lender: Lender, request: HttpRequest) -> HttpResponse | None:
+    reason = sandbox_mapped_authenticate(lender=lender, request=request)
+    return JsonResponse({"errores": [{"campo": "autenticacion", "mensaje": reason}]}, status=401) if reason else None
 
 
 def _hmac_refusal(prefix: str, credentials: dict, request: HttpRequest) -> str:
@@ -236,3 +248,70 @@ def sandbox_mapped_file(*, lender: Lender, payload: Any, portal_url: str) -> ser
         application_body=body, updated_at=timezone.now())
     application.refresh_from_db()
     return services.SandboxAnswer(200, {"data": application.application_body})
+
+
+def setup(lender: Lender, *, auth: str = MappedApi.Auth.API_KEY_HEADER) -> None:
+    """A mapped lender reaches this sandbox through the description staff would write for it."""
+    MappedApi.objects.get_or_create(lender=lender, defaults={"auth": auth, **SANDBOX_MAPPED_API})
+
+
+# --- the views ------------------------------------------------------------------------------
+
+
+@require_GET
+@lender_api(STYLE, refusal)
+def health(request: HttpRequest, lender: Lender) -> HttpResponse:
+    return JsonResponse({"estado": "ok"})
+
+
+@require_POST
+@lender_api(STYLE, refusal)
+def new_request(request: HttpRequest, lender: Lender) -> HttpResponse:
+    answer = sandbox_mapped_request(lender=lender, payload=views.request_json(request),
+                                    portal_url=views.portal_url(request, lender))
+    return views.json_answer(answer)
+
+
+@require_GET
+@lender_api(STYLE, refusal)
+def request_detail(request: HttpRequest, lender: Lender, reference: str) -> HttpResponse:
+    return views.json_answer(sandbox_mapped_get(lender=lender, reference=reference))
+
+
+@require_POST
+@lender_api(STYLE, refusal)
+def filings(request: HttpRequest, lender: Lender) -> HttpResponse:
+    answer = sandbox_mapped_file(lender=lender, payload=views.request_json(request),
+                                 portal_url=views.portal_url(request, lender))
+    return views.json_answer(answer)
+
+
+SANDBOX = SandboxStyle(
+    key=STYLE,
+    path="mapped",
+    urlpatterns=[
+        path("", health, name="mapped-health"),
+        path("solicitudes", new_request, name="mapped-requests"),
+        path("solicitudes/<path:reference>", request_detail, name="mapped-request"),
+        path("radicaciones", filings, name="mapped-filings"),
+    ],
+    # Every auth the description can choose: an API key (header or bearer) and an HMAC key pair.
+    credentials=lambda: {"api_key": f"sandbox-{secrets.token_hex(8)}", "hmac_key": f"gpk_{secrets.token_hex(4)}",
+                         "hmac_secret": secrets.token_hex(16)},
+    setup=setup,
+    demo_lender={
+        # A lender with a plain JSON API described in admin (Lenders › Mapped APIs): no code.
+        "code": "coopunion", "name": "Cooperativa Unión",
+        "product": {"product_id": "ln_personal_02", "name": "Crédito solidario", "kind": "personal",
+                    "min_amount": 500_000, "max_amount": 12_000_000, "min_term_months": 6, "max_term_months": 36,
+                    "min_annual_rate": "0.1700", "max_annual_rate": "0.2600"},
+        "listing": {"title": "Crédito solidario Cooperativa Unión", "tagline": "Tasa de cooperativa, sin afiliación previa",
+                    "highlights": "Cuota fija\nAbonos sin penalidad"},
+        "origins": ["billeteraya"], "priority": 40,
+        "terms": {"apr": "0.2750", "monthly_fee": 0},
+        "campaign": {"price_per_lead": 9_000, "price_per_approved": 30_000, "budget": 20_000_000,
+                     "daily_lead_cap": 200},
+        "origin_caps": {},
+    },
+    contract=ContractData(refused_field="cliente.tipoDocumento"),
+)

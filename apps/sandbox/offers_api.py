@@ -25,11 +25,19 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import path
+from django.views.decorators.http import require_GET, require_POST
 
+from apps.lenders.adapters.offers_api import OffersApiAdapter
 from apps.lenders.models import Lender
 from apps.products.models import Product
-from apps.sandbox import services
+from apps.sandbox import services, views
 from apps.sandbox.models import SandboxApplication
+from apps.sandbox.styles import ContractData, SandboxStyle
+from apps.sandbox.views import lender_api
+
+STYLE = OffersApiAdapter.key
 
 US_DATE = re.compile(r"^(\d{2})[/-](\d{2})[/-](\d{4})$")
 STATE = re.compile(r"^[A-Z]{2,3}$")
@@ -192,3 +200,53 @@ def sandbox_offers_answer(*, lender: Lender, payload: Any, idempotency_key: str,
         except IntegrityError:  # a concurrent repeat stored its answer first: that one is the answer
             return services.SandboxAnswer(200, SandboxApplication.objects.get(lender=lender, tracking_id=key).decision_body)
     return services.SandboxAnswer(200, body)
+
+
+# --- the API --------------------------------------------------------------------------------
+
+
+@require_GET
+@lender_api(STYLE, views.bearer_refusal)
+def health(request: HttpRequest, lender: Lender) -> HttpResponse:
+    return JsonResponse({"status": "ok"})
+
+
+@require_POST
+@lender_api(STYLE, views.bearer_refusal)
+def offers(request: HttpRequest, lender: Lender) -> HttpResponse:
+    payload = views.request_json(request)
+    refusal = partner_code_error(lender=lender, payload=payload)
+    if refusal is not None:
+        return views.json_answer(refusal)
+    return views.json_answer(sandbox_offers_answer(
+        lender=lender, payload=payload, idempotency_key=request.headers.get("Idempotency-Key", ""),
+        portal_url=views.portal_url(request, lender),
+    ))
+
+
+SANDBOX = SandboxStyle(
+    key=STYLE,
+    path="offers",
+    urlpatterns=[
+        path("", health, name="offers-health"),
+        path("oauth/token", views.token, {"style": STYLE}, name="offers-token"),
+        path("marketplace/application/offers/", offers, name="offers-offers"),
+    ],
+    credentials=lambda: {"client_id": f"sbx-client-{secrets.token_hex(4)}", "client_secret": secrets.token_urlsafe(24),
+                         "partner_source_code": f"PSC-{secrets.token_hex(6).upper()}"},
+    demo_lender={
+        "code": "credirapido", "name": "CrediRápido",
+        "product": {"product_id": "ln_micro_01", "name": "Microcrédito al instante", "kind": "micro",
+                    "min_amount": 300_000, "max_amount": 5_000_000, "min_term_months": 3, "max_term_months": 24,
+                    "min_annual_rate": "0.2600", "max_annual_rate": "0.3800"},
+        "listing": {"title": "Microcrédito CrediRápido", "tagline": "Desde $300.000 para lo que necesites",
+                    "highlights": "Sin historial crediticio\nTodo desde el celular"},
+        "origins": ["movilco"], "priority": 30,
+        "terms": {"apr": "0.4100", "opening_fee": 25_000},
+        "campaign": {"price_per_lead": 6_000, "price_per_approved": 20_000, "budget": 15_000_000,
+                     "daily_lead_cap": 500},
+        "origin_caps": {"movilco": {"daily_lead_cap": 500, "total_lead_cap": 50_000}},
+    },
+    # A missing birth date is MKTPL-1012 with assertion 171 (the document type is not sent).
+    contract=ContractData(refused_field="MKTPL-1012-171"),
+)

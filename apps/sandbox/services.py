@@ -1,30 +1,18 @@
-"""The sandbox lender of the embedded style: its decision rules, its idempotency, its knobs.
+"""What the sandbox lenders of every style share: knobs and the failure script, OAuth2 tokens,
+callbacks to the platform, the offer rules, and the lender portal's postback.
 
-Decision rules (deterministic, by monthlyIncome in the product's currency):
+Each style's sandbox lender is a module beside this one (embedded.py, async_lead.py,
+offers_api.py, mapped_json.py), found through the adapter registry (styles.py).
 
-- below 1,200,000: `rejected`, reason `consumer_not_eligible`;
-- ending in 777 (e.g. 2,500,777): `pending`, reason `manual_review`; it resolves to what the
-  other rules decide `pending_seconds` after the first call, as seen by
-  `GET /decisions/<trackingId>` or a repeated POST;
-- otherwise `approved` with up to 3 offers, one per term: the product's shortest, middle and
-  longest. The consumer can pay 30 % of income a month; the rate is the product's lowest from
-  6,000,000 of income, its highest below 2,500,000, the middle of its range in between; each
-  amount is what that payment repays over the term (annuity formula, rounded down to 10,000),
-  kept within the product's amount range and within requestedAmount when given; the monthly
-  payment is then recomputed for that amount by the annuity formula. Offers below the product's
-  minimum amount are dropped; if none is left, `rejected` with `insufficient_payment_capacity`.
-
-With the `pending_then_resolve` knob every decision answers `pending` first and resolves to
-what the rules above decide, `pending_seconds` later. With `callback_delay_seconds` set, the
-sandbox also POSTs the resolved decision (the same body as GET /decisions/<trackingId>) to the
-platform's callback URL for this lender that long after it resolves, retrying non-2xx answers.
-
-Idempotency: the first answer for a (lender, trackingId) is stored and returned on every
-repeat, and the application answer likewise, with the same redirectUrl.
-
-The other styles' sandbox lenders live beside this module (async_lead.py, offers_api.py,
-mapped_json.py) and share the knobs, the failure script, the OAuth2 tokens and the callbacks
-kept here.
+Offer rules (deterministic, by monthly income in the product's currency), which every style's
+sandbox applies in its own words: below 1,200,000 the consumer is not eligible; an income ending
+in 777 makes the decision wait (`pending_seconds`); otherwise up to 3 offers, one per term: the
+product's shortest, middle and longest. The consumer can pay 30 % of income a month; the rate is
+the product's lowest from 6,000,000 of income, its highest below 2,500,000, the middle of its
+range in between; each amount is what that payment repays over the term (annuity formula,
+rounded down to 10,000), kept within the product's amount range and within the requested amount
+when given; the monthly payment is then recomputed for that amount by the annuity formula.
+Offers below the product's minimum amount are dropped.
 """
 
 from __future__ import annotations
@@ -36,13 +24,12 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import requests
 from django.core.cache import cache
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -51,7 +38,7 @@ from apps.lenders.models import Lender
 from apps.postbacks.signing import signed_headers
 from apps.products.models import Product
 from apps.products.selectors import annuity_installment, monthly_rate_from_annual
-from apps.sandbox.models import SandboxApplication, SandboxLenderSettings, is_known_step, parse_failure_script
+from apps.sandbox.models import SandboxLenderSettings, is_known_step, parse_failure_script
 
 REJECT_BELOW_INCOME = 1_200_000
 LOW_INCOME = 2_500_000
@@ -75,10 +62,6 @@ logger = logging.getLogger(__name__)
 class SandboxAnswer:
     status: int
     body: dict[str, Any]
-
-
-def field_errors(*pairs: tuple[str, str]) -> SandboxAnswer:
-    return SandboxAnswer(422, {"errors": [{"field": field, "message": message} for field, message in pairs]})
 
 
 # --- knobs ----------------------------------------------------------------------------------
@@ -248,164 +231,6 @@ def sandbox_offers(*, product: Product, income: int, requested_amount: Decimal |
     return offers
 
 
-def _validate_identity(consumer: Any, product: Product | None) -> list[tuple[str, str]]:
-    if not isinstance(consumer, dict):
-        return [("consumer", "Required: an object with the consumer's identity and income.")]
-    errors = []
-    if consumer.get("documentType") not in DOCUMENT_TYPES:
-        errors.append(("consumer.documentType", f"Must be one of {', '.join(sorted(DOCUMENT_TYPES))}."))
-    number = consumer.get("documentNumber")
-    if not (isinstance(number, str) and number.isalnum() and 3 <= len(number) <= 20):
-        errors.append(("consumer.documentNumber", "Required: 3 to 20 letters or digits."))
-    name = consumer.get("fullName")
-    if not (isinstance(name, str) and 2 <= len(name.strip()) <= 120):
-        errors.append(("consumer.fullName", "Required: 2 to 120 characters."))
-    income = consumer.get("monthlyIncome")
-    if isinstance(income, bool) or not isinstance(income, int) or not 0 < income < 10**12:
-        errors.append(("consumer.monthlyIncome", "Required: a whole positive amount."))
-    if product is not None and consumer.get("currency") != product.currency:
-        errors.append(("consumer.currency", f"This product lends in {product.currency}."))
-    return errors
-
-
-def _validate_decision_request(lender: Lender, payload: Any) -> tuple[list[tuple[str, str]], Product | None]:
-    if not isinstance(payload, dict):
-        return [("body", "Must be a JSON object.")], None
-    errors = []
-    tracking_id = payload.get("trackingId")
-    if not (isinstance(tracking_id, str) and 1 <= len(tracking_id) <= 255):
-        errors.append(("trackingId", "Required: 1 to 255 characters."))
-    product = Product.objects.filter(lender=lender, product_id=payload.get("productId"), is_active=True).first()
-    if product is None:
-        errors.append(("productId", "Not a product of this lender."))
-    requested = payload.get("requestedAmount")
-    if requested is not None and product is not None:
-        if isinstance(requested, bool) or not isinstance(requested, (int, float)) or not (
-            product.min_amount <= Decimal(str(requested)) <= product.max_amount
-        ):
-            errors.append(("requestedAmount", f"Must be between {product.min_amount:f} and {product.max_amount:f}."))
-    return errors + _validate_identity(payload.get("consumer"), product), product
-
-
-def sandbox_decide(
-    *, lender: Lender, payload: Any, portal_url: str, knobs: SandboxLenderSettings | None = None
-) -> SandboxAnswer:
-    """POST /decisions: the stored answer for this trackingId, or a new one by the rules."""
-    errors, product = _validate_decision_request(lender, payload)
-    if errors:
-        return field_errors(*errors)
-    # A repeated trackingId is found by the insert below (the unique constraint), not by a query
-    # first: the first answer is returned again either way, and a new one costs one query less.
-    tracking_id = payload["trackingId"]
-    ref = f"APP-{secrets.token_hex(5).upper()}"
-    income = payload["consumer"]["monthlyIncome"]
-    requested = payload.get("requestedAmount")
-    approval = _approval(
-        tracking_id, ref, sandbox_offers(
-            product=product, income=income, requested_amount=Decimal(str(requested)) if requested else None,
-            offer_url=f"{portal_url}?ref={ref}",
-        ),
-    )
-    final = _rejection(tracking_id, ref, "consumer_not_eligible") if income < REJECT_BELOW_INCOME else approval
-    fields: dict[str, Any] = {"product_id": product.product_id, "decision": final["decision"], "decision_body": final}
-    knobs = knobs or sandbox_settings_for(lender)
-    if str(income).endswith(PENDING_SUFFIX) or knobs.pending_then_resolve:
-        fields.update(
-            decision="pending", resolves_at=timezone.now() + timedelta(seconds=knobs.pending_seconds), resolution_body=final,
-            decision_body={"trackingId": tracking_id, "decision": "pending", "reason": "manual_review",
-                           "applicationRef": ref, "offers": []},
-        )
-    try:
-        with transaction.atomic():
-            application = SandboxApplication.objects.create(
-                lender=lender, tracking_id=tracking_id, application_ref=ref, **fields
-            )
-    except IntegrityError:  # a repeat, or the same trackingId twice at once: the first one wins.
-        application = SandboxApplication.objects.get(lender=lender, tracking_id=tracking_id)
-        return SandboxAnswer(200, _current_decision(application))
-    if application.decision == "pending":
-        sandbox_callback_schedule(lender=lender, knobs=knobs, body=application.resolution_body,
-                                  after_seconds=knobs.pending_seconds)
-    return SandboxAnswer(200, application.decision_body)
-
-
-def _approval(tracking_id: str, ref: str, offers: list[dict]) -> dict[str, Any]:
-    if not offers:
-        return _rejection(tracking_id, ref, "insufficient_payment_capacity")
-    return {"trackingId": tracking_id, "decision": "approved", "offers": offers, "applicationRef": ref}
-
-
-def _rejection(tracking_id: str, ref: str, reason: str) -> dict[str, Any]:
-    return {"trackingId": tracking_id, "decision": "rejected", "reason": reason, "applicationRef": ref, "offers": []}
-
-
-def _current_decision(application: SandboxApplication) -> dict[str, Any]:
-    """The stored answer; a pending one turns into its resolution once its time has come."""
-    if application.decision == "pending" and application.resolves_at and application.resolves_at <= timezone.now():
-        SandboxApplication.objects.filter(pk=application.pk, decision="pending").update(
-            decision=application.resolution_body["decision"], decision_body=application.resolution_body,
-            updated_at=timezone.now(),
-        )
-        application.refresh_from_db()
-    return application.decision_body
-
-
-def sandbox_decision_get(*, lender: Lender, tracking_id: str) -> SandboxAnswer:
-    """GET /decisions/<trackingId>: the decision's current state."""
-    application = SandboxApplication.objects.filter(lender=lender, tracking_id=tracking_id).first()
-    if application is None:
-        return SandboxAnswer(404, {"errors": [{"field": "trackingId", "message": "No decision for this trackingId."}]})
-    return SandboxAnswer(200, _current_decision(application))
-
-
-# --- applications ---------------------------------------------------------------------------
-
-
-def sandbox_apply(*, lender: Lender, payload: Any, portal_url: str) -> SandboxAnswer:
-    """POST /applications: the redirect to the portal, the same one on every repeat."""
-    if not isinstance(payload, dict):
-        return field_errors(("body", "Must be a JSON object."))
-    tracking_id = payload.get("trackingId")
-    application = SandboxApplication.objects.filter(lender=lender, tracking_id=tracking_id).first()
-    if not isinstance(tracking_id, str) or application is None:
-        return field_errors(("trackingId", "No decision for this trackingId: ask for a decision first."))
-    if application.application_body:
-        return SandboxAnswer(200, application.application_body)
-    errors = _validate_application(application, payload)
-    if errors:
-        return field_errors(*errors)
-    body = {"trackingId": tracking_id, "status": "submitted", "redirectUrl": f"{portal_url}?ref={application.application_ref}"}
-    updated = SandboxApplication.objects.filter(pk=application.pk, application_body__isnull=True).update(
-        application_body=body, updated_at=timezone.now()
-    )
-    if not updated:  # a concurrent repeat stored its answer first: that one is the answer.
-        application.refresh_from_db()
-        return SandboxAnswer(200, application.application_body)
-    return SandboxAnswer(201, body)
-
-
-def _validate_application(application: SandboxApplication, payload: dict) -> list[tuple[str, str]]:
-    decision = _current_decision(application)
-    if decision["decision"] != "approved":
-        return [("trackingId", f"The decision for this trackingId is {decision['decision']}.")]
-    errors = []
-    offer_ids = {offer["offerId"] for offer in decision.get("offers", [])}
-    if payload.get("selectedOfferId") not in offer_ids:
-        errors.append(("selectedOfferId", "Not one of the offers made for this trackingId."))
-    reference = payload.get("lenderApplicationRef")
-    if reference is not None and reference != application.application_ref:
-        errors.append(("lenderApplicationRef", "Does not match this trackingId's application."))
-    consumer = payload.get("consumer")
-    errors += _validate_identity(consumer, None)
-    if isinstance(consumer, dict):
-        email = consumer.get("email")
-        if not (isinstance(email, str) and 3 <= len(email) <= 254 and "@" in email.strip("@")):
-            errors.append(("consumer.email", "Required: an email address."))
-        if not (isinstance(consumer.get("phone"), str) and PHONE.match(consumer["phone"])):
-            errors.append(("consumer.phone", "Required: 7 to 15 digits, optionally after a +."))
-    return errors
-
-
 # --- the portal's postback ------------------------------------------------------------------
 
 
@@ -433,31 +258,3 @@ def sandbox_postback_send(*, lender: Lender, click_id: str, status: str, product
     except ValueError:
         answer = {"non_json_body": response.text[:2000]}
     return SandboxAnswer(response.status_code, answer if isinstance(answer, dict) else {"body": answer})
-
-
-# --- setting up a sandbox lender of any style (demo data, tests) -------------------------------
-
-SANDBOX_PATHS = {"embedded": "embedded", "async_lead": "async", "offers_api": "offers", "mapped_json": "mapped"}
-
-
-def sandbox_lender_prepare(*, lender: Lender, site_url: str) -> None:
-    """Point `lender` at the sandbox of its adapter's style on `site_url`, give it the
-    credentials that sandbox checks (kept when already set) and, for a mapped JSON lender, the
-    description of the mapped sandbox's API. The caller saves nothing else: this saves."""
-    from apps.lenders.models import MappedApi
-    from apps.sandbox.mapped_json import SANDBOX_MAPPED_API
-
-    style = lender.adapter
-    lender.base_url = f"{site_url.rstrip('/')}/sandbox/{SANDBOX_PATHS[style]}/{lender.code}"
-    wanted = {
-        "embedded": {"api_key": f"sandbox-{secrets.token_hex(8)}"},
-        "async_lead": {"client_id": f"sbx-client-{secrets.token_hex(4)}", "client_secret": secrets.token_urlsafe(24)},
-        "offers_api": {"client_id": f"sbx-client-{secrets.token_hex(4)}", "client_secret": secrets.token_urlsafe(24),
-                       "partner_source_code": f"PSC-{secrets.token_hex(6).upper()}"},
-        "mapped_json": {"api_key": f"sandbox-{secrets.token_hex(8)}"},
-    }[style]
-    lender.credentials = {**wanted, **(lender.credentials or {})}
-    lender.save()
-    if style == "mapped_json":
-        MappedApi.objects.get_or_create(lender=lender, defaults={"auth": MappedApi.Auth.API_KEY_HEADER, **SANDBOX_MAPPED_API})
-    sandbox_settings_for(lender)

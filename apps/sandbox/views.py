@@ -1,10 +1,12 @@
-"""Sandbox lender endpoints, one set per API style, and the lender portal page.
+"""What every sandbox lender's views share, and the lender portal page.
 
-Every view answers 404 unless settings.SANDBOX_ENABLED. The API views authenticate as the
-style does (embedded: X-Api-Key; async and offers: an OAuth2 bearer token from the sandbox's own
-token endpoint; mapped: whatever the lender's MappedApi says), then wait the lender's latency
-without holding a database connection and play one step of its failure script before answering
-(see SandboxLenderSettings.failure_script). Token endpoints are neither delayed nor scripted.
+Each style's own views and URL patterns live in its module (embedded.py, async_lead.py,
+offers_api.py, mapped_json.py), built with `lender_api` from here. Every view answers 404 unless
+settings.SANDBOX_ENABLED. The API views authenticate as the style does (an X-Api-Key, an OAuth2
+bearer token from the sandbox's own token endpoint, or whatever the style checks), then wait
+the lender's latency without holding a database connection and play one step of its failure
+script before answering (see SandboxLenderSettings.failure_script). Token endpoints are neither
+delayed nor scripted.
 
 The sandbox runs inside the platform's own server: under gunicorn's gthread workers each slow
 answer holds one thread and no database connection, so a fan-out to many sandbox lenders is
@@ -20,10 +22,9 @@ import struct
 import time
 from collections.abc import Callable, Iterator
 from functools import wraps
-from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -31,7 +32,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.lenders.models import Lender
 from apps.postbacks.signing import signatures_match
-from apps.sandbox import async_lead, mapped_json, offers_api, services
+from apps.sandbox import services
 from apps.sandbox.models import SandboxApplication, SandboxLenderSettings
 from prosperas.db import connection_give_back, database_released
 
@@ -63,38 +64,37 @@ def _sandbox_enabled(view: Callable) -> Callable:
     return wrapper
 
 
-def _json(answer: services.SandboxAnswer) -> JsonResponse:
+def json_answer(answer: services.SandboxAnswer) -> JsonResponse:
     return JsonResponse(answer.body, status=answer.status)
 
 
-STYLE_AUTH = {
-    "embedded": lambda lender, request: _api_key_refusal(lender, request),
-    "async_lead": lambda lender, request: _bearer_refusal(lender, request),
-    "offers_api": lambda lender, request: _bearer_refusal(lender, request),
-    "mapped_json": lambda lender, request: _mapped_refusal(lender, request),
-}
+# How a style's sandbox refuses a request: None when it is accepted, else the refusal to send.
+Authenticate = Callable[[Lender, HttpRequest], HttpResponse | None]
 
 
-def _lender_api(style: str) -> Callable[[Callable], Callable]:
-    """Authenticate as the style does, then play the next failure-script step; a normal step runs the view."""
+def lender_api(style: str, authenticate: Authenticate) -> Callable[[Callable], Callable]:
+    """A sandbox lender's API view: find the lender of `style`, `authenticate` the request,
+    then play the next failure-script step; a normal step runs the view with the lender."""
 
     def decorate(view: Callable) -> Callable:
         @csrf_exempt
         @_sandbox_enabled
         @wraps(view)
         def wrapper(request: HttpRequest, lender_code: str, *args, **kwargs):
-            return _answer(view, style, request, lender_code, *args, **kwargs)
+            return _answer(view, style, authenticate, request, lender_code, *args, **kwargs)
 
         return wrapper
 
     return decorate
 
 
-def _answer(view: Callable, style: str, request: HttpRequest, lender_code: str, *args, **kwargs) -> HttpResponse:
+def _answer(
+    view: Callable, style: str, authenticate: Authenticate, request: HttpRequest, lender_code: str, *args, **kwargs
+) -> HttpResponse:
     lender, knobs = services.sandbox_lender_for(code=lender_code, style=style)
     if lender is None:
         return JsonResponse({"errors": [{"field": "lender", "message": "No sandbox lender by that code."}]}, status=404)
-    refusal = STYLE_AUTH[style](lender, request)
+    refusal = authenticate(lender, request)
     if refusal is not None:
         return refusal
     step, knobs = services.sandbox_script_step(lender=lender, knobs=knobs)
@@ -110,25 +110,20 @@ def _answer(view: Callable, style: str, request: HttpRequest, lender_code: str, 
     return _scripted_answer(request, step, knobs)
 
 
-def _api_key_refusal(lender: Lender, request: HttpRequest) -> HttpResponse | None:
+def api_key_refusal(lender: Lender, request: HttpRequest) -> HttpResponse | None:
     expected = str((lender.credentials or {}).get("api_key") or "")
     if not expected or not signatures_match(expected, request.headers.get("X-Api-Key", "")):
         return JsonResponse({"errors": [{"field": "X-Api-Key", "message": "Unknown API key."}]}, status=401)
     return None
 
 
-def _bearer_refusal(lender: Lender, request: HttpRequest) -> HttpResponse | None:
+def bearer_refusal(lender: Lender, request: HttpRequest) -> HttpResponse | None:
     if not services.sandbox_token_valid(lender=lender, authorization=request.headers.get("Authorization", "")):
         response = JsonResponse({"error": "invalid_token", "message": "The access token is missing, invalid or expired."},
                                 status=401)
         response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         return response
     return None
-
-
-def _mapped_refusal(lender: Lender, request: HttpRequest) -> HttpResponse | None:
-    refusal = mapped_json.sandbox_mapped_authenticate(lender=lender, request=request)
-    return JsonResponse({"errores": [{"campo": "autenticacion", "mensaje": refusal}]}, status=401) if refusal else None
 
 
 def _scripted_answer(request: HttpRequest, step: str, knobs: SandboxLenderSettings) -> HttpResponse:
@@ -194,130 +189,31 @@ def _server_socket(request: HttpRequest) -> socket.socket | None:
     return sock if isinstance(sock, socket.socket) else None
 
 
-def _payload(request: HttpRequest):
+def request_json(request: HttpRequest):
     try:
         return json.loads(request.body)
     except ValueError:
         return None
 
 
-# --- the lender APIs ------------------------------------------------------------------------
+# --- shared by the styles' views ------------------------------------------------------------
 
 
-def _portal_url(request: HttpRequest, lender: Lender) -> str:
+def portal_url(request: HttpRequest, lender: Lender) -> str:
+    """The lender portal page, where offer and redirect URLs send the consumer."""
     return request.build_absolute_uri(reverse("sandbox:portal", args=[lender.code]))
-
-
-@require_GET
-@_lender_api("embedded")
-def embedded_health(request: HttpRequest, lender: Lender) -> HttpResponse:
-    return JsonResponse({"status": "ok"})
-
-
-@require_POST
-@_lender_api("embedded")
-def decisions(request: HttpRequest, lender: Lender) -> HttpResponse:
-    return _json(services.sandbox_decide(lender=lender, payload=_payload(request), portal_url=_portal_url(request, lender),
-                                         knobs=request.sandbox_knobs))
-
-
-@require_GET
-@_lender_api("embedded")
-def decision_detail(request: HttpRequest, lender: Lender, tracking_id: str) -> HttpResponse:
-    return _json(services.sandbox_decision_get(lender=lender, tracking_id=tracking_id))
-
-
-@require_POST
-@_lender_api("embedded")
-def applications(request: HttpRequest, lender: Lender) -> HttpResponse:
-    return _json(services.sandbox_apply(lender=lender, payload=_payload(request), portal_url=_portal_url(request, lender)))
 
 
 @require_POST
 @csrf_exempt
 @_sandbox_enabled
 def token(request: HttpRequest, style: str, lender_code: str) -> HttpResponse:
-    """The OAuth2 token endpoint of the async and offers sandbox lenders (client credentials)."""
+    """The OAuth2 token endpoint of a style whose lender wants bearer tokens (client credentials):
+    routed by that style's URL patterns, with `style` in the route's extra arguments."""
     lender = Lender.objects.filter(code=lender_code, adapter=style).first()
     if lender is None:
         return JsonResponse({"error": "invalid_client"}, status=401)
-    return _json(services.sandbox_token_issue(lender=lender, form=request.POST))
-
-
-@require_GET
-@_lender_api("async_lead")
-def async_health(request: HttpRequest, lender: Lender) -> HttpResponse:
-    return JsonResponse({"status": "ok"})
-
-
-@require_POST
-@_lender_api("async_lead")
-def async_leads(request: HttpRequest, lender: Lender) -> HttpResponse:
-    go = request.build_absolute_uri(reverse("sandbox:async-go-base", args=[lender.code]))
-    return _json(async_lead.sandbox_lead_create(lender=lender, payload=_payload(request), go_base_url=go.rstrip("/")))
-
-
-@require_GET
-@_lender_api("async_lead")
-def async_lead_detail(request: HttpRequest, lender: Lender, lead_uuid: str) -> HttpResponse:
-    return _json(async_lead.sandbox_lead_get(lender=lender, lead_uuid=lead_uuid))
-
-
-@require_GET
-@_sandbox_enabled
-def async_go(request: HttpRequest, lender_code: str, lead_uuid: str, product_id: str) -> HttpResponse:
-    """A product's lenderOfferUrl: the consumer lands here from the hand-off."""
-    lender = Lender.objects.filter(code=lender_code, adapter="async_lead").first()
-    reference = async_lead.sandbox_product_follow(lender=lender, lead_uuid=lead_uuid, product_id=product_id) if lender else None
-    if reference is None:
-        raise Http404("No such lead or product.")
-    query = urlencode({"ref": reference, **{k: v for k, v in request.GET.items() if k in PORTAL_PARAMETERS}})
-    return HttpResponseRedirect(f"{reverse('sandbox:portal', args=[lender.code])}?{query}")
-
-
-@require_GET
-@_lender_api("offers_api")
-def offers_health(request: HttpRequest, lender: Lender) -> HttpResponse:
-    return JsonResponse({"status": "ok"})
-
-
-@require_POST
-@_lender_api("offers_api")
-def offers(request: HttpRequest, lender: Lender) -> HttpResponse:
-    payload = _payload(request)
-    refusal = offers_api.partner_code_error(lender=lender, payload=payload)
-    if refusal is not None:
-        return _json(refusal)
-    return _json(offers_api.sandbox_offers_answer(
-        lender=lender, payload=payload, idempotency_key=request.headers.get("Idempotency-Key", ""),
-        portal_url=_portal_url(request, lender),
-    ))
-
-
-@require_GET
-@_lender_api("mapped_json")
-def mapped_health(request: HttpRequest, lender: Lender) -> HttpResponse:
-    return JsonResponse({"estado": "ok"})
-
-
-@require_POST
-@_lender_api("mapped_json")
-def mapped_requests(request: HttpRequest, lender: Lender) -> HttpResponse:
-    return _json(mapped_json.sandbox_mapped_request(lender=lender, payload=_payload(request),
-                                                    portal_url=_portal_url(request, lender)))
-
-
-@require_GET
-@_lender_api("mapped_json")
-def mapped_request_detail(request: HttpRequest, lender: Lender, reference: str) -> HttpResponse:
-    return _json(mapped_json.sandbox_mapped_get(lender=lender, reference=reference))
-
-
-@require_POST
-@_lender_api("mapped_json")
-def mapped_filings(request: HttpRequest, lender: Lender) -> HttpResponse:
-    return _json(mapped_json.sandbox_mapped_file(lender=lender, payload=_payload(request),
-                                                 portal_url=_portal_url(request, lender)))
+    return json_answer(services.sandbox_token_issue(lender=lender, form=request.POST))
 
 
 # --- the lender portal ----------------------------------------------------------------------

@@ -7,9 +7,12 @@ import pytest
 from apps.lenders.models import Lender
 from apps.products.models import Product
 from apps.sandbox.models import SandboxLenderSettings
+from apps.sandbox.styles import sandbox_styles
 from tests.factories import ProductFactory, sandbox_lender, styled_sandbox_lender
 
-STYLES = ("embedded", "async_lead", "offers_api", "mapped_json")
+# Every registered API style (apps/lenders/adapters/__init__.py), each with its sandbox lender:
+# the adapter contract tests run over all of them.
+STYLES = tuple(sandbox_styles())
 
 
 @dataclass

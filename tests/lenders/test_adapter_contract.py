@@ -1,10 +1,11 @@
 """Every adapter against its sandbox lender over real loopback HTTP, through the call engine.
 
-One contract for the four API styles (embedded, synchronous offers, asynchronous lead, mapped
-JSON): an approval, a rejection, a pending decision resolved, a permanent failure, and each
-technical failure with its attempts counted in LenderCall and the consumer's outcome checked:
-a technical failure is "try again" (decision_failed), never "not eligible". Retries are driven
-by calling `lender_prequalify_attempt` in a loop, as the task would, without Celery.
+One contract for every registered API style (STYLES: the adapter registry, each style with the
+sandbox module its adapter names, whose `SANDBOX.contract` says what differs): an approval, a
+rejection, a pending decision resolved, a permanent failure, and each technical failure with
+its attempts counted in LenderCall and the consumer's outcome checked: a technical failure is
+"try again" (decision_failed), never "not eligible". Retries are driven by calling
+`lender_prequalify_attempt` in a loop, as the task would, without Celery.
 """
 
 import pytest
@@ -12,9 +13,11 @@ import pytest
 from apps.leads.models import Decision, Lead, LeadStatus
 from apps.leads.services import RETRYABLE
 from apps.lenders import selectors
+from apps.lenders.adapters import adapter_class
 from apps.lenders.adapters.base import TechnicalFailure
 from apps.lenders.models import LenderCall
 from apps.leads.models import DecisionReason
+from apps.sandbox.styles import sandbox_style
 from tests.factories import lead_with_journey_data
 from tests.lenders.conftest import STYLES
 from apps.leads.engine.attempt import lender_poll_attempt, lender_prequalify_attempt
@@ -50,7 +53,7 @@ def test_an_approval_stores_offers_and_shows_them(sandbox_of, style):
     sandbox.script("", pending_seconds=0.2)
     lead = lead_with_journey_data(lender=sandbox.lender, monthly_income=APPROVED_INCOME)
     outcome = attempt_until_settled(lead, sandbox.lender)
-    if style == "async_lead":  # the first answer is always 201 created: resolved by a poll
+    if sandbox_style(style).contract.first_answer_pending:  # resolved by a poll
         assert outcome.detail == "pending"
         outcome = _poll_until_settled(lead, sandbox.lender)
     assert (outcome.action, outcome.detail) == ("recorded", "approved")
@@ -68,7 +71,7 @@ def test_a_rejection_is_not_eligible_with_a_categorized_reason(sandbox_of, style
     sandbox.script("", pending_seconds=0.2)
     lead = lead_with_journey_data(lender=sandbox.lender, monthly_income=REJECTED_INCOME)
     outcome = attempt_until_settled(lead, sandbox.lender)
-    if style == "async_lead":
+    if sandbox_style(style).contract.first_answer_pending:
         outcome = _poll_until_settled(lead, sandbox.lender)
     assert (outcome.action, outcome.detail) == ("recorded", "rejected")
     assert status(lead) == LeadStatus.NOT_ELIGIBLE
@@ -91,7 +94,7 @@ def _poll_until_settled(lead, lender, limit=60):
     return outcome
 
 
-@pytest.mark.parametrize("style", ["embedded", "async_lead", "mapped_json"])
+@pytest.mark.parametrize("style", [style for style in STYLES if adapter_class(style).supports_poll])
 def test_a_pending_decision_is_resolved_by_polling(sandbox_of, style):
     sandbox = sandbox_of(style)
     sandbox.script("", pending_then_resolve=True, pending_seconds=0.3)
@@ -108,10 +111,7 @@ def test_a_pending_decision_is_resolved_by_polling(sandbox_of, style):
 
 
 @pytest.mark.parametrize("style, refusal", [
-    ("embedded", "consumer.documentType"),
-    ("async_lead", "borrower.birthDate"),
-    ("offers_api", "MKTPL-1012-171"),
-    ("mapped_json", "cliente.tipoDocumento"),
+    (style, sandbox_style(style).contract.refused_field) for style in STYLES
 ])
 def test_data_the_lender_refuses_is_a_permanent_failure_showing_its_field_messages(sandbox_of, style, refusal):
     sandbox = sandbox_of(style)

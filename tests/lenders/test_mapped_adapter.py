@@ -8,7 +8,7 @@ import pytest
 
 from apps.leads import services as lead_services
 from apps.leads.models import Decision, Lead, LeadStatus
-from apps.lenders.adapters.mapped import mapped_spec_errors, render, resolve
+from apps.lenders.adapters.mapped_spec import mapped_spec_errors, render, resolve
 from apps.lenders.adapters.parsing import Unparseable
 from apps.lenders.models import LenderCall, MappedApi
 from apps.sandbox.mapped_json import SANDBOX_MAPPED_API
@@ -58,7 +58,7 @@ def test_paths_read_keys_and_list_positions_and_say_what_is_missing():
 
 @pytest.mark.parametrize("auth", ["none", "api_key_header", "bearer", "hmac"])
 def test_each_kind_of_auth_reaches_the_lender_and_maps_its_answer(sandbox_of, auth):
-    sandbox = sandbox_of("mapped_json", mapped_auth=auth)
+    sandbox = sandbox_of("mapped_json", sandbox_options={"auth": auth})
     lead = lead_awaiting_decision(lender=sandbox.lender)
     outcome = lender_prequalify_attempt(lead_id=lead.pk, lender_id=sandbox.lender.pk)
     assert (outcome.action, outcome.detail) == ("recorded", "approved")
@@ -69,7 +69,7 @@ def test_each_kind_of_auth_reaches_the_lender_and_maps_its_answer(sandbox_of, au
 
 
 def test_a_wrong_hmac_secret_is_refused_as_a_permanent_auth_failure(sandbox_of):
-    sandbox = sandbox_of("mapped_json", mapped_auth="hmac")
+    sandbox = sandbox_of("mapped_json", sandbox_options={"auth": "hmac"})
     misconfigured = LenderFactory(adapter="mapped_json", base_url=sandbox.lender.base_url,
                                   credentials={**sandbox.lender.credentials, "hmac_secret": "wrong"})
     MappedApi.objects.create(lender=misconfigured, auth="hmac", **SANDBOX_MAPPED_API)
@@ -118,7 +118,7 @@ def test_the_admin_refuses_to_save_a_wrong_description(admin_client, sandbox_of)
 
 
 def test_a_dry_run_shows_the_request_sent_and_the_answer_parsed(admin_client, sandbox_of):
-    sandbox = sandbox_of("mapped_json", mapped_auth="hmac")
+    sandbox = sandbox_of("mapped_json", sandbox_options={"auth": "hmac"})
     page = admin_client.get(f"/admin/lenders/lender/{sandbox.lender.pk}/dry-run/")
     assert page.status_code == 200 and b"Run the dry run" in page.content
     html = admin_client.post(f"/admin/lenders/lender/{sandbox.lender.pk}/dry-run/").content.decode()

@@ -13,6 +13,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from apps.lenders.adapters import ADAPTERS
 from apps.postbacks.signing import signed_headers
 from apps.sandbox.models import SandboxApplication, SandboxLenderSettings
 from tests.factories import ProductFactory, styled_sandbox_lender
@@ -161,7 +162,7 @@ def mapped_body(lender):
 
 
 def test_hmac_requests_are_verified_and_a_replayed_nonce_or_a_stale_timestamp_is_refused(db):
-    lender = lender_of("mapped_json", mapped_auth="hmac")
+    lender = lender_of("mapped_json", sandbox_options={"auth": "hmac"})
     body = mapped_body(lender)
     nonce = f"nonce-{uuid.uuid4().hex}"
     first = mapped_post(lender, body, nonce=nonce)
@@ -203,11 +204,11 @@ def _connections_in_use() -> int:
     return stats["pool_size"] - stats["pool_available"]
 
 
-@pytest.mark.parametrize("style", ["embedded", "async_lead", "offers_api", "mapped_json"])
+@pytest.mark.parametrize("style", list(ADAPTERS))
 def test_a_demo_lender_of_any_style_is_pointed_at_its_sandbox(db, style):
     from apps.lenders.adapters import adapter_class
     from apps.lenders.models import MappedApi
-    from apps.sandbox.services import sandbox_lender_prepare
+    from apps.sandbox.styles import sandbox_lender_prepare
     from tests.factories import LenderFactory
 
     lender = LenderFactory(adapter=style, credentials={})

@@ -69,6 +69,7 @@ DEFAULT_CURRENCY = "COP"
 class AsyncLeadAdapter(LenderAdapter):
     key = "async_lead"
     label = "Asynchronous lead API (OAuth2, 201 + callback, polling fallback)"
+    sandbox_module = "apps.sandbox.async_lead"
     supports_submit = False
     supports_poll = True
     supports_callback = True

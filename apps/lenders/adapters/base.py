@@ -19,10 +19,18 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-if TYPE_CHECKING:
-    from apps.lenders.http import Exchange, LenderHttpClient
+# The failures are defined beside the HTTP client, which classifies answers into them; they are
+# part of this contract and imported from here by adapters and the engine.
+from apps.lenders.http import AdapterError, LenderHttpClient, PermanentFailure, TechnicalFailure
+
+__all__ = [
+    "EMPLOYMENT_STATUSES", "JOURNEY_FIELDS", "PERSONAL_JOURNEY_FIELDS", "AdapterConfigurationError", "AdapterError",
+    "AmountGroup", "CallbackResult", "Consumer", "Decision", "DecisionResult", "LenderAdapter", "LenderConfig", "Offer",
+    "PermanentFailure", "PrequalifyRequest", "RejectionCategory", "SubmissionResult", "SubmitRequest",
+    "TechnicalFailure",
+]
 
 
 class Decision(enum.StrEnum):
@@ -205,32 +213,6 @@ class SubmissionResult:
     raw_response: Any = None
 
 
-class AdapterError(Exception):
-    """Base of the failures an adapter raises; `exchange` is the HTTP exchange, if one happened."""
-
-    permanent: ClassVar[bool] = False
-
-    def __init__(self, message: str, *, exchange: Exchange | None = None, details: list[str] | None = None):
-        super().__init__(message)
-        self.message = message
-        self.exchange = exchange
-        self.details = details or []
-
-
-class TechnicalFailure(AdapterError):
-    """Timeout, connection error, 5xx, 429, unparseable body: worth retrying."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any):
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
-
-
-class PermanentFailure(AdapterError):
-    """Auth refused, or the lender says our data is invalid: retrying would not help."""
-
-    permanent = True
-
-
 class AdapterConfigurationError(Exception):
     """The lender's configuration in Prosperas is wrong. Raised loudly, never retried."""
 
@@ -238,16 +220,25 @@ class AdapterConfigurationError(Exception):
 class LenderAdapter:
     """Base class: owns the HTTP plumbing; a subclass only translates requests and responses.
 
-    Subclasses set `key` and `label`, declare capabilities with `supports_submit`,
-    `supports_poll` and `supports_callback`, name the credentials they read in
-    `credential_names` (the admin offers a write-only input for each), and implement
-    `prequalify` (and `submit` / `poll` / `parse_callback` when supported) with `self.http`.
-    One adapter instance serves one attempt: its HTTP client's deadline starts at the first
-    request and covers every call the attempt makes.
+    Subclasses set `key` (their line in the registry, apps/lenders/adapters/__init__.py) and
+    `label`, declare capabilities with `supports_submit`, `supports_poll` and
+    `supports_callback`, name the credentials they read in `credential_names` (the admin offers
+    a write-only input for each) and the sandbox module that plays their lender in
+    `sandbox_module`, and implement `prequalify` (and `submit` / `poll` / `parse_callback` when
+    supported) with `self.http`. One adapter instance serves one attempt: its HTTP client's
+    deadline starts at the first request and covers every call the attempt makes.
     """
 
     key: ClassVar[str]
+    # What staff read in the admin's choice of adapter (Lender.adapter's choices).
     label: ClassVar[str]
+    # The module of apps/sandbox that plays this style's lender: it declares `SANDBOX` (its URLs,
+    # the credentials it accepts, its demo lender, its contract-test data). A dotted path: the
+    # lenders app never imports the sandbox, which sits above it.
+    sandbox_module: ClassVar[str] = ""
+    # "app_label.Model" of the style's own configuration, one row per lender with an
+    # `as_options()` method (LenderConfig.options); the admin shows it inline on the lender.
+    options_model: ClassVar[str] = ""
     supports_submit: ClassVar[bool] = True
     # A lender that can answer `pending` and be asked again later by tracking ID.
     supports_poll: ClassVar[bool] = False
@@ -275,8 +266,6 @@ class LenderAdapter:
         return cls.supports_poll
 
     def __init__(self, config: LenderConfig, *, http: LenderHttpClient | None = None):
-        from apps.lenders.http import LenderHttpClient
-
         self.config = config
         self.http = http or LenderHttpClient(base_url=config.base_url, timeout_seconds=config.timeout_seconds)
 

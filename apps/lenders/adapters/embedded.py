@@ -72,6 +72,7 @@ REASON_CATEGORIES = {
 class EmbeddedFlowAdapter(LenderAdapter):
     key = "embedded"
     label = "Embedded flow (trackingId, decision, offers)"
+    sandbox_module = "apps.sandbox.embedded"
     supports_submit = True
     supports_poll = True
     supports_callback = True

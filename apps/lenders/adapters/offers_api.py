@@ -61,6 +61,7 @@ REJECTIONS = {
 class OffersApiAdapter(LenderAdapter):
     key = "offers_api"
     label = "Synchronous offers API (OAuth2 bearer, nested borrower, offer URLs)"
+    sandbox_module = "apps.sandbox.offers_api"
     supports_submit = False
     supports_poll = False
     credential_names = ("client_id", "client_secret", "partner_source_code")

@@ -1,5 +1,8 @@
 """Demo data for `make run`: origins, sandbox lenders, products, listings, campaigns, a staff user.
 
+One sandbox lender per registered API style, as its sandbox module declares it
+(`SandboxStyle.demo_lender`, apps/sandbox/styles.py): its product, listing and campaign.
+
 Safe to run again: rows are found by their codes and brought back to the demo's values; secrets
 already generated are kept, so postbacks signed earlier still verify, and the ledger and the
 campaigns' spend are left as they are.
@@ -27,70 +30,12 @@ from apps.listings.models import Listing
 from apps.listings.services import listing_id_mint
 from apps.origins.models import Origin
 from apps.products.models import Product
-from apps.sandbox.services import sandbox_lender_prepare
+from apps.sandbox.styles import sandbox_lender_prepare, sandbox_styles
 
 ORIGINS = [
     {"code": "movilco", "name": "MovilCo", "kind": Origin.Kind.CARRIER, "prefix_tracking_ids": True},
     {"code": "billeteraya", "name": "Billetera Ya", "kind": Origin.Kind.WALLET, "prefix_tracking_ids": False},
 ]
-
-LENDERS = [
-    {
-        "code": "banco-andino", "name": "Banco Andino", "adapter": "embedded",
-        "product": {"product_id": "ln_personal_01", "name": "Crédito de libre inversión", "kind": "personal",
-                    "min_amount": 1_000_000, "max_amount": 30_000_000, "min_term_months": 12, "max_term_months": 60,
-                    "min_annual_rate": "0.1990", "max_annual_rate": "0.2890"},
-        "listing": {"title": "Libre inversión Banco Andino", "tagline": "Hasta $30 millones, respuesta en segundos",
-                    "highlights": "Sin codeudor\nPlazos de 12 a 60 meses\nDesembolso en 24 horas",
-                    "example_amount": 10_000_000, "example_term_months": 36},
-        "origins": ["movilco", "billeteraya"], "priority": 10,
-        "terms": {"apr": "0.3050", "monthly_fee": 4_500, "document_types": ["CC", "CE"]},
-        "campaign": {"price_per_lead": 12_000, "price_per_approved": 45_000, "price_per_disbursed": 150_000,
-                     "budget": 60_000_000, "daily_lead_cap": 400, "document_types": ["CC", "CE"]},
-        "origin_caps": {"billeteraya": {"daily_lead_cap": 150}},
-    },
-    {
-        "code": "finanzas-ya", "name": "Finanzas Ya", "adapter": "async_lead",
-        "product": {"product_id": "ln_payroll_01", "name": "Crédito de libranza", "kind": "payroll",
-                    "min_amount": 2_000_000, "max_amount": 50_000_000, "min_term_months": 12, "max_term_months": 72,
-                    "min_annual_rate": "0.1450", "max_annual_rate": "0.2200"},
-        "listing": {"title": "Libranza Finanzas Ya", "tagline": "Descuento directo de nómina, tasa baja",
-                    "highlights": "Para empleados y pensionados\nCuota fija\nHasta 72 meses"},
-        "origins": ["movilco", "billeteraya"], "priority": 20,
-        "terms": {"apr": "0.2350", "opening_fee_percent": "0.0100", "document_types": ["CC", "CE"]},
-        "campaign": {"price_per_lead": 18_000, "price_per_disbursed": 250_000, "budget": 80_000_000,
-                     "daily_lead_cap": 300, "total_lead_cap": 20_000, "min_monthly_income": 1_000_000},
-        "origin_caps": {},
-    },
-    {
-        "code": "credirapido", "name": "CrediRápido", "adapter": "offers_api",
-        "product": {"product_id": "ln_micro_01", "name": "Microcrédito al instante", "kind": "micro",
-                    "min_amount": 300_000, "max_amount": 5_000_000, "min_term_months": 3, "max_term_months": 24,
-                    "min_annual_rate": "0.2600", "max_annual_rate": "0.3800"},
-        "listing": {"title": "Microcrédito CrediRápido", "tagline": "Desde $300.000 para lo que necesites",
-                    "highlights": "Sin historial crediticio\nTodo desde el celular"},
-        "origins": ["movilco"], "priority": 30,
-        "terms": {"apr": "0.4100", "opening_fee": 25_000},
-        "campaign": {"price_per_lead": 6_000, "price_per_approved": 20_000, "budget": 15_000_000,
-                     "daily_lead_cap": 500},
-        "origin_caps": {"movilco": {"daily_lead_cap": 500, "total_lead_cap": 50_000}},
-    },
-    {
-        # A lender with a plain JSON API described in admin (Lenders › Mapped APIs): no code.
-        "code": "coopunion", "name": "Cooperativa Unión", "adapter": "mapped_json",
-        "product": {"product_id": "ln_personal_02", "name": "Crédito solidario", "kind": "personal",
-                    "min_amount": 500_000, "max_amount": 12_000_000, "min_term_months": 6, "max_term_months": 36,
-                    "min_annual_rate": "0.1700", "max_annual_rate": "0.2600"},
-        "listing": {"title": "Crédito solidario Cooperativa Unión", "tagline": "Tasa de cooperativa, sin afiliación previa",
-                    "highlights": "Cuota fija\nAbonos sin penalidad"},
-        "origins": ["billeteraya"], "priority": 40,
-        "terms": {"apr": "0.2750", "monthly_fee": 0},
-        "campaign": {"price_per_lead": 9_000, "price_per_approved": 30_000, "budget": 20_000_000,
-                     "daily_lead_cap": 200},
-        "origin_caps": {},
-    },
-]
-
 
 # What every demo product, listing and campaign is brought back to, before its own values.
 TERMS_DEFAULTS = {"apr": None, "opening_fee": 0, "opening_fee_percent": 0, "monthly_fee": 0, "min_monthly_income": None,
@@ -118,8 +63,8 @@ class Command(BaseCommand):
     def handle(self, *args, site_url: str, admin_password: str, **options):
         site_url = site_url.rstrip("/")
         origins = {spec["code"]: self._origin(spec) for spec in ORIGINS}
-        for spec in LENDERS:
-            self._lender_with_offer(spec, origins, site_url)
+        for style in sandbox_styles().values():
+            self._lender_with_offer({**style.demo_lender, "adapter": style.key}, origins, site_url)
         password = admin_password or secrets.token_urlsafe(9)
         self._staff_user(password)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
