@@ -11,12 +11,18 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from django.conf import settings
 
 from prosperas.celery import app as celery_app
+
+if TYPE_CHECKING:  # models load once pytest-django has set Django up
+    from apps.lenders.models import Lender
+    from apps.products.models import Product
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # live_server + Playwright's sync API
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,3 +139,44 @@ def screenshot(page, request):
         return path
 
     return take
+
+
+# --- Sandbox lenders on pytest-django's live server (lender and engine tests) ----------------
+
+
+@dataclass
+class Sandbox:
+    lender: "Lender"
+    product: "Product"
+
+    def script(self, failure_script: str, **knobs) -> None:
+        """Set the sandbox lender's failure script (and other knobs) for the next calls."""
+        from apps.sandbox.models import SandboxLenderSettings
+
+        SandboxLenderSettings.objects.update_or_create(
+            lender=self.lender, defaults={"failure_script": failure_script, **knobs}
+        )
+
+
+@pytest.fixture
+def sandbox(live_server, transactional_db, broker_isolation) -> Sandbox:
+    # broker_isolation: services called directly may enqueue on commit (journey_retry,
+    # journey_details_submit); those messages go to this run's own keys or folder, never to a
+    # shared broker, and the app's connection pool is made with the isolated options from the
+    # start (a pool made before broker_isolation would keep publishing to the shared queue).
+    from tests.factories import ProductFactory, sandbox_lender
+
+    lender = sandbox_lender(server_url=live_server.url)
+    return Sandbox(lender=lender, product=ProductFactory(lender=lender))
+
+
+@pytest.fixture
+def sandbox_of(live_server, transactional_db, broker_isolation):
+    """make(style, **lender_fields): a sandbox lender of that API style, with its product."""
+    from tests.factories import ProductFactory, styled_sandbox_lender
+
+    def make(style: str, **fields) -> Sandbox:
+        lender = styled_sandbox_lender(style=style, server_url=live_server.url, **fields)
+        return Sandbox(lender=lender, product=ProductFactory(lender=lender))
+
+    return make

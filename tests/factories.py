@@ -6,12 +6,12 @@ import factory
 from django.utils import timezone
 
 from apps.campaigns.models import Campaign
+from apps.leads.engine.requests import lead_extra_data_set
 from apps.leads.models import Lead
 from apps.lenders.models import Lender
 from apps.listings.models import Listing
 from apps.origins.models import Origin
 from apps.products.models import Product
-from apps.leads.engine.requests import lead_extra_data_set
 from apps.sandbox.styles import sandbox_base_url, sandbox_style
 
 

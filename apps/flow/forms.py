@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.leads.services import IdentityData
+from apps.lenders.adapters.base import EMPLOYMENT_STATUSES
 
 MAX_MONTHLY_INCOME = 10_000_000_000  # COP; above this the number was surely mistyped.
 
@@ -84,6 +85,13 @@ class FlowForm(forms.Form):
         super().__init__(*args, **kwargs)
 
 
+# What the consumer reads for each employment status the adapters know (EMPLOYMENT_STATUSES).
+EMPLOYMENT_LABELS = {
+    "employed": _("Empleado"), "self_employed": _("Independiente"), "unemployed": _("Sin empleo"),
+    "other": _("Otra (pensionado, estudiante…)"),
+}
+
+
 class IdentityForm(FlowForm):
     document_type = forms.ChoiceField(
         label=_("Tipo de documento"), choices=DocumentType.CHOICES, initial=DocumentType.CC
@@ -123,8 +131,7 @@ class IdentityForm(FlowForm):
     )
     employment_status = forms.ChoiceField(
         label=_("Situación laboral"), required=False,
-        choices=[("", _("Elige una opción")), ("employed", _("Empleado")), ("self_employed", _("Independiente")),
-                 ("unemployed", _("Sin empleo")), ("other", _("Otra (pensionado, estudiante…)"))],
+        choices=[("", _("Elige una opción")), *((value, EMPLOYMENT_LABELS[value]) for value in EMPLOYMENT_STATUSES)],
     )
     address_line = forms.CharField(
         label=_("Dirección de tu casa"), required=False, max_length=120,

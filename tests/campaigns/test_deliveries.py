@@ -9,13 +9,12 @@ import pytest
 from django.db import close_old_connections, connection
 from django.test.utils import CaptureQueriesContext
 
+from apps.campaigns.catalog import CatalogEntry
 from apps.campaigns.models import Campaign, CampaignOrigin, LedgerEntry
 from apps.campaigns.selectors import RuleFailure, campaign_ledger_totals
 from apps.campaigns.services import lead_deliveries_record
 from apps.leads import services as lead_services
-from apps.leads.models import Lead, LeadStatus
-from apps.leads.models import DecisionRequest
-from apps.campaigns.catalog import CatalogEntry
+from apps.leads.models import DecisionRequest, Lead, LeadStatus
 from tests.factories import CONSUMER_IDENTITY, LeadFactory, LenderFactory, ListingFactory, OriginFactory, publish
 
 

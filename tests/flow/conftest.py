@@ -9,13 +9,13 @@ from django.utils import timezone
 
 from apps.campaigns.models import Campaign
 from apps.leads import services
+from apps.leads.engine.results import decision_fail, decision_record, submission_fail, submission_record
 from apps.leads.models import Lead
 from apps.lenders.adapters.base import Decision as DecisionKind
 from apps.lenders.adapters.base import DecisionResult, Offer, SubmissionResult
 from apps.listings.models import Listing
 from apps.origins.models import Origin
 from tests.factories import LenderFactory, ListingFactory, OriginFactory, ProductFactory, publish
-from apps.leads.engine.results import decision_fail, decision_record, submission_fail, submission_record
 
 IDENTITY_FORM = {
     "document_type": "CC",

@@ -7,13 +7,12 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
-from apps.leads.models import Lead, LeadStatus
+from apps.leads.engine.results import decision_record
+from apps.leads.models import DecisionRequest, Lead, LeadStatus
 from apps.lenders.adapters.base import Decision as DecisionKind
 from apps.lenders.adapters.base import DecisionResult, Offer
-from apps.leads.models import DecisionRequest
 from tests.factories import LenderFactory, ListingFactory, OriginFactory, ProductFactory, publish
 from tests.flow.conftest import DETAILS_FORM, IDENTITY_FORM
-from apps.leads.engine.results import decision_record
 
 pytestmark = pytest.mark.django_db
 

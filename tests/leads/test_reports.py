@@ -10,19 +10,18 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.leads.reports import funnel_report, funnel_report_csv
+from apps.campaigns.catalog import catalog_for_origin, catalog_views_record
 from apps.campaigns.selectors import marketplace_day
 from apps.campaigns.services import DeliveryRefused
 from apps.leads import services as lead_services
+from apps.leads.engine.results import decision_record, submission_record
 from apps.leads.models import Lead, LeadStatus
+from apps.leads.reports import funnel_report, funnel_report_csv
 from apps.lenders.adapters.base import Decision as DecisionKind
 from apps.lenders.adapters.base import DecisionResult, Offer, SubmissionResult
-from apps.campaigns.catalog import catalog_for_origin
-from apps.campaigns.catalog import catalog_views_record
 from tests.campaigns.conftest import IDENTITY, started
 from tests.factories import shelf_with
 from tests.support import postback_apply
-from apps.leads.engine.results import decision_record, submission_record
 
 pytestmark = pytest.mark.django_db
 

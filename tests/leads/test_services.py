@@ -6,12 +6,12 @@ import pytest
 from django.utils import timezone
 
 from apps.leads import services
+from apps.leads.engine.results import decision_fail, decision_record, submission_record
 from apps.leads.models import Decision, Lead, LeadEvent, LeadStatus, Submission
 from apps.lenders.adapters.base import Decision as DecisionKind
 from apps.lenders.adapters.base import DecisionResult, Offer, SubmissionResult
 from tests.factories import LeadFactory, ListingFactory, OriginFactory, publish
 from tests.support import postback_apply
-from apps.leads.engine.results import decision_fail, decision_record, submission_record
 
 IDENTITY = services.IdentityData(document_type="CC", document_number="1020304050", full_name="Ana Pérez",
                                  monthly_income=3_500_000)

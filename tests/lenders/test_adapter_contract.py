@@ -10,20 +10,19 @@ its attempts counted in LenderCall and the consumer's outcome checked: a technic
 
 import pytest
 
-from apps.leads.models import Decision, Lead, LeadStatus
+from apps.leads.engine.attempt import lender_poll_attempt, lender_prequalify_attempt
+from apps.leads.engine.requests import prequalify_request_build
+from apps.leads.models import Decision, DecisionReason, Lead, LeadStatus
+from apps.leads.selectors import rejection_category
 from apps.leads.services import RETRYABLE
 from apps.lenders import selectors
 from apps.lenders.adapters import adapter_class
 from apps.lenders.adapters.base import TechnicalFailure
+from apps.lenders.config import adapter_for, idempotency_key
 from apps.lenders.models import LenderCall
-from apps.leads.models import DecisionReason
 from apps.sandbox.styles import sandbox_style
 from tests.factories import lead_with_journey_data
 from tests.lenders.conftest import STYLES
-from apps.leads.engine.attempt import lender_poll_attempt, lender_prequalify_attempt
-from apps.leads.engine.requests import prequalify_request_build
-from apps.leads.selectors import rejection_category
-from apps.lenders.config import adapter_for, idempotency_key
 
 TECHNICAL_FAILURES = ("stall", "reset", "500", "429", "malformed")
 # Monthly incomes the sandboxes decide on (apps/sandbox/services.py): below 1,200,000 rejects.

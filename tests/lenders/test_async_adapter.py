@@ -8,16 +8,14 @@ from datetime import timedelta
 import pytest
 import requests
 
-from apps.leads.models import Decision, Lead, LeadStatus
+from apps.leads.engine.attempt import lender_poll_attempt, lender_prequalify_attempt
+from apps.leads.models import Decision, Lead, LeadStatus, OfferTerms
+from apps.leads.selectors import decision_notice_html, offer_amount_group
+from apps.lenders.config import adapter_for
 from apps.lenders.models import LenderCall
-from apps.leads.models import OfferTerms
 from apps.sandbox.models import SandboxLenderSettings
 from tests.factories import lead_awaiting_decision, lead_with_journey_data
 from tests.support import wait_until
-from apps.leads.engine.attempt import lender_poll_attempt, lender_prequalify_attempt
-from apps.leads.selectors import decision_notice_html, offer_amount_group
-from apps.lenders.config import adapter_for
-
 
 
 @pytest.fixture

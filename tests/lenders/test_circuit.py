@@ -6,11 +6,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from apps.leads.engine.attempt import lender_prequalify_attempt
 from apps.leads.models import Lead, LeadStatus
+from apps.lenders.circuit import lender_circuits_probe
 from apps.lenders.models import CircuitState, Lender, LenderCall
 from tests.factories import lead_awaiting_decision
-from apps.leads.engine.attempt import lender_prequalify_attempt
-from apps.lenders.circuit import lender_circuits_probe
 
 
 @pytest.fixture

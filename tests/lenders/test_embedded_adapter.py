@@ -22,8 +22,8 @@ from apps.lenders.adapters.base import (
     TechnicalFailure,
 )
 from apps.lenders.adapters.embedded import EmbeddedFlowAdapter, _decision
-from apps.lenders.http import Exchange, HttpResponse
 from apps.lenders.config import idempotency_key, lender_config_for
+from apps.lenders.http import Exchange, HttpResponse
 
 CONSUMER = Consumer(
     document_type="CC", document_number="1020304050", full_name="Ana María Pérez", monthly_income=3_200_000,

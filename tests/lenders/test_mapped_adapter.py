@@ -7,13 +7,13 @@ import json
 import pytest
 
 from apps.leads import services as lead_services
+from apps.leads.engine.attempt import lender_prequalify_attempt, lender_submit_attempt
 from apps.leads.models import Decision, Lead, LeadStatus
 from apps.lenders.adapters.mapped_spec import mapped_spec_errors, render, resolve
 from apps.lenders.adapters.parsing import Unparseable
 from apps.lenders.models import LenderCall, MappedApi
 from apps.sandbox.mapped_json import SANDBOX_MAPPED_API
 from tests.factories import LenderFactory, lead_awaiting_decision
-from apps.leads.engine.attempt import lender_prequalify_attempt, lender_submit_attempt
 
 # --- the description, validated ---------------------------------------------------------------
 

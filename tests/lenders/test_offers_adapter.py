@@ -6,21 +6,20 @@ from dataclasses import replace
 import pytest
 
 from apps.leads import services as lead_services
-from apps.leads.models import Decision, Lead, LeadStatus
+from apps.leads.engine.attempt import lender_prequalify_attempt, lender_submit_attempt
+from apps.leads.engine.requests import prequalify_request_build
+from apps.leads.models import Decision, Lead, LeadStatus, OfferTerms
+from apps.leads.selectors import rejection_category
 from apps.lenders import selectors
 from apps.lenders.adapters.base import Decision as Outcome
 from apps.lenders.adapters.base import PermanentFailure
-from apps.lenders.models import LenderCall
-from apps.leads.models import OfferTerms
-from apps.sandbox.models import SandboxLenderSettings
 from apps.lenders.adapters.oauth import ClientCredentialsToken
 from apps.lenders.adapters.offers_api import TOKEN_PATH
+from apps.lenders.config import adapter_for
+from apps.lenders.models import LenderCall
+from apps.sandbox.models import SandboxLenderSettings
 from apps.sandbox.services import sandbox_tokens_revoke
 from tests.factories import LenderFactory, lead_with_journey_data
-from apps.leads.engine.attempt import lender_prequalify_attempt, lender_submit_attempt
-from apps.leads.engine.requests import prequalify_request_build
-from apps.leads.selectors import rejection_category
-from apps.lenders.config import adapter_for
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from apps.sandbox import urls as sandbox_urls
 from apps.sandbox.styles import sandbox_style, sandbox_styles, sandbox_urlpatterns
 from prosperas import urls as project_urls
 from tests.factories import LenderFactory, ProductFactory, styled_sandbox_lender
-from tests.lenders.conftest import STYLES, Sandbox
+from tests.conftest import Sandbox
+from tests.lenders.conftest import STYLES
 from tests.lenders.toy_style import ToyAdapter
 
 

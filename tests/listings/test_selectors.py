@@ -5,10 +5,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from apps.campaigns.catalog import catalog_entry, catalog_for_origin, listing_why_not_shown
 from apps.campaigns.models import Campaign, CampaignOrigin
 from apps.campaigns.selectors import marketplace_day
 from apps.listings.selectors import listing_get
-from apps.campaigns.catalog import catalog_entry, catalog_for_origin, listing_why_not_shown
 from apps.products.models import Product
 from tests.factories import CampaignFactory, ListingFactory, OriginFactory, ProductFactory, publish
 

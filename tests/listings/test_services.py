@@ -3,10 +3,9 @@ import threading
 import pytest
 from django.db import close_old_connections, connection
 
+from apps.campaigns.catalog import catalog_for_origin, catalog_views_record
 from apps.listings.models import ListingDailyViews
-from apps.campaigns.catalog import catalog_for_origin
 from apps.listings.services import listing_create
-from apps.campaigns.catalog import catalog_views_record
 from tests.factories import ProductFactory, shelf_with
 
 

@@ -3,11 +3,11 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
+from apps.campaigns.catalog import catalog_for_origin
 from apps.campaigns.models import Campaign, CampaignOrigin, CampaignState
 from apps.campaigns.selectors import campaign_state
 from apps.lenders.adapters import ADAPTERS
 from apps.lenders.models import Lender
-from apps.campaigns.catalog import catalog_for_origin
 from apps.origins.models import Origin
 from apps.products.models import Product
 from apps.sandbox.styles import sandbox_style, sandbox_styles

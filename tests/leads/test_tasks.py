@@ -11,15 +11,14 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from apps.leads import services as lead_services
-from apps.leads.models import Decision, Lead, LeadStatus
-from apps.lenders.models import LenderCall
-from apps.leads.models import DecisionRequest
-from apps.leads.tasks import lender_poll, lender_prequalify, lender_submit, sweep_due_work
 from apps.campaigns.catalog import CatalogEntry
+from apps.leads import services as lead_services
+from apps.leads.models import Decision, DecisionRequest, Lead, LeadStatus
+from apps.leads.tasks import lender_poll, lender_prequalify, lender_submit, sweep_due_work
+from apps.lenders.models import LenderCall
 from apps.sandbox.models import SandboxLenderSettings
-from tests.conftest import start_worker, stop_worker
 from prosperas.celery import app as celery_app
+from tests.conftest import start_worker, stop_worker
 from tests.factories import (
     CONSUMER_IDENTITY,
     LeadFactory,

@@ -7,17 +7,16 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from apps.campaigns.catalog import CatalogEntry
 from apps.leads import services as lead_services
-from apps.leads.models import Decision, Lead, LeadStatus
+from apps.leads.engine.attempt import lender_prequalify_attempt
+from apps.leads.engine.results import decision_fail, decision_record
+from apps.leads.models import Decision, DecisionRequest, Lead, LeadStatus
+from apps.leads.selectors import compare_offers, decision_requests_due, pending_decisions_due
 from apps.lenders.adapters.base import Decision as Outcome
 from apps.lenders.adapters.base import DecisionResult, Offer
 from apps.lenders.models import CircuitState
-from apps.leads.models import DecisionRequest
-from apps.campaigns.catalog import CatalogEntry
 from tests.factories import CONSUMER_IDENTITY, LeadFactory, LenderFactory, ListingFactory, publish
-from apps.leads.engine.attempt import lender_prequalify_attempt
-from apps.leads.engine.results import decision_fail, decision_record
-from apps.leads.selectors import compare_offers, decision_requests_due, pending_decisions_due
 
 OFFER = Offer(lender_offer_id="OF-1", amount=Decimal("1000000"), term_months=12, monthly_payment=Decimal("95000"),
               annual_rate=Decimal("0.25"), url="https://lender.example/offer/1")

@@ -1,18 +1,17 @@
 """The lender call engine, called directly (no Celery) against the sandbox over real HTTP."""
 
-import random
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from apps.leads import services as lead_services
+from apps.leads.engine.attempt import lender_prequalify_attempt, lender_submit_attempt
 from apps.leads.models import Decision, Lead, LeadEvent, LeadStatus, Submission
+from apps.leads.selectors import leads_due_for_lender_work
+from apps.lenders.config import idempotency_key
 from apps.lenders.models import LenderCall
 from tests.factories import CONSUMER_IDENTITY, LeadFactory, LenderFactory, lead_awaiting_decision
-from apps.leads.engine.attempt import lender_prequalify_attempt, lender_submit_attempt
-from apps.leads.selectors import leads_due_for_lender_work
-from apps.lenders.config import RETRY_AFTER_LIMIT_SECONDS, idempotency_key, retry_countdown
 
 PERSONAL = (CONSUMER_IDENTITY["document_number"], CONSUMER_IDENTITY["full_name"], "ana.perez@example.com", "3001234567")
 
@@ -31,41 +30,6 @@ def status(lead):
 
 def last_event(lead):
     return LeadEvent.objects.filter(lead=lead).last()
-
-
-# --- keys and backoff ---------------------------------------------------------------------------
-
-
-def test_the_idempotency_key_is_the_same_on_every_retry_and_differs_by_capability():
-    assert idempotency_key("movilco_abc", "prequalify") == idempotency_key("movilco_abc", "prequalify")
-    assert idempotency_key("movilco_abc", "prequalify") != idempotency_key("movilco_abc", "submit")
-    assert len(idempotency_key("x", "submit")) == 64
-
-
-def test_backoff_grows_exponentially_up_to_the_cap(settings):
-    settings.LENDER_RETRY_BACKOFF_SECONDS, settings.LENDER_RETRY_BACKOFF_MAX_SECONDS = 2.0, 60.0
-    highest = random.Random(1)
-    highest.uniform = lambda low, high: high
-    assert [retry_countdown(n, rng=highest) for n in (1, 2, 3, 4, 10)] == [2.0, 4.0, 8.0, 16.0, 60.0]
-
-
-def test_backoff_jitter_never_goes_below_half_the_step(settings):
-    settings.LENDER_RETRY_BACKOFF_SECONDS, settings.LENDER_RETRY_BACKOFF_MAX_SECONDS = 2.0, 60.0
-    lowest = random.Random(1)
-    lowest.uniform = lambda low, high: low
-    assert [retry_countdown(n, rng=lowest) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
-    rng = random.Random(7)
-    assert min(retry_countdown(1, rng=rng) for _ in range(1000)) >= 1.0
-
-
-def test_a_larger_retry_after_wins_and_a_smaller_one_does_not(settings):
-    settings.LENDER_RETRY_BACKOFF_SECONDS, settings.LENDER_RETRY_BACKOFF_MAX_SECONDS = 2.0, 60.0
-    assert retry_countdown(1, retry_after=30) == 30
-    assert retry_countdown(3, retry_after=0.5) >= 4.0
-    assert retry_countdown(1, retry_after=86400) == RETRY_AFTER_LIMIT_SECONDS
-
-
-# --- prequalify -----------------------------------------------------------------------------
 
 
 def test_an_approval_is_recorded_with_its_offers_and_one_completed_call(sandbox):
