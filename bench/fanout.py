@@ -15,9 +15,10 @@ The platform runs as in production, all on loopback, bounded (about three minute
 - real Celery workers on Redis (keys of its own prefix) with the threads pool and the
   lender_calls and default queues, in two deployments measured side by side in one run: one
   worker process of 120 threads, and two of 60 (a threads pool runs its Python on one core at
-  a time; a second process puts the second core to work). Each lender task borrows one of
-  LENDER_DB_CONNECTIONS pooled connections only while it uses the database (apps/lenders/db.py),
-  so 120 waiting threads need 16 connections, far below PostgreSQL's max_connections (100).
+  a time; a second process puts the second core to work). Each lender task holds one of the
+  process's DATABASE_POOL_MAX_SIZE pooled connections only while it uses the database
+  (prosperas/db.py), so 120 waiting threads need 16 connections, far below PostgreSQL's
+  max_connections (100).
 
 ROUNDS rounds per K; the table shows medians. "Overhead per call" is the platform's own time per
 lender call, not spent waiting on the lender: the median over calls of (decision stored - asked)
