@@ -5,19 +5,17 @@ before its claim is done, so their cost is paid by every lender of the fan-out. 
 these reads cost several times the database's own time in building the queries (a joined
 select of some twenty columns above all), so they are written once here, with the models' own
 table and column names and the fields' own conversions (`from_db_value`: the lead's encrypted
-fields are decrypted as the ORM decrypts them), on PostgreSQL and on SQLite alike. Each is its
-own statement, run after the row lock is taken: a statement's snapshot is taken when it starts,
-so a read folded into the locking select would not see what the attempt it waited for wrote.
-The same approach as apps/postbacks/rows.py (helpers in prosperas/sql.py); everything else in
-the app uses the ORM.
+fields are decrypted as the ORM decrypts them). Each is its own statement, run after the row
+lock is taken: a statement's snapshot is taken when it starts, so a read folded into the
+locking select would not see what the attempt it waited for wrote. Helpers in prosperas/sql.py;
+everything else in the engine uses the ORM. Tested directly in tests/leads/engine/test_rows.py.
 """
 
 from __future__ import annotations
 
 from django.db import connection
 
-from apps.leads.models import Decision, Lead
-from apps.leads.models import DecisionRequest
+from apps.leads.models import Decision, DecisionRequest, Lead
 from apps.listings.models import Listing
 from apps.products.models import Product
 from prosperas.sql import columns, fields_of, instance_from_row
@@ -38,9 +36,6 @@ def compare_ask_locked(*, lead_id: int, lender_id: int) -> DecisionRequest | Non
     it; None when there is no such ask or the lead is not in compare mode."""
     ask_fields, lead_fields = fields_of(DecisionRequest, ASK_FIELDS), fields_of(Lead, JOURNEY_FIELDS)
     product_fields, listing_fields = fields_of(Product, ("id", "product_id")), fields_of(Listing, ("id", "listing_id"))
-    lock = ""
-    if connection.features.has_select_for_update:
-        lock = " FOR UPDATE OF a" if connection.features.has_select_for_update_of else " FOR UPDATE"
     quote = connection.ops.quote_name
     sql = (
         f"SELECT {columns(ask_fields, alias='a')}, {columns(lead_fields, alias='l')},"
@@ -49,7 +44,7 @@ def compare_ask_locked(*, lead_id: int, lender_id: int) -> DecisionRequest | Non
         f" JOIN {quote(Lead._meta.db_table)} l ON l.id = a.lead_id"
         f" JOIN {quote(Product._meta.db_table)} p ON p.id = a.product_id"
         f" JOIN {quote(Listing._meta.db_table)} s ON s.id = a.listing_id"
-        f" WHERE a.lead_id = %s AND a.lender_id = %s AND l.compare_mode = %s{lock}"
+        f" WHERE a.lead_id = %s AND a.lender_id = %s AND l.compare_mode = %s FOR UPDATE OF a"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [lead_id, lender_id, True])
