@@ -58,5 +58,7 @@ lock:
 	$(PYTHON) -m venv var/lock-dev && var/lock-dev/bin/pip install -q -r requirements/dev.in
 	{ echo "# Locked from requirements/dev.in by make lock."; var/lock-dev/bin/pip freeze; } > requirements/dev.txt
 
+# Stops the private servers first: their data lives in var/.
 clean:
+	@if [ -x $(PY) ]; then $(PY) -m prosperas.embedded stop; fi
 	rm -rf var staticfiles test-artifacts
