@@ -7,10 +7,12 @@ WORKER_CONCURRENCY ?= 100
 
 .PHONY: run test bench venv worker migrate lock clean
 
+# --no-compile: Python compiles what it imports on first use; compiling every installed file up
+# front (playwright, Faker, ... that `make run` never imports) took a third of the first run.
 $(VENV)/.installed: requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-compile -r requirements/dev.txt
 	touch $@
 
 venv: $(VENV)/.installed
