@@ -46,7 +46,9 @@ POSTGRES_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_wri
 
 
 def log(message: str) -> None:
-    print(f"[embedded] {message}", file=sys.stderr, flush=True)
+    # A closed terminal or pipe must not keep the servers from being stopped.
+    with contextlib.suppress(OSError, ValueError):
+        print(f"[embedded] {message}", file=sys.stderr, flush=True)
 
 
 def _alive(pid: int) -> bool:

@@ -36,7 +36,9 @@ PR_SET_PDEATHSIG = 1
 
 
 def log(message: str) -> None:
-    print(f"{time.strftime('%H:%M:%S')} [supervise] {message}", file=sys.stderr, flush=True)
+    # A closed terminal or pipe must not stop the supervisor halfway through stopping its programs.
+    with contextlib.suppress(OSError, ValueError):
+        print(f"{time.strftime('%H:%M:%S')} [supervise] {message}", file=sys.stderr, flush=True)
 
 
 def _die_with_parent() -> None:  # runs in the child, between fork and exec
