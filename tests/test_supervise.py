@@ -52,14 +52,14 @@ def test_a_killed_worker_is_restarted_and_answers(broker_isolation, tmp_path):
         return [int(pid) for pid in re.findall(r"worker started \(pid (\d+)\)", log())]
 
     try:
-        wait_until(lambda: " ready." in log(), timeout=30)
+        wait_until(lambda: " ready." in log(), timeout=60)
         [first] = worker_pids()
         assert celery_app.control.ping(destination=[node], timeout=5)
 
         os.kill(first, signal.SIGKILL)
 
         wait_until(lambda: f"worker (pid {first}) killed by SIGKILL" in log(), timeout=10)
-        wait_until(lambda: len(worker_pids()) == 2 and log().count(" ready.") == 2, timeout=30)
+        wait_until(lambda: len(worker_pids()) == 2 and log().count(" ready.") == 2, timeout=60)
         second = worker_pids()[1]
         assert second != first and _alive(second) and not _alive(first)
         assert "restarting in 0.5 s" in log()
