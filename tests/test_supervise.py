@@ -54,7 +54,7 @@ def test_a_killed_worker_is_restarted_and_answers(broker_isolation, tmp_path):
     try:
         wait_until(lambda: " ready." in log(), timeout=60)
         [first] = worker_pids()
-        assert celery_app.control.ping(destination=[node], timeout=5)
+        assert wait_until(lambda: celery_app.control.ping(destination=[node], timeout=2), timeout=15)
 
         os.kill(first, signal.SIGKILL)
 
