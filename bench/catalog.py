@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 ADMIN_DATABASE_URL = os.environ.get("BENCH_ADMIN_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")  # settings require one
 CAMPAIGNS = int(os.environ.get("BENCH_CAMPAIGNS", "1000"))
 LISTINGS_PER_CAMPAIGN = 5
 LENDERS = 100
@@ -73,7 +74,7 @@ def django_start(db_name: str) -> None:
 
     os.environ.update({
         "DATABASE_URL": database_url(db_name), "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(40),
-        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(), "LOG_LEVEL": "WARNING", "REDIS_URL": "",
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(), "LOG_LEVEL": "WARNING", "REDIS_URL": REDIS_URL,
         "SANDBOX_ENABLED": "false", "DJANGO_SETTINGS_MODULE": "prosperas.settings", "DATABASE_CONN_MAX_AGE": "0",
     })
     os.environ.pop("PYTEST_VERSION", None)

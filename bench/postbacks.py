@@ -36,7 +36,6 @@ import os
 import random
 import re
 import secrets
-import shutil
 import signal
 import statistics
 import subprocess
@@ -183,16 +182,16 @@ def admin_execute(sql: str) -> None:
         connection.execute(sql)
 
 
-def redis_available() -> bool:
+def redis_check() -> None:
+    import redis
+
     try:
-        import redis
-
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
-    except Exception:  # noqa: BLE001 - any failure means: use the file-system broker
-        return False
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError as error:
+        raise SystemExit(f"Redis at {REDIS_URL} (BENCH_REDIS_URL) does not answer: {error}") from error
 
 
-def site_environment(db_name: str, broker_prefix: str, broker_dir: Path) -> dict[str, str]:
+def site_environment(db_name: str, broker_prefix: str) -> dict[str, str]:
     from cryptography.fernet import Fernet
 
     env = {
@@ -203,10 +202,8 @@ def site_environment(db_name: str, broker_prefix: str, broker_dir: Path) -> dict
         "PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), str(ROOT)]), "PYTHONUNBUFFERED": "1",
     }
     env.pop("PYTEST_VERSION", None)
-    if redis_available():
-        env.update(REDIS_URL=REDIS_URL, CELERY_BROKER_KEYPREFIX=broker_prefix)
-    else:
-        env.update(REDIS_URL="", CELERY_BROKER_URL="filesystem://", CELERY_BROKER_DIR=str(broker_dir))
+    redis_check()
+    env.update(REDIS_URL=REDIS_URL, CELERY_BROKER_KEYPREFIX=broker_prefix)
     return env
 
 
@@ -216,8 +213,7 @@ def data_create(env: dict[str, str]) -> tuple[str, str, list[str]]:
     os.environ.update({name: env[name] for name in (
         "DATABASE_URL", "DEBUG", "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE",
         "LOG_LEVEL", "SANDBOX_ENABLED", "REDIS_URL")})
-    os.environ.update({name: env[name] for name in ("CELERY_BROKER_KEYPREFIX", "CELERY_BROKER_URL",
-                                                    "CELERY_BROKER_DIR") if name in env})
+    os.environ["CELERY_BROKER_KEYPREFIX"] = env["CELERY_BROKER_KEYPREFIX"]
     sys.path.insert(0, str(ROOT / "bench"))
     import django
 
@@ -325,8 +321,6 @@ def cleanup(process: subprocess.Popen | None, db_name: str, env: dict[str, str] 
         client = redis.Redis.from_url(REDIS_URL)
         for key in client.scan_iter(match=env["CELERY_BROKER_KEYPREFIX"] + "*", count=1000):
             client.delete(key)
-    if env and env.get("CELERY_BROKER_DIR"):
-        shutil.rmtree(env["CELERY_BROKER_DIR"], ignore_errors=True)
 
 
 # --- The measurements ---------------------------------------------------------------------------------
@@ -405,20 +399,16 @@ def best_row(rows: list[dict]) -> dict:
 def main() -> int:
     db_name = f"bench_postbacks_{secrets.token_hex(4)}"
     broker_prefix = f"bench-postbacks-{secrets.token_hex(4)}:"
-    broker_dir = ROOT / "var" / f"bench-broker-{secrets.token_hex(4)}"
     (ROOT / "var").mkdir(exist_ok=True)
     process, env = None, None
     admin_execute(f'CREATE DATABASE "{db_name}"')
     try:
-        env = site_environment(db_name, broker_prefix, broker_dir)
-        if env.get("CELERY_BROKER_DIR"):  # no Redis: kombu's file-system transport, in folders it needs made
-            for sub in ("queue", "processed", "control"):
-                (broker_dir / sub).mkdir(parents=True, exist_ok=True)
+        env = site_environment(db_name, broker_prefix)
         started = time.monotonic()
         key, secret, tracking_ids = data_create(env)
         process, port = gunicorn_start(env, ROOT / "var" / "bench-postbacks-gunicorn.log")
         print(f"Setup: database {db_name}, {LEADS} leads, gunicorn gthread {WORKERS}x{THREADS} on port {port} "
-              f"({time.monotonic() - started:.1f} s). Broker: {'Redis' if env.get('REDIS_URL') else 'file system'}.")
+              f"({time.monotonic() - started:.1f} s). Broker: Redis.")
         postbacks = Postbacks(key=key, secret=secret, tracking_ids=tracking_ids)
         load_run(port=port, path="/api/v1/postbacks", target="warm-up", concurrency=4, seconds=1,
                  postbacks=postbacks, phase="warm")

@@ -28,20 +28,6 @@ broker_transport_options: dict = {
 }
 if settings.CELERY_BROKER_KEYPREFIX:
     broker_transport_options["global_keyprefix"] = settings.CELERY_BROKER_KEYPREFIX
-if broker_url.startswith("filesystem://"):
-    folder = settings.CELERY_BROKER_DIR
-    for sub in ("queue", "processed", "control"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    broker_transport_options.update(
-        {
-            "data_folder_in": str(folder / "queue"),
-            "data_folder_out": str(folder / "queue"),
-            "processed_folder": str(folder / "processed"),
-            "control_folder": str(folder / "control"),
-            "store_processed": False,
-            "polling_interval": 0.1,
-        }
-    )
 
 beat_schedule = {
     "sweep-lender-work": {"task": "apps.lenders.tasks.sweep_due_work", "schedule": 30.0},

@@ -1,14 +1,15 @@
 """Prosperas settings: one module, configured only through environment variables.
 
-Every variable read here is listed in README.md with its default. Defaults are chosen so that
-`make run` works on a laptop with nothing installed (SQLite, a file-system Celery broker);
-secrets have no default outside DEBUG.
+Every variable read here is listed in README.md with its default. PostgreSQL and Redis are
+required everywhere (DATABASE_URL, REDIS_URL): `make run` and `make test` start private ones from
+pip packages when they are unset (prosperas/embedded.py); secrets have no default outside DEBUG.
 """
 
 import os
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -90,58 +91,58 @@ TEMPLATES = [
     },
 ]
 
-# --- Database -------------------------------------------------------------------------------
+# --- Database, cache, broker ------------------------------------------------------------------
+# The same engines everywhere: PostgreSQL and Redis (Valkey in the private servers of `make run`
+# and `make test`). There is no fallback: a missing URL is an error, not a SQLite file.
+def _required_url(name: str) -> str:
+    value = env.str(name, default="")
+    if not value:
+        raise ImproperlyConfigured(
+            f"{name} is not set. PostgreSQL and Redis are required: set DATABASE_URL and REDIS_URL, or "
+            "use `make run` / `make test`, which start private servers when they are unset "
+            "(`python -m prosperas.embedded run -- COMMAND`, or "
+            '`eval "$(python -m prosperas.embedded start)"` for a shell).'
+        )
+    return value
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The web server and the worker's threads write at once: WAL lets readers go on during a
-    # write, IMMEDIATE takes the write lock up front instead of failing halfway through.
-    DATABASES["default"]["OPTIONS"] = {
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
-    # A file, not memory, so that a Celery worker process started by the tests sees it.
-    DATABASES["default"]["TEST"] = {"NAME": env.str("SQLITE_TEST_DB", default=str(VAR_DIR / "test-db.sqlite3"))}
-else:
-    # Each process keeps a pool of connections (psycopg's pool through Django): a thread takes one
-    # when it first queries and gives it back when Django closes it, at the end of every request
-    # and task, and before any wait on a lender (prosperas/db.py). So a worker's hundred threads
-    # waiting on lenders share DATABASE_POOL_MAX_SIZE connections, and nothing connects anew per
-    # request. A thread finding every connection busy waits up to DATABASE_POOL_TIMEOUT seconds.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections, not the threads
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
-        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=16),
-        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=30.0),
-        # A connection idle this long is closed (down to min_size), one older than this is renewed.
-        "max_idle": 300,
-        "max_lifetime": 1800,
-    }
-    # Each connection is pinged as it is handed out: a database restart costs a reconnect, not an
-    # error for the request or task that draws a dead connection.
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # The few hot statements written in SQL (prosperas/sql.py hot_cursor) are prepared once per
-    # connection; the ORM's own statements never are (Django binds their parameters client-side).
-    # Turn off behind a pooler in transaction mode without prepared statement support.
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
-        0 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
+
+DATABASES = {"default": env.db_url_config(_required_url("DATABASE_URL"))}
+if DATABASES["default"].get("ENGINE") != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        f"DATABASE_URL must be a PostgreSQL URL (postgres://...), not {DATABASES['default'].get('ENGINE')!r}."
     )
+# Each process keeps a pool of connections (psycopg's pool through Django): a thread takes one
+# when it first queries and gives it back when Django closes it, at the end of every request
+# and task, and before any wait on a lender (prosperas/db.py). So a worker's hundred threads
+# waiting on lenders share DATABASE_POOL_MAX_SIZE connections, and nothing connects anew per
+# request. A thread finding every connection busy waits up to DATABASE_POOL_TIMEOUT seconds.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections, not the threads
+DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+    "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
+    "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=16),
+    "timeout": env.float("DATABASE_POOL_TIMEOUT", default=30.0),
+    # A connection idle this long is closed (down to min_size), one older than this is renewed.
+    "max_idle": 300,
+    "max_lifetime": 1800,
+}
+# Each connection is pinged as it is handed out: a database restart costs a reconnect, not an
+# error for the request or task that draws a dead connection.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The few hot statements written in SQL (prosperas/sql.py hot_cursor) are prepared once per
+# connection; the ORM's own statements never are (Django binds their parameters client-side).
+# Turn off behind a pooler in transaction mode without prepared statement support.
+DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+    0 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Cache ------------------------------------------------------------------------------------
-REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+REDIS_URL = _required_url("REDIS_URL")
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
 # --- Celery -----------------------------------------------------------------------------------
-# Without REDIS_URL (or CELERY_BROKER_URL) the broker is kombu's file-system transport: no
-# server to install, good for the demo. It loses in-flight messages on kill -9, which is one
-# reason the database, not the broker, says which lender work is due (see the sweep task).
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
-CELERY_BROKER_DIR = Path(env.str("CELERY_BROKER_DIR", default=str(VAR_DIR / "broker")))
+# The broker is Redis. It can still lose in-flight messages (a broker restart, a kill -9), which
+# is one reason the database, not the broker, says which lender work is due (see the sweep task).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_BROKER_KEYPREFIX = env.str("CELERY_BROKER_KEYPREFIX", default="")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
@@ -280,14 +281,9 @@ FLOW_RATE_LIMITS = {
     "post": env.str("FLOW_RATE_LIMIT_POST", default="1000/m" if TESTING else "60/m"),
 }
 RATELIMIT_USE_CACHE = "default"
-if REDIS_URL:
-    # W001 only says django-ratelimit's list of backends predates Django's own RedisCache, whose
-    # add() and incr() are Redis SET NX and INCRBY: atomic and shared, which is all it needs.
-    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
-elif DEBUG or TESTING:
-    # Without Redis (the demo, the SQLite test run) the limits count per process in LocMemCache:
-    # good enough there, wrong in production, where the checks stay on and demand a shared cache.
-    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+# W001 only says django-ratelimit's list of backends predates Django's own RedisCache, whose
+# add() and incr() are Redis SET NX and INCRBY: atomic and shared, which is all it needs.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -1,12 +1,11 @@
 """Shared fixtures: a real Celery worker process, headless Chromium settings, factories.
 
-Tests talk to the real parts: PostgreSQL and Redis when DATABASE_URL and REDIS_URL are set (CI
-sets them), otherwise a SQLite file and kombu's file-system broker. With CI set, a missing
-Redis or browser fails the run instead of skipping.
+Tests talk to the real parts: PostgreSQL and Redis, those of DATABASE_URL and REDIS_URL (CI sets
+them; `make test` starts private ones when they are unset, prosperas/embedded.py). With CI set, a
+missing browser fails the run instead of skipping.
 """
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -32,40 +31,24 @@ IN_CI = bool(os.environ.get("CI"))
 
 
 def _database_url() -> str:
+    """The test database's URL, for the processes the tests start (a worker, a server)."""
     db = settings.DATABASES["default"]
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    if db["HOST"].startswith("/"):  # a Unix socket's folder (the private server of `make test`)
+        return f"postgres://{db['USER']}{password}@/{db['HOST']}/{db['NAME']}"
     return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 @pytest.fixture(scope="session", autouse=True)
 def broker_isolation():
-    """Keys (Redis) or a folder (file-system broker) of this test run's own.
+    """Redis keys of this test run's own (so runs sharing one Redis never take each other's tasks).
 
     Autouse and session-wide: it must be in place before any test publishes a task, or that
     task's connection pool would keep the shared queue's address.
     """
-    if IN_CI and not settings.REDIS_URL:
-        pytest.fail("CI is set but REDIS_URL is not: the worker tests must run on Redis.")
-    env = {}
-    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        folder = ROOT / "var" / f"test-broker-{uuid.uuid4().hex[:8]}"
-        for sub in ("queue", "processed", "control"):
-            (folder / sub).mkdir(parents=True, exist_ok=True)
-        options = dict(celery_app.conf.broker_transport_options)
-        options.update(data_folder_in=str(folder / "queue"), data_folder_out=str(folder / "queue"),
-                       processed_folder=str(folder / "processed"), control_folder=str(folder / "control"),
-                       polling_interval=0.05)
-        celery_app.conf.broker_transport_options = options
-        env["CELERY_BROKER_DIR"] = str(folder)
-        yield env
-        shutil.rmtree(folder, ignore_errors=True)
-        return
     prefix = f"prosperas-test-{uuid.uuid4().hex[:8]}:"
     celery_app.conf.broker_transport_options = {**celery_app.conf.broker_transport_options, "global_keyprefix": prefix}
-    env["CELERY_BROKER_KEYPREFIX"] = prefix
-    yield env
+    yield {"CELERY_BROKER_KEYPREFIX": prefix}
 
 
 def start_worker(env_extra: dict, *, name: str, concurrency: int = 8, beat: bool = False) -> subprocess.Popen:
