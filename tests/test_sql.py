@@ -9,11 +9,6 @@ from apps.lenders.models import Lender
 from prosperas.sql import fetch_one, fields_of, instance_from_row
 from tests.factories import LenderFactory
 
-postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql",
-                                     reason="prepared statements are PostgreSQL's; SQLite runs the usual cursor")
-
-
-@postgresql_only
 def test_a_hot_statement_is_prepared_once_per_connection_and_counted_like_any_other(db, django_assert_num_queries):
     sql = "SELECT %(moment)s::timestamptz, %(name)s || '!'"
     params = {"moment": datetime(2026, 11, 22, 12, 0, tzinfo=UTC), "name": "prepared"}

@@ -6,7 +6,8 @@ from django.contrib import admin
 from django.db.models import Count
 from django.utils.html import format_html
 
-from apps.postbacks.models import PostbackAuthFailure, PostbackEvent
+from apps.lenders.models import PostbackAuthFailure
+from apps.postbacks.models import PostbackEvent
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

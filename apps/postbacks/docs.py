@@ -8,7 +8,8 @@ from pathlib import Path
 from django.conf import settings
 from django.http import HttpRequest
 
-from apps.postbacks import contract, signing
+from apps.postbacks import contract
+from prosperas.inbound import signing
 from apps.postbacks.selectors import MANGLINGS
 from apps.postbacks.serializers import PostbackInputSerializer
 

@@ -32,7 +32,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from apps.lenders.models import Lender, MappedApi
-from apps.postbacks.signing import signature, signatures_match
+from prosperas.inbound.signing import signature, signatures_match
 from apps.products.models import Product
 from apps.sandbox import services
 from apps.sandbox.models import SandboxApplication

@@ -10,7 +10,8 @@ import pytest
 from django.urls import reverse
 
 from apps.leads.models import Lead, LeadStatus
-from apps.postbacks import contract, docs, signing
+from apps.postbacks import contract, docs
+from prosperas.inbound import signing
 from apps.postbacks.selectors import MANGLINGS
 from tests.factories import LeadFactory, LenderFactory
 

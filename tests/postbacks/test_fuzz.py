@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.postbacks import contract, signing
+from apps.postbacks import contract
+from prosperas.inbound import signing
 from apps.postbacks.models import PostbackEvent
 from tests.factories import LeadFactory, LenderFactory
 

@@ -11,8 +11,9 @@ from django.db import connections
 
 from apps.leads.models import Lead, LeadNotification, LeadStatus
 from apps.lenders.services import lender_secrets_apply
-from apps.postbacks import signing
-from apps.postbacks.models import PostbackAuthFailure, PostbackEvent
+from prosperas.inbound import signing
+from apps.lenders.models import PostbackAuthFailure
+from apps.postbacks.models import PostbackEvent
 from apps.postbacks.services import postback_follow_ups_run
 from tests.factories import LeadFactory, LenderFactory
 from tests.postbacks.conftest import URL, body_bytes

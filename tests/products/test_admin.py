@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from apps.postbacks import signing
+from prosperas.inbound import signing
 from apps.products.models import Product, ProductRevision
 from apps.products.services import product_lender_submit
 from tests.factories import LenderFactory

@@ -7,7 +7,7 @@ import secrets
 import pytest
 
 from apps.listings.selectors import catalog_for_origin
-from apps.postbacks import signing
+from prosperas.inbound import signing
 from apps.products.models import Product, ProductRevision
 from apps.products.services import product_revision_approve
 from tests.factories import LenderFactory, ListingFactory, OriginFactory, publish

@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from apps.lenders.models import Lender
-from apps.postbacks import signing
+from prosperas.inbound import signing
 from apps.sandbox import services
 from tests.factories import LenderFactory, ProductFactory
 

@@ -40,7 +40,7 @@ from apps.lenders.adapters.base import (
 from apps.lenders.adapters.embedded import invalid_data
 from apps.lenders.adapters.parsing import Unparseable, absolute_url, money, rate, term_months, text
 from apps.lenders.http import HttpResponse, encode_json
-from apps.postbacks.signing import new_nonce, new_timestamp, signature
+from prosperas.inbound.signing import new_nonce, new_timestamp, signature
 
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z_.]+)\s*\}\}")
 PLACEHOLDERS = (

@@ -11,7 +11,8 @@ import requests
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.lenders.models import Lender
-from apps.postbacks import contract, signing
+from apps.postbacks import contract
+from prosperas.inbound import signing
 from apps.postbacks.models import PostbackEvent
 
 TIMEOUT_SECONDS = (5, 15)
