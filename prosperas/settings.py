@@ -104,11 +104,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # The few hot statements written in SQL (prosperas/sql.py hot_cursor) are prepared once per
-    # connection; the ORM's own statements never are (Django binds their parameters client-side).
-    # Turn off behind a pooler in transaction mode without prepared statement support.
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
-        0 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
+    # psycopg binds parameters on the server and prepares a statement once it has run
+    # prepare_threshold times on a connection: the hot statements written in SQL (prosperas/sql.py)
+    # and the ORM's frequent ones are parsed and planned once per connection. Turn off behind a
+    # pooler in transaction mode without prepared statement support.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True,
+        prepare_threshold=5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None,
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -3,12 +3,12 @@
 Personal data is shown masked; leads are changed only through the journey and postback services.
 """
 
+from django.apps import apps as installed_apps
 from django.contrib import admin
 from django.utils.html import format_html_join
 
 from apps.leads.models import Consent, Decision, Lead, LeadEvent, LeadNotification, Offer, Submission
 from apps.lenders.models import LenderCall
-from apps.postbacks.models import PostbackEvent
 from prosperas.crypto import mask
 
 
@@ -51,7 +51,8 @@ class LenderCallInline(ReadOnlyInline):
 
 
 class PostbackInline(ReadOnlyInline):
-    model = PostbackEvent
+    # By name, as a string foreign key points up (DESIGN.md §2): postbacks sits above leads.
+    model = installed_apps.get_model("postbacks", "PostbackEvent")
     fields = ["received_at", "status", "effect", "is_repeat", "event_id", "occurred_at", "amount", "currency",
               "reason", "followed_up_at"]
     readonly_fields = fields

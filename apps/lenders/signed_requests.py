@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.utils import timezone
 
@@ -45,8 +46,9 @@ LENDER_AUTH_FIELDS = LENDER_IDENTITY_FIELDS + LENDER_CREDENTIAL_FIELDS
 LENDER_CACHE_SECONDS = 60.0
 LENDER_CACHE_SIZE = 1000
 
-# Lender.PostbackAuth's modes are prosperas.inbound.auth's verifiers.
-assert {HMAC, API_KEY} == set(Lender.PostbackAuth.values)
+# Lender.PostbackAuth's modes are prosperas.inbound.auth's verifiers, by the same names.
+if {HMAC, API_KEY} != set(Lender.PostbackAuth.values):
+    raise ImproperlyConfigured(f"Lender.PostbackAuth {Lender.PostbackAuth.values} must be the verifiers' modes")
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,7 @@ def _too_far_ahead(moment) -> bool:
 class JSONObjectField(serializers.JSONField):
     """A JSON object we can store: PostgreSQL's jsonb holds no NUL character (\u0000) and no number
     beyond a double (1e400 parses as infinity). Unpaired surrogates never get this far: the body
-    holding one is refused as a whole (inbound.json_object_parse)."""
+    holding one is refused as a whole (prosperas.inbound.body.json_object_parse)."""
 
     default_error_messages = {
         "not_an_object": "Must be a JSON object.",

@@ -26,24 +26,25 @@ def max_body_bytes() -> int:
     return settings.POSTBACK_MAX_BODY_BYTES
 
 
-def too_large() -> InboundRefused:
-    limit = max_body_bytes()
+def too_large(limit: int | None = None) -> InboundRefused:
+    limit = limit or max_body_bytes()
     return InboundRefused(413, "too_large", f"The body is over {limit} bytes ({limit // 1024} KiB).")
 
 
-def body_read(request: HttpRequest) -> bytes:
-    """The raw body, refusing more than the limit by its Content-Length and by what is actually
-    read (a client may send a wrong length, or none behind some servers)."""
-    limit = max_body_bytes()
+def body_read(request: HttpRequest, *, limit: int | None = None) -> bytes:
+    """The raw body, refusing more than `limit` (by default the postback contract's 64 KiB) by its
+    Content-Length and by what is actually read (a client may send a wrong length, or none
+    behind some servers)."""
+    limit = limit or max_body_bytes()
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
     if declared > limit:
-        raise too_large()
+        raise too_large(limit)
     raw_body = request.read(limit + 1)
     if len(raw_body) > limit:
-        raise too_large()
+        raise too_large(limit)
     return raw_body
 
 

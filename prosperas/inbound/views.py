@@ -65,6 +65,7 @@ class SignedInboundView(APIView):
     authenticate: Callable[..., Any]  # (headers=, raw_body=, client_ip=) -> who; raises AuthenticationRefused
     www_authenticate = ""  # the WWW-Authenticate header of a 401
     json_methods = ("POST", "PUT")  # methods whose body must be a JSON object
+    body_limit: int | None = None  # bytes; None: the postback contract's 64 KiB
     refusal_fields: dict = {}  # added first to every refusal's body
 
     def receive(self, http_request: HttpRequest, *, authenticate: Callable[..., Any] | None = None,
@@ -72,7 +73,7 @@ class SignedInboundView(APIView):
         """The pipeline up to a parsed body. `http_request` is Django's request, whose stream is
         still unread unless its `raw_body` was read already."""
         if raw_body is None:
-            raw_body = body.body_read(http_request)
+            raw_body = body.body_read(http_request, limit=self.body_limit)
         has_body = http_request.method in self.json_methods
         if has_body:
             body.content_type_check(http_request)
