@@ -66,7 +66,7 @@ def test_a_body_too_large_is_refused_before_authentication():
 
 
 def test_answers_are_json_whatever_the_accept_header():
-    status, body, response = call(key="bad", HTTP_ACCEPT="text/html")
+    status, _, response = call(key="bad", HTTP_ACCEPT="text/html")
     assert status == 401 and response["Content-Type"].startswith("application/json")
 
 

@@ -2,12 +2,10 @@
 
 from datetime import UTC, datetime
 
-import pytest
-from django.db import connection
-
 from apps.lenders.models import Lender
 from prosperas.sql import fetch_one, fields_of, instance_from_row
 from tests.factories import LenderFactory
+
 
 def test_a_hot_statement_is_prepared_once_per_connection_and_counted_like_any_other(db, django_assert_num_queries,
                                                                                      settings):

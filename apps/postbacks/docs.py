@@ -9,9 +9,9 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from apps.postbacks import contract
-from prosperas.inbound import signing
 from apps.postbacks.selectors import MANGLINGS
 from apps.postbacks.serializers import PostbackInputSerializer
+from prosperas.inbound import signing
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 EXAMPLES = [

@@ -5,8 +5,6 @@ with an example. Applied to the view with `extend_schema(**POSTBACK_SCHEMA)`.
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 
 from apps.postbacks import contract
-from prosperas.inbound.schema import HEADER_PARAMETERS
-
 from apps.postbacks.serializers import (
     PostbackAcceptedSerializer,
     PostbackErrorSerializer,
@@ -18,6 +16,7 @@ from apps.postbacks.serializers import (
     PostbackUnmatchedSerializer,
     PostbackValidationErrorSerializer,
 )
+from prosperas.inbound.schema import HEADER_PARAMETERS
 
 REQUEST_EXAMPLES = [
     OpenApiExample(

@@ -26,13 +26,7 @@ from apps.postbacks import contract
 from apps.postbacks.models import PostbackEvent
 from apps.postbacks.selectors import MANGLINGS
 from apps.products.models import PRODUCT_ID_VALIDATOR
-from prosperas.inbound.fields import (
-    CurrencyField,
-    PatternField,
-    StrictCharField,
-    StrictChoiceField,
-    unknown_fields,
-)
+from prosperas.inbound.fields import CurrencyField, PatternField, StrictCharField, StrictChoiceField, unknown_fields
 from prosperas.inbound.refusals import InboundRefused, validation_refusal
 
 AMOUNT_PATTERN = re.compile(r"(?P<units>[0-9]+)(?:\.[0-9]{1,2})?")
@@ -225,7 +219,7 @@ def _validator() -> PostbackInputSerializer:
     validator = _validators.get(language)
     if validator is None:
         validator = PostbackInputSerializer()
-        validator.fields  # noqa: B018 - built now, once, rather than by the requests that share it
+        validator.fields  # built now, once, rather than by the requests that share it
         _validators[language] = validator
     return validator
 

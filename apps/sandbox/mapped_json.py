@@ -32,10 +32,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from apps.lenders.models import Lender, MappedApi
-from prosperas.inbound.signing import signature, signatures_match
 from apps.products.models import Product
 from apps.sandbox import services
 from apps.sandbox.models import SandboxApplication
+from prosperas.inbound.signing import signature, signatures_match
 
 HMAC_TOLERANCE_SECONDS = 300
 NONCE_PREFIX = "sandbox-mapped-nonce:"

@@ -31,9 +31,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.lenders.db import database_slot, release_db_connection, waiting_on_lender
 from apps.lenders.models import Lender
-from prosperas.inbound.signing import signatures_match
 from apps.sandbox import async_lead, mapped_json, offers_api, services
 from apps.sandbox.models import SandboxApplication, SandboxLenderSettings
+from prosperas.inbound.signing import signatures_match
 
 logger = logging.getLogger(__name__)
 

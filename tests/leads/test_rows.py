@@ -5,12 +5,7 @@ from datetime import UTC, datetime, timedelta
 from django.utils import timezone
 
 from apps.leads.models import Lead, LeadStatus
-from apps.leads.rows import (
-    lead_postback_apply,
-    lead_postback_move_ctes,
-    lead_postback_params,
-    lead_postback_preview,
-)
+from apps.leads.rows import lead_postback_apply, lead_postback_move_ctes, lead_postback_params, lead_postback_preview
 from prosperas.sql import fetch_one
 from tests.factories import LeadFactory
 

@@ -10,6 +10,7 @@ from apps.leads.transitions import postback_move_params, postback_move_sql, post
 from apps.postbacks.models import PostbackEvent
 from prosperas.sql import fetch_one
 
+
 @pytest.mark.parametrize(
     ("current", "incoming", "newer", "effect"),
     [

@@ -4,12 +4,7 @@ called directly."""
 from datetime import UTC, datetime
 
 from apps.lenders.models import Lender, PostbackAuthFailure
-from apps.lenders.signed_requests import (
-    LENDER_KEYS,
-    lender_for_authentication,
-    lender_unchanged,
-    nonce_spend,
-)
+from apps.lenders.signed_requests import LENDER_KEYS, lender_for_authentication, lender_unchanged, nonce_spend
 from prosperas.inbound import auth
 from tests.factories import LenderFactory
 

@@ -11,8 +11,8 @@ from django.urls import reverse
 
 from apps.leads.models import Lead, LeadStatus
 from apps.postbacks import contract, docs
-from prosperas.inbound import signing
 from apps.postbacks.selectors import MANGLINGS
+from prosperas.inbound import signing
 from tests.factories import LeadFactory, LenderFactory
 
 WORKED = docs.WORKED_EXAMPLE

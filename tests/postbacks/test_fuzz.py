@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from apps.postbacks import contract
-from prosperas.inbound import signing
 from apps.postbacks.models import PostbackEvent
+from prosperas.inbound import signing
 from tests.factories import LeadFactory, LenderFactory
 
 FUZZ_SETTINGS = settings(

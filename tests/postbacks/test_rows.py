@@ -6,7 +6,6 @@ from apps.leads.models import LeadStatus
 from apps.leads.rows import lead_postback_params
 from apps.postbacks import rows
 from apps.postbacks.models import PostbackEvent
-from tests.factories import LeadFactory
 
 
 def event_values(lender, click_id, **fields) -> dict:

@@ -11,9 +11,8 @@ from django.utils import timezone
 from apps.leads.models import LeadStatus
 from apps.leads.transitions import postback_transition
 from apps.lenders import signed_requests
-from apps.postbacks import rows, services
-from prosperas.inbound import signing
 from apps.lenders.models import PostbackAuthFailure, PostbackNonce
+from apps.postbacks import rows, services
 from apps.postbacks.models import PostbackEvent
 from apps.postbacks.services import (
     PostbackData,
@@ -22,6 +21,7 @@ from apps.postbacks.services import (
     postback_ingest,
     postback_nonces_purge,
 )
+from prosperas.inbound import signing
 from prosperas.inbound.refusals import AuthenticationRefused
 from tests.factories import LeadFactory, LenderFactory
 

@@ -8,9 +8,9 @@ import pytest
 
 from apps.lenders.models import PostbackAuthFailure
 from apps.listings.selectors import catalog_for_origin
-from prosperas.inbound import signing
 from apps.products.models import Product, ProductRevision
 from apps.products.services import product_revision_approve
+from prosperas.inbound import signing
 from tests.factories import LenderFactory, ListingFactory, OriginFactory, publish
 
 pytestmark = pytest.mark.django_db

@@ -13,8 +13,8 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from prosperas.inbound.signing import signed_headers
 from apps.sandbox.models import SandboxApplication, SandboxLenderSettings
+from prosperas.inbound.signing import signed_headers
 from tests.factories import ProductFactory, styled_sandbox_lender
 
 

@@ -12,8 +12,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.lenders.models import Lender
 from apps.postbacks import contract
-from prosperas.inbound import signing
 from apps.postbacks.models import PostbackEvent
+from prosperas.inbound import signing
 
 TIMEOUT_SECONDS = (5, 15)
 
