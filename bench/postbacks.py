@@ -94,7 +94,7 @@ class Postbacks:
     approved, then disbursed. Concurrent requests are for different leads, as a lender's are."""
 
     def __init__(self, *, key: str, secret: str, tracking_ids: list[str]) -> None:
-        from apps.postbacks import signing  # standard library only: no Django needed
+        from prosperas.inbound import signing  # standard library only: no Django needed
 
         self.signing, self.key, self.secret, self.tracking_ids = signing, key, secret, tracking_ids
         self.counter = itertools.count()

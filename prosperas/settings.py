@@ -128,11 +128,13 @@ DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
 # Each connection is pinged as it is handed out: a database restart costs a reconnect, not an
 # error for the request or task that draws a dead connection.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# The few hot statements written in SQL (prosperas/sql.py hot_cursor) are prepared once per
-# connection; the ORM's own statements never are (Django binds their parameters client-side).
-# Turn off behind a pooler in transaction mode without prepared statement support.
-DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
-    0 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
+# psycopg binds parameters on the server and prepares a statement once it has run
+# prepare_threshold times on a connection: the hot statements written in SQL (prosperas/sql.py)
+# and the ORM's frequent ones are parsed and planned once per connection (pooled connections
+# keep them). Turn off behind a pooler in transaction mode without prepared statement support.
+DATABASES["default"]["OPTIONS"].update(
+    server_side_binding=True,
+    prepare_threshold=5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None,
 )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

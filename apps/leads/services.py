@@ -6,8 +6,6 @@ a task delivered twice finds the work already done and changes nothing.
 
 from __future__ import annotations
 
-import functools
-import re
 import secrets
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
@@ -22,7 +20,7 @@ from apps.leads.models import Decision, Lead, LeadEvent, LeadStatus, Offer
 from apps.leads.moves import lead_event_add, lead_move
 from apps.leads.selectors import compare_status, decision_request_for_offer
 from apps.origins.services import tracking_id_mint
-from prosperas.sql import datetime_param, fetch_one
+from prosperas.sql import datetime_param
 
 # Where a journey may be picked up again after a technical failure: the same tracking ID goes
 # to the lender again (it is idempotent by it).
@@ -229,140 +227,6 @@ def journey_handoff(*, lead: Lead) -> str:
     if lead_move(lead, from_statuses={LeadStatus.SUBMITTED}, to=LeadStatus.HANDED_OFF, handoff_url=url, handed_off_at=timezone.now()):
         lead_event_add(lead, LeadEvent.Kind.HANDED_OFF)
     return url
-
-
-# Postback statuses in the order a credit moves through them; rejected and cancelled end it.
-POSTBACK_RANK = {
-    LeadStatus.PRE_APPROVED: 1,
-    LeadStatus.APPROVED: 2,
-    LeadStatus.DISBURSED: 3,
-}
-TERMINAL = {LeadStatus.REJECTED, LeadStatus.CANCELLED}
-# The lender's own decision said no: a later approval contradicts it and goes to staff.
-DECLINED_IN_FLOW = {LeadStatus.NOT_ELIGIBLE}
-
-
-def postback_transition(*, current: str, incoming: str, newer: bool) -> str:
-    """The transition table: 'applied', 'no_change' or 'contradicts' for a postback status.
-
-    `newer` says whether the event occurred after the last one that moved the lead; events that
-    arrive out of order never move a lead backwards.
-    """
-    if current == incoming:
-        return "no_change"
-    if current in TERMINAL:
-        return "contradicts"
-    if incoming in TERMINAL:
-        if current == LeadStatus.DISBURSED:
-            return "contradicts"
-        return "applied" if newer else "contradicts"
-    if current in DECLINED_IN_FLOW:
-        return "contradicts"
-    current_rank = POSTBACK_RANK.get(current, 0)
-    return "applied" if POSTBACK_RANK[incoming] > current_rank else "no_change"
-
-
-# Whether a postback occurred no earlier than the lead's last move by a postback (`newer`).
-NEWER_SQL = "(lender_status_at IS NULL OR lender_status_at <= %(occurred)s)"
-
-
-@functools.cache
-def _transition_statuses(incoming: str, effect: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The lead statuses from which `incoming` has `effect`: when the event is newer, when older."""
-    return tuple(tuple(status for status in LeadStatus.values
-                       if postback_transition(current=status, incoming=incoming, newer=newer) == effect)
-                 for newer in (True, False))
-
-
-def _transition_condition(incoming: str, effect: str) -> str:
-    """The transition table for `incoming`, as an SQL condition on a lead row (its status and
-    lender_status_at) true when it has `effect`: postback_transition stays the one source of the
-    rules. The statuses are written in as literals: they are LeadStatus's own values (checked to
-    be plain words), never a request's."""
-
-    def among(statuses: tuple[str, ...]) -> str:
-        if not all(re.fullmatch(r"[a-z_]+", status) for status in statuses):
-            raise ValueError(f"lead statuses must be plain words to be written into SQL: {statuses}")
-        return "status IN (" + ", ".join(f"'{status}'" for status in statuses) + ")" if statuses else "false"
-
-    when_newer, when_older = _transition_statuses(incoming, effect)
-    if when_newer == when_older:  # the clock does not matter for this status
-        return f"({among(when_newer)})"
-    return f"(({among(when_newer)} AND {NEWER_SQL}) OR ({among(when_older)} AND NOT {NEWER_SQL}))"
-
-
-@dataclass(frozen=True)
-class PostbackMoveSQL:
-    """A lead's move by one postback status, as SQL pieces with named parameters `incoming`,
-    `occurred`, `now` and `review` (postback_move_params). lead_postback_apply runs them as one
-    UPDATE; the postbacks app composes them into its single-statement ingest on PostgreSQL."""
-
-    # Conditions on a lead row as it is before the move (unqualified status, lender_status_at):
-    applied: str  # the event moves the lead
-    contradicts: str  # the event contradicts the lead's state (flag it for review)
-    newer: str  # the event occurred no earlier than the lead's last move by a postback
-
-    def assignments(self, *, applied: str, contradicts: str, newer: str) -> str:
-        """The UPDATE's SET list, given SQL that yields each condition for the row being updated
-        (the conditions themselves, or columns computed from the same row)."""
-        return (
-            f"status = CASE WHEN {applied} THEN %(incoming)s ELSE status END, "
-            # The clock only moves forward, even when an older event moves the lead up the ladder.
-            f"lender_status_at = CASE WHEN {applied} AND {newer} THEN %(occurred)s ELSE lender_status_at END, "
-            f"updated_at = CASE WHEN {applied} THEN %(now)s ELSE updated_at END, "
-            f"needs_review = CASE WHEN {contradicts} THEN %(review)s ELSE needs_review END"
-        )
-
-
-@functools.cache
-def postback_move_sql(incoming: str) -> PostbackMoveSQL:
-    """The move for `incoming`, built once per status: plain SQL on any backend, with a handful
-    of named parameters, so the driver keeps it parsed (and PostgreSQL prepared)."""
-    return PostbackMoveSQL(applied=_transition_condition(incoming, "applied"),
-                           contradicts=_transition_condition(incoming, "contradicts"), newer=NEWER_SQL)
-
-
-def postback_move_params(*, incoming: str, occurred_at, now) -> dict:
-    """The parameters of postback_move_sql's pieces. A lead moved sets its updated_at to `now`
-    exactly: that is how a statement tells a move from a row left as it was."""
-    return {"incoming": incoming, "occurred": datetime_param(occurred_at), "now": datetime_param(now),
-            "review": True}
-
-
-@dataclass(frozen=True)
-class PostbackMove:
-    lead_id: int
-    effect: str  # "applied", "no_change" or "contradicts" (postback_transition)
-    status: str  # the lead's status after the event
-
-
-def lead_postback_apply(*, lender_id: int, tracking_id: str, incoming: str, occurred_at) -> PostbackMove | None:
-    """Move the lead with exactly this tracking ID by a lender's postback, following the
-    transition table; None when no lead of that lender has it.
-
-    One UPDATE does it all: it takes the lead's row lock (held until the caller's transaction
-    ends, so two postbacks of one lead are recorded one after the other), decides by the
-    transition table written out as SQL for `incoming` (postback_move_sql) on the row as it is
-    once locked, moves the lead or flags it for review, and answers what it did. The lender's
-    request so reads no model and decrypts nothing. The email and the campaign's result charge
-    that follow a move are done off the request, by `lead_postback_follow_up`.
-    """
-    move = postback_move_sql(incoming)
-    # Every SET expression reads the row as it was before the statement (SQL's rule). RETURNING
-    # reads it after, unchanged unless moved: so its status and clock are the ones the table was
-    # read with whenever the lead did not move.
-    assignments = move.assignments(applied=move.applied, contradicts=move.contradicts, newer=move.newer)
-    sql = (f"UPDATE {Lead._meta.db_table} SET {assignments} "
-           "WHERE lender_id = %(lender_id)s AND tracking_id = %(tracking_id)s "
-           f"RETURNING id, status, updated_at = %(now)s, {move.newer}")
-    params = {**postback_move_params(incoming=incoming, occurred_at=occurred_at, now=timezone.now()),
-              "lender_id": lender_id, "tracking_id": tracking_id}
-    row = fetch_one(sql, params)
-    if row is None:
-        return None
-    lead_id, status, moved, was_newer = row
-    effect = "applied" if moved else postback_transition(current=status, incoming=incoming, newer=bool(was_newer))
-    return PostbackMove(lead_id=lead_id, effect=effect, status=status)
 
 
 @transaction.atomic

@@ -3,7 +3,8 @@ with an unguessable random identifier per lender, answered with a status code on
 
 The token in the URL is the authentication, so the view is a fixed pipeline with nothing to
 negotiate: size → the engine (which finds the lender by token, parses the body with the
-lender's adapter, finds the journey and records the decision). Statuses, each on purpose:
+lender's adapter, finds the journey and records the decision); the body is read by the
+shared inbound module (prosperas/inbound/), which holds it to the size limit. Statuses, each on purpose:
 204 recorded (the lender stops); 400 a body its adapter cannot read; 404 an unknown token, a
 lender whose style takes no callbacks, or a journey not known (yet: the lender retries, and our
 record of its first answer may just not be committed); 413 too large; any 5xx (a database
@@ -15,12 +16,15 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from apps.leads.engine import callbacks
+from prosperas.inbound.body import body_read
+from prosperas.inbound.refusals import InboundRefused
 
 
 @csrf_exempt
 @require_POST
 def lender_callback(request: HttpRequest, token: str) -> HttpResponse:
-    length = int(request.headers.get("Content-Length") or 0)
-    if length > callbacks.CALLBACK_MAX_BYTES:
-        return HttpResponse(status=413)
-    return HttpResponse(status=callbacks.lender_callback_receive(token=token, body=request.body))
+    try:  # by its Content-Length and by what is read: a chunked body has none
+        body = body_read(request, limit=callbacks.CALLBACK_MAX_BYTES)
+    except InboundRefused as refusal:
+        return HttpResponse(status=refusal.status)
+    return HttpResponse(status=callbacks.lender_callback_receive(token=token, body=body))

@@ -260,3 +260,46 @@ class MappedApi(models.Model):
             field.name: getattr(self, field.name)
             for field in self._meta.fields if field.name not in ("id", "lender", "updated_at")
         }
+
+
+# --- Signed requests from lenders (apps.lenders.signed_requests) ------------------------------
+
+
+class PostbackNonce(models.Model):
+    """Nonces of a lender's signed requests that record no postback event, kept past the timestamp
+    tolerance so a replay is refused: the product data API's, and the postback tester's. (The
+    postback endpoint keeps each nonce on the event it came with: PostbackEvent.nonce.)
+
+    In the database so that every web process sees the same set and restarts forget nothing.
+    The postback tester keeps its nonces apart (`tester`), so trying a request on the tester
+    never burns the nonce for the real endpoint, and the tester still shows a replay refusal.
+    """
+
+    lender = models.ForeignKey(Lender, on_delete=models.CASCADE, related_name="+")
+    nonce = models.CharField(max_length=128)
+    tester = models.BooleanField(default=False, help_text="Seen by the postback tester, not the real endpoint.")
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "postbacks_postbacknonce"  # created by the postbacks app, which first had it
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lender", "tester", "nonce"], name="postback_nonce_once_per_lender_and_use"
+            ),
+        ]
+
+
+class PostbackAuthFailure(models.Model):
+    """A lender's signed requests refused at authentication (postbacks, product data), counted
+    per lender (when the key is known) and reason.
+
+    Bodies of unauthenticated requests are never stored.
+    """
+
+    lender = models.ForeignKey(Lender, on_delete=models.CASCADE, null=True, related_name="+")
+    reason = models.CharField(max_length=40)
+    source_ip = models.GenericIPAddressField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        db_table = "postbacks_postbackauthfailure"  # created by the postbacks app, which first had it

@@ -7,7 +7,8 @@ from django.db.models import Count
 from django.utils.html import format_html
 
 from apps.leads.models import Lead
-from apps.postbacks.models import PostbackAuthFailure, PostbackEvent
+from apps.lenders.models import PostbackAuthFailure
+from apps.postbacks.models import PostbackEvent
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

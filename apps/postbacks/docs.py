@@ -8,9 +8,10 @@ from pathlib import Path
 from django.conf import settings
 from django.http import HttpRequest
 
-from apps.postbacks import contract, signing
+from apps.postbacks import contract
 from apps.postbacks.selectors import MANGLINGS
 from apps.postbacks.serializers import PostbackInputSerializer
+from prosperas.inbound import signing
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 EXAMPLES = [

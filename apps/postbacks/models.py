@@ -74,38 +74,3 @@ class PostbackEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lender.code} {self.click_id} {self.status}"
-
-
-class PostbackNonce(models.Model):
-    """Nonces of signed requests that record no postback event, kept past the timestamp tolerance
-    so a replay is refused: the product data API's, and the postback tester's. (The postback
-    endpoint keeps each nonce on the event it came with: PostbackEvent.nonce.)
-
-    In the database so that every web process sees the same set and restarts forget nothing.
-    The postback tester keeps its nonces apart (`tester`), so trying a request on the tester
-    never burns the nonce for the real endpoint, and the tester still shows a replay refusal.
-    """
-
-    lender = models.ForeignKey("lenders.Lender", on_delete=models.CASCADE, related_name="+")
-    nonce = models.CharField(max_length=128)
-    tester = models.BooleanField(default=False, help_text="Seen by the postback tester, not the real endpoint.")
-    seen_at = models.DateTimeField(db_index=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["lender", "tester", "nonce"], name="postback_nonce_once_per_lender_and_use"
-            ),
-        ]
-
-
-class PostbackAuthFailure(models.Model):
-    """Requests refused at authentication, counted per lender (when the key is known) and reason.
-
-    Bodies of unauthenticated requests are never stored.
-    """
-
-    lender = models.ForeignKey("lenders.Lender", on_delete=models.CASCADE, null=True, related_name="+")
-    reason = models.CharField(max_length=40)
-    source_ip = models.GenericIPAddressField(null=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -2,11 +2,9 @@
 with an example. Applied to the view with `extend_schema(**POSTBACK_SCHEMA)`.
 """
 
-from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.plumbing import ResolvedComponent
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 
-from apps.postbacks import contract, signing
+from apps.postbacks import contract
 from apps.postbacks.serializers import (
     PostbackAcceptedSerializer,
     PostbackErrorSerializer,
@@ -18,67 +16,7 @@ from apps.postbacks.serializers import (
     PostbackUnmatchedSerializer,
     PostbackValidationErrorSerializer,
 )
-
-SIGNATURE_SCHEME = "ProsperasSignature"
-API_KEY_SCHEME = "ProsperasApiKey"
-
-SECURITY_SCHEMES = {
-    SIGNATURE_SCHEME: {
-        "type": "apiKey",
-        "in": "header",
-        "name": signing.HEADER_SIGNATURE,
-        "description": (
-            "The default. Send four headers: `X-Prosperas-Key` (your public key), `X-Prosperas-Timestamp` "
-            "(ISO 8601 with an offset, within 5 minutes of our clock), `X-Prosperas-Nonce` (8-128 characters "
-            "of A-Z a-z 0-9 _ -, never reused) and `X-Prosperas-Signature`: the lowercase hex HMAC-SHA256, "
-            "with your secret, of `{timestamp}.{nonce}.{raw body}` computed on the exact bytes you send. "
-            "During a secret rotation both the new and the old secret verify. Examples in Python, Node.js "
-            "and curl+openssl: /docs/postbacks/."
-        ),
-    },
-    API_KEY_SCHEME: {
-        "type": "http",
-        "scheme": "bearer",
-        "description": "For integrations set up with an API key because they cannot sign: "
-        "`Authorization: Bearer <key>`. No timestamp, nonce or signature.",
-    },
-}
-
-
-class PostbackSchema(AutoSchema):
-    """The endpoint authenticates in its own pipeline (on the raw body, before parsing), not with
-    a DRF authentication class, so its security schemes are declared here."""
-
-    def get_auth(self) -> list[dict]:
-        for name, definition in SECURITY_SCHEMES.items():
-            self.registry.register_on_missing(
-                ResolvedComponent(name=name, type=ResolvedComponent.SECURITY_SCHEMA, object=name, schema=definition)
-            )
-        return [{SIGNATURE_SCHEME: []}, {API_KEY_SCHEME: []}]
-
-
-HEADER_PARAMETERS = [
-    OpenApiParameter(
-        signing.HEADER_KEY, str, OpenApiParameter.HEADER, required=False,
-        description="hmac mode: your public key, as given at onboarding.",
-    ),
-    OpenApiParameter(
-        signing.HEADER_TIMESTAMP, str, OpenApiParameter.HEADER, required=False,
-        description="hmac mode: ISO 8601 with an offset, e.g. 2026-06-03T12:00:00.000Z; refused when more "
-        "than 5 minutes in the past or the future.",
-    ),
-    OpenApiParameter(
-        signing.HEADER_NONCE, str, OpenApiParameter.HEADER, required=False,
-        pattern=f"^{contract.NONCE_PATTERN.pattern}$",
-        description="hmac mode: 8-128 characters of A-Z a-z 0-9 _ -; a fresh one for every request, retries "
-        "included. A nonce seen before is refused for at least 10 minutes.",
-    ),
-    OpenApiParameter(
-        signing.HEADER_SIGNATURE, str, OpenApiParameter.HEADER, required=False,
-        pattern=f"^{contract.SIGNATURE_PATTERN.pattern}$",
-        description="hmac mode: lowercase hex HMAC-SHA256(secret, \"{timestamp}.{nonce}.{raw body}\").",
-    ),
-]
+from prosperas.inbound.schema import HEADER_PARAMETERS
 
 REQUEST_EXAMPLES = [
     OpenApiExample(

@@ -17,7 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.utils import timezone
+from django.utils import timezone, translation
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -26,56 +26,14 @@ from apps.postbacks import contract
 from apps.postbacks.models import PostbackEvent
 from apps.postbacks.selectors import MANGLINGS
 from apps.products.models import PRODUCT_ID_VALIDATOR
+from prosperas.inbound.fields import CurrencyField, PatternField, StrictCharField, StrictChoiceField, unknown_fields
+from prosperas.inbound.refusals import InboundRefused, validation_refusal
 
 AMOUNT_PATTERN = re.compile(r"(?P<units>[0-9]+)(?:\.[0-9]{1,2})?")
 AMOUNT_MAX_UNIT_DIGITS = 12  # PostbackEvent.amount: 14 digits, 2 of them decimals
-CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
 # The products app's own pattern, matched whole and ASCII-only (RegexValidator's search with "$"
 # would let a trailing newline through).
 PRODUCT_ID_PATTERN = re.compile(PRODUCT_ID_VALIDATOR.regex.pattern, re.ASCII)
-
-
-class StrictCharField(serializers.CharField):
-    """A JSON string, kept exactly as sent (DRF's CharField trims and accepts numbers)."""
-
-    default_error_messages = {"not_a_string": "Must be a JSON string."}
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs["trim_whitespace"] = False
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("not_a_string")
-        return super().to_internal_value(data)
-
-
-class StrictChoiceField(serializers.ChoiceField):
-    default_error_messages = {"not_a_string": "Must be a JSON string."}
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("not_a_string")
-        return super().to_internal_value(data)
-
-
-class PatternField(StrictCharField):
-    """A string matching `pattern` whole; subclasses publish it in the schema."""
-
-    pattern: re.Pattern
-    default_error_messages = {"no_match": "Invalid format."}
-
-    def to_internal_value(self, data: Any) -> str:
-        text = super().to_internal_value(data)
-        if not self.pattern.fullmatch(text):
-            self.fail("no_match")
-        return text
-
-
-@extend_schema_field({"type": "string", "pattern": "^[A-Z]{3}$", "example": "COP"})
-class CurrencyField(PatternField):
-    pattern = CURRENCY_PATTERN
-    default_error_messages = {"no_match": "Must be 3 uppercase letters (ISO 4217), e.g. COP."}
 
 
 @extend_schema_field({"type": "string", "pattern": PRODUCT_ID_VALIDATOR.regex.pattern, "maxLength": 40,
@@ -148,7 +106,7 @@ def _too_far_ahead(moment) -> bool:
 class JSONObjectField(serializers.JSONField):
     """A JSON object we can store: PostgreSQL's jsonb holds no NUL character (\u0000) and no number
     beyond a double (1e400 parses as infinity). Unpaired surrogates never get this far: the body
-    holding one is refused as a whole (inbound.json_object_parse)."""
+    holding one is refused as a whole (prosperas.inbound.body.json_object_parse)."""
 
     default_error_messages = {
         "not_an_object": "Must be a JSON object.",
@@ -235,7 +193,7 @@ class PostbackInputSerializer(serializers.Serializer):
             value = super().to_internal_value(data)
         except serializers.ValidationError as error:
             errors.update(error.detail)
-        for name in sorted(set(data) - set(self.fields)):
+        for name in unknown_fields(data, self.fields):
             errors[name] = ["Unknown field: the postback contract has no such field."]
         if "amount" in data and "currency" not in data:
             errors.setdefault("currency", []).append("Required when amount is given.")
@@ -244,67 +202,39 @@ class PostbackInputSerializer(serializers.Serializer):
         return value
 
 
-# --- The common case without the serializer ------------------------------------------------------
+# --- The one validation path ----------------------------------------------------------------------
 #
 # A DRF serializer deep-copies its fields on every instantiation: a third of a millisecond per
-# postback, most of the endpoint's Python after its SQL. Nearly every postback is a plain one
-# (strings of the contract's lengths, a known status, perhaps a date or an amount), so such a
-# body is checked here directly, and anything else (an error to explain, product_id, metadata, a
-# NUL character) goes through the serializer, which alone words the errors. This path accepts
-# nothing the serializer would refuse and yields what it would (a property-based test holds it to
-# that: tests/postbacks/test_serializers.py).
+# postback, most of the endpoint's Python after its SQL. So the endpoint and the tester validate
+# with one instance per process and language, built once, by its run_validation, which keeps
+# nothing on the instance (is_valid would: validated_data, errors); its fields hold no state
+# between calls. Per language, because DRF words a length limit once per field instance, in the
+# language active then. The serializer stays the one source of the rules and of their wording.
 
-# Field -> (maximum length, blank allowed) of the plain string fields.
-PLAIN_TEXT_FIELDS = {"click_id": (255, False), "event_id": (128, False), "reason": (512, True),
-                     "lender_reference": (128, True)}
-PLAIN_FIELDS = frozenset({*PLAIN_TEXT_FIELDS, "status", "occurred_at", "amount", "currency"})
-STATUSES = frozenset(PostbackEvent.Status.values)
+_validators: dict[str | None, PostbackInputSerializer] = {}
 
 
-def postback_plain_validate(data: dict[str, Any]) -> dict[str, Any] | None:
-    """The serializer's validated_data for a plain postback body; None when the body is not plain
-    (then PostbackInputSerializer decides, and explains)."""
-    status = data.get("status")
-    if not (data.keys() <= PLAIN_FIELDS and "click_id" in data and isinstance(status, str) and status in STATUSES):
-        return None
-    if "amount" in data and "currency" not in data:
-        return None
-    value: dict[str, Any] = {"status": status}
-    for name, (max_length, blank) in PLAIN_TEXT_FIELDS.items():
-        if name in data:
-            text = data[name]
-            if not isinstance(text, str) or len(text) > max_length or (not text and not blank) or "\x00" in text:
-                return None
-            value[name] = text
-    if "occurred_at" in data and (moment := _plain_moment(data["occurred_at"])) is None:
-        return None
-    if "occurred_at" in data:
-        value["occurred_at"] = moment
-    if "amount" in data and (amount := _plain_amount(data["amount"])) is None:
-        return None
-    if "amount" in data:
-        value["amount"] = amount
-    if "currency" in data:
-        if not isinstance(data["currency"], str) or not CURRENCY_PATTERN.fullmatch(data["currency"]):
-            return None
-        value["currency"] = data["currency"]
-    return value
+def _validator() -> PostbackInputSerializer:
+    language = translation.get_language()
+    validator = _validators.get(language)
+    if validator is None:
+        validator = PostbackInputSerializer()
+        validator.fields  # built now, once, rather than by the requests that share it
+        _validators[language] = validator
+    return validator
 
 
-def _plain_moment(data: Any):
-    moment = contract.parse_offset_datetime(data) if isinstance(data, str) else None
+def postback_body_validate(data: dict[str, Any]) -> dict[str, Any]:
+    """The postback body's validated data (PostbackInputSerializer's), or a 400 InboundRefused
+    naming each bad field with the serializer's own messages."""
     try:
-        return None if moment is None or _too_far_ahead(moment) else moment
-    except OverflowError:
-        return None
+        return _validator().run_validation(data)
+    except serializers.ValidationError as error:
+        raise postback_validation_refusal(error.detail) from None
 
 
-def _plain_amount(data: Any) -> Decimal | None:
-    match = AMOUNT_PATTERN.fullmatch(data) if isinstance(data, str) else None
-    if match is None or len(match["units"].lstrip("0")) > AMOUNT_MAX_UNIT_DIGITS:
-        return None
-    amount = Decimal(data)
-    return amount if amount > 0 else None
+def postback_validation_refusal(errors: dict) -> InboundRefused:
+    return validation_refusal(errors, what="postback")
 
 
 # Always "accepted", described by a pattern: a one-choice enum named "status" would collide with the

@@ -3,14 +3,15 @@
 Two entry points for the endpoint, in the order it calls them:
 
 - `postback_authenticate` works on the raw body bytes, before anything is parsed: it finds the
-  lender, checks its address and verifies the credentials by the lender's mode (a table of
-  verifiers). Every refusal is counted.
+  lender, checks its address and verifies the credentials by the lender's mode
+  (prosperas.inbound.auth, over the lenders' key store). Every refusal is counted.
 - `postback_ingest`, atomically: moves the lead through the leads app's transition table and
   records the event, matched to a lead by exact click_id or not, with its nonce: the event's
   insert refuses a nonce the lender already used (unique per lender), so a nonce is spent
-  exactly when its event is recorded and a replay undoes everything (refused and counted). On
-  PostgreSQL this is one statement (rows.event_record_moving_lead); elsewhere, a transaction
-  of two (the lead's UPDATE, which locks it, then the event's INSERT).
+  exactly when its event is recorded and a replay undoes everything (refused and counted). It is
+  one statement (rows.event_record_moving_lead); when other postbacks of the same lead keep
+  changing it under that statement, a transaction of two (the lead's UPDATE, which locks it,
+  then the event's INSERT).
 
 What a move sets off (the consumer's email, the campaign's result charge) is not done while the
 lender waits: each such event is recorded with `followed_up_at` empty, and
@@ -24,10 +25,8 @@ server, broker or campaign row never delays or fails a lender's postback.
 from __future__ import annotations
 
 import functools
-import hmac
-import ipaddress
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -36,33 +35,17 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.leads.models import Lead
-from apps.leads.services import (
-    lead_postback_apply,
-    lead_postback_follow_up,
-    postback_move_params,
-    postback_move_sql,
-    postback_transition,
-)
-from apps.lenders.models import Lender
-from apps.postbacks import contract, rows, signing
-from apps.postbacks.models import PostbackAuthFailure, PostbackEvent, PostbackNonce
+from apps.leads.rows import lead_postback_apply, lead_postback_params, lead_postback_preview
+from apps.leads.services import lead_postback_follow_up
+from apps.lenders.models import Lender, PostbackNonce
+from apps.lenders.signed_requests import LENDER_KEYS, lender_unchanged
+from apps.postbacks import contract, rows
+from apps.postbacks.models import PostbackEvent
 from apps.postbacks.selectors import click_id_lookalike
+from prosperas.inbound import auth
+from prosperas.inbound.refusals import AuthenticationRefused
 
 logger = logging.getLogger(__name__)
-
-BEARER_PREFIX = "Bearer "
-
-
-class PostbackAuthenticationError(Exception):
-    """A request refused at authentication: `reason` is one of contract.AUTH_FAILURE_MESSAGES."""
-
-    def __init__(self, reason: str, *, detail: str = "", lender: Lender | None = None) -> None:
-        self.reason = reason
-        self.message = detail or {**contract.AUTH_FAILURE_MESSAGES, **contract.TESTER_AUTH_FAILURE_MESSAGES}[reason]
-        self.lender = lender
-        self.on_kept_copy = False  # decided on this process's copy of the lender (rows.LENDER_CACHE_SECONDS)
-        super().__init__(f"{reason}: {self.message}")
 
 
 class LenderChanged(Exception):
@@ -135,54 +118,18 @@ class PostbackSimulation:
 
 def postback_authenticate(*, headers: Mapping[str, str], raw_body: bytes, client_ip: str | None,
                           fresh: bool = False) -> Authenticated:
-    """The lender that sent this request and its nonce, or PostbackAuthenticationError (counted,
-    then raised). The nonce is checked for replay when it is spent, by `postback_ingest`.
+    """The lender that sent this request and its nonce, or AuthenticationRefused (counted, then
+    raised): prosperas.inbound.auth over the lenders' key store. The nonce is checked for replay
+    when it is spent, by `postback_ingest`.
 
-    The lender may come from this process's recent copy (rows.lender_for_authentication) unless
-    `fresh`. A request refused on that copy is checked again on the lender as stored now, so a
-    refusal is always decided on current credentials; one accepted on it is recorded only if they
-    are still current (Authenticated.lender_stored).
-
-    `headers` must look names up case-insensitively (Django's request.headers does).
+    The lender may come from this process's recent copy (apps.lenders.signed_requests) unless
+    `fresh`; one accepted on it is recorded only if its credentials are still current
+    (Authenticated.lender_stored). `headers` must look names up case-insensitively.
     """
-    try:
-        try:
-            return _authenticate(headers=headers, raw_body=raw_body, client_ip=client_ip, fresh=fresh)
-        except PostbackAuthenticationError as error:
-            if not error.on_kept_copy:
-                raise
-            return _authenticate(headers=headers, raw_body=raw_body, client_ip=client_ip, fresh=True)
-    except PostbackAuthenticationError as error:
-        postback_auth_failure_record(lender=error.lender, reason=error.reason, source_ip=client_ip)
-        raise
-
-
-def _authenticate(*, headers: Mapping[str, str], raw_body: bytes, client_ip: str | None, fresh: bool) -> Authenticated:
-    read = None
-    try:
-        read = _lender_identify(headers, fresh=fresh)
-        _address_check(read.lender, client_ip)
-        nonce = CREDENTIAL_VERIFIERS[read.lender.postback_auth](lender=read.lender, headers=headers, raw_body=raw_body)
-    except PostbackAuthenticationError as error:
-        if read is not None:
-            error.lender, error.on_kept_copy = error.lender or read.lender, read.cached
-        raise
-    return Authenticated(lender=read.lender, nonce=nonce, lender_stored=read.stored if read.cached else None)
-
-
-def signed_request_authenticate(*, headers: Mapping[str, str], raw_body: bytes, client_ip: str | None) -> Lender:
-    """`postback_authenticate` for the other signed endpoints (the product data API), which record
-    no event to spend the nonce with: it is spent here, at once, and a replay is refused and
-    counted. Returns the lender with all its fields (these endpoints use more than authentication's)."""
-    authenticated = postback_authenticate(headers=headers, raw_body=raw_body, client_ip=client_ip, fresh=True)
-    lender = authenticated.lender
-    if authenticated.nonce:
-        with transaction.atomic():
-            if not _nonce_spend(lender=lender, nonce=authenticated.nonce):
-                postback_auth_failure_record(lender=lender, reason="replayed_nonce", source_ip=client_ip)
-                raise PostbackAuthenticationError("replayed_nonce", lender=lender)
-    lender.refresh_from_db()
-    return lender
+    verified = auth.authenticate(LENDER_KEYS, headers=headers, raw_body=raw_body, client_ip=client_ip, fresh=fresh)
+    credentials = verified.credentials
+    return Authenticated(lender=credentials.sender, nonce=verified.nonce,
+                         lender_stored=credentials.stored if credentials.kept else None)
 
 
 def postback_test_authenticate(*, headers: Mapping[str, str], raw_body: bytes, client_ip: str | None) -> Authenticated:
@@ -190,145 +137,15 @@ def postback_test_authenticate(*, headers: Mapping[str, str], raw_body: bytes, c
     order, for staging credentials only, recording nothing: refusals are not counted (the tester
     is where a lender gets them wrong on purpose) and nonces are spent at once in the tester's
     own set, so a request tried here can still be sent once to the real endpoint."""
-    lender = _lender_identify(headers, fresh=True).lender
+    credentials = auth.identify(LENDER_KEYS, headers, fresh=True)
+    lender = credentials.sender
     if lender.environment != Lender.Environment.STAGING:
-        raise PostbackAuthenticationError("not_a_staging_key", lender=lender)
-    _address_check(lender, client_ip)
-    nonce = CREDENTIAL_VERIFIERS[lender.postback_auth](lender=lender, headers=headers, raw_body=raw_body)
-    if nonce and not _nonce_spend(lender=lender, nonce=nonce, tester=True):
-        raise PostbackAuthenticationError("replayed_nonce", lender=lender)
+        raise AuthenticationRefused("not_a_staging_key", sender=lender, messages=contract.TESTER_AUTH_FAILURE_MESSAGES)
+    auth.address_check(credentials, client_ip)
+    nonce = auth.verify(credentials, headers=headers, raw_body=raw_body)
+    if nonce and not LENDER_KEYS.nonce_spend(sender=lender, nonce=nonce, tester=True):
+        raise AuthenticationRefused("replayed_nonce", sender=lender)
     return Authenticated(lender=lender, nonce="")
-
-
-def postback_auth_failure_record(*, lender: Lender | None, reason: str, source_ip: str | None) -> None:
-    """Count a refusal for staff. Never the body: it came from someone we could not authenticate."""
-    PostbackAuthFailure.objects.create(lender=lender, reason=reason, source_ip=source_ip)
-    logger.info("postback refused: reason=%s lender=%s ip=%s", reason, lender.code if lender else "-", source_ip)
-
-
-def _lender_identify(headers: Mapping[str, str], *, fresh: bool) -> rows.LenderAsRead:
-    """By X-Prosperas-Key when sent (hmac lenders, or api_key lenders that also send it), else by
-    the bearer key's SHA-256 (api_key lenders), so no row's secret has to be decrypted to search."""
-    public_key = headers.get(signing.HEADER_KEY, "")
-    bearer = _bearer_token(headers)
-    if public_key:
-        lender = rows.lender_for_authentication(column="postback_key", value=public_key, fresh=fresh)
-    elif bearer:
-        lender = rows.lender_for_authentication(column="postback_api_key_digest", value=Lender.api_key_digest(bearer),
-                                                api_key_only=True, fresh=fresh)
-    else:
-        raise PostbackAuthenticationError(
-            "missing_headers",
-            detail=f"Send {signing.HEADER_KEY}, {signing.HEADER_TIMESTAMP}, {signing.HEADER_NONCE} and "
-            f"{signing.HEADER_SIGNATURE} (or Authorization: Bearer <key> if your integration uses an API key).",
-        )
-    if lender is None:
-        raise PostbackAuthenticationError("unknown_key")
-    return lender
-
-
-def _address_check(lender: Lender, client_ip: str | None) -> None:
-    """The optional allowlist: exact addresses, no ranges (seed 004: "must match exactly")."""
-    allowed = lender.ip_allowlist
-    if not allowed:
-        return
-    if client_ip is None or ipaddress.ip_address(client_ip) not in _addresses(allowed):
-        raise PostbackAuthenticationError("address_not_allowed", lender=lender)
-
-
-def _addresses(entries: list[str]) -> set:
-    addresses = set()
-    for entry in entries:
-        try:
-            addresses.add(ipaddress.ip_address(entry))
-        except ValueError:  # the model validates entries; a bad one saved around it matches nothing
-            logger.warning("ignoring a postback allowlist entry that is not an IP address")
-    return addresses
-
-
-def _verify_hmac(*, lender: Lender, headers: Mapping[str, str], raw_body: bytes) -> str:
-    """Timestamp within tolerance, well-formed nonce, signature by the current or previous secret.
-    Returns the nonce, spent only with the event: an unauthenticated request cannot burn it."""
-    names = (signing.HEADER_TIMESTAMP, signing.HEADER_NONCE, signing.HEADER_SIGNATURE)
-    missing = [name for name in names if not headers.get(name)]
-    if missing:
-        raise PostbackAuthenticationError("missing_headers", detail=f"Missing header(s): {', '.join(missing)}.")
-    timestamp, nonce, received = (headers[name] for name in names)
-    _timestamp_check(timestamp)
-    if not contract.NONCE_PATTERN.fullmatch(nonce):
-        raise PostbackAuthenticationError("bad_nonce")
-    if not contract.SIGNATURE_PATTERN.fullmatch(received):
-        raise PostbackAuthenticationError(
-            "bad_signature", detail=f"{signing.HEADER_SIGNATURE} must be 64 lowercase hexadecimal characters."
-        )
-    # Both secrets are always tried, so timing does not tell which one (if any) matched.
-    matches = [
-        signing.signatures_match(signing.signature(secret, timestamp, nonce, raw_body), received)
-        for secret in _secrets(lender)
-    ]
-    if not any(matches):
-        raise PostbackAuthenticationError("bad_signature")
-    return nonce
-
-
-def _verify_api_key(*, lender: Lender, headers: Mapping[str, str], raw_body: bytes) -> str:
-    """For lenders that cannot sign: the bearer key compared in constant time with the secret
-    (no nonce: nothing to spend)."""
-    presented = _bearer_token(headers)
-    if not presented:
-        raise PostbackAuthenticationError(
-            "missing_headers", detail="This integration authenticates with Authorization: Bearer <key>."
-        )
-    matches = [hmac.compare_digest(presented.encode(), secret.encode()) for secret in _secrets(lender)]
-    if not any(matches):
-        raise PostbackAuthenticationError("unknown_key", detail="The API key is not valid.")
-    return ""
-
-
-# One verifier per authentication mode a lender can be onboarded with (Lender.PostbackAuth).
-CREDENTIAL_VERIFIERS: dict[str, Callable[..., str]] = {
-    Lender.PostbackAuth.HMAC: _verify_hmac,
-    Lender.PostbackAuth.API_KEY: _verify_api_key,
-}
-
-
-def _secrets(lender: Lender) -> list[str]:
-    """The secrets that verify now; refuses to run on a lender with none (STYLE.md)."""
-    secrets = [secret for secret in (lender.postback_secret, lender.postback_secret_previous) if secret]
-    if not secrets:
-        logger.error("postback lender %s has no postback secret configured", lender.code)
-        raise PostbackAuthenticationError(
-            "unknown_key", detail="No postback credentials are configured for this key.", lender=lender
-        )
-    return secrets
-
-
-def _bearer_token(headers: Mapping[str, str]) -> str:
-    value = headers.get("Authorization", "")
-    return value[len(BEARER_PREFIX):] if value.startswith(BEARER_PREFIX) else ""
-
-
-def _timestamp_check(value: str) -> None:
-    moment = contract.parse_offset_datetime(value)
-    if moment is None:
-        raise PostbackAuthenticationError("bad_timestamp")
-    now = timezone.now()
-    try:
-        skew = abs((now - moment).total_seconds())
-    except OverflowError:  # year 1 with a negative offset, and the like
-        raise PostbackAuthenticationError("bad_timestamp") from None
-    if skew > contract.timestamp_tolerance_seconds():
-        raise PostbackAuthenticationError(
-            "stale_timestamp",
-            detail=f"{contract.AUTH_FAILURE_MESSAGES['stale_timestamp']} "
-            f"Prosperas' time: {now.isoformat(timespec='seconds')}.",
-        )
-
-
-def _nonce_spend(*, lender: Lender, nonce: str, tester: bool = False) -> bool:
-    """True when this nonce was new; False for a replay. A unique row per lender, use and nonce:
-    the database refuses a second one, in any process."""
-    return rows.nonce_spend(lender_id=lender.pk, nonce=nonce, tester=tester, seen_at=timezone.now())
 
 
 def postback_nonces_purge(*, now: datetime | None = None) -> int:
@@ -353,7 +170,7 @@ def postback_ingest(
     """Record one accepted postback with its nonce and move its lead, atomically. Never
     deduplicates: every accepted request is a new row; a repeat of an earlier event is marked so
     reports count it once. A replayed nonce records nothing, is counted, and raises
-    PostbackAuthenticationError("replayed_nonce"). With `lender_stored` (Authenticated's), records
+    AuthenticationRefused("replayed_nonce"). With `lender_stored` (Authenticated's), records
     nothing and raises LenderChanged once the lender's credentials are no longer those."""
     now = timezone.now()
     # The event's values by attname, as the ORM would save them (received_at: auto_now_add).
@@ -365,12 +182,10 @@ def postback_ingest(
         "headers": headers, "source_ip": source_ip, "nonce": nonce,
     }
     try:
-        if rows.single_statement_ingest():
-            return _ingest_in_one_statement(lender, event, lender_stored)
-        return _ingest_in_transaction(lender, event, lender_stored)
+        return _ingest_in_one_statement(lender, event, lender_stored)
     except NonceReplayed:
-        postback_auth_failure_record(lender=lender, reason="replayed_nonce", source_ip=source_ip)
-        raise PostbackAuthenticationError("replayed_nonce", lender=lender) from None
+        LENDER_KEYS.refusal_record(sender=lender, reason="replayed_nonce", client_ip=source_ip)
+        raise AuthenticationRefused("replayed_nonce", sender=lender) from None
 
 
 # How many times the one-statement ingest is run again when another postback of the same lead
@@ -379,13 +194,11 @@ STALE_ATTEMPTS = 3
 
 
 def _ingest_in_one_statement(lender: Lender, event: dict, lender_stored: tuple[str, ...] | None) -> PostbackOutcome:
-    """PostgreSQL: the lead's move and the event's insert in one statement (rows.event_record_moving_lead)."""
-    move_sql = postback_move_sql(event["status"])
-    move_params = postback_move_params(incoming=event["status"], occurred_at=event["occurred_at"],
-                                       now=event["received_at"])
+    """The lead's move and the event's insert in one statement (rows.event_record_moving_lead)."""
+    move_params = lead_postback_params(lender_id=lender.pk, tracking_id=event["click_id"], incoming=event["status"],
+                                       occurred_at=event["occurred_at"], now=event["received_at"])
     for _attempt in range(STALE_ATTEMPTS):
-        recorded = rows.event_record_moving_lead(event, move_sql=move_sql, move_params=move_params,
-                                                 lender_stored=lender_stored)
+        recorded = rows.event_record_moving_lead(event, move_params=move_params, lender_stored=lender_stored)
         if recorded == rows.REPLAYED:
             raise NonceReplayed
         if recorded == rows.LENDER_CHANGED:
@@ -406,9 +219,10 @@ def _ingest_in_one_statement(lender: Lender, event: dict, lender_stored: tuple[s
 
 @transaction.atomic
 def _ingest_in_transaction(lender: Lender, event: dict, lender_stored: tuple[str, ...] | None) -> PostbackOutcome:
-    """Any database: the lead's move (which locks it until the end of the transaction), then the
-    event's insert, which decides is_repeat once the lock is held."""
-    if lender_stored is not None and not rows.lender_unchanged(lender_id=lender.pk, stored=lender_stored):
+    """The lead's move (which locks it until the end of the transaction), then the event's insert,
+    which decides is_repeat once the lock is held: after the one statement found the lead changed
+    under it STALE_ATTEMPTS times, this waits its turn on the lead's lock instead."""
+    if lender_stored is not None and not lender_unchanged(lender_id=lender.pk, stored=lender_stored):
         raise LenderChanged
     # The lead with exactly this click_id (DESIGN.md §3: never trimmed, re-cased or parsed).
     move = lead_postback_apply(lender_id=lender.pk, tracking_id=event["click_id"], incoming=event["status"],
@@ -464,18 +278,15 @@ def _follow_up(event_id: int) -> bool:
 
 def postback_simulate(*, lender: Lender, data: PostbackData) -> PostbackSimulation:
     """The postback tester's dry run of `postback_ingest`: the same match, repeat check and
-    transition table, read-only. Nothing is written and no lead is locked or moved."""
-    lead = Lead.objects.filter(lender=lender, tracking_id=data.click_id).first()
-    is_repeat = rows.event_exists_like({"lender_id": lender.pk, "lead_id": lead.pk if lead else None,
+    transition table (the leads app's own conditions, apps.leads.rows.lead_postback_preview),
+    read-only. Nothing is written and no lead is locked or moved."""
+    preview = lead_postback_preview(lender_id=lender.pk, tracking_id=data.click_id, incoming=data.status,
+                                    occurred_at=data.occurred_at or timezone.now())
+    is_repeat = rows.event_exists_like({"lender_id": lender.pk, "lead_id": preview.lead_id if preview else None,
                                         "click_id": data.click_id, "status": data.status, "event_id": data.event_id})
-    if lead is None:
+    if preview is None:
         looks_like = click_id_lookalike(lender=lender, click_id=data.click_id)
         return PostbackSimulation(matched=False, effect=PostbackEvent.Effect.UNMATCHED, is_repeat=is_repeat,
                                   lead_status_before=None, lead_status=None, looks_like=looks_like)
-    occurred_at = data.occurred_at or timezone.now()
-    # As lead_postback_apply decides it: events that occurred before the last move are older.
-    newer = lead.lender_status_at is None or occurred_at >= lead.lender_status_at
-    effect = postback_transition(current=lead.status, incoming=data.status, newer=newer)
-    after = data.status if effect == PostbackEvent.Effect.APPLIED else lead.status
-    return PostbackSimulation(matched=True, effect=effect, is_repeat=is_repeat, lead_status_before=lead.status,
-                              lead_status=after)
+    return PostbackSimulation(matched=True, effect=preview.effect, is_repeat=is_repeat,
+                              lead_status_before=preview.status_before, lead_status=preview.status)

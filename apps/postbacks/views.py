@@ -10,57 +10,34 @@ authentication (staging credentials, nothing counted, nonces of its own) and end
 `postback_simulate` instead: same status codes and bodies, `"test": true`, no event recorded.
 """
 
-from dataclasses import dataclass
 from functools import partial
 
 from django.http import JsonResponse
 from django.views.generic import TemplateView
 from drf_spectacular.utils import extend_schema
-from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import JSONParser
-from rest_framework.renderers import JSONRenderer
-from rest_framework.views import APIView
 
-from apps.postbacks import docs, inbound, services
-from apps.postbacks.inbound import PostbackRefused
-from apps.postbacks.schema import POSTBACK_SCHEMA, POSTBACK_TESTER_SCHEMA, PostbackSchema
+from apps.postbacks import docs, services
+from apps.postbacks.schema import POSTBACK_SCHEMA, POSTBACK_TESTER_SCHEMA
 from apps.postbacks.selectors import lookalike_sentence
-from apps.postbacks.serializers import PostbackInputSerializer, postback_plain_validate
+from apps.postbacks.serializers import postback_body_validate
 from apps.postbacks.services import (
-    Authenticated,
     LenderChanged,
-    PostbackAuthenticationError,
     PostbackData,
     postback_authenticate,
     postback_ingest,
     postback_simulate,
     postback_test_authenticate,
 )
-
-WWW_AUTHENTICATE = 'Prosperas-HMAC realm="postbacks", Bearer realm="postbacks"'
-
-
-class JSONOnlyNegotiation(BaseContentNegotiation):
-    """Answers are JSON whatever the client's Accept says: a lender's error log must get the
-    reason, not a 406."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0]
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
+from prosperas.inbound.refusals import AuthenticationRefused, InboundRefused
+from prosperas.inbound.schema import SignedRequestSchema
+from prosperas.inbound.views import Received, SignedInboundView, answer
 
 
-class PostbackIngestView(APIView):
+class PostbackIngestView(SignedInboundView):
     http_method_names = ["post"]
-    authentication_classes: list = []  # authentication is the pipeline's own step, on the raw body
-    permission_classes: list = []
-    parser_classes = [JSONParser]  # for the schema; the body is parsed by inbound.json_object_parse
-    renderer_classes = [JSONRenderer]
-    content_negotiation_class = JSONOnlyNegotiation
-    schema = PostbackSchema()
-
-    refusal_fields: dict = {}  # added first to every refusal's body (the tester's "test": true)
+    schema = SignedRequestSchema()  # declares the HMAC and bearer security schemes
+    authenticate = staticmethod(postback_authenticate)
+    www_authenticate = 'Prosperas-HMAC realm="postbacks", Bearer realm="postbacks"'
 
     def dispatch(self, request, *args, **kwargs):
         """POST is answered here, on Django's request: DRF's request wrapper, authentication,
@@ -72,87 +49,33 @@ class PostbackIngestView(APIView):
         self.args, self.kwargs, self.request = args, kwargs, request
         try:
             return self.post(request)
-        except (PostbackAuthenticationError, PostbackRefused) as exc:
+        except (AuthenticationRefused, InboundRefused) as exc:
             return self.refusal(exc)
 
     @extend_schema(**POSTBACK_SCHEMA)
     def post(self, request):
-        received = _receive(request, authenticate=postback_authenticate)
+        received = self.receive(request)
+        data = PostbackData(**postback_body_validate(received.data))
         try:
-            outcome = _ingest(received)
+            outcome = _ingest(received, data)
         except LenderChanged:
             # Staff changed the lender's credentials since this process read them: the request is
             # decided again on the lender as stored now, which nothing can have changed since.
-            received = _receive(request, authenticate=partial(postback_authenticate, fresh=True),
-                                raw_body=received.raw_body)
-            outcome = _ingest(received)
+            received = self.receive(request, authenticate=partial(postback_authenticate, fresh=True),
+                                    raw_body=received.raw_body)
+            outcome = _ingest(received, data)
         return RESPONDERS[outcome.matched](outcome)
 
     def http_method_not_allowed(self, request, *args, **kwargs):
-        raise PostbackRefused(405, "method_not_allowed", f"Use POST {request.path}; {request.method} is not allowed.")
-
-    def refusal(self, exc: PostbackAuthenticationError | PostbackRefused) -> JsonResponse:
-        if isinstance(exc, PostbackAuthenticationError):
-            return answer({**self.refusal_fields, "error": exc.reason, "message": exc.message}, status=401,
-                          headers={"WWW-Authenticate": WWW_AUTHENTICATE})
-        return answer({**self.refusal_fields, **exc.body()}, status=exc.status)
-
-    def handle_exception(self, exc):
-        if isinstance(exc, PostbackAuthenticationError | PostbackRefused):
-            return self.refusal(exc)
-        return super().handle_exception(exc)
+        raise InboundRefused(405, "method_not_allowed", f"Use POST {request.path}; {request.method} is not allowed.")
 
 
-def answer(body: dict, *, status: int, headers: dict | None = None) -> JsonResponse:
-    """A JSON answer written as DRF's JSONRenderer writes it (compact, UTF-8)."""
-    return JsonResponse(body, status=status, headers=headers,
-                        json_dumps_params={"separators": (",", ":"), "ensure_ascii": False})
-
-
-@dataclass(frozen=True)
-class Received:
-    authenticated: Authenticated
-    data: PostbackData
-    raw_body: bytes
-    client_ip: str | None
-    audit_headers: dict[str, str]
-
-
-def _receive(http_request, *, authenticate, raw_body: bytes | None = None) -> Received:
-    """The pipeline up to a validated body, shared by the endpoint and its tester. `http_request`
-    is Django's request, whose stream is still unread unless its `raw_body` was read already."""
-    if raw_body is None:
-        raw_body = inbound.body_read(http_request)
-    inbound.content_type_check(http_request)
-    client_ip = inbound.client_ip(http_request)
-    authenticated = authenticate(headers=http_request.headers, raw_body=raw_body, client_ip=client_ip)
-    return Received(authenticated=authenticated, data=_validated(inbound.json_object_parse(raw_body)),
-                    raw_body=raw_body, client_ip=client_ip, audit_headers=inbound.headers_for_audit(http_request))
-
-
-def _ingest(received: Received) -> services.PostbackOutcome:
+def _ingest(received: Received, data: PostbackData) -> services.PostbackOutcome:
     authenticated = received.authenticated
     return postback_ingest(
-        lender=authenticated.lender, data=received.data, raw_body=received.raw_body, headers=received.audit_headers,
+        lender=authenticated.lender, data=data, raw_body=received.raw_body, headers=received.audit_headers,
         source_ip=received.client_ip, nonce=authenticated.nonce, lender_stored=authenticated.lender_stored,
     )
-
-
-def _validated(body: dict) -> PostbackData:
-    """A plain body is checked directly (postback_plain_validate says why); any other, and every
-    error, by the serializer."""
-    validated = postback_plain_validate(body)
-    if validated is None:
-        serializer = PostbackInputSerializer(data=body)
-        if not serializer.is_valid():
-            raise _validation_refusal(serializer.errors)
-        validated = serializer.validated_data
-    return PostbackData(**validated)
-
-
-def _validation_refusal(errors: dict) -> PostbackRefused:
-    names = ", ".join(errors)
-    return PostbackRefused(400, "validation_error", f"The postback has invalid fields: {names}.", fields=errors)
 
 
 def _accepted(outcome: services.PostbackOutcome) -> JsonResponse:
@@ -184,10 +107,13 @@ class PostbackTesterView(PostbackIngestView):
 
     refusal_fields = {"test": True}
 
+    authenticate = staticmethod(postback_test_authenticate)
+
     @extend_schema(**POSTBACK_TESTER_SCHEMA)
     def post(self, request):
-        received = _receive(request, authenticate=postback_test_authenticate)
-        simulation = postback_simulate(lender=received.authenticated.lender, data=received.data)
+        received = self.receive(request)
+        data = PostbackData(**postback_body_validate(received.data))
+        simulation = postback_simulate(lender=received.authenticated.lender, data=data)
         return TESTER_RESPONDERS[simulation.matched](simulation)
 
 

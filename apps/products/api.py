@@ -15,22 +15,18 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import JSONParser
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from apps.postbacks import inbound
-from apps.postbacks.inbound import PostbackRefused
-from apps.postbacks.schema import HEADER_PARAMETERS, PostbackSchema
-from apps.postbacks.serializers import CurrencyField, StrictCharField
-from apps.postbacks.services import PostbackAuthenticationError, signed_request_authenticate
+from apps.lenders.models import Lender
+from apps.lenders.signed_requests import LENDER_KEYS
 from apps.products.models import AGE_LIMITS, DOCUMENT_TYPES, REGIONS, Product
 from apps.products.selectors import product_data, product_kind_choices, product_pending_revision
 from apps.products.services import ProductNotFound, ProductSubmission, product_lender_submit
-
-WWW_AUTHENTICATE = 'Prosperas-HMAC realm="products", Bearer realm="products"'
+from prosperas.inbound import auth
+from prosperas.inbound.fields import CurrencyField, StrictCharField, unknown_fields
+from prosperas.inbound.refusals import InboundRefused, validation_refusal
+from prosperas.inbound.schema import HEADER_PARAMETERS, SignedRequestSchema
+from prosperas.inbound.views import SignedInboundView
 
 
 class DecimalStringField(serializers.DecimalField):
@@ -102,7 +98,7 @@ class ProductDataSerializer(serializers.Serializer):
 
     def to_internal_value(self, data: Any) -> dict:
         if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
+            unknown = unknown_fields(data, self.fields)
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
         return super().to_internal_value(data)
@@ -156,39 +152,31 @@ EXAMPLE = OpenApiExample("Personal loan", request_only=True, value={
 })
 
 
-class JSONOnlyNegotiation(BaseContentNegotiation):
-    """JSON whatever the Accept header says: a lender's error log must get the reason, not a 406."""
+def lender_authenticate(*, headers, raw_body: bytes, client_ip: str | None) -> Lender:
+    """Authenticated exactly as postbacks are (same keys, signing and refusals, counted); the
+    nonce is spent at once (nothing else records it). The lender with all its fields: this API
+    uses more than authentication reads."""
+    lender = auth.authenticate_spending_nonce(LENDER_KEYS, headers=headers, raw_body=raw_body,
+                                              client_ip=client_ip).sender
+    lender.refresh_from_db()
+    return lender
 
-    def select_parser(self, request, parsers):
-        return parsers[0]
 
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
+class LenderProductView(SignedInboundView):
+    """The shared pipeline (prosperas.inbound.views), then the product data's strict fields."""
 
-
-class LenderProductView(APIView):
-    """The shared pipeline: authenticate on the raw body as postbacks do, then parse strictly."""
-
-    authentication_classes: list = []
-    permission_classes: list = []
-    parser_classes = [JSONParser]  # for the schema; bodies are parsed by inbound.json_object_parse
-    renderer_classes = [JSONRenderer]
-    content_negotiation_class = JSONOnlyNegotiation
-    schema = PostbackSchema()  # declares the HMAC and bearer security schemes
+    schema = SignedRequestSchema()  # declares the HMAC and bearer security schemes
+    authenticate = staticmethod(lender_authenticate)
+    www_authenticate = 'Prosperas-HMAC realm="products", Bearer realm="products"'
 
     def lender_and_data(self, request) -> tuple[Any, dict | None]:
-        http_request = request._request  # the raw stream: DRF's request.data would parse it first
-        raw_body = inbound.body_read(http_request)
-        if request.method in ("POST", "PUT"):
-            inbound.content_type_check(http_request)
-        lender = signed_request_authenticate(headers=http_request.headers, raw_body=raw_body,
-                                             client_ip=inbound.client_ip(http_request))
-        if request.method not in ("POST", "PUT"):
-            return lender, None
-        serializer = ProductDataSerializer(data=inbound.json_object_parse(raw_body))
+        received = self.receive(request._request)  # the raw stream: DRF's request.data would parse it first
+        if received.data is None:
+            return received.authenticated, None
+        serializer = ProductDataSerializer(data=received.data)
         if not serializer.is_valid():
             raise _refusal(serializer.errors)
-        return lender, dict(serializer.validated_data)
+        return received.authenticated, dict(serializer.validated_data)
 
     def submit(self, request, product_id: str | None = None) -> Response:
         lender, data = self.lender_and_data(request)
@@ -201,19 +189,13 @@ class LenderProductView(APIView):
         return Response(body, status=201 if submission.created else 202)
 
     def handle_exception(self, exc):
-        if isinstance(exc, PostbackAuthenticationError):
-            return Response({"error": exc.reason, "message": exc.message}, status=401,
-                            headers={"WWW-Authenticate": WWW_AUTHENTICATE})
-        if isinstance(exc, PostbackRefused):
-            return Response(exc.body(), status=exc.status)
         if isinstance(exc, ProductNotFound):
             return Response({"error": "unknown_product_id", "message": str(exc)}, status=404)
         return super().handle_exception(exc)
 
 
-def _refusal(errors: dict) -> PostbackRefused:
-    return PostbackRefused(400, "validation_error", f"The product data has invalid fields: {', '.join(errors)}.",
-                           fields=errors)
+def _refusal(errors: dict) -> InboundRefused:
+    return validation_refusal(errors, what="product data")
 
 
 class ProductCollectionView(LenderProductView):

@@ -35,12 +35,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.lenders.adapters.mapped import MappedJsonAdapter
 from apps.lenders.models import Lender, MappedApi
-from apps.postbacks.signing import signature, signatures_match
 from apps.products.models import Product
 from apps.sandbox import services, views
 from apps.sandbox.models import SandboxApplication
 from apps.sandbox.styles import ContractData, SandboxStyle
 from apps.sandbox.views import lender_api
+from prosperas.inbound.signing import signature, signatures_match
 
 STYLE = MappedJsonAdapter.key
 

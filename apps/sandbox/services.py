@@ -35,10 +35,10 @@ from django.utils import timezone
 
 from apps.lenders.config import lender_callback_url
 from apps.lenders.models import Lender
-from apps.postbacks.signing import signed_headers
 from apps.products.models import Product
 from apps.products.selectors import annuity_installment, monthly_rate_from_annual
 from apps.sandbox.models import SandboxLenderSettings, is_known_step, parse_failure_script
+from prosperas.inbound.signing import signed_headers
 
 REJECT_BELOW_INCOME = 1_200_000
 LOW_INCOME = 2_500_000

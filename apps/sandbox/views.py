@@ -31,10 +31,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.lenders.models import Lender
-from apps.postbacks.signing import signatures_match
 from apps.sandbox import services
 from apps.sandbox.models import SandboxApplication, SandboxLenderSettings
 from prosperas.db import connection_give_back, database_released
+from prosperas.inbound.signing import signatures_match
 
 logger = logging.getLogger(__name__)
 

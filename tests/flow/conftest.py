@@ -11,6 +11,7 @@ from apps.campaigns.models import Campaign
 from apps.leads import services
 from apps.leads.engine.results import decision_fail, decision_record, submission_fail, submission_record
 from apps.leads.models import Lead
+from apps.leads.rows import lead_postback_apply
 from apps.lenders.adapters.base import Decision as DecisionKind
 from apps.lenders.adapters.base import DecisionResult, Offer, SubmissionResult
 from apps.listings.models import Listing
@@ -52,8 +53,8 @@ def shop(db) -> Shop:
 
 def lender_postback_applied(lead: Lead, status: str, occurred_at) -> None:
     """The lead's move by a lender's postback, as the postback endpoint makes it (apps.postbacks)."""
-    services.lead_postback_apply(lender_id=lead.lender_id, tracking_id=lead.tracking_id, incoming=status,
-                                 occurred_at=occurred_at)
+    lead_postback_apply(lender_id=lead.lender_id, tracking_id=lead.tracking_id, incoming=status,
+                        occurred_at=occurred_at)
 
 
 def approved(*offer_ids: str) -> DecisionResult:

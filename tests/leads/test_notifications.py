@@ -21,8 +21,9 @@ from apps.leads.notifications import (
     lead_status_notify,
     lead_status_notify_enqueue,
 )
-from apps.postbacks import contract, signing
+from apps.postbacks import contract
 from apps.postbacks.services import PostbackData, postback_follow_ups_run, postback_ingest
+from prosperas.inbound import signing
 from tests.conftest import ROOT, start_worker, stop_worker
 from tests.factories import LeadFactory
 from tests.support import wait_until

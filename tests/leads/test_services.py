@@ -159,28 +159,6 @@ def test_hand_off_before_submission_is_refused():
 
 # --- The postback transition table (DESIGN.md §5) ----------------------------------------------
 
-@pytest.mark.parametrize(
-    ("current", "incoming", "newer", "effect"),
-    [
-        (LeadStatus.HANDED_OFF, LeadStatus.PRE_APPROVED, True, "applied"),
-        (LeadStatus.HANDED_OFF, LeadStatus.DISBURSED, True, "applied"),
-        (LeadStatus.PRE_APPROVED, LeadStatus.APPROVED, True, "applied"),
-        (LeadStatus.APPROVED, LeadStatus.DISBURSED, True, "applied"),
-        (LeadStatus.APPROVED, LeadStatus.PRE_APPROVED, True, "no_change"),
-        (LeadStatus.DISBURSED, LeadStatus.APPROVED, False, "no_change"),
-        (LeadStatus.APPROVED, LeadStatus.APPROVED, True, "no_change"),
-        (LeadStatus.APPROVED, LeadStatus.REJECTED, True, "applied"),
-        (LeadStatus.APPROVED, LeadStatus.REJECTED, False, "contradicts"),
-        (LeadStatus.DISBURSED, LeadStatus.CANCELLED, True, "contradicts"),
-        (LeadStatus.REJECTED, LeadStatus.APPROVED, True, "contradicts"),
-        (LeadStatus.CANCELLED, LeadStatus.CANCELLED, True, "no_change"),
-        (LeadStatus.NOT_ELIGIBLE, LeadStatus.APPROVED, True, "contradicts"),
-        (LeadStatus.NOT_ELIGIBLE, LeadStatus.REJECTED, True, "applied"),
-    ],
-)
-def test_postback_transition_table(current, incoming, newer, effect):
-    assert services.postback_transition(current=current, incoming=incoming, newer=newer) == effect
-
 
 @pytest.mark.django_db
 def test_events_arriving_out_of_order_never_move_a_lead_backwards():

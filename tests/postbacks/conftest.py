@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from apps.postbacks import contract, signing
+from apps.postbacks import contract
+from prosperas.inbound import signing
 from tests.conftest import ROOT, _database_url
 from tests.factories import LeadFactory, LenderFactory
 

@@ -4,7 +4,8 @@ import json
 
 from django.urls import reverse
 
-from apps.postbacks.models import PostbackAuthFailure, PostbackEvent
+from apps.lenders.models import PostbackAuthFailure
+from apps.postbacks.models import PostbackEvent
 from apps.postbacks.services import PostbackData, postback_ingest
 from tests.factories import LenderFactory
 
@@ -34,7 +35,7 @@ def test_refusals_are_counted_per_lender_and_reason_for_staff(admin_client, db):
         PostbackAuthFailure.objects.create(lender=lender, reason=reason, source_ip="10.0.0.1")
     PostbackAuthFailure.objects.create(lender=None, reason="unknown_key", source_ip="10.0.0.2")
 
-    response = admin_client.get(reverse("admin:postbacks_postbackauthfailure_changelist"))
+    response = admin_client.get(reverse("admin:lenders_postbackauthfailure_changelist"))
 
     assert response.status_code == 200
     counts = {(row["lender__code"], row["reason"]): row["count"] for row in response.context["failure_counts"]}

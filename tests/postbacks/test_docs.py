@@ -10,8 +10,9 @@ import pytest
 from django.urls import reverse
 
 from apps.leads.models import Lead, LeadStatus
-from apps.postbacks import contract, docs, signing
+from apps.postbacks import contract, docs
 from apps.postbacks.selectors import MANGLINGS
+from prosperas.inbound import signing
 from tests.factories import LeadFactory, LenderFactory
 
 WORKED = docs.WORKED_EXAMPLE

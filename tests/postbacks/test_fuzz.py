@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.postbacks import contract, signing
+from apps.postbacks import contract
 from apps.postbacks.models import PostbackEvent
+from prosperas.inbound import signing
 from tests.factories import LeadFactory, LenderFactory
 
 FUZZ_SETTINGS = settings(

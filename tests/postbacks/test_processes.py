@@ -1,4 +1,4 @@
-"""The endpoint served by two separate gunicorn processes on PostgreSQL (or SQLite): a nonce is
+"""The endpoint served by two separate gunicorn processes on PostgreSQL: a nonce is
 refused across processes, and 50 postbacks for one lead at once leave it consistent, followed up
 once each by runners racing each other."""
 
@@ -10,12 +10,13 @@ import requests
 from django.db import connections
 
 from apps.leads.models import Lead, LeadNotification, LeadStatus
-from apps.postbacks import signing
-from apps.postbacks.models import PostbackAuthFailure, PostbackEvent
+from apps.lenders.models import PostbackAuthFailure
+from apps.lenders.tools import lender_secrets_apply
+from apps.postbacks.models import PostbackEvent
 from apps.postbacks.services import postback_follow_ups_run
+from prosperas.inbound import signing
 from tests.factories import LeadFactory, LenderFactory
 from tests.postbacks.conftest import URL, body_bytes
-from apps.lenders.tools import lender_secrets_apply
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

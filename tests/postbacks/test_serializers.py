@@ -1,15 +1,17 @@
-"""The plain-body fast path and the strict serializer agree: whatever the fast path accepts, the
-serializer accepts with the same validated data; everything else is left to the serializer."""
+"""One validation path: postback_body_validate is the strict serializer, one instance per process.
+Whatever the body, it answers exactly as a fresh serializer does: the same validated data, or
+the same errors (which it refuses with, 400), so nothing of one call stays for the next."""
 
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps.postbacks.serializers import PostbackInputSerializer, postback_plain_validate
+from apps.postbacks.serializers import PostbackInputSerializer, postback_body_validate
+from prosperas.inbound.refusals import InboundRefused
 
 FIELDS = ["click_id", "status", "event_id", "occurred_at", "amount", "currency", "reason", "lender_reference",
           "product_id", "metadata", "unknown"]
@@ -24,14 +26,25 @@ values = (near_valid | st.text(max_size=20) | st.integers() | st.none() | st.boo
 bodies = st.dictionaries(st.sampled_from(FIELDS), values, max_size=6)
 
 
+def fresh_serializer_answer(body) -> tuple[bool, dict]:
+    serializer = PostbackInputSerializer(data=body)
+    valid = serializer.is_valid()
+    return valid, dict(serializer.validated_data) if valid else serializer.errors
+
+
+def shared_validator_answer(body) -> tuple[bool, dict]:
+    try:
+        return True, dict(postback_body_validate(body))
+    except InboundRefused as refusal:
+        assert (refusal.status, refusal.error) == (400, "validation_error")
+        assert refusal.message == f"The postback has invalid fields: {', '.join(refusal.fields)}."
+        return False, refusal.fields
+
+
 @settings(max_examples=1500, deadline=None, derandomize=True, database=None)
 @given(bodies)
-def test_whatever_the_fast_path_accepts_the_serializer_accepts_the_same(body):
-    plain = postback_plain_validate(body)
-    if plain is not None:
-        serializer = PostbackInputSerializer(data=body)
-        assert serializer.is_valid(), serializer.errors
-        assert plain == dict(serializer.validated_data)
+def test_the_shared_validator_answers_as_a_fresh_serializer(body):
+    assert shared_validator_answer(body) == fresh_serializer_answer(body)
 
 
 @pytest.mark.parametrize("body", [
@@ -39,30 +52,44 @@ def test_whatever_the_fast_path_accepts_the_serializer_accepts_the_same(body):
     {"click_id": "movilco_9a0f", "status": "disbursed", "event_id": "evt-1", "amount": "1500000.00",
      "currency": "COP", "lender_reference": "APP-7"},
     {"click_id": "x", "status": "rejected", "reason": "", "occurred_at": "2026-06-03T12:00:00.5-05:00"},
-], ids=["minimal", "disbursement", "rejection"])
-def test_plain_postbacks_take_the_fast_path_with_the_serializers_result(body):
+    {"click_id": "x", "status": "approved", "metadata": {}},
+    {"click_id": "x", "status": "approved", "product_id": "ln_personal_01"},
+], ids=["minimal", "disbursement", "rejection", "metadata", "product_id"])
+def test_plain_postbacks_get_the_serializers_result(body):
     serializer = PostbackInputSerializer(data=body)
     assert serializer.is_valid(), serializer.errors
-    assert postback_plain_validate(body) == dict(serializer.validated_data)
+    assert postback_body_validate(body) == dict(serializer.validated_data)
 
 
-@pytest.mark.parametrize("body", [
-    {"click_id": "x", "status": "approved", "metadata": {}},  # the serializer checks metadata
-    {"click_id": "x", "status": "approved", "product_id": "ln_personal_01"},
-    {"click_id": "x", "status": "approved", "amount": "10.00"},  # currency missing: an error to word
-    {"click_id": "x\x00", "status": "approved"},
-    {"click_id": "x", "status": "approved", "amount": "0.00", "currency": "COP"},
-], ids=["metadata", "product_id", "amount_alone", "nul", "zero_amount"])
-def test_anything_unusual_is_left_to_the_serializer(body):
-    assert postback_plain_validate(body) is None
+@pytest.mark.parametrize(("body", "field", "message"), [
+    ({"click_id": "x", "status": "approved", "amount": "10.00"}, "currency", "Required when amount is given."),
+    ({"click_id": "x\x00", "status": "approved"}, "click_id", "Null characters are not allowed."),
+    ({"click_id": "x", "status": "approved", "amount": "0.00", "currency": "COP"}, "amount",
+     "Must be greater than zero."),
+    ({"click_id": "x", "status": "approved", "colour": "blue"}, "colour",
+     "Unknown field: the postback contract has no such field."),
+], ids=["amount_alone", "nul", "zero_amount", "unknown"])
+def test_errors_are_worded_by_the_serializer(body, field, message):
+    with translation.override("en"):
+        valid, errors = shared_validator_answer(body)
+        assert not valid and message in errors[field]
+        assert (valid, errors) == fresh_serializer_answer(body)
 
 
-def test_an_occurred_at_too_far_ahead_is_left_to_the_serializer():
+def test_each_language_gets_the_serializers_wording_in_that_language():
+    body = {"click_id": "x" * 256, "status": "approved"}
+    for language in ("es", "en", "es"):
+        with translation.override(language):
+            assert shared_validator_answer(body) == fresh_serializer_answer(body)
+
+
+def test_an_occurred_at_too_far_ahead_is_refused():
     ahead = (timezone.now() + timedelta(minutes=6)).isoformat()
-    assert postback_plain_validate({"click_id": "x", "status": "approved", "occurred_at": ahead}) is None
+    valid, errors = shared_validator_answer({"click_id": "x", "status": "approved", "occurred_at": ahead})
+    assert not valid and list(errors) == ["occurred_at"]
 
 
-def test_the_fast_path_keeps_amounts_exact():
-    plain = postback_plain_validate({"click_id": "x", "status": "disbursed", "amount": "0001500000.10",
-                                     "currency": "COP"})
+def test_amounts_stay_exact():
+    plain = postback_body_validate({"click_id": "x", "status": "disbursed", "amount": "0001500000.10",
+                                    "currency": "COP"})
     assert plain["amount"] == Decimal("1500000.10")

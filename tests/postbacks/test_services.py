@@ -9,17 +9,20 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.leads.models import LeadStatus
-from apps.leads.services import postback_transition
-from apps.postbacks import rows, services, signing
-from apps.postbacks.models import PostbackAuthFailure, PostbackEvent, PostbackNonce
+from apps.leads.transitions import postback_transition
+from apps.lenders import signed_requests
+from apps.lenders.models import PostbackAuthFailure, PostbackNonce
+from apps.postbacks import rows, services
+from apps.postbacks.models import PostbackEvent
 from apps.postbacks.services import (
-    PostbackAuthenticationError,
     PostbackData,
     postback_authenticate,
     postback_follow_ups_run,
     postback_ingest,
     postback_nonces_purge,
 )
+from prosperas.inbound import signing
+from prosperas.inbound.refusals import AuthenticationRefused
 from tests.factories import LeadFactory, LenderFactory
 
 
@@ -90,7 +93,7 @@ def test_the_lender_is_loaded_without_its_adapter_credentials(lender, django_ass
 
 def test_ingest_spends_the_nonce_with_the_event_and_refuses_a_replay_recording_nothing(lender, lead):
     first = ingest(lender, click_id=lead.tracking_id, status="approved", nonce="nonce-0001")
-    with pytest.raises(PostbackAuthenticationError) as raised:
+    with pytest.raises(AuthenticationRefused) as raised:
         ingest(lender, click_id=lead.tracking_id, status="disbursed", nonce="nonce-0001")
     lead.refresh_from_db()
     assert raised.value.reason == "replayed_nonce"
@@ -123,9 +126,9 @@ def test_follow_ups_email_the_consumer_once_however_often_they_run(lender, mailo
 
 def test_authenticate_raises_with_the_reason_and_the_lender(lender):
     headers = signing.signed_headers(key=lender.postback_key, secret="wrong", raw_body=b"{}")
-    with pytest.raises(PostbackAuthenticationError) as raised:
+    with pytest.raises(AuthenticationRefused) as raised:
         postback_authenticate(headers=headers, raw_body=b"{}", client_ip=None)
-    assert (raised.value.reason, raised.value.lender) == ("bad_signature", lender)
+    assert (raised.value.reason, raised.value.sender) == ("bad_signature", lender)
 
 
 def test_purge_forgets_nonces_older_than_the_retention_only(db, settings):
@@ -160,13 +163,9 @@ def test_a_follow_up_that_fails_stays_due_and_does_not_hold_up_the_others(lender
     assert postback_follow_ups_run() == 1  # the next run does it
 
 
-# --- PostgreSQL's one-statement ingest (rows.event_record_moving_lead) --------------------------
-
-needs_postgresql = pytest.mark.skipif(not rows.single_statement_ingest(),
-                                      reason="the one-statement ingest is PostgreSQL's; SQLite uses the transaction")
+# --- The one-statement ingest (rows.event_record_moving_lead) ----------------------------------
 
 
-@needs_postgresql
 def test_one_statement_ingest_moves_and_records_in_one_round_trip(transactional_db, django_assert_num_queries):
     lender = LenderFactory()
     lead = LeadFactory(listing__product__lender=lender, status=LeadStatus.HANDED_OFF)
@@ -181,18 +180,16 @@ def test_one_statement_ingest_moves_and_records_in_one_round_trip(transactional_
     assert PostbackEvent.objects.get(pk=repeat.event.pk).followed_up_at is not None
 
 
-@needs_postgresql
 def test_one_statement_replay_outside_any_transaction_undoes_the_move(transactional_db):
     lender = LenderFactory()
     lead = LeadFactory(listing__product__lender=lender, status=LeadStatus.HANDED_OFF)
     ingest(lender, click_id=lead.tracking_id, status="pre_approved", nonce="nonce-0001")
-    with pytest.raises(PostbackAuthenticationError):
+    with pytest.raises(AuthenticationRefused):
         ingest(lender, click_id=lead.tracking_id, status="disbursed", nonce="nonce-0001")
     lead.refresh_from_db()
     assert (lead.status, PostbackEvent.objects.count()) == (LeadStatus.PRE_APPROVED, 1)
 
 
-@needs_postgresql
 def test_an_unmatched_event_gets_its_lookalike_hint_in_one_statement_too(transactional_db):
     lender = LenderFactory()
     lead = LeadFactory(listing__product__lender=lender)
@@ -201,7 +198,6 @@ def test_an_unmatched_event_gets_its_lookalike_hint_in_one_statement_too(transac
     assert PostbackEvent.objects.get().looks_like == outcome.event.looks_like == "letter_case"
 
 
-@needs_postgresql
 def test_a_postback_whose_lead_another_one_moved_meanwhile_is_run_again_and_sees_it(transactional_db, monkeypatch):
     """The statement reads the lead in its snapshot, then waits for the lead's lock held by another
     postback of the same status. When that one commits, the row read is outdated and the snapshot
@@ -257,7 +253,6 @@ def _wait_for_a_lock_wait() -> None:
     raise AssertionError("the second postback never waited for the lead's lock")
 
 
-@needs_postgresql
 def test_a_lead_moved_under_every_attempt_is_recorded_by_the_transaction(transactional_db, monkeypatch):
     lender = LenderFactory()
     lead = LeadFactory(listing__product__lender=lender, status=LeadStatus.HANDED_OFF)
@@ -268,7 +263,7 @@ def test_a_lead_moved_under_every_attempt_is_recorded_by_the_transaction(transac
     assert PostbackEvent.objects.get().nonce == "nonce-0001"
 
 
-# --- The lenders a process keeps (rows.lender_for_authentication) --------------------------------
+# --- The lenders a process keeps (signed_requests.lender_for_authentication) ---------------------
 
 
 def test_a_kept_lender_saves_the_read_and_each_caller_gets_its_own_copy(lender, django_assert_num_queries):
@@ -285,10 +280,9 @@ def test_a_kept_lender_saves_the_read_and_each_caller_gets_its_own_copy(lender, 
 @pytest.mark.parametrize("one_statement", [True, False], ids=["one_statement", "transaction"])
 def test_an_event_is_not_recorded_once_the_lender_it_was_authenticated_on_changed(lender, lead, monkeypatch,
                                                                                  one_statement):
-    if one_statement and not rows.single_statement_ingest():
-        pytest.skip("the one-statement ingest is PostgreSQL's")
-    monkeypatch.setattr(rows, "single_statement_ingest", lambda: one_statement)
-    read = rows.lender_for_authentication(column="postback_key", value=lender.postback_key, fresh=True)
+    if not one_statement:  # the transaction, as after the lead changed under every statement
+        monkeypatch.setattr(rows, "event_record_moving_lead", lambda *args, **kwargs: rows.STALE)
+    read = signed_requests.lender_for_authentication(column="postback_key", value=lender.postback_key, fresh=True)
     ingest(lender, click_id=lead.tracking_id, status="pre_approved", lender_stored=read.stored)  # unchanged: recorded
     lender.postback_ip_allowlist = "10.0.0.1"
     lender.save()

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.postbacks.models import PostbackNonce
+from apps.lenders.models import PostbackNonce
 from apps.postbacks.tasks import purge_expired_nonces
 from tests.factories import LenderFactory
 from tests.support import wait_until

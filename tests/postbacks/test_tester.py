@@ -7,9 +7,9 @@ import sys
 import pytest
 
 from apps.leads.models import LeadNotification, LeadStatus
-from apps.lenders.models import Lender
+from apps.lenders.models import Lender, PostbackAuthFailure, PostbackNonce
 from apps.postbacks import contract, docs
-from apps.postbacks.models import PostbackAuthFailure, PostbackEvent, PostbackNonce
+from apps.postbacks.models import PostbackEvent
 from apps.postbacks.services import PostbackData, postback_ingest
 from tests.factories import LeadFactory, LenderFactory
 from tests.postbacks.conftest import URL, body_bytes, signed

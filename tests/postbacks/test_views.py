@@ -15,10 +15,10 @@ from django.core.handlers.asgi import ASGIHandler
 from django.utils import timezone
 
 from apps.leads.models import Lead, LeadStatus
-from apps.lenders.models import Lender
-from apps.postbacks import signing
-from apps.postbacks.models import PostbackAuthFailure, PostbackEvent, PostbackNonce
+from apps.lenders.models import Lender, PostbackAuthFailure, PostbackNonce
+from apps.postbacks.models import PostbackEvent
 from apps.postbacks.selectors import MANGLINGS
+from prosperas.inbound import signing
 from tests.factories import LeadFactory, LenderFactory
 from tests.postbacks.conftest import URL, body_bytes, signed
 

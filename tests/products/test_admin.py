@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from apps.postbacks import signing
 from apps.products.models import Product, ProductRevision
 from apps.products.services import product_lender_submit
+from prosperas.inbound import signing
 from tests.factories import LenderFactory
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,10 @@ import secrets
 import pytest
 
 from apps.campaigns.catalog import catalog_for_origin
-from apps.postbacks import signing
+from apps.lenders.models import PostbackAuthFailure
 from apps.products.models import Product, ProductRevision
 from apps.products.services import product_revision_approve
+from prosperas.inbound import signing
 from tests.factories import LenderFactory, ListingFactory, OriginFactory, publish
 
 pytestmark = pytest.mark.django_db
@@ -138,3 +139,14 @@ def test_the_product_api_is_in_the_published_schema(client):
 
     assert {"post", "get"} <= set(schema["paths"]["/api/v1/products"])
     assert {"put", "get"} <= set(schema["paths"]["/api/v1/products/{product_id}"])
+
+
+def test_a_replayed_request_is_counted_with_the_other_refusals(client, lender):
+    raw_body = json.dumps(DATA).encode()
+    headers = signing.signed_headers(key=lender.postback_key, secret=lender.postback_secret, raw_body=raw_body)
+    headers = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers.items()
+               if name != "Content-Type"}
+    for _ in range(2):
+        client.post("/api/v1/products", data=raw_body, content_type="application/json", **headers)
+
+    assert list(PostbackAuthFailure.objects.values_list("lender", "reason")) == [(lender.pk, "replayed_nonce")]

@@ -6,8 +6,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from apps.lenders.models import Lender
-from apps.postbacks import signing
 from apps.sandbox import services
+from prosperas.inbound import signing
 from tests.factories import LenderFactory, ProductFactory
 
 

@@ -14,8 +14,8 @@ from django.test import Client
 from django.utils import timezone
 
 from apps.lenders.adapters import ADAPTERS
-from apps.postbacks.signing import signed_headers
 from apps.sandbox.models import SandboxApplication, SandboxLenderSettings
+from prosperas.inbound.signing import signed_headers
 from tests.factories import ProductFactory, styled_sandbox_lender
 
 

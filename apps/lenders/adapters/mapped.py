@@ -37,7 +37,7 @@ from apps.lenders.adapters.embedded import invalid_data
 from apps.lenders.adapters.mapped_spec import PLACEHOLDER, category_line, listed_values, render, resolve
 from apps.lenders.adapters.parsing import Unparseable, absolute_url, money, rate, term_months, text
 from apps.lenders.http import HttpResponse, encode_json
-from apps.postbacks.signing import new_nonce, new_timestamp, signature
+from prosperas.inbound.signing import new_nonce, new_timestamp, signature
 
 
 class MappedJsonAdapter(LenderAdapter):

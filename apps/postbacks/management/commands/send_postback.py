@@ -11,8 +11,9 @@ import requests
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.lenders.models import Lender
-from apps.postbacks import contract, signing
+from apps.postbacks import contract
 from apps.postbacks.models import PostbackEvent
+from prosperas.inbound import signing
 
 TIMEOUT_SECONDS = (5, 15)
 

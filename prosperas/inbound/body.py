@@ -1,5 +1,5 @@
-"""Reading a postback request before anything trusts it: size, content type, JSON, the client's
-address, and the headers kept for audit. Each refusal is a PostbackRefused the view renders.
+"""Reading a signed request before anything trusts it: size, content type, JSON, the client's
+address, and the headers kept for audit. Each refusal is an InboundRefused the view renders.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
-from apps.postbacks import contract, signing
+from prosperas.inbound import signing
+from prosperas.inbound.refusals import InboundRefused
 
 # Never stored with the event: they are the credentials (the public key is kept, for audit).
 HEADERS_NOT_KEPT = {signing.HEADER_SIGNATURE.lower(), "authorization", "cookie"}
@@ -20,41 +21,30 @@ ALLOWED_CHARSETS = {"utf-8", "utf8"}
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
-class PostbackRefused(Exception):
-    """A refusal with its HTTP status, its error code and a sentence for the lender."""
-
-    def __init__(self, status: int, error: str, message: str, *, fields: dict | None = None) -> None:
-        self.status = status
-        self.error = error
-        self.message = message
-        self.fields = fields
-        super().__init__(f"{status} {error}: {message}")
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.error, "message": self.message}
-        if self.fields is not None:
-            body["fields"] = self.fields
-        return body
+def max_body_bytes() -> int:
+    """The largest body a lender may send (64 KiB, DESIGN.md §5)."""
+    return settings.POSTBACK_MAX_BODY_BYTES
 
 
-def too_large() -> PostbackRefused:
-    limit = contract.max_body_bytes()
-    return PostbackRefused(413, "too_large", f"The body is over {limit} bytes ({limit // 1024} KiB).")
+def too_large(limit: int | None = None) -> InboundRefused:
+    limit = limit or max_body_bytes()
+    return InboundRefused(413, "too_large", f"The body is over {limit} bytes ({limit // 1024} KiB).")
 
 
-def body_read(request: HttpRequest) -> bytes:
-    """The raw body, refusing more than the limit by its Content-Length and by what is actually
-    read (a client may send a wrong length, or none behind some servers)."""
-    limit = contract.max_body_bytes()
+def body_read(request: HttpRequest, *, limit: int | None = None) -> bytes:
+    """The raw body, refusing more than `limit` (by default the postback contract's 64 KiB) by its
+    Content-Length and by what is actually read (a client may send a wrong length, or none
+    behind some servers)."""
+    limit = limit or max_body_bytes()
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
     if declared > limit:
-        raise too_large()
+        raise too_large(limit)
     raw_body = request.read(limit + 1)
     if len(raw_body) > limit:
-        raise too_large()
+        raise too_large(limit)
     return raw_body
 
 
@@ -62,7 +52,7 @@ def content_type_check(request: HttpRequest) -> None:
     """application/json, optionally with charset=utf-8 (RFC 8259: JSON between systems is UTF-8)."""
     charset = request.content_params.get("charset", "utf-8").lower()
     if request.content_type != "application/json" or charset not in ALLOWED_CHARSETS:
-        raise PostbackRefused(
+        raise InboundRefused(
             415, "unsupported_media_type", "Send the body as JSON with Content-Type: application/json (UTF-8)."
         )
 
@@ -115,8 +105,8 @@ def _no_constants(name: str) -> None:
     raise ValueError(f"{name} is not a JSON value.")
 
 
-def _malformed(message: str) -> PostbackRefused:
-    return PostbackRefused(400, "validation_error", message, fields={"non_field_errors": [message]})
+def _malformed(message: str) -> InboundRefused:
+    return InboundRefused(400, "validation_error", message, fields={"non_field_errors": [message]})
 
 
 def client_ip(request: HttpRequest) -> str | None:

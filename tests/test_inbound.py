@@ -3,7 +3,7 @@
 import pytest
 from django.test import RequestFactory
 
-from apps.postbacks.inbound import client_ip
+from prosperas.inbound.body import client_ip
 
 
 @pytest.mark.parametrize(
