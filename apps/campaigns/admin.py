@@ -202,7 +202,7 @@ class OriginChoiceForm(forms.Form):
 
 
 def _money(value) -> Decimal:
-    """Two decimals whatever the database returned (SQLite sums decimals as floats or integers)."""
+    """Two decimals, whatever scale the database's sum or default has."""
     return Decimal(value).quantize(Decimal("0.01"))
 
 

@@ -114,7 +114,7 @@ def funnel_report(*, date_from: date, date_to: date, group_by: str = "campaign")
     for values in ledger.values("currency", group_key=F(spend_key)).annotate(total=Sum("amount")).order_by():
         row = rows.setdefault(values["group_key"], FunnelRow(key=values["group_key"], label=""))
         total = row.spend.get(values["currency"], Decimal(0)) + Decimal(values["total"])
-        row.spend[values["currency"]] = total.quantize(CENT)  # SQLite sums decimals as floats
+        row.spend[values["currency"]] = total.quantize(CENT)  # two decimals, whatever scale the sum has
 
     _label(rows, group_by)
     ordered = sorted(rows.values(), key=lambda row: (row.label.lower(), row.key))

@@ -147,7 +147,7 @@ def percentile(sorted_values: list[int], fraction: float) -> int | None:
 
 def lender_call_stats(*, since: datetime, lender_ids: list[int] | None = None) -> list[LenderCallStats]:
     """Per lender since `since`: outbound calls, p50/p95 latency (against the 5 s target) and
-    counts by outcome. One query; percentiles in Python, so SQLite and PostgreSQL agree."""
+    counts by outcome. One query; nearest-rank percentiles in Python."""
     lenders = Lender.objects.order_by("name")
     if lender_ids is not None:
         lenders = lenders.filter(pk__in=lender_ids)
