@@ -303,7 +303,9 @@ def delivery_run(batches: list[list[int]]) -> dict:
 
     from django.db import connections
 
-    connections.close_all()  # children open their own connections; none is shared across a fork
+    connections.close_all()  # children open their own connections; none is shared across a fork:
+    for wrapper in connections.all():  # the pool's open connections would be, so it goes too
+        wrapper.close_pool()
     context = multiprocessing.get_context("fork")
     barrier, results = context.Barrier(len(batches) + 1), context.Queue()
     processes = [context.Process(target=_consumer, args=(batch, barrier, results)) for batch in batches]

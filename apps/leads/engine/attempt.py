@@ -71,7 +71,7 @@ def lender_prequalify_attempt(*, lead_id: int, lender_id: int | None = None) -> 
     if lender_id is None:
         return lender_compare_dispatch(lead_id=lead_id)
     outcome = _attempt(lead_id=lead_id, lender_id=lender_id, capability=Capability.PREQUALIFY, due=_prequalify_due)
-    if outcome.action == Action.SKIPPED and outcome.detail == POLL_INSTEAD.reason:
+    if outcome.action == Action.POLL_INSTEAD:
         return lender_poll_attempt(lead_id=lead_id, lender_id=lender_id)
     return outcome
 
@@ -165,6 +165,8 @@ def _attempt(*, lead_id: int, lender_id: int, capability: str, due: DueCheck) ->
         return AttemptOutcome(Action.FAILED, detail=claimed.value)
     if isinstance(claimed, CallRefused):
         return AttemptOutcome(Action.SKIPPED, detail=claimed.value)
+    if claimed is POLL_INSTEAD:
+        return AttemptOutcome(Action.POLL_INSTEAD, detail=claimed.reason)
     if isinstance(claimed, NotDue):
         return AttemptOutcome(Action.SKIPPED, detail=claimed.reason)
     call, lead = claimed.call, claimed.lead

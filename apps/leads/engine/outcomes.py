@@ -11,6 +11,7 @@ class Action(enum.StrEnum):
     FAILED = "failed"  # the lead was failed: permanent failure, open circuit, no answer in time, budget spent
     RETRY = "retry"  # try again after `countdown` seconds: a technical failure, or a decision still pending
     SKIPPED = "skipped"  # nothing to do; `detail` says why
+    POLL_INSTEAD = "poll_instead"  # the decision is stored as pending: ask about it (never leaves the engine)
 
 
 @dataclass(frozen=True)
