@@ -155,6 +155,8 @@ def journey_compare_request(*, lead: Lead, entries) -> list[int]:
     # Asking again after a failure starts a fresh round of retries, as the consumer's "try again" does.
     kind = LeadEvent.Kind.RETRY if previous == LeadStatus.DECISION_FAILED else LeadEvent.Kind.IDENTITY
     lead_event_add(lead, kind, f"compare: asked {len(asked)} lenders")
+    if previous == LeadStatus.NEW and asked:
+        return asked  # a first ask: nobody can have answered, the calls go out when this commits
     target = compare_status(lead_id=lead.pk)
     if target != lead.status:
         lead_move(lead, from_statuses={LeadStatus.AWAITING_DECISION}, to=target)
