@@ -2,7 +2,7 @@
 
 An adapter turns the platform's request into one lender's HTTP calls and the lender's answers
 into the platform's results. It receives frozen dataclasses, never ORM objects, and never
-touches the database: the service that calls it records every attempt (apps/lenders/services.py).
+touches the database: the service that calls it records every attempt (apps/lenders/calls.py).
 
 Outcomes are a closed set (DESIGN.md §4):
 - a result: `DecisionResult` (approved / rejected / pending) or `SubmissionResult` (submitted);
