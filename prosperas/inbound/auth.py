@@ -25,7 +25,6 @@ from prosperas.inbound.refusals import AUTH_FAILURE_MESSAGES, AuthenticationRefu
 
 logger = logging.getLogger(__name__)
 
-BEARER_PREFIX = "Bearer "
 HMAC, API_KEY = "hmac", "api_key"
 
 
@@ -212,8 +211,10 @@ def _secrets(credentials: Credentials) -> tuple[str, ...]:
 
 
 def bearer_token(headers: Mapping[str, str]) -> str:
-    value = headers.get("Authorization", "")
-    return value[len(BEARER_PREFIX):] if value.startswith(BEARER_PREFIX) else ""
+    """The token of `Authorization: Bearer <token>`; the scheme's name in any case and the spaces
+    after it as HTTP allows them (RFC 9110 §11: scheme names are case-insensitive)."""
+    scheme, _, token = headers.get("Authorization", "").partition(" ")
+    return token.strip(" ") if scheme.lower() == "bearer" else ""
 
 
 def _timestamp_check(value: str) -> None:

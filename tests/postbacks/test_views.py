@@ -299,6 +299,16 @@ def test_an_api_key_lender_is_accepted_with_its_bearer_key(api_key_lender, clien
     assert PostbackEvent.objects.get().lender == api_key_lender
 
 
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "bEaReR", "Bearer  "], ids=["lower", "upper", "mixed", "two_spaces"])
+def test_the_bearer_scheme_is_read_in_any_case_as_http_says(api_key_lender, client, scheme):
+    """RFC 9110 §11.1: authentication scheme names are case-insensitive."""
+    lead = LeadFactory(listing__product__lender=api_key_lender)
+    response = client.post(URL, data=body_bytes({"click_id": lead.tracking_id, "status": "approved"}),
+                           content_type="application/json",
+                           headers={"Authorization": f"{scheme} {api_key_lender.postback_secret}"})
+    assert response.status_code == 202, response.content
+
+
 def test_a_wrong_bearer_key_is_refused(api_key_lender, client):
     lead = LeadFactory(listing__product__lender=api_key_lender)
     response = client.post(URL, data=body_bytes({"click_id": lead.tracking_id, "status": "approved"}),
