@@ -25,6 +25,13 @@ task_routes = {"apps.lenders.tasks.*": {"queue": "lender_calls"}}
 broker_transport_options: dict = {
     # Longer than the longest task (30 s deadline) plus every retry delay (backoff capped at 60 s).
     "visibility_timeout": 60 * 60,
+    # A publisher (a web request enqueueing on commit) that cannot reach the broker gives up
+    # within about a second instead of holding the consumer's page: the work is stored as due,
+    # and the sweep enqueues it again (apps/leads/enqueue.py).
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
 }
 if settings.CELERY_BROKER_KEYPREFIX:
     broker_transport_options["global_keyprefix"] = settings.CELERY_BROKER_KEYPREFIX

@@ -163,3 +163,21 @@ def sandbox_of(live_server, transactional_db, broker_isolation):
         return Sandbox(lender=lender, product=ProductFactory(lender=lender))
 
     return make
+
+
+# --- A broker that is down --------------------------------------------------------------------
+
+
+@pytest.fixture
+def broker_down(broker_isolation):
+    """The app's broker is an address nothing listens on, for this test: every publish fails at
+    once (no retries), as when Redis is down at the moment a transaction commits."""
+    saved = {name: celery_app.conf[name] for name in ("broker_url", "broker_connection_retry", "task_publish_retry")}
+    pools = (celery_app._pool, celery_app.amqp._producer_pool)
+    celery_app.conf.update(broker_url="redis://127.0.0.1:9/0", broker_connection_retry=False, task_publish_retry=False)
+    celery_app._pool = celery_app.amqp._producer_pool = None
+    yield
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+    celery_app.conf.update(saved)
+    celery_app._pool, celery_app.amqp._producer_pool = pools

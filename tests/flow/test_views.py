@@ -14,6 +14,7 @@ from django.test import Client
 from django.utils import timezone, translation
 
 from apps.flow.templatetags.flow_format import money
+from apps.leads.selectors import leads_due_for_lender_work
 from apps.leads.models import Lead, LeadEvent, LeadStatus
 from apps.lenders.adapters.base import Decision as DecisionKind
 from apps.lenders.adapters.base import DecisionResult
@@ -241,6 +242,24 @@ def test_identity_submitted_twice_keeps_one_lead_one_identity_event_and_one_lend
     assert lead.status == LeadStatus.AWAITING_DECISION
     assert (lead.full_name, lead.monthly_income) == ("Ana María Pérez", 3_500_000)
     assert len(callbacks) == 1  # one lender_prequalify enqueued
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_down_when_identity_commits_still_shows_the_waiting_page_and_leaves_the_work_to_the_sweep(
+    journey, broker_down, settings
+):
+    """The database says what is due: the lead is stored and charged, the enqueue that fails after
+    the commit is logged, and the sweep finds the journey waiting with no call."""
+    journey.start()
+
+    response = journey.give_identity()
+
+    assert response.status_code == 303 and response["Location"] == journey.url("decision")
+    lead = journey.reload()
+    assert lead.status == LeadStatus.AWAITING_DECISION
+    assert lead.ledger.count() == 1
+    soon = timezone.now() + timedelta(seconds=settings.LENDER_SWEEP_STALE_SECONDS + 1)
+    assert [due.pk for due in leads_due_for_lender_work(stale_before=soon, limit=10)] == [lead.pk]
 
 
 def test_identity_with_invalid_data_answers_200_with_field_errors_and_keeps_what_was_typed(journey):
