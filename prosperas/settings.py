@@ -283,6 +283,9 @@ FLOW_RATE_LIMITS = {
     "post": env.str("FLOW_RATE_LIMIT_POST", default="1000/m" if TESTING else "60/m"),
 }
 RATELIMIT_USE_CACHE = "default"
+# A count the cache could not give back does not block a consumer (apps/flow/journeys.py also
+# lets requests through, logged, when the cache cannot be reached at all).
+RATELIMIT_FAIL_OPEN = True
 # W001 only says django-ratelimit's list of backends predates Django's own RedisCache, whose
 # add() and incr() are Redis SET NX and INCRBY: atomic and shared, which is all it needs.
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]

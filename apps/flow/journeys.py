@@ -14,6 +14,7 @@ from django.utils.translation import get_language, get_supported_language_varian
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from django_ratelimit.core import is_ratelimited
+from redis.exceptions import RedisError
 
 from apps.flow.selectors import journey_current
 from apps.leads.models import Lead
@@ -87,10 +88,7 @@ def rate_limited(group: str):
     def decorate(view):
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if request.method == "POST" and is_ratelimited(
-                request, group=f"flow:{group}", key="ip", rate=settings.FLOW_RATE_LIMITS[group],
-                method="POST", increment=True,
-            ):
+            if request.method == "POST" and _over_limit(request, group):
                 logger.warning("Rate limit reached on the flow's %s posts.", group)  # no address, no data
                 return render(request, "flow/rate_limited.html", status=429)
             return view(request, *args, **kwargs)
@@ -98,6 +96,19 @@ def rate_limited(group: str):
         return wrapper
 
     return decorate
+
+
+def _over_limit(request: HttpRequest, group: str) -> bool:
+    """Whether this address is over the group's limit. The counts live in the shared cache
+    (Redis): when it cannot be reached the limit is not applied (fail open, logged), since a
+    consumer must never meet an error because a limiter's store is down."""
+    try:
+        return is_ratelimited(request, group=f"flow:{group}", key="ip", rate=settings.FLOW_RATE_LIMITS[group],
+                              method="POST", increment=True)
+    except RedisError as exc:
+        logger.warning("Rate limit of the flow's %s posts not applied: its cache is unreachable (%s).", group,
+                       type(exc).__name__)
+        return False
 
 
 def prefill_for(request: HttpRequest, origin: Origin) -> dict:

@@ -1014,6 +1014,21 @@ def test_flow_pages_carry_a_strict_content_security_policy_and_no_inline_script_
         assert page.count("<script") == page.count("<script src=")
 
 
+def test_with_the_rate_limits_cache_down_consumers_go_on_and_the_outage_is_logged(client, shop, settings, caplog):
+    """The limiter's counts live in Redis; a Redis that is down must not turn the flow's forms
+    into errors: the limit is not applied (fail open) and a warning says so."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:9/0"}}  # nothing listens there
+    listing = {"listing_id": shop.listing.listing_id}
+
+    response = client.post("/o/movilco/start", listing)
+
+    assert response.status_code == 303
+    assert Lead.objects.count() == 1
+    assert any("rate limit" in record.getMessage().lower() and record.levelname == "WARNING"
+               for record in caplog.records)
+
+
 def test_too_many_journey_starts_from_one_address_get_a_friendly_429(client, shop, settings):
     # A private in-memory cache: counts from other tests (Redis is shared) do not leak in.
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
