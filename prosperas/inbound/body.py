@@ -33,9 +33,15 @@ def too_large(limit: int | None = None) -> InboundRefused:
 
 def body_read(request: HttpRequest, *, limit: int | None = None) -> bytes:
     """The raw body, refusing more than `limit` (by default the postback contract's 64 KiB) by its
-    Content-Length and by what is actually read (a client may send a wrong length, or none
-    behind some servers)."""
+    Content-Length and by what is actually read (a client may send a wrong length).
+
+    A chunked body has no Content-Length, and Django then reads it as empty: it is read from the
+    server's input stream instead, whole up to the limit, where the server marks that stream as
+    ending with the body (`wsgi.input_terminated`, as gunicorn does). A server that does not is
+    answered 411: never a misleading refusal of an empty body."""
     limit = limit or max_body_bytes()
+    if _chunked(request):
+        return _chunked_body_read(request, limit)
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -46,6 +52,28 @@ def body_read(request: HttpRequest, *, limit: int | None = None) -> bytes:
     if len(raw_body) > limit:
         raise too_large(limit)
     return raw_body
+
+
+def _chunked(request: HttpRequest) -> bool:
+    """A chunked body under WSGI. (Under ASGI, Django's request already holds the whole body.)"""
+    encoding = request.META.get("HTTP_TRANSFER_ENCODING", "")
+    return "wsgi.input" in request.META and not request.META.get("CONTENT_LENGTH") and "chunked" in encoding.lower()
+
+
+def _chunked_body_read(request: HttpRequest, limit: int) -> bytes:
+    if not request.META.get("wsgi.input_terminated"):
+        raise InboundRefused(411, "length_required", "Send the body with a Content-Length header.")
+    stream = request.META["wsgi.input"]
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = stream.read(min(65536, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise too_large(limit)
+    return b"".join(chunks)
 
 
 def content_type_check(request: HttpRequest) -> None:

@@ -123,3 +123,35 @@ def test_a_change_by_staff_applies_to_the_next_request_in_every_process(two_web_
     assert PostbackEvent.objects.filter(lender=lender).count() == 3
     assert sorted(PostbackAuthFailure.objects.filter(lender=lender).values_list("reason", flat=True)) == [
         "address_not_allowed", "address_not_allowed", "bad_signature"]
+
+
+def _chunked(raw_body: bytes, size: int = 1000):
+    """A body sent with Transfer-Encoding: chunked (requests does so for a generator)."""
+    return (raw_body[start:start + size] for start in range(0, len(raw_body), size))
+
+
+def test_a_chunked_postback_is_read_whole_and_accepted(two_web_processes):
+    lender = LenderFactory()
+    lead = LeadFactory(listing__product__lender=lender)
+    raw_body = body_bytes({"click_id": lead.tracking_id, "status": "approved", "metadata": {"note": "x" * 3000}})
+    headers = {**signing.signed_headers(key=lender.postback_key, secret=lender.postback_secret, raw_body=raw_body),
+               "Content-Type": "application/json"}
+
+    answer = requests.post(two_web_processes[0].url + URL, data=_chunked(raw_body), headers=headers, timeout=30)
+
+    assert answer.request.headers.get("Transfer-Encoding") == "chunked"
+    assert answer.status_code == 202, answer.text
+    assert PostbackEvent.objects.filter(lead=lead).count() == 1
+
+
+def test_a_chunked_body_over_the_limit_is_refused_as_too_large(two_web_processes):
+    lender = LenderFactory()
+    lead = LeadFactory(listing__product__lender=lender)
+    raw_body = body_bytes({"click_id": lead.tracking_id, "status": "approved", "metadata": {"note": "x" * 70_000}})
+    headers = {**signing.signed_headers(key=lender.postback_key, secret=lender.postback_secret, raw_body=raw_body),
+               "Content-Type": "application/json"}
+
+    answer = requests.post(two_web_processes[0].url + URL, data=_chunked(raw_body), headers=headers, timeout=30)
+
+    assert (answer.status_code, answer.json()["error"]) == (413, "too_large")
+    assert not PostbackEvent.objects.filter(lead=lead).exists()
