@@ -1,4 +1,4 @@
-"""Reading the request: the client's address behind proxies."""
+"""Reading the request: the client's address behind proxies, and bodies sent chunked."""
 
 import io
 
