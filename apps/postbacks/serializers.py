@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -70,14 +70,21 @@ class AmountField(StrictCharField):
         return str(value)
 
 
+# The earliest `occurred_at` accepted: long before any lender worked with Prosperas.
+EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+
+
 @extend_schema_field(OpenApiTypes.DATETIME)
 class OffsetDateTimeField(serializers.Field):
-    """ISO 8601 with an offset; not more than the timestamp tolerance ahead of our clock."""
+    """ISO 8601 with an offset, within a sane window: not before EARLIEST_OCCURRED_AT (a default
+    date such as .NET's DateTime.MinValue must not be stored: no page could show it), and not more
+    than the timestamp tolerance ahead of our clock."""
 
     default_error_messages = {
         "not_a_string": "Must be a JSON string.",
         "invalid": f"Must be an ISO 8601 date-time with an offset, e.g. {contract.OFFSET_DATETIME_EXAMPLE}.",
         "future": "Must not be in the future (more than 5 minutes ahead of Prosperas' clock).",
+        "too_old": f"Must not be before {EARLIEST_OCCURRED_AT.isoformat().replace('+00:00', 'Z')}.",
     }
 
     def to_internal_value(self, data: Any):
@@ -87,9 +94,11 @@ class OffsetDateTimeField(serializers.Field):
         if moment is None:
             self.fail("invalid")
         try:
-            ahead = _too_far_ahead(moment)
-        except OverflowError:
-            self.fail("invalid")
+            too_old, ahead = moment < EARLIEST_OCCURRED_AT, _too_far_ahead(moment)
+        except OverflowError:  # within hours of year 1 or 9999: not even comparable in UTC
+            self.fail("too_old" if moment.year < EARLIEST_OCCURRED_AT.year else "future")
+        if too_old:
+            self.fail("too_old")
         if ahead:
             self.fail("future")
         return moment
@@ -157,8 +166,8 @@ class PostbackInputSerializer(serializers.Serializer):
     )
     occurred_at = OffsetDateTimeField(
         required=False,
-        help_text="Optional. When it happened: ISO 8601 with an offset, not in the future; "
-        "defaults to the time we receive it.",
+        help_text="Optional. When it happened: ISO 8601 with an offset, not in the future and not before "
+        "2000-01-01T00:00:00Z; defaults to the time we receive it.",
     )
     product_id = ProductIdField(
         required=False, max_length=40,

@@ -496,6 +496,23 @@ def test_each_field_rule_refuses_a_bad_value_with_400_naming_the_field(lender, l
     assert not PostbackEvent.objects.exists()
 
 
+@pytest.mark.parametrize("occurred_at", ["0001-01-01T00:00:00+05:30", "0001-01-01T00:00:00Z", "1999-12-31T23:59:59Z"],
+                         ids=["dotnet_min_value_east", "year_one", "before_2000"])
+def test_a_date_before_the_sane_window_is_refused_with_400_and_nothing_is_stored(lender, lead, post_postback,
+                                                                                occurred_at):
+    response = post_postback(lender, {"click_id": lead.tracking_id, "status": "approved", "occurred_at": occurred_at})
+
+    assert response.status_code == 400, response.content
+    assert response.json()["fields"]["occurred_at"] == ["Must not be before 2000-01-01T00:00:00Z."]
+    assert not PostbackEvent.objects.exists()
+
+
+def test_the_first_moment_of_the_window_is_accepted(lender, lead, post_postback):
+    response = post_postback(lender, {"click_id": lead.tracking_id, "status": "approved",
+                                      "occurred_at": "2000-01-01T00:00:00Z"})
+    assert response.status_code == 202, response.content
+
+
 @pytest.mark.parametrize("currency", ["cop", "CO", "COPS", "C0P", 170, None])
 def test_a_bad_currency_is_refused_naming_it(lender, lead, post_postback, currency):
     payload = {"click_id": lead.tracking_id, "status": "disbursed", "amount": "10.00", "currency": currency}
