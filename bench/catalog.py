@@ -73,7 +73,8 @@ def django_start(db_name: str) -> None:
     from cryptography.fernet import Fernet
 
     os.environ.update({
-        "DATABASE_URL": database_url(db_name), "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(40),
+        "DATABASE_URL": database_url(db_name), "DEBUG": "false", "SECURE_SSL_REDIRECT": "false",
+        "SECRET_KEY": secrets.token_urlsafe(40),
         "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(), "LOG_LEVEL": "WARNING", "REDIS_URL": REDIS_URL,
         "SANDBOX_ENABLED": "false", "DJANGO_SETTINGS_MODULE": "prosperas.settings", "DATABASE_CONN_MAX_AGE": "0",
     })

@@ -72,7 +72,8 @@ def site_environment(db_name: str, broker_prefix: str) -> dict[str, str]:
 
     env = {
         **os.environ,
-        "DATABASE_URL": database_url(db_name), "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(40),
+        "DATABASE_URL": database_url(db_name), "DEBUG": "false", "SECURE_SSL_REDIRECT": "false",
+        "SECRET_KEY": secrets.token_urlsafe(40),
         "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(), "ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SETTINGS_MODULE": "prosperas.settings", "LOG_LEVEL": "WARNING", "SANDBOX_ENABLED": "true",
         "REDIS_URL": REDIS_URL, "CELERY_BROKER_KEYPREFIX": broker_prefix, "PYTHONUNBUFFERED": "1",
@@ -110,7 +111,8 @@ def data_create(env: dict[str, str], port: int, count: int) -> list:
     """Migrate, then `count` sandbox lenders (latency L), each with a product, a listing and a
     campaign published to one origin: the catalog entries a compare-mode journey asks."""
     os.environ.update({name: env[name] for name in (
-        "DATABASE_URL", "DEBUG", "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE",
+        "DATABASE_URL", "DEBUG", "SECURE_SSL_REDIRECT",
+        "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE",
         "LOG_LEVEL", "SANDBOX_ENABLED", "REDIS_URL", "CELERY_BROKER_KEYPREFIX")})
     import django
 

@@ -77,7 +77,8 @@ def site_environment(db_name: str, prefix: str) -> dict[str, str]:
     from cryptography.fernet import Fernet
 
     env = {
-        **os.environ, "DATABASE_URL": database_url(db_name), "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(40),
+        **os.environ, "DATABASE_URL": database_url(db_name), "DEBUG": "false", "SECURE_SSL_REDIRECT": "false",
+        "SECRET_KEY": secrets.token_urlsafe(40),
         "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(), "ALLOWED_HOSTS": "127.0.0.1",
         "LOG_LEVEL": "WARNING", "SANDBOX_ENABLED": "false", "SECURE_COOKIES": "false",
         "REDIS_URL": REDIS_URL, "CELERY_BROKER_KEYPREFIX": prefix,
@@ -91,7 +92,8 @@ def site_environment(db_name: str, prefix: str) -> dict[str, str]:
 def data_create(env: dict[str, str]):
     """Migrate, then the shop: one origin, LISTINGS lenders each with a product, listing, campaign."""
     os.environ.update({name: env[name] for name in (
-        "DATABASE_URL", "DEBUG", "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "ALLOWED_HOSTS", "LOG_LEVEL",
+        "DATABASE_URL", "DEBUG", "SECURE_SSL_REDIRECT",
+        "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "ALLOWED_HOSTS", "LOG_LEVEL",
         "SANDBOX_ENABLED", "REDIS_URL", "CELERY_BROKER_KEYPREFIX", "DJANGO_SETTINGS_MODULE")})
     import django
 

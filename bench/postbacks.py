@@ -196,7 +196,8 @@ def site_environment(db_name: str, broker_prefix: str) -> dict[str, str]:
 
     env = {
         **os.environ,
-        "DATABASE_URL": database_url(db_name), "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(40),
+        "DATABASE_URL": database_url(db_name), "DEBUG": "false", "SECURE_SSL_REDIRECT": "false",
+        "SECRET_KEY": secrets.token_urlsafe(40),
         "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(), "ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SETTINGS_MODULE": "postbacks_site.settings", "LOG_LEVEL": "WARNING", "SANDBOX_ENABLED": "false",
         "PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), str(ROOT)]), "PYTHONUNBUFFERED": "1",
@@ -211,7 +212,8 @@ def data_create(env: dict[str, str]) -> tuple[str, str, list[str]]:
     """Migrate, then one lender and LEADS handed-off journeys; the bare view's table. In this
     process, whose Django then counts what the server stored."""
     os.environ.update({name: env[name] for name in (
-        "DATABASE_URL", "DEBUG", "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE",
+        "DATABASE_URL", "DEBUG", "SECURE_SSL_REDIRECT",
+        "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE",
         "LOG_LEVEL", "SANDBOX_ENABLED", "REDIS_URL")})
     os.environ["CELERY_BROKER_KEYPREFIX"] = env["CELERY_BROKER_KEYPREFIX"]
     sys.path.insert(0, str(ROOT / "bench"))
