@@ -22,7 +22,10 @@ EXAMPLES = [
 
 # Everything but 202 and 401, in the order the endpoint checks.
 OTHER_ERRORS = [
-    (413, "too_large", "The body is over 64 KiB. Checked first, before anything else."),
+    (413, "too_large", "The body is over 64 KiB. Checked first, before anything else; a chunked body is "
+     "read whole up to the limit."),
+    (411, "length_required", "A chunked body reached us through a server that cannot tell where it ends: "
+     "send it with a Content-Length header."),
     (415, "unsupported_media_type", "The Content-Type is not application/json (a charset of utf-8 is fine)."),
     (400, "validation_error", "The body is not a JSON object, or fields break the rules above; `fields` names "
      "each one with its problems. Unknown fields are errors."),
