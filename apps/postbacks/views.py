@@ -13,6 +13,7 @@ authentication (staging credentials, nothing counted, nonces of its own) and end
 from functools import partial
 
 from django.http import JsonResponse
+from django.utils import translation
 from django.views.generic import TemplateView
 from drf_spectacular.utils import extend_schema
 
@@ -30,7 +31,7 @@ from apps.postbacks.services import (
 )
 from prosperas.inbound.refusals import AuthenticationRefused, InboundRefused
 from prosperas.inbound.schema import SignedRequestSchema
-from prosperas.inbound.views import Received, SignedInboundView, answer
+from prosperas.inbound.views import LENDER_LANGUAGE, Received, SignedInboundView, answer
 
 
 class PostbackIngestView(SignedInboundView):
@@ -47,10 +48,11 @@ class PostbackIngestView(SignedInboundView):
         if request.method != "POST":
             return super().dispatch(request, *args, **kwargs)
         self.args, self.kwargs, self.request = args, kwargs, request
-        try:
-            return self.post(request)
-        except (AuthenticationRefused, InboundRefused) as exc:
-            return self.refusal(exc)
+        with translation.override(LENDER_LANGUAGE):  # as SignedInboundView.dispatch
+            try:
+                return self.post(request)
+            except (AuthenticationRefused, InboundRefused) as exc:
+                return self.refusal(exc)
 
     @extend_schema(**POSTBACK_SCHEMA)
     def post(self, request):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
+from django.utils import translation
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
@@ -55,6 +56,10 @@ class Received:
     audit_headers: dict[str, str]
 
 
+# The language every lender-facing answer is written in.
+LENDER_LANGUAGE = "en"
+
+
 class SignedInboundView(APIView):
     authentication_classes: list = []  # authentication is the pipeline's own step, on the raw body
     permission_classes: list = []
@@ -67,6 +72,12 @@ class SignedInboundView(APIView):
     json_methods = ("POST", "PUT")  # methods whose body must be a JSON object
     body_limit: int | None = None  # bytes; None: the postback contract's 64 KiB
     refusal_fields: dict = {}  # added first to every refusal's body
+
+    def dispatch(self, request, *args, **kwargs):
+        """Lender-facing endpoints speak English with stable error codes, whatever the request's
+        language (DESIGN.md §5): the locale middleware's choice is for consumers' pages."""
+        with translation.override(LENDER_LANGUAGE):
+            return super().dispatch(request, *args, **kwargs)
 
     def receive(self, http_request: HttpRequest, *, authenticate: Callable[..., Any] | None = None,
                 raw_body: bytes | None = None) -> Received:

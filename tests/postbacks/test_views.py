@@ -772,3 +772,12 @@ def test_a_body_over_64_kib_over_real_http_answers_413_cleanly(live_server):
                              headers={"Content-Type": "application/json"})
     assert response.status_code == 413
     assert response.json()["error"] == "too_large"
+
+
+@pytest.mark.parametrize("language", ["es-CO", "es", "en"])
+def test_lender_facing_errors_speak_english_whatever_the_requests_language(lender, lead, post_postback, language):
+    """DESIGN §5: lender-facing endpoints speak English with stable error codes."""
+    response = post_postback(lender, {"click_id": lead.tracking_id}, headers={"Accept-Language": language})
+
+    assert response.status_code == 400
+    assert response.json()["fields"]["status"] == ["This field is required."]

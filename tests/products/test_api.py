@@ -150,3 +150,11 @@ def test_a_replayed_request_is_counted_with_the_other_refusals(client, lender):
         client.post("/api/v1/products", data=raw_body, content_type="application/json", **headers)
 
     assert list(PostbackAuthFailure.objects.values_list("lender", "reason")) == [(lender.pk, "replayed_nonce")]
+
+
+def test_product_data_errors_speak_english_to_a_spanish_speaking_client(api, lender, client):
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "es-CO"
+    response = api(lender, "post", "/api/v1/products", {key: value for key, value in DATA.items() if key != "name"})
+
+    assert response.status_code == 400, response.content
+    assert response.json()["fields"]["name"] == ["This field is required."]
