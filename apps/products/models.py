@@ -152,15 +152,21 @@ class Product(models.Model):
         ordering = ["product_id"]
         constraints = [
             models.CheckConstraint(condition=models.Q(min_amount__lte=models.F("max_amount")), name="product_amount_range"),
+            # Each refusal says what is wrong in words a lender can act on, never the constraint's name.
             models.CheckConstraint(
-                condition=models.Q(min_term_months__lte=models.F("max_term_months")), name="product_term_range"
+                condition=models.Q(min_term_months__lte=models.F("max_term_months")), name="product_term_range",
+                violation_error_code="term_range",
+                violation_error_message="min_term_months must not be more than max_term_months.",
             ),
             models.CheckConstraint(
-                condition=models.Q(min_annual_rate__lte=models.F("max_annual_rate")), name="product_rate_range"
+                condition=models.Q(min_annual_rate__lte=models.F("max_annual_rate")), name="product_rate_range",
+                violation_error_code="rate_range",
+                violation_error_message="min_annual_rate must not be more than max_annual_rate.",
             ),
             models.UniqueConstraint(
                 fields=["lender", "lender_reference"], condition=~models.Q(lender_reference=""),
-                name="product_lender_reference_unique",
+                name="product_lender_reference_unique", violation_error_code="duplicate_lender_reference",
+                violation_error_message="Another of your products already has this lender_reference.",
             ),
         ]
 

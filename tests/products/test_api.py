@@ -158,3 +158,14 @@ def test_product_data_errors_speak_english_to_a_spanish_speaking_client(api, len
 
     assert response.status_code == 400, response.content
     assert response.json()["fields"]["name"] == ["This field is required."]
+
+
+def test_taking_another_products_lender_reference_is_a_400_in_the_lenders_words_not_the_constraints(api, lender):
+    first = api(lender, "post", "/api/v1/products", {**DATA, "lender_reference": "PL-A"}).json()["product_id"]
+    api(lender, "post", "/api/v1/products", {**DATA, "lender_reference": "PL-B"})
+
+    response = api(lender, "put", f"/api/v1/products/{first}", {**DATA, "lender_reference": "PL-B"})
+
+    assert response.status_code == 400, response.content
+    assert "product_lender_reference_unique" not in response.content.decode()
+    assert "Another of your products already has this lender_reference." in str(response.json()["fields"])
