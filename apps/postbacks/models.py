@@ -35,7 +35,7 @@ class PostbackEvent(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     effect = models.CharField(max_length=12, choices=Effect.choices)
     looks_like = models.CharField(
-        max_length=100, blank=True,
+        max_length=200, blank=True,  # room for every mangling at once (165 characters)
         help_text="Unmatched only: the manglings (comma-separated) after which one of the lender's click_ids "
         "would have matched, e.g. letter_case. Never used to match.",
     )

@@ -68,8 +68,9 @@ RESPONSES = {
         PostbackUnmatchedSerializer,
         description="unknown_click_id: none of your applications has this click_id (compared byte for byte). "
         "The event is recorded all the same, for reconciliation. When one of your applications would match had "
-        "the click_id not been changed (letter case, whitespace, prefix, truncation, percent-encoding, Unicode "
-        "normalization), `looks_like` names the change; it still does not match.",
+        "the click_id not been changed (letter case, whitespace, invisible characters, braces, removed dashes, "
+        "prefix, truncation, percent-encoding, Unicode normalization), `looks_like` names the change; it still "
+        "does not match.",
         examples=[
             OpenApiExample(
                 "Unknown click_id", response_only=True,

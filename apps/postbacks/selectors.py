@@ -1,8 +1,8 @@
 """Reads about postbacks: what an unmatched click_id looks like, and a lead's public timeline.
 
 `click_id_lookalike` helps a lender whose postbacks come back 404: it says which mangling the
-click_id looks like (letter case, whitespace, prefix, truncation, percent-encoding, Unicode
-normalization) when one of that lender's journeys would match once the mangling is undone.
+click_id looks like (letter case, whitespace, invisible characters, braces, removed dashes,
+prefix, truncation, percent-encoding, Unicode normalization) when one of that lender's journeys would match once the mangling is undone.
 It only ever explains; matching stays byte for byte (DESIGN.md §3).
 """
 
@@ -27,6 +27,9 @@ from apps.postbacks.models import PostbackEvent
 # click_ids <description>".
 MANGLINGS = {
     "percent_encoded": "left percent-encoded (%xx) from the URL",
+    "invisible_characters": "with invisible characters added (zero-width spaces, a byte-order mark)",
+    "wrapped_in_braces": "wrapped in braces { }",
+    "dashes_removed": "with the dashes of its UUID removed",
     "unicode_normalized": "with characters changed by Unicode normalization",
     "whitespace": "with whitespace added around it",
     "letter_case": "with its letter case changed",
@@ -79,10 +82,30 @@ def _percent_decode(value: str) -> str:
     return unquote(unquote(value)) if "%" in value else value
 
 
+# Characters that print as nothing, which copying from a document or a spreadsheet adds.
+INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
+# A UUID's 32 hexadecimal digits with its dashes taken out, on its own.
+UNDASHED_UUID = re.compile(
+    r"(?<![0-9a-f])([0-9a-f]{8})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{12})(?![0-9a-f])", re.IGNORECASE)
+
+
+def _unbraced(value: str) -> str:
+    return value[1:-1] if len(value) > 2 and value.startswith("{") and value.endswith("}") else value
+
+
+def _dashes_restored(value: str) -> str:
+    if UUID_PATTERN.search(value):
+        return value
+    return UNDASHED_UUID.sub(lambda found: "-".join(found.groups()), value, count=1)
+
+
 UNDO_STEPS: list[tuple[str, Callable[[str], str]]] = [
     ("percent_encoded", _percent_decode),
+    ("invisible_characters", lambda value: INVISIBLE.sub("", value)),
     ("unicode_normalized", lambda value: unicodedata.normalize("NFKC", value)),
     ("whitespace", str.strip),
+    ("wrapped_in_braces", _unbraced),
+    ("dashes_removed", _dashes_restored),
 ]
 
 

@@ -65,6 +65,26 @@ def test_a_mangled_plain_click_id_is_explained(lender, plain_lead, sent, manglin
 
 
 @pytest.mark.parametrize(
+    ("sent", "manglings"),
+    [
+        (f"{PREFIXED}\u200b", ["invisible_characters"]),  # a zero-width space at the end
+        (PREFIXED.replace("_", "_\u200b"), ["invisible_characters"]),  # ... in the middle
+        (f"\u200b{PREFIXED}", ["invisible_characters"]),  # ... at the start: not a prefix added
+        (f"\ufeff{PREFIXED}", ["invisible_characters"]),  # a byte-order mark
+        (f"{{{PREFIXED}}}", ["wrapped_in_braces"]),
+        (PREFIXED.replace("-", ""), ["dashes_removed"]),
+        (UUID.replace("-", "").upper(), ["dashes_removed", "letter_case", "prefix_stripped"]),
+    ],
+    ids=["zero_width_end", "zero_width_middle", "zero_width_start", "byte_order_mark", "braces", "dashes_removed",
+         "dashes_removed_upper_no_prefix"],
+)
+def test_invisible_characters_braces_and_removed_dashes_are_named_for_what_they_are(lender, prefixed_lead, sent,
+                                                                                    manglings):
+    assert click_id_lookalike(lender=lender, click_id=sent) == manglings
+    assert PREFIXED not in lookalike_sentence(manglings)  # never the real ID
+
+
+@pytest.mark.parametrize(
     "sent",
     ["7e1c9f24-3b8a-4d21-9e77-000000000000", "claro_7", "not-a-click-id-at-all", "", "%", "%zz", "_", "claro_"],
 )

@@ -19,7 +19,7 @@ from apps.lenders.models import Lender, PostbackAuthFailure, PostbackNonce
 from apps.postbacks.models import PostbackEvent
 from apps.postbacks.selectors import MANGLINGS
 from prosperas.inbound import signing
-from tests.factories import LeadFactory, LenderFactory
+from tests.factories import LeadFactory, LenderFactory, OriginFactory
 from tests.postbacks.conftest import URL, body_bytes, signed
 
 
@@ -781,3 +781,15 @@ def test_lender_facing_errors_speak_english_whatever_the_requests_language(lende
 
     assert response.status_code == 400
     assert response.json()["fields"]["status"] == ["This field is required."]
+
+
+def test_a_click_id_mangled_every_way_at_once_is_recorded_with_all_its_hints(lender, post_postback):
+    tracking_id = "claro_7e1c9f24-3b8a-4d21-9e77-2a0f1c6b5d3e"
+    LeadFactory(listing__product__lender=lender, origin=OriginFactory(code="claro"), tracking_id=tracking_id)
+    mangled = "%20%7B%E2%80%8B" + tracking_id.replace("-", "").upper()[6:] + "%7D"
+
+    response = post_postback(lender, {"click_id": mangled, "status": "approved"})
+
+    assert response.status_code == 404, response.content
+    assert len(response.json()["looks_like"]) >= 5
+    assert PostbackEvent.objects.get().looks_like == ",".join(response.json()["looks_like"])
