@@ -82,3 +82,25 @@ def test_run_starts_nothing_when_both_urls_are_set(var_dir):
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["postgres://someone@db.example/prosperas", "redis://cache.example:6379/1"]
     assert not (var_dir / "postgres").exists() and not (var_dir / "valkey").exists()
+
+
+def test_manage_py_in_a_development_checkout_without_urls_runs_on_the_private_servers():
+    """`manage.py check` (or makemigrations, shell) in a checkout, DEBUG on and no URLs set: the
+    command runs with the private servers instead of stopping at the missing DATABASE_URL."""
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "PROSPERAS_EMBEDDED_CHILD")}
+    env["DEBUG"] = "true"
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_manage_py_without_debug_or_urls_says_what_is_missing():
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "PROSPERAS_EMBEDDED_CHILD")}
+    env.update(DEBUG="false", SECRET_KEY="x" * 50, PROSPERAS_TESTING="false")
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode != 0
+    assert "DATABASE_URL is not set" in result.stderr
