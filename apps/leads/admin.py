@@ -17,6 +17,7 @@ from apps.campaigns.selectors import marketplace_day
 from apps.leads import reports
 from apps.leads.models import Consent, Decision, Lead, LeadEvent, LeadNotification, Offer, Submission
 from apps.lenders.models import LenderCall
+from prosperas.admin_inlines import ReadOnlyInline
 from prosperas.crypto import mask
 
 
@@ -31,18 +32,6 @@ class FunnelFilterForm(forms.Form):
         if isinstance(start, date) and isinstance(end, date) and start > end:
             raise forms.ValidationError("The period must start before it ends.")
         return cleaned
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class LeadEventInline(ReadOnlyInline):

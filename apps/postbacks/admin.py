@@ -9,6 +9,7 @@ from django.utils.html import format_html
 from apps.leads.models import Lead
 from apps.lenders.models import PostbackAuthFailure
 from apps.postbacks.models import PostbackEvent
+from prosperas.admin_inlines import ReadOnlyInline
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -79,7 +80,7 @@ class PostbackAuthFailureAdmin(ReadOnlyAdmin):
         return response
 
 
-class LeadPostbacksInline(admin.TabularInline):
+class LeadPostbacksInline(ReadOnlyInline):
     """A lead's postbacks on its admin page, under its timeline. The leads app sits below this one
     and cannot import it, so the inline is added here to the lead's registered admin."""
 
@@ -87,15 +88,6 @@ class LeadPostbacksInline(admin.TabularInline):
     fields = ["received_at", "status", "effect", "is_repeat", "event_id", "occurred_at", "amount", "currency",
               "reason", "followed_up_at"]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 _lead_admin = admin.site.get_model_admin(Lead)
