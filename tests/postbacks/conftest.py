@@ -120,7 +120,7 @@ def _wait_ready(web: WebProcess) -> None:
 def _answers(url: str) -> bool:
     try:
         return requests.get(url + URL, timeout=2).status_code == 405
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):  # a cold start (first imports) may take longer
         return False
 
 
