@@ -19,24 +19,20 @@ from datetime import date, datetime
 from django.db import connection, models
 
 from apps.campaigns.models import Campaign, CampaignOrigin, LedgerEntry
-from apps.lenders.models import Lender
+from apps.lenders.models import SECRET_FIELDS, Lender
 from apps.products.models import Product
 from prosperas.sql import columns, datetime_param, instance_from_row
 
-# A lender's secrets are never needed to decide a delivery: left unread (they load on access).
-LENDER_SECRETS = {"credentials", "postback_secret", "postback_secret_previous"}
-
-
 @functools.cache
 def _loaded_fields() -> tuple[list[models.Field], list[models.Field], list[models.Field]]:
-    lender = [field for field in Lender._meta.concrete_fields if field.name not in LENDER_SECRETS]
+    lender = [field for field in Lender._meta.concrete_fields if field.name not in SECRET_FIELDS]
     return list(Campaign._meta.concrete_fields), list(Product._meta.concrete_fields), lender
 
 
 def campaigns_locked(campaign_ids: Sequence[int]) -> dict[int, Campaign]:
     """The campaigns, their rows locked until the transaction ends, in id order (two deliveries
     sharing campaigns queue on the first they share and never deadlock), each with its product
-    and lender loaded (the lender's secrets excepted)."""
+    and lender loaded (not the lender's secrets: a delivery never needs them)."""
     if not campaign_ids:
         return {}
     campaign_fields, product_fields, lender_fields = _loaded_fields()

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from apps.campaigns import rows
 from apps.campaigns.models import Campaign, CampaignOrigin, LedgerEntry
+from apps.lenders.models import SECRET_FIELDS
 from tests.factories import LeadFactory, LenderFactory, ListingFactory, OriginFactory, publish
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +39,7 @@ def test_campaigns_locked_loads_each_campaign_with_its_product_and_lender_as_the
             assert (found.lender.name, found.lender.is_active, found.lender.circuit_state) == (
                 loaded.lender.name, loaded.lender.is_active, loaded.lender.circuit_state)
             # The lender's secrets are not read: they load only if something asks for them.
-            assert rows.LENDER_SECRETS <= found.lender.get_deferred_fields()
+            assert set(SECRET_FIELDS) <= found.lender.get_deferred_fields()
 
 
 @pytest.mark.django_db(transaction=True)
