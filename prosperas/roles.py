@@ -27,6 +27,7 @@ CATALOG = ["products.productkind", "products.product", "listings.listing", "camp
 ROLES: dict[str, list[str]] = {
     # Helps consumers and lenders with journeys: reads them (personal data masked) and acts on them.
     "support": [perm for label in JOURNEY for perm in _perms(label, VIEW)]
+    + [f"leads.{action}_lead" for action in ("retry", "poll", "cancel", "notify", "review")]
     + _perms("origins.origin", VIEW) + _perms("lenders.lender", VIEW) + _perms("products.product", VIEW)
     + _perms("listings.listing", VIEW),
     # Runs the storefront: products, listings, campaigns (budgets, caps, conditions).

@@ -7,15 +7,17 @@ Personal data is shown masked; leads are changed only through the journey and po
 from datetime import date
 
 from django import forms
-from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
 from django.utils.html import format_html_join
 
 from apps.campaigns.selectors import marketplace_day
 from apps.leads import reports
 from apps.leads.models import Consent, Decision, Lead, LeadEvent, LeadNotification, Offer, Submission
+from apps.leads.staff_actions import ACTIONS, LeadActionRefused, lead_staff_act
 from apps.lenders.models import LenderCall
 from prosperas.admin_inlines import ReadOnlyInline
 from prosperas.crypto import mask
@@ -136,7 +138,29 @@ class LeadAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         report = path("funnel-report/", self.admin_site.admin_view(self.report_view), name="leads_lead_funnel_report")
-        return [report, *super().get_urls()]
+        act = path("<int:pk>/act/", self.admin_site.admin_view(require_POST(self.act_view)), name="leads_lead_act")
+        return [report, act, *super().get_urls()]
+
+    # --- Staff actions on one lead (apps/leads/staff_actions.py) -------------------------------------------------
+
+    def staff_actions_for(self, request: HttpRequest) -> list:
+        return [action for action in ACTIONS.values() if request.user.has_perm(f"leads.{action.permission}")]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "staff_actions": self.staff_actions_for(request)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def act_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        action = ACTIONS.get(request.POST.get("action", ""))
+        if action is None or not request.user.has_perm(f"leads.{action.permission}"):
+            return HttpResponseForbidden("You may not take that action on leads.")
+        try:
+            done = lead_staff_act(lead_id=pk, action=action.name, staff=request.user, text=request.POST.get("text", ""))
+        except LeadActionRefused as refused:
+            self.message_user(request, str(refused), messages.ERROR)
+        else:
+            self.message_user(request, f"Done: {done}.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:leads_lead_change", args=[pk]))
 
     def report_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):

@@ -80,6 +80,14 @@ class Lead(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "updated_at"]), models.Index(fields=["origin", "-created_at"])]
+        # Staff actions on a journey (apps/leads/staff_actions.py), each its own permission.
+        permissions = [
+            ("retry_lead", "Can retry a lead's failed lender call"),
+            ("poll_lead", "Can ask a lender about a lead's pending decision"),
+            ("cancel_lead", "Can cancel a lead"),
+            ("notify_lead", "Can resend a lead's consumer email"),
+            ("review_lead", "Can review leads and add notes"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["tracking_id"], name="lead_tracking_id_unique"),
             models.UniqueConstraint(fields=["public_token"], name="lead_public_token_unique"),
@@ -236,6 +244,7 @@ class LeadEvent(models.Model):
         HANDED_OFF = "handed_off", "Handed off"
         POSTBACK = "postback", "Postback"
         RETRY = "retry", "Consumer retried"
+        STAFF = "staff", "Staff action"
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)
