@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -26,11 +25,12 @@ from apps.postbacks import contract
 from apps.postbacks.models import PostbackEvent
 from apps.postbacks.selectors import MANGLINGS
 from apps.products.models import PRODUCT_ID_VALIDATOR
+from prosperas.inbound import bounds
 from prosperas.inbound.fields import CurrencyField, PatternField, StrictCharField, StrictChoiceField, unknown_fields
 from prosperas.inbound.refusals import InboundRefused, validation_refusal
 
 AMOUNT_PATTERN = re.compile(r"(?P<units>[0-9]+)(?:\.[0-9]{1,2})?")
-AMOUNT_MAX_UNIT_DIGITS = 12  # PostbackEvent.amount: 14 digits, 2 of them decimals
+AMOUNT_MAX_UNIT_DIGITS = bounds.AMOUNT_MAX_UNIT_DIGITS  # PostbackEvent.amount: 14 digits, 2 of them decimals
 # The products app's own pattern, matched whole and ASCII-only (RegexValidator's search with "$"
 # would let a trailing newline through).
 PRODUCT_ID_PATTERN = re.compile(PRODUCT_ID_VALIDATOR.regex.pattern, re.ASCII)
@@ -70,21 +70,17 @@ class AmountField(StrictCharField):
         return str(value)
 
 
-# The earliest `occurred_at` accepted: long before any lender worked with Prosperas.
-EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
-
-
 @extend_schema_field(OpenApiTypes.DATETIME)
 class OffsetDateTimeField(serializers.Field):
-    """ISO 8601 with an offset, within a sane window: not before EARLIEST_OCCURRED_AT (a default
-    date such as .NET's DateTime.MinValue must not be stored: no page could show it), and not more
-    than the timestamp tolerance ahead of our clock."""
+    """ISO 8601 with an offset, within the inbound window (prosperas.inbound.bounds): not before
+    2000-01-01 (a default date such as .NET's DateTime.MinValue must not be stored: no page could
+    show it), and not more than the timestamp tolerance ahead of our clock."""
 
     default_error_messages = {
         "not_a_string": "Must be a JSON string.",
         "invalid": f"Must be an ISO 8601 date-time with an offset, e.g. {contract.OFFSET_DATETIME_EXAMPLE}.",
         "future": "Must not be in the future (more than 5 minutes ahead of Prosperas' clock).",
-        "too_old": f"Must not be before {EARLIEST_OCCURRED_AT.isoformat().replace('+00:00', 'Z')}.",
+        "too_old": f"Must not be before {bounds.EARLIEST_MOMENT_TEXT}.",
     }
 
     def to_internal_value(self, data: Any):
@@ -93,22 +89,14 @@ class OffsetDateTimeField(serializers.Field):
         moment = contract.parse_offset_datetime(data)
         if moment is None:
             self.fail("invalid")
-        try:
-            too_old, ahead = moment < EARLIEST_OCCURRED_AT, _too_far_ahead(moment)
-        except OverflowError:  # within hours of year 1 or 9999: not even comparable in UTC
-            self.fail("too_old" if moment.year < EARLIEST_OCCURRED_AT.year else "future")
-        if too_old:
-            self.fail("too_old")
-        if ahead:
-            self.fail("future")
+        problem = bounds.moment_problem(moment, ahead_seconds=contract.timestamp_tolerance_seconds(),
+                                        now=timezone.now())
+        if problem:
+            self.fail(problem)
         return moment
 
     def to_representation(self, value: Any) -> str:
         return value.isoformat()
-
-
-def _too_far_ahead(moment) -> bool:
-    return moment - timezone.now() > timedelta(seconds=contract.timestamp_tolerance_seconds())
 
 
 @extend_schema_field({"type": "object", "additionalProperties": True})
@@ -167,7 +155,7 @@ class PostbackInputSerializer(serializers.Serializer):
     occurred_at = OffsetDateTimeField(
         required=False,
         help_text="Optional. When it happened: ISO 8601 with an offset, not in the future and not before "
-        "2000-01-01T00:00:00Z; defaults to the time we receive it.",
+        f"{bounds.EARLIEST_MOMENT_TEXT}; defaults to the time we receive it.",
     )
     product_id = ProductIdField(
         required=False, max_length=40,
