@@ -22,7 +22,7 @@ from apps.lenders.signed_requests import LENDER_KEYS
 from apps.products.models import AGE_LIMITS, DOCUMENT_TYPES, REGIONS, Product
 from apps.products.selectors import product_data, product_kind_choices, product_pending_revision
 from apps.products.services import ProductNotFound, ProductSubmission, product_lender_submit
-from prosperas.inbound import auth
+from prosperas.inbound import auth, bounds
 from prosperas.inbound.fields import CurrencyField, StrictCharField, unknown_fields
 from prosperas.inbound.refusals import InboundRefused, validation_refusal
 from prosperas.inbound.schema import HEADER_PARAMETERS, SignedRequestSchema
@@ -70,8 +70,8 @@ class ProductDataSerializer(serializers.Serializer):
     currency = CurrencyField()
     min_amount = DecimalStringField(max_digits=14, decimal_places=2, min_value=Decimal(1))
     max_amount = DecimalStringField(max_digits=14, decimal_places=2, min_value=Decimal(1))
-    min_term_months = StrictIntegerField(min_value=1, max_value=600)
-    max_term_months = StrictIntegerField(min_value=1, max_value=600)
+    min_term_months = StrictIntegerField(min_value=1, max_value=bounds.MAX_TERM_MONTHS)
+    max_term_months = StrictIntegerField(min_value=1, max_value=bounds.MAX_TERM_MONTHS)
     min_annual_rate = DecimalStringField(max_digits=6, decimal_places=4, min_value=Decimal(0),
                                          help_text='Effective annual rate (E.A.): "0.1990" is 19.90 %.')
     max_annual_rate = DecimalStringField(max_digits=6, decimal_places=4, min_value=Decimal(0))
@@ -83,7 +83,8 @@ class ProductDataSerializer(serializers.Serializer):
                                              max_value=Decimal(1), required=False, default=Decimal(0))
     monthly_fee = DecimalStringField(max_digits=12, decimal_places=2, min_value=Decimal(0), required=False,
                                      default=Decimal(0))
-    min_monthly_income = StrictIntegerField(min_value=0, required=False, allow_null=True, default=None)
+    min_monthly_income = StrictIntegerField(min_value=0, max_value=bounds.MAX_MONTHLY_INCOME, required=False,
+                                            allow_null=True, default=None, help_text="Whole pesos; empty: no minimum.")
     document_types = serializers.ListField(child=serializers.ChoiceField(choices=sorted(DOCUMENT_TYPES)),
                                            required=False, default=list, max_length=len(DOCUMENT_TYPES))
     min_age = StrictIntegerField(min_value=AGE_LIMITS[0], max_value=AGE_LIMITS[1], required=False, allow_null=True,
