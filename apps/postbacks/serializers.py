@@ -10,7 +10,6 @@ documentation page.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -25,7 +24,7 @@ from apps.postbacks import contract
 from apps.postbacks.models import PostbackEvent
 from apps.postbacks.selectors import MANGLINGS
 from apps.products.models import PRODUCT_ID_VALIDATOR
-from prosperas.inbound import bounds
+from prosperas.inbound import body, bounds
 from prosperas.inbound.fields import CurrencyField, PatternField, StrictCharField, StrictChoiceField, unknown_fields
 from prosperas.inbound.refusals import InboundRefused, validation_refusal
 
@@ -113,28 +112,9 @@ class JSONObjectField(serializers.JSONField):
     def to_internal_value(self, data: Any) -> dict:
         if not isinstance(data, dict):
             self.fail("not_an_object")
-        if not _storable(data):
+        if not body.json_storable(data):
             self.fail("unstorable")
         return super().to_internal_value(data)
-
-
-def _storable(value: Any) -> bool:
-    """Iterative over the values a JSON parser produces; the parser already bounded the nesting."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return False
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                return False
-        elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return True
 
 
 class PostbackInputSerializer(serializers.Serializer):
