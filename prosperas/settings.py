@@ -317,11 +317,19 @@ SPECTACULAR_SETTINGS = {
         "through signed postbacks; see /docs/postbacks/ for signing examples."
     ),
     "VERSION": "1.0.0",
+    # OpenAPI 3.1: its schemas are JSON Schema (2020-12), which can state what the endpoints
+    # refuse (propertyNames, dependentRequired) so that clients and schemathesis read it too.
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI and Redoc served from our own static files, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # After the default hook: the recursive components of JSON a lender may send (postback
+    # metadata), and "" allowed beside a pattern stated so that "" validates.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "prosperas.inbound.schema.storable_json_components",
+                             "prosperas.inbound.schema.blank_alternatives_any_of"],
 }
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -25,8 +25,16 @@ from apps.postbacks.models import PostbackEvent
 from apps.postbacks.selectors import MANGLINGS
 from apps.products.models import PRODUCT_ID_VALIDATOR
 from prosperas.inbound import body, bounds
-from prosperas.inbound.fields import CurrencyField, PatternField, StrictCharField, StrictChoiceField, unknown_fields
+from prosperas.inbound.fields import (
+    CurrencyField,
+    PatternField,
+    StrictBodySerializer,
+    StrictCharField,
+    StrictChoiceField,
+    unknown_fields,
+)
 from prosperas.inbound.refusals import InboundRefused, validation_refusal
+from prosperas.inbound.schema import storable_json_object_field_schema
 
 AMOUNT_PATTERN = re.compile(r"(?P<units>[0-9]+)(?:\.[0-9]{1,2})?")
 AMOUNT_MAX_UNIT_DIGITS = bounds.AMOUNT_MAX_UNIT_DIGITS  # PostbackEvent.amount: 14 digits, 2 of them decimals
@@ -42,7 +50,13 @@ class ProductIdField(PatternField):
     default_error_messages = {"no_match": "Must be a Prosperas product_id, e.g. ln_personal_01."}
 
 
-@extend_schema_field({"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,2})?$", "example": "1500000.00"})
+# The amount's rules as one pattern: digits (at most 12 once leading zeros are dropped), then
+# optionally a dot and one or two decimals, and greater than zero (a non-zero digit somewhere).
+AMOUNT_SCHEMA_PATTERN = (rf"^(0*[1-9][0-9]{{0,{bounds.AMOUNT_MAX_UNIT_DIGITS - 1}}}(\.[0-9]{{1,2}})?"
+                         r"|0+\.(0[1-9]|[1-9][0-9]?))$")
+
+
+@extend_schema_field({"type": "string", "pattern": AMOUNT_SCHEMA_PATTERN, "example": "1500000.00"})
 class AmountField(StrictCharField):
     """A decimal string such as "1500000.00": greater than zero, at most 2 decimal places."""
 
@@ -98,7 +112,7 @@ class OffsetDateTimeField(serializers.Field):
         return value.isoformat()
 
 
-@extend_schema_field({"type": "object", "additionalProperties": True})
+@extend_schema_field(storable_json_object_field_schema())
 class JSONObjectField(serializers.JSONField):
     """A JSON object we can store: PostgreSQL's jsonb holds no NUL character (\u0000) and no number
     beyond a double (1e400 parses as infinity). Unpaired surrogates never get this far: the body
@@ -117,8 +131,11 @@ class JSONObjectField(serializers.JSONField):
         return super().to_internal_value(data)
 
 
-class PostbackInputSerializer(serializers.Serializer):
-    """The postback body. Unknown top-level fields are validation errors."""
+class PostbackInputSerializer(StrictBodySerializer):
+    """The postback body. Unknown top-level fields are validation errors, and currency is required
+    with amount."""
+
+    schema_rules = {"dependentRequired": {"amount": ["currency"]}}
 
     click_id = StrictCharField(
         min_length=1, max_length=255,
@@ -143,7 +160,8 @@ class PostbackInputSerializer(serializers.Serializer):
     )
     amount = AmountField(
         required=False,
-        help_text='Optional. A decimal string greater than zero with at most 2 decimal places, e.g. "1500000.00".',
+        help_text='Optional. A decimal string greater than zero, with at most 12 digits before the decimal point '
+        '(leading zeros aside) and at most 2 after it, e.g. "1500000.00". Requires currency.',
     )
     currency = CurrencyField(
         required=False,

@@ -23,7 +23,7 @@ from apps.products.models import AGE_LIMITS, DOCUMENT_TYPES, REGIONS, Product
 from apps.products.selectors import product_data, product_kind_choices, product_pending_revision
 from apps.products.services import ProductNotFound, ProductSubmission, product_lender_submit
 from prosperas.inbound import auth, bounds
-from prosperas.inbound.fields import CurrencyField, StrictCharField, unknown_fields
+from prosperas.inbound.fields import CurrencyField, StrictBodySerializer, StrictCharField, unknown_fields
 from prosperas.inbound.refusals import InboundRefused, validation_refusal
 from prosperas.inbound.schema import HEADER_PARAMETERS, SignedRequestSchema
 from prosperas.inbound.views import SignedInboundView
@@ -57,7 +57,7 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-class ProductDataSerializer(serializers.Serializer):
+class ProductDataSerializer(StrictBodySerializer):
     """A product's data as a lender sends it. Unknown fields are errors; absent optional fields
     take their default (no fee, no eligibility limit)."""
 
@@ -116,11 +116,22 @@ class ProductDataSerializer(serializers.Serializer):
         return value
 
 
+class ProductDataOutputSerializer(ProductDataSerializer):
+    """A product's data as this API answers it: what a lender sends, except that a product
+    Prosperas set up for the lender (in admin) may have no lender_reference ("")."""
+
+    lender_reference = StrictCharField(
+        max_length=64, allow_blank=True,
+        help_text="Your own code for this product; empty for a product Prosperas set up for you without one.",
+    )
+
+
 class ProductOutputSerializer(serializers.Serializer):
     product_id = serializers.CharField()
     state = serializers.ChoiceField(choices=Product.State.choices)
     pending_revision = serializers.IntegerField(allow_null=True, help_text="The change waiting for review, if any.")
-    data = ProductDataSerializer(help_text="The data consumers see (or will see once approved, for a new product).")
+    data = ProductDataOutputSerializer(
+        help_text="The data consumers see (or will see once approved, for a new product).")
 
 
 def _product_body(product: Product) -> dict:
