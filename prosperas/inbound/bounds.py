@@ -10,7 +10,7 @@ each value is refused at the door, with a message naming the window, long before
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 # Moments (occurred_at and the like): nothing a lender reports happened before Prosperas or its
@@ -47,8 +47,3 @@ def moment_problem(moment: datetime, *, ahead_seconds: float, now: datetime) -> 
         return "too_old" if moment.year < EARLIEST_MOMENT.year else "future"
     return None
 
-
-def birth_date_plausible(born: date, *, today: date) -> bool:
-    """Not in the future and at most OLDEST_AGE_YEARS ago."""
-    age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-    return born <= today and age <= OLDEST_AGE_YEARS
