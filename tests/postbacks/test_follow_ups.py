@@ -2,6 +2,7 @@
 retry it from the admin (issue 12: a stored BC date once made follow_up_postbacks fail every 2 s
 forever, and the consumer's email and the campaign's charge never happened)."""
 
+import importlib
 import time
 
 import pytest
@@ -102,3 +103,26 @@ def test_staff_see_a_given_up_follow_up_with_its_error_and_retry_it(admin_client
     event.refresh_from_db()
     assert event.followed_up_at is not None and event.follow_up_failed_at is None
     assert admin_client.get(reverse("admin:postbacks_postbackevent_change", args=[event.pk])).status_code == 200
+
+
+def test_events_stored_before_the_window_take_their_receipt_time_and_show_again(admin_client, lender):
+    """The data migration for events recorded before occurred_at was bounded."""
+    from django.apps import apps as installed_apps
+    from django.db import connection as db_connection
+
+    migration = importlib.import_module(
+        "apps.postbacks.migrations.0009_events_before_the_window_take_their_receipt_time")
+    _, event = due_event(lender)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {PostbackEvent._meta.db_table} SET occurred_at = '0001-01-01 00:00:00+00 BC' "
+                       "WHERE id = %s", [event.pk])
+    page = reverse("admin:postbacks_postbackevent_change", args=[event.pk])
+    with pytest.raises(Exception, match="BC"):  # what every page showing it met
+        admin_client.get(page)
+
+    with db_connection.schema_editor() as schema_editor:
+        migration.events_before_the_window_take_their_receipt_time(installed_apps, schema_editor)
+
+    event.refresh_from_db()
+    assert event.occurred_at == event.received_at
+    assert admin_client.get(page).status_code == 200
