@@ -125,7 +125,7 @@ class LeadPostbacksInline(ReadOnlyInline):
 
     model = PostbackEvent
     fields = ["received_at", "status", "effect", "is_repeat", "event_id", "occurred_at", "amount", "currency",
-              "reason", "followed_up_at"]
+              "reason", "followed_up_at", "follow_up_failed_at", "follow_up_error"]
     readonly_fields = fields
 
 
