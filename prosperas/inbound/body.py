@@ -198,9 +198,14 @@ def client_ip(request: HttpRequest) -> str | None:
 
 
 def headers_for_audit(request: HttpRequest) -> dict[str, str]:
-    """The request's headers as received, minus credentials. A NUL character, which no HTTP server
-    should pass on but jsonb cannot hold, is kept written out as \\u0000."""
+    """The request's headers as received, minus credentials. A NUL character or half a surrogate
+    pair, which no HTTP server should pass on (WSGI and ASGI decode headers as Latin-1) but jsonb
+    cannot hold, is kept written out (\\u0000, \\ud800)."""
     return {
-        name.replace("\x00", "\\u0000"): value.replace("\x00", "\\u0000")
+        _header_storable(name): _header_storable(value)
         for name, value in request.headers.items() if name.lower() not in HEADERS_NOT_KEPT
     }
+
+
+def _header_storable(text: str) -> str:
+    return text.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")

@@ -141,3 +141,11 @@ def test_a_nul_character_in_a_kept_header_is_stored_written_out(lender_and_lead,
                              headers={"X-Request-Id": "a\x00b"})
     assert response.status_code == 202
     assert PostbackEvent.objects.get().headers["X-Request-Id"] == "a\\u0000b"
+
+
+def test_half_a_surrogate_pair_in_a_kept_header_is_stored_written_out(lender_and_lead, post_postback):
+    lender, lead = lender_and_lead
+    response = post_postback(lender, {"click_id": lead.tracking_id, "status": "approved"},
+                             headers={"X-Request-Id": "a\ud800b"})
+    assert response.status_code == 202
+    assert PostbackEvent.objects.get().headers["X-Request-Id"] == "a\\ud800b"
