@@ -180,8 +180,9 @@ POSTBACK_NONCE_RETENTION_SECONDS = 600
 # How often the emails and result charges that applied postbacks set off are done (celery beat).
 POSTBACK_FOLLOW_UP_INTERVAL_SECONDS = env.float("POSTBACK_FOLLOW_UP_INTERVAL_SECONDS", default=2.0)
 # A follow-up that keeps failing is tried this many times, each delay twice the one before (from
-# the interval, at most 5 minutes: about 8.5 minutes from the first failure to the last at the defaults), then given up and
-# shown to staff (postback events admin, "Follow-up: failed"), who retry it there.
+# the interval, at most 5 minutes: about 8.5 minutes from the first failure to the last at the
+# defaults), then given up and shown to staff (postback events admin, "Follow-up: failed"), who
+# retry it there.
 POSTBACK_FOLLOW_UP_MAX_ATTEMPTS = env.int("POSTBACK_FOLLOW_UP_MAX_ATTEMPTS", default=8)
 # Client address for IP allowlists: REMOTE_ADDR unless a trusted proxy count is configured.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
