@@ -78,7 +78,8 @@ def send_signed(case, *, base_url: str, lender) -> requests.Response:
     """The case as a lender sends it: its JSON body as bytes, signed with the production signing
     code; the generated signing headers are replaced by real ones."""
     raw_body = _raw_body(case)
-    headers = {name: value for name, value in (case.headers or {}).items() if not name.lower().startswith("x-prosperas")}
+    headers = {name: value for name, value in (case.headers or {}).items()
+               if not name.lower().startswith("x-prosperas")}
     headers.update(signing.signed_headers(key=lender.postback_key, secret=lender.postback_secret, raw_body=raw_body))
     case.headers = headers  # what was sent: a mutated signing header never reached the server
     return requests.request(case.method, base_url + case.formatted_path, params=case.query, data=raw_body,

@@ -40,7 +40,8 @@ class FollowUpFilter(admin.SimpleListFilter):
     }
 
     def lookups(self, request, model_admin):
-        return [("done", "Done"), ("due", "Due"), ("retrying", "Failing, will try again"), ("failed", "Failed (given up)")]
+        return [("done", "Done"), ("due", "Due"), ("retrying", "Failing, will try again"),
+                ("failed", "Failed (given up)")]
 
     def queryset(self, request, queryset):
         condition = self.STATES.get(self.value())

@@ -80,7 +80,8 @@ class PostbackEvent(models.Model):
             models.Index(fields=["lead", "status"]),
             models.Index(fields=["lender", "-received_at"]),
             # Only the events still to follow up: what postback_follow_ups_run scans, kept tiny.
-            models.Index(fields=["id"], condition=models.Q(followed_up_at__isnull=True, follow_up_failed_at__isnull=True),
+            models.Index(fields=["id"],
+                         condition=models.Q(followed_up_at__isnull=True, follow_up_failed_at__isnull=True),
                          name="postback_follow_up_due"),
             # The events whose follow-up was given up, for staff (few: each one is a fault to fix).
             models.Index(fields=["-follow_up_failed_at"], condition=models.Q(follow_up_failed_at__isnull=False),
