@@ -187,6 +187,11 @@ POSTBACK_TIMESTAMP_TOLERANCE_SECONDS = 300
 POSTBACK_NONCE_RETENTION_SECONDS = 600
 # How often the emails and result charges that applied postbacks set off are done (celery beat).
 POSTBACK_FOLLOW_UP_INTERVAL_SECONDS = env.float("POSTBACK_FOLLOW_UP_INTERVAL_SECONDS", default=2.0)
+# A follow-up that keeps failing is tried this many times, each delay twice the one before (from
+# the interval, at most 5 minutes: about 8.5 minutes from the first failure to the last at the
+# defaults), then given up and shown to staff (postback events admin, "Follow-up: failed"), who
+# retry it there.
+POSTBACK_FOLLOW_UP_MAX_ATTEMPTS = env.int("POSTBACK_FOLLOW_UP_MAX_ATTEMPTS", default=8)
 # Client address for IP allowlists: REMOTE_ADDR unless a trusted proxy count is configured.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
@@ -336,11 +341,19 @@ SPECTACULAR_SETTINGS = {
         "through signed postbacks; see /docs/postbacks/ for signing examples."
     ),
     "VERSION": "1.0.0",
+    # OpenAPI 3.1: its schemas are JSON Schema (2020-12), which can state what the endpoints
+    # refuse (propertyNames, dependentRequired) so that clients and schemathesis read it too.
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI and Redoc served from our own static files, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # After the default hook: the recursive components of JSON a lender may send (postback
+    # metadata), and "" allowed beside a pattern stated so that "" validates.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "prosperas.inbound.schema.storable_json_components",
+                             "prosperas.inbound.schema.blank_alternatives_any_of"],
 }
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

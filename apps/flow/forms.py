@@ -13,8 +13,11 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.leads.services import IdentityData
 from apps.lenders.adapters.base import EMPLOYMENT_STATUSES
+from prosperas.inbound import bounds
 
-MAX_MONTHLY_INCOME = 10_000_000_000  # COP; above this the number was surely mistyped.
+# COP; above these the number was surely mistyped (the inbound window, prosperas.inbound.bounds).
+MAX_MONTHLY_INCOME = bounds.MAX_MONTHLY_INCOME
+MAX_REQUESTED_AMOUNT = bounds.MAX_REQUESTED_AMOUNT
 
 
 class DocumentType:
@@ -199,7 +202,7 @@ class IdentityForm(FlowForm):
             return None
         today = timezone.localdate()
         age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-        if born > today or age > 110:
+        if born > today or age > bounds.OLDEST_AGE_YEARS:
             raise forms.ValidationError(_("Revisa la fecha: no parece una fecha de nacimiento."))
         if age < ADULT_AGE:
             raise forms.ValidationError(_("Para pedir un crédito debes ser mayor de edad."))
@@ -211,7 +214,10 @@ class IdentityForm(FlowForm):
             return None
         if not INCOME_PATTERN.fullmatch(value) or int(re.sub(r"\D", "", value)) <= 0:
             raise forms.ValidationError(_("Escribe el monto en pesos, solo con números. Por ejemplo: 5000000"))
-        return int(re.sub(r"\D", "", value))
+        amount = int(re.sub(r"\D", "", value))
+        if amount > MAX_REQUESTED_AMOUNT:
+            raise forms.ValidationError(_("Revisa la cifra: parece tener demasiados dígitos."))
+        return amount
 
     def accepted_consents(self) -> list[str]:
         return [kind for name, kind in CONSENT_FIELDS.items() if self.cleaned_data.get(name)]

@@ -29,6 +29,8 @@ import requests
 import urllib3
 from django.conf import settings
 
+from prosperas.inbound.body import json_storable
+
 CONNECT_TIMEOUT_SECONDS = 5.0
 MAX_RESPONSE_BYTES = 2 * 1024 * 1024
 USER_AGENT = "Prosperas-Platform/1.0"
@@ -126,12 +128,19 @@ class HttpResponse:
     exchange: Exchange
 
     def json(self) -> Any:
+        """The body's JSON, which the lender's answer is kept as: one the database cannot hold (a NUL
+        character, half a surrogate pair, a number beyond a double) is as unreadable as no JSON."""
         try:
-            return json.loads(self.body)
-        except ValueError as exc:
+            data = json.loads(self.body)
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
             raise TechnicalFailure(
                 f"Lender answered HTTP {self.status} with a body that is not JSON.", exchange=self.exchange
             ) from exc
+        if not json_storable(data):
+            raise TechnicalFailure(f"Lender answered HTTP {self.status} with JSON that cannot be stored "
+                                   "(a NUL character, an unpaired surrogate or a number beyond a double).",
+                                   exchange=self.exchange)
+        return data
 
     def retry_after_seconds(self) -> float | None:
         value = self.headers.get("Retry-After")

@@ -2,13 +2,14 @@
 
 import json
 
-from django.contrib import admin
-from django.db.models import Count
+from django.contrib import admin, messages
+from django.db.models import Count, Q
 from django.utils.html import format_html
 
 from apps.leads.models import Lead
 from apps.lenders.models import PostbackAuthFailure
 from apps.postbacks.models import PostbackEvent
+from apps.postbacks.services import postback_follow_ups_retry
 from prosperas.admin_inlines import ReadOnlyInline
 
 
@@ -25,10 +26,33 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class FollowUpFilter(admin.SimpleListFilter):
+    """Where an event's follow-up (the consumer's email, the campaign's charge) stands: "failed"
+    lists those given up after POSTBACK_FOLLOW_UP_MAX_ATTEMPTS, to fix and retry."""
+
+    title = "follow-up"
+    parameter_name = "follow_up"
+    STATES = {
+        "done": Q(followed_up_at__isnull=False),
+        "due": Q(followed_up_at__isnull=True, follow_up_failed_at__isnull=True),
+        "retrying": Q(followed_up_at__isnull=True, follow_up_failed_at__isnull=True, follow_up_attempts__gt=0),
+        "failed": Q(followed_up_at__isnull=True, follow_up_failed_at__isnull=False),
+    }
+
+    def lookups(self, request, model_admin):
+        return [("done", "Done"), ("due", "Due"), ("retrying", "Failing, will try again"),
+                ("failed", "Failed (given up)")]
+
+    def queryset(self, request, queryset):
+        condition = self.STATES.get(self.value())
+        return queryset if condition is None else queryset.filter(condition)
+
+
 @admin.register(PostbackEvent)
 class PostbackEventAdmin(ReadOnlyAdmin):
-    list_display = ["received_at", "lender", "click_id", "status", "effect", "is_repeat"]
-    list_filter = ["lender", "status", "effect", "is_repeat"]
+    list_display = ["received_at", "lender", "click_id", "status", "effect", "is_repeat", "follow_up"]
+    list_filter = ["lender", "status", "effect", "is_repeat", FollowUpFilter]
+    actions = ["follow_up_retry"]
     search_fields = ["click_id", "event_id"]
     list_select_related = ["lender"]
     date_hierarchy = "received_at"
@@ -36,9 +60,25 @@ class PostbackEventAdmin(ReadOnlyAdmin):
         "received_at", "lender", "lead", "click_id", "looks_like", "status", "effect", "is_repeat", "event_id",
         "occurred_at",
         "product_id", "amount", "currency", "reason", "lender_reference", "metadata_pretty", "source_ip",
-        "headers_pretty", "raw_body_text", "nonce", "followed_up_at",
+        "headers_pretty", "raw_body_text", "nonce", "followed_up_at", "follow_up_attempts", "follow_up_error",
+        "follow_up_next_at", "follow_up_failed_at",
     ]
     readonly_fields = fields
+
+    @admin.display(description="Follow-up")
+    def follow_up(self, obj: PostbackEvent) -> str:
+        if obj.followed_up_at is not None:
+            return "done"
+        if obj.follow_up_failed_at is not None:
+            return format_html('<strong class="errornote-inline">failed</strong> ({} tries): {}',
+                               obj.follow_up_attempts, obj.follow_up_error)
+        return f"due, {obj.follow_up_attempts} failed tries" if obj.follow_up_attempts else "due"
+
+    @admin.action(description="Retry the follow-up (email, campaign charge) of the selected events")
+    def follow_up_retry(self, request, queryset):
+        count = postback_follow_ups_retry(event_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{count} follow-up(s) will be tried again within seconds; events already "
+                          "followed up were left as they are.", messages.SUCCESS)
 
     @admin.display(description="Raw body (as received, decoded as UTF-8)")
     def raw_body_text(self, obj: PostbackEvent) -> str:
@@ -86,7 +126,7 @@ class LeadPostbacksInline(ReadOnlyInline):
 
     model = PostbackEvent
     fields = ["received_at", "status", "effect", "is_repeat", "event_id", "occurred_at", "amount", "currency",
-              "reason", "followed_up_at"]
+              "reason", "followed_up_at", "follow_up_failed_at", "follow_up_error"]
     readonly_fields = fields
 
 

@@ -53,6 +53,22 @@ class PostbackEvent(models.Model):
         help_text="When what this event set off (the consumer's email, the campaign's result charge) was done; "
         "empty while it is due. Events that moved nothing are recorded as followed up.",
     )
+    # Set only by the follow-up runner: the event's INSERT leaves them to their database defaults
+    # (FOLLOW_UP_STATE_FIELDS).
+    follow_up_attempts = models.PositiveSmallIntegerField(
+        default=0, db_default=0, help_text="How many times following this event up has failed so far.",
+    )
+    follow_up_error = models.TextField(
+        blank=True, default="", db_default="", help_text="The last failure of its follow-up (the error's type and "
+        "message); the full traceback is in the worker's log.",
+    )
+    follow_up_next_at = models.DateTimeField(
+        null=True, blank=True, help_text="After a failure: not tried again before this time (the delay doubles).",
+    )
+    follow_up_failed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its follow-up was given up, after POSTBACK_FOLLOW_UP_MAX_ATTEMPTS "
+        "failures: the consumer's email and the campaign's charge are not done until staff retry it.",
+    )
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -64,13 +80,20 @@ class PostbackEvent(models.Model):
             models.Index(fields=["lead", "status"]),
             models.Index(fields=["lender", "-received_at"]),
             # Only the events still to follow up: what postback_follow_ups_run scans, kept tiny.
-            models.Index(fields=["id"], condition=models.Q(followed_up_at__isnull=True),
+            models.Index(fields=["id"],
+                         condition=models.Q(followed_up_at__isnull=True, follow_up_failed_at__isnull=True),
                          name="postback_follow_up_due"),
+            # The events whose follow-up was given up, for staff (few: each one is a fault to fix).
+            models.Index(fields=["-follow_up_failed_at"], condition=models.Q(follow_up_failed_at__isnull=False),
+                         name="postback_follow_up_failed"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["lender", "nonce"], condition=~models.Q(nonce=""),
                                     name="postback_event_nonce_once_per_lender"),
         ]
+
+    # The follow-up runner's own columns: the event's INSERT (apps.postbacks.rows) leaves them out.
+    FOLLOW_UP_STATE_FIELDS = ("follow_up_attempts", "follow_up_error", "follow_up_next_at", "follow_up_failed_at")
 
     def __str__(self) -> str:
         return f"{self.lender.code} {self.click_id} {self.status}"

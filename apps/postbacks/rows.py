@@ -66,7 +66,8 @@ def event_insert(event: Mapping[str, Any]) -> tuple[int, bool] | None:
 
 @functools.cache
 def _inserted_fields() -> tuple:
-    return tuple(field for field in PostbackEvent._meta.concrete_fields if field.name not in ("id", "is_repeat"))
+    left_out = {"id", "is_repeat", *PostbackEvent.FOLLOW_UP_STATE_FIELDS}
+    return tuple(field for field in PostbackEvent._meta.concrete_fields if field.name not in left_out)
 
 
 @functools.cache
@@ -164,8 +165,8 @@ def event_record_moving_lead(event: Mapping[str, Any], *, move_params: dict,
 @functools.cache
 def _recorded_fields() -> tuple:
     """The event's columns bound as parameters; lead, effect, followed_up_at and is_repeat are
-    decided by the statement."""
-    decided = {"id", "lead", "effect", "followed_up_at", "is_repeat"}
+    decided by the statement, and the follow-up runner's own columns keep their defaults."""
+    decided = {"id", "lead", "effect", "followed_up_at", "is_repeat", *PostbackEvent.FOLLOW_UP_STATE_FIELDS}
     return tuple(field for field in PostbackEvent._meta.concrete_fields if field.name not in decided)
 
 

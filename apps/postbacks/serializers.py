@@ -10,10 +10,8 @@ documentation page.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -26,11 +24,20 @@ from apps.postbacks import contract
 from apps.postbacks.models import PostbackEvent
 from apps.postbacks.selectors import MANGLINGS
 from apps.products.models import PRODUCT_ID_VALIDATOR
-from prosperas.inbound.fields import CurrencyField, PatternField, StrictCharField, StrictChoiceField, unknown_fields
+from prosperas.inbound import body, bounds
+from prosperas.inbound.fields import (
+    CurrencyField,
+    PatternField,
+    StrictBodySerializer,
+    StrictCharField,
+    StrictChoiceField,
+    unknown_fields,
+)
 from prosperas.inbound.refusals import InboundRefused, validation_refusal
+from prosperas.inbound.schema import storable_json_object_field_schema
 
 AMOUNT_PATTERN = re.compile(r"(?P<units>[0-9]+)(?:\.[0-9]{1,2})?")
-AMOUNT_MAX_UNIT_DIGITS = 12  # PostbackEvent.amount: 14 digits, 2 of them decimals
+AMOUNT_MAX_UNIT_DIGITS = bounds.AMOUNT_MAX_UNIT_DIGITS  # PostbackEvent.amount: 14 digits, 2 of them decimals
 # The products app's own pattern, matched whole and ASCII-only (RegexValidator's search with "$"
 # would let a trailing newline through).
 PRODUCT_ID_PATTERN = re.compile(PRODUCT_ID_VALIDATOR.regex.pattern, re.ASCII)
@@ -43,7 +50,13 @@ class ProductIdField(PatternField):
     default_error_messages = {"no_match": "Must be a Prosperas product_id, e.g. ln_personal_01."}
 
 
-@extend_schema_field({"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,2})?$", "example": "1500000.00"})
+# The amount's rules as one pattern: digits (at most 12 once leading zeros are dropped), then
+# optionally a dot and one or two decimals, and greater than zero (a non-zero digit somewhere).
+AMOUNT_SCHEMA_PATTERN = (rf"^(0*[1-9][0-9]{{0,{bounds.AMOUNT_MAX_UNIT_DIGITS - 1}}}(\.[0-9]{{1,2}})?"
+                         r"|0+\.(0[1-9]|[1-9][0-9]?))$")
+
+
+@extend_schema_field({"type": "string", "pattern": AMOUNT_SCHEMA_PATTERN, "example": "1500000.00"})
 class AmountField(StrictCharField):
     """A decimal string such as "1500000.00": greater than zero, at most 2 decimal places."""
 
@@ -70,21 +83,17 @@ class AmountField(StrictCharField):
         return str(value)
 
 
-# The earliest `occurred_at` accepted: long before any lender worked with Prosperas.
-EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
-
-
 @extend_schema_field(OpenApiTypes.DATETIME)
 class OffsetDateTimeField(serializers.Field):
-    """ISO 8601 with an offset, within a sane window: not before EARLIEST_OCCURRED_AT (a default
-    date such as .NET's DateTime.MinValue must not be stored: no page could show it), and not more
-    than the timestamp tolerance ahead of our clock."""
+    """ISO 8601 with an offset, within the inbound window (prosperas.inbound.bounds): not before
+    2000-01-01 (a default date such as .NET's DateTime.MinValue must not be stored: no page could
+    show it), and not more than the timestamp tolerance ahead of our clock."""
 
     default_error_messages = {
         "not_a_string": "Must be a JSON string.",
         "invalid": f"Must be an ISO 8601 date-time with an offset, e.g. {contract.OFFSET_DATETIME_EXAMPLE}.",
         "future": "Must not be in the future (more than 5 minutes ahead of Prosperas' clock).",
-        "too_old": f"Must not be before {EARLIEST_OCCURRED_AT.isoformat().replace('+00:00', 'Z')}.",
+        "too_old": f"Must not be before {bounds.EARLIEST_MOMENT_TEXT}.",
     }
 
     def to_internal_value(self, data: Any):
@@ -93,25 +102,17 @@ class OffsetDateTimeField(serializers.Field):
         moment = contract.parse_offset_datetime(data)
         if moment is None:
             self.fail("invalid")
-        try:
-            too_old, ahead = moment < EARLIEST_OCCURRED_AT, _too_far_ahead(moment)
-        except OverflowError:  # within hours of year 1 or 9999: not even comparable in UTC
-            self.fail("too_old" if moment.year < EARLIEST_OCCURRED_AT.year else "future")
-        if too_old:
-            self.fail("too_old")
-        if ahead:
-            self.fail("future")
+        problem = bounds.moment_problem(moment, ahead_seconds=contract.timestamp_tolerance_seconds(),
+                                        now=timezone.now())
+        if problem:
+            self.fail(problem)
         return moment
 
     def to_representation(self, value: Any) -> str:
         return value.isoformat()
 
 
-def _too_far_ahead(moment) -> bool:
-    return moment - timezone.now() > timedelta(seconds=contract.timestamp_tolerance_seconds())
-
-
-@extend_schema_field({"type": "object", "additionalProperties": True})
+@extend_schema_field(storable_json_object_field_schema())
 class JSONObjectField(serializers.JSONField):
     """A JSON object we can store: PostgreSQL's jsonb holds no NUL character (\u0000) and no number
     beyond a double (1e400 parses as infinity). Unpaired surrogates never get this far: the body
@@ -125,32 +126,16 @@ class JSONObjectField(serializers.JSONField):
     def to_internal_value(self, data: Any) -> dict:
         if not isinstance(data, dict):
             self.fail("not_an_object")
-        if not _storable(data):
+        if not body.json_storable(data):
             self.fail("unstorable")
         return super().to_internal_value(data)
 
 
-def _storable(value: Any) -> bool:
-    """Iterative over the values a JSON parser produces; the parser already bounded the nesting."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return False
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                return False
-        elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return True
+class PostbackInputSerializer(StrictBodySerializer):
+    """The postback body. Unknown top-level fields are validation errors, and currency is required
+    with amount."""
 
-
-class PostbackInputSerializer(serializers.Serializer):
-    """The postback body. Unknown top-level fields are validation errors."""
+    schema_rules = {"dependentRequired": {"amount": ["currency"]}}
 
     click_id = StrictCharField(
         min_length=1, max_length=255,
@@ -167,7 +152,7 @@ class PostbackInputSerializer(serializers.Serializer):
     occurred_at = OffsetDateTimeField(
         required=False,
         help_text="Optional. When it happened: ISO 8601 with an offset, not in the future and not before "
-        "2000-01-01T00:00:00Z; defaults to the time we receive it.",
+        f"{bounds.EARLIEST_MOMENT_TEXT}; defaults to the time we receive it.",
     )
     product_id = ProductIdField(
         required=False, max_length=40,
@@ -175,7 +160,8 @@ class PostbackInputSerializer(serializers.Serializer):
     )
     amount = AmountField(
         required=False,
-        help_text='Optional. A decimal string greater than zero with at most 2 decimal places, e.g. "1500000.00".',
+        help_text='Optional. A decimal string greater than zero, with at most 12 digits before the decimal point '
+        '(leading zeros aside) and at most 2 after it, e.g. "1500000.00". Requires currency.',
     )
     currency = CurrencyField(
         required=False,

@@ -33,6 +33,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.leads.rows import lead_postback_apply, lead_postback_params, lead_postback_preview
@@ -252,28 +253,76 @@ def postback_follow_ups_run(*, limit: int = 500) -> int:
     """Do what the applied events recorded since the last run set off (the consumer's email, the
     campaign's result charge), oldest first, each once; returns how many were done. Safe to run
     in several workers at once: an event another runner holds is skipped, one it finished is
-    not done again. An event whose follow-up fails stays due (its transaction rolled back) and is
-    tried again next run; it never holds up the events after it."""
-    due = (PostbackEvent.objects.filter(followed_up_at__isnull=True).order_by("id")
-           .values_list("pk", flat=True)[:limit])
+    not done again. An event whose follow-up fails (its transaction rolled back) is tried again
+    after a delay that doubles each time, never holding up the events after it; after
+    POSTBACK_FOLLOW_UP_MAX_ATTEMPTS failures it is given up (follow_up_failed_at) for staff to see
+    and retry (`postback_follow_ups_retry`), instead of failing every run forever."""
+    now = timezone.now()
+    due = (PostbackEvent.objects.filter(followed_up_at__isnull=True, follow_up_failed_at__isnull=True)
+           .filter(Q(follow_up_next_at__isnull=True) | Q(follow_up_next_at__lte=now))
+           .order_by("id").values_list("pk", flat=True)[:limit])
     done = 0
     for event_id in list(due):
         try:
             done += _follow_up(event_id)
-        except Exception:  # noqa: BLE001 - logged with the event's id (no personal data), retried next run
-            logger.exception("postback event %s: follow-up failed; it stays due", event_id)
+        except Exception as error:  # noqa: BLE001 - logged with the event's id (no personal data), counted
+            logger.exception("postback event %s: follow-up failed", event_id)
+            _follow_up_failure_record(event_id, error)
     return done
 
 
 @transaction.atomic
 def _follow_up(event_id: int) -> bool:
     event = (PostbackEvent.objects.select_for_update(skip_locked=True)
-             .filter(pk=event_id, followed_up_at__isnull=True).only("lead_id", "status").first())
+             .filter(pk=event_id, followed_up_at__isnull=True, follow_up_failed_at__isnull=True)
+             .only("lead_id", "status").first())
     if event is None:
         return False  # another runner holds it, or has done it
     lead_postback_follow_up(lead_id=event.lead_id, status=event.status)
     PostbackEvent.objects.filter(pk=event_id).update(followed_up_at=timezone.now())
     return True
+
+
+# The last error kept with the event: its type and the start of its message.
+FOLLOW_UP_ERROR_CHARS = 500
+FOLLOW_UP_MAX_DELAY_SECONDS = 300
+
+
+def follow_up_delay_seconds(failures: int) -> float:
+    """The wait before the next try after `failures` failures: the beat interval, doubled each time."""
+    return min(settings.POSTBACK_FOLLOW_UP_INTERVAL_SECONDS * 2 ** failures, FOLLOW_UP_MAX_DELAY_SECONDS)
+
+
+def _follow_up_failure_record(event_id: int, error: Exception) -> None:
+    """One more failure of the event's follow-up, with its error; the next try is delayed, or, at
+    the last allowed failure, the follow-up is given up. Recorded with its own statement, after
+    the follow-up's transaction rolled back."""
+    with transaction.atomic():
+        event = (PostbackEvent.objects.select_for_update()
+                 .filter(pk=event_id, followed_up_at__isnull=True, follow_up_failed_at__isnull=True)
+                 .only("follow_up_attempts").first())
+        if event is None:
+            return
+        failures = event.follow_up_attempts + 1
+        now = timezone.now()
+        given_up = failures >= settings.POSTBACK_FOLLOW_UP_MAX_ATTEMPTS
+        PostbackEvent.objects.filter(pk=event_id).update(
+            follow_up_attempts=failures,
+            follow_up_error=f"{type(error).__name__}: {error}"[:FOLLOW_UP_ERROR_CHARS],
+            follow_up_next_at=None if given_up else now + timedelta(seconds=follow_up_delay_seconds(failures)),
+            follow_up_failed_at=now if given_up else None,
+        )
+    if given_up:
+        logger.error("postback event %s: follow-up given up after %s failures; staff can retry it in admin",
+                     event_id, failures)
+
+
+def postback_follow_ups_retry(*, event_ids: list[int]) -> int:
+    """Staff's retry of follow-ups (given up or waiting for their next try): due again at the next
+    run, with a fresh count of tries. Events already followed up are left as they are. Returns how
+    many were made due."""
+    return (PostbackEvent.objects.filter(pk__in=event_ids, followed_up_at__isnull=True)
+            .update(follow_up_attempts=0, follow_up_next_at=None, follow_up_failed_at=None))
 
 
 def postback_simulate(*, lender: Lender, data: PostbackData) -> PostbackSimulation:

@@ -22,8 +22,8 @@ from apps.lenders.signed_requests import LENDER_KEYS
 from apps.products.models import AGE_LIMITS, DOCUMENT_TYPES, REGIONS, Product
 from apps.products.selectors import product_data, product_kind_choices, product_pending_revision
 from apps.products.services import ProductNotFound, ProductSubmission, product_lender_submit
-from prosperas.inbound import auth
-from prosperas.inbound.fields import CurrencyField, StrictCharField, unknown_fields
+from prosperas.inbound import auth, bounds
+from prosperas.inbound.fields import CurrencyField, StrictBodySerializer, StrictCharField, unknown_fields
 from prosperas.inbound.refusals import InboundRefused, validation_refusal
 from prosperas.inbound.schema import HEADER_PARAMETERS, SignedRequestSchema
 from prosperas.inbound.views import SignedInboundView
@@ -57,7 +57,7 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-class ProductDataSerializer(serializers.Serializer):
+class ProductDataSerializer(StrictBodySerializer):
     """A product's data as a lender sends it. Unknown fields are errors; absent optional fields
     take their default (no fee, no eligibility limit)."""
 
@@ -70,8 +70,8 @@ class ProductDataSerializer(serializers.Serializer):
     currency = CurrencyField()
     min_amount = DecimalStringField(max_digits=14, decimal_places=2, min_value=Decimal(1))
     max_amount = DecimalStringField(max_digits=14, decimal_places=2, min_value=Decimal(1))
-    min_term_months = StrictIntegerField(min_value=1, max_value=600)
-    max_term_months = StrictIntegerField(min_value=1, max_value=600)
+    min_term_months = StrictIntegerField(min_value=1, max_value=bounds.MAX_TERM_MONTHS)
+    max_term_months = StrictIntegerField(min_value=1, max_value=bounds.MAX_TERM_MONTHS)
     min_annual_rate = DecimalStringField(max_digits=6, decimal_places=4, min_value=Decimal(0),
                                          help_text='Effective annual rate (E.A.): "0.1990" is 19.90 %.')
     max_annual_rate = DecimalStringField(max_digits=6, decimal_places=4, min_value=Decimal(0))
@@ -83,7 +83,8 @@ class ProductDataSerializer(serializers.Serializer):
                                              max_value=Decimal(1), required=False, default=Decimal(0))
     monthly_fee = DecimalStringField(max_digits=12, decimal_places=2, min_value=Decimal(0), required=False,
                                      default=Decimal(0))
-    min_monthly_income = StrictIntegerField(min_value=0, required=False, allow_null=True, default=None)
+    min_monthly_income = StrictIntegerField(min_value=0, max_value=bounds.MAX_MONTHLY_INCOME, required=False,
+                                            allow_null=True, default=None, help_text="Whole pesos; empty: no minimum.")
     document_types = serializers.ListField(child=serializers.ChoiceField(choices=sorted(DOCUMENT_TYPES)),
                                            required=False, default=list, max_length=len(DOCUMENT_TYPES))
     min_age = StrictIntegerField(min_value=AGE_LIMITS[0], max_value=AGE_LIMITS[1], required=False, allow_null=True,
@@ -115,11 +116,22 @@ class ProductDataSerializer(serializers.Serializer):
         return value
 
 
+class ProductDataOutputSerializer(ProductDataSerializer):
+    """A product's data as this API answers it: what a lender sends, except that a product
+    Prosperas set up for the lender (in admin) may have no lender_reference ("")."""
+
+    lender_reference = StrictCharField(
+        max_length=64, allow_blank=True,
+        help_text="Your own code for this product; empty for a product Prosperas set up for you without one.",
+    )
+
+
 class ProductOutputSerializer(serializers.Serializer):
     product_id = serializers.CharField()
     state = serializers.ChoiceField(choices=Product.State.choices)
     pending_revision = serializers.IntegerField(allow_null=True, help_text="The change waiting for review, if any.")
-    data = ProductDataSerializer(help_text="The data consumers see (or will see once approved, for a new product).")
+    data = ProductDataOutputSerializer(
+        help_text="The data consumers see (or will see once approved, for a new product).")
 
 
 def _product_body(product: Product) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import re
 from typing import Any
 
@@ -108,6 +109,49 @@ def json_object_parse(raw_body: bytes) -> dict[str, Any]:
     return value
 
 
+def storable_json_object_parse(raw_body: bytes) -> dict[str, Any]:
+    """json_object_parse, also refusing (400) what the database cannot hold anywhere in the
+    document (json_storable): for bodies kept whole or in parts without field-by-field rules."""
+    value = json_object_parse(raw_body)
+    if not json_storable(value):
+        raise _malformed(UNSTORABLE_MESSAGE)
+    return value
+
+
+UNSTORABLE_MESSAGE = ("The body holds what cannot be stored: the NUL character (\\u0000), half a surrogate pair "
+                      "(\\ud800) or a number too large for a double (1e400).")
+
+
+def json_storable(value: Any) -> bool:
+    """Whether PostgreSQL can keep this parsed JSON (in jsonb, or its strings in text columns): no
+    NUL character, no unpaired surrogate (not Unicode: UTF-8 cannot encode it) and no number beyond
+    a double (1e400 parses as infinity, which JSON cannot write back). Iterative: a deep document
+    cannot exhaust the stack here (the parser already bounded its nesting)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item or not _encodable(item):
+                return False
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _holds_unpaired_surrogate(text: str, value: Any) -> bool:
     """Only a \\uD800-\\uDFFF escape can produce one (UTF-8 decoding refused encoded ones), so the
     document is re-encoded to find out only when the text holds such an escape."""
@@ -154,9 +198,14 @@ def client_ip(request: HttpRequest) -> str | None:
 
 
 def headers_for_audit(request: HttpRequest) -> dict[str, str]:
-    """The request's headers as received, minus credentials. A NUL character, which no HTTP server
-    should pass on but jsonb cannot hold, is kept written out as \\u0000."""
+    """The request's headers as received, minus credentials. A NUL character or half a surrogate
+    pair, which no HTTP server should pass on (WSGI and ASGI decode headers as Latin-1) but jsonb
+    cannot hold, is kept written out (\\u0000, \\ud800)."""
     return {
-        name.replace("\x00", "\\u0000"): value.replace("\x00", "\\u0000")
+        _header_storable(name): _header_storable(value)
         for name, value in request.headers.items() if name.lower() not in HEADERS_NOT_KEPT
     }
+
+
+def _header_storable(text: str) -> str:
+    return text.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")

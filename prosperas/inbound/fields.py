@@ -56,6 +56,14 @@ class CurrencyField(PatternField):
     default_error_messages = {"no_match": "Must be 3 uppercase letters (ISO 4217), e.g. COP."}
 
 
+class StrictBodySerializer(serializers.Serializer):
+    """A body from outside whose unknown top-level fields are errors (the subclass refuses them).
+    Its OpenAPI schema says so (`additionalProperties: false`, prosperas.inbound.schema) and adds
+    `schema_rules`: JSON Schema keywords for the rules between fields that no single field states."""
+
+    schema_rules: dict[str, Any] = {}
+
+
 def unknown_fields(data: Any, known: Iterable[str]) -> list[str]:
     """The top-level names of `data` (a JSON object) that are not `known`, sorted: each one is a
     validation error of a strict body."""

@@ -1,6 +1,7 @@
 """How a signed endpoint is described in the OpenAPI schema: its security schemes and the
 signing headers (every lender-signed endpoint publishes the same)."""
 
+from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiParameter
@@ -31,6 +32,19 @@ SECURITY_SCHEMES = {
         "`Authorization: Bearer <key>`. No timestamp, nonce or signature.",
     },
 }
+
+
+class StrictBodySchema(OpenApiSerializerExtension):
+    """A strict body's schema says what its endpoint does: no field beyond those listed
+    (`additionalProperties: false`), and the rules between fields (`schema_rules`), so a client or
+    schemathesis generating from the schema never sends what the endpoint refuses."""
+
+    target_class = "prosperas.inbound.fields.StrictBodySerializer"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        return {**schema, "additionalProperties": False, **self.target.schema_rules}
 
 
 class SignedRequestSchema(AutoSchema):
@@ -67,3 +81,77 @@ HEADER_PARAMETERS = [
         description="hmac mode: lowercase hex HMAC-SHA256(secret, \"{timestamp}.{nonce}.{raw body}\").",
     ),
 ]
+
+
+# --- Strings and JSON that can be stored --------------------------------------------------------
+#
+# Every string a lender sends is refused with a NUL character (PostgreSQL's text and jsonb cannot
+# hold one), and so is a JSON number beyond a double: the schema says so, so that what it calls
+# valid is what the endpoints accept.
+
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+STORABLE_JSON_VALUE = "StorableJSONValue"
+STORABLE_JSON_OBJECT = "StorableJSONObject"
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+STORABLE_JSON_COMPONENTS = {
+    STORABLE_JSON_VALUE: {
+        "description": "Any JSON value whose strings hold no NUL character and whose numbers fit a double.",
+        "anyOf": [{"type": "string", "pattern": NO_NUL_PATTERN}, {"type": "number"},
+                  {"type": ["boolean", "null"]}, {"type": "array", "items": _ref(STORABLE_JSON_VALUE)},
+                  _ref(STORABLE_JSON_OBJECT)],
+    },
+    STORABLE_JSON_OBJECT: {
+        "type": "object", "description": "A JSON object of storable values; no key holds a NUL character.",
+        "propertyNames": {"pattern": NO_NUL_PATTERN}, "additionalProperties": _ref(STORABLE_JSON_VALUE),
+    },
+}
+
+
+def storable_json_object_field_schema() -> dict:
+    """For extend_schema_field: a JSON object of storable values (the components are added to
+    every schema by `storable_json_components`)."""
+    return _ref(STORABLE_JSON_OBJECT)
+
+
+def storable_json_components(result, generator, request, public):
+    """drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS): the storable JSON components,
+    recursive, which no serializer field can register itself."""
+    result.setdefault("components", {}).setdefault("schemas", {}).update(STORABLE_JSON_COMPONENTS)
+    return result
+
+
+class StrictCharFieldSchema(OpenApiSerializerFieldExtension):
+    """A strict string refuses the NUL character (DRF's CharField does): its schema says so,
+    unless the field publishes a pattern of its own (which already leaves NUL out)."""
+
+    target_class = "prosperas.inbound.fields.StrictCharField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        return {"pattern": NO_NUL_PATTERN, **schema}
+
+
+BLANK_ALTERNATIVE = {"type": "string", "maxLength": 0}
+
+
+def blank_alternatives_any_of(result, generator, request, public):
+    """drf-spectacular postprocessing hook: a string field that allows "" and has a pattern or a
+    format is published as `oneOf: [its rules, the empty string]`, which no "" can satisfy when its
+    rules accept "" as well (exactly one must match). `anyOf` says what the field does."""
+    pending = [result]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            alternatives = node.get("oneOf")
+            if isinstance(alternatives, list) and BLANK_ALTERNATIVE in alternatives:
+                node["anyOf"] = node.pop("oneOf")
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return result

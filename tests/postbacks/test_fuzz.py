@@ -1,5 +1,7 @@
 """Property-based fuzzing of the endpoint and its tester: whatever the body and the headers, the
-answer is a deliberate 2xx or 4xx with a JSON error, never a 5xx or an unhandled exception.
+answer is a deliberate 2xx or 4xx with a JSON error, never a 5xx or an unhandled exception, and
+whatever the endpoint recorded can be shown: the event's admin pages, the consumer's status page
+and the lead's admin pages.
 
 Django's test client re-raises any exception a view lets through, so an unhandled one fails the
 example. Two kinds of input: arbitrary bytes and headers (most fail authentication), and
@@ -9,6 +11,7 @@ correctly signed bodies of arbitrary JSON (which reach validation and ingestion)
 import json
 
 import pytest
+from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,7 +38,12 @@ json_values = st.recursive(json_scalars, lambda children: st.lists(children, max
 # Values close to valid ones are likelier to get past a rule into the next step.
 near_valid = st.sampled_from(["approved", "disbursed", "rejected", "1500000.00", "0.01", "COP", "cop",
                               "2026-06-03T12:00:00.000-05:00", "2026-06-03T12:00:00", "ln_personal_01", "",
-                              " ", "\x00", "\u0000x", "\ud800", "%5F", "é" * 300])
+                              " ", "\x00", "\u0000x", "\ud800", "%5F", "é" * 300,
+                              # The ends of the calendar with odd offsets, and the window's own edge.
+                              "0001-01-01T00:00:00+05:30", "0001-01-01T00:00:00-23:59", "9999-12-31T23:59:59-14:00",
+                              "9999-12-31T23:59:59.9999999+00:00", "1999-12-31T23:59:59-00:01",
+                              "2000-01-01T00:00:00+00:01", "2000-01-01T00:00:00Z", "1970-01-01T00:00:00Z",
+                              "999999999999.99", "1000000000000", "0000000000001.00", "-1", "1e400", "NaN"])
 bodies = st.dictionaries(st.sampled_from(FIELDS[2:]) | tricky_text, near_valid | json_values, max_size=5)
 header_text = (st.text(max_size=140) | tricky_text
                | st.sampled_from(["", "x" * 8, "2026-06-03T12:00:00Z", "a" * 64, "Bearer x"]))
@@ -73,8 +81,8 @@ def test_arbitrary_bytes_and_headers_never_cause_a_server_error(client, lender_a
        status=st.sampled_from(["pre_approved", "approved", "disbursed", "rejected", "cancelled"]),
        metadata=st.none() | st.dictionaries(tricky_text, json_values | near_valid, max_size=3),
        extra_header=header_text, ensure_ascii=st.booleans())
-def test_signed_arbitrary_json_never_causes_a_server_error(client, lender_and_lead, path, body, base, status,
-                                                           metadata, extra_header, ensure_ascii):
+def test_signed_arbitrary_json_never_causes_a_server_error(client, admin_client, lender_and_lead, path, body, base,
+                                                           status, metadata, extra_header, ensure_ascii):
     lender, lead = lender_and_lead
     # A valid postback half the time, so that examples get past validation into ingestion.
     if base == "valid":
@@ -91,6 +99,20 @@ def test_signed_arbitrary_json_never_causes_a_server_error(client, lender_and_le
     response = client.generic("POST", path, data=raw_body, content_type=headers.pop("Content-Type"),
                               headers=headers)
     assert_deliberate(response)
+    if path == contract.PATH and response.status_code in (202, 404):
+        assert_shown_everywhere(client, admin_client, response.json()["event"])
+
+
+def assert_shown_everywhere(client, admin_client, event_pk: int) -> None:
+    """What was recorded can be shown by every page that shows it (a BC date once broke them all)."""
+    event = PostbackEvent.objects.get(pk=event_pk)
+    assert admin_client.get(reverse("admin:postbacks_postbackevent_change", args=[event.pk])).status_code == 200
+    assert admin_client.get(reverse("admin:postbacks_postbackevent_changelist")).status_code == 200
+    if event.lead_id is not None:
+        lead = event.lead
+        assert client.get(reverse("flow:status", args=[lead.public_token])).status_code == 200
+        assert admin_client.get(reverse("admin:leads_lead_change", args=[lead.pk])).status_code == 200
+        assert admin_client.get(reverse("admin:leads_lead_changelist")).status_code == 200
 
 
 @pytest.mark.parametrize("metadata", [{"a": "\x00"}, {"\x00": 1}, {"a": {"b": 1e400}}],
@@ -119,3 +141,11 @@ def test_a_nul_character_in_a_kept_header_is_stored_written_out(lender_and_lead,
                              headers={"X-Request-Id": "a\x00b"})
     assert response.status_code == 202
     assert PostbackEvent.objects.get().headers["X-Request-Id"] == "a\\u0000b"
+
+
+def test_half_a_surrogate_pair_in_a_kept_header_is_stored_written_out(lender_and_lead, post_postback):
+    lender, lead = lender_and_lead
+    response = post_postback(lender, {"click_id": lead.tracking_id, "status": "approved"},
+                             headers={"X-Request-Id": "a\ud800b"})
+    assert response.status_code == 202
+    assert PostbackEvent.objects.get().headers["X-Request-Id"] == "a\\ud800b"

@@ -142,7 +142,8 @@ def test_purge_forgets_nonces_older_than_the_retention_only(db, settings):
     assert list(PostbackNonce.objects.values_list("nonce", flat=True)) == ["kept-nonce"]
 
 
-def test_a_follow_up_that_fails_stays_due_and_does_not_hold_up_the_others(lender, monkeypatch, caplog):
+def test_a_follow_up_that_fails_stays_due_and_does_not_hold_up_the_others(lender, monkeypatch, caplog, settings):
+    settings.POSTBACK_FOLLOW_UP_INTERVAL_SECONDS = 0.01  # its next try, 20 ms later
     first, second = (LeadFactory(listing__product__lender=lender, status=LeadStatus.HANDED_OFF) for _ in range(2))
     failing = ingest(lender, click_id=first.tracking_id, status="approved").event
     following = ingest(lender, click_id=second.tracking_id, status="approved").event
@@ -159,8 +160,10 @@ def test_a_follow_up_that_fails_stays_due_and_does_not_hold_up_the_others(lender
     due = set(PostbackEvent.objects.filter(followed_up_at__isnull=True).values_list("pk", flat=True))
     assert due == {failing.pk} and following.pk not in due
     assert f"postback event {failing.pk}: follow-up failed" in caplog.text
+    assert PostbackEvent.objects.get(pk=failing.pk).follow_up_attempts == 1
     monkeypatch.setattr(services, "lead_postback_follow_up", real_follow_up)
-    assert postback_follow_ups_run() == 1  # the next run does it
+    time.sleep(0.05)
+    assert postback_follow_ups_run() == 1  # the next run after its delay does it
 
 
 # --- The one-statement ingest (rows.event_record_moving_lead) ----------------------------------

@@ -18,6 +18,8 @@ from apps.lenders.config import adapter_for, idempotency_key
 from apps.lenders.masking import mask_and_truncate, mask_values
 from apps.lenders.models import Lender, LenderCall
 from apps.lenders.selectors import lender_call_attempt_count
+from prosperas.inbound.body import storable_json_object_parse
+from prosperas.inbound.refusals import InboundRefused
 
 logger = logging.getLogger(__name__)
 Capability = LenderCall.Capability
@@ -42,6 +44,11 @@ def lender_callback_receive(*, token: str, body: bytes) -> int:
         return 404
     if len(body) > CALLBACK_MAX_BYTES:
         return 413
+    try:  # every style's callback is a JSON object: read strictly, nothing the database cannot hold
+        storable_json_object_parse(body)
+    except InboundRefused as refusal:
+        logger.warning("callback from lender %s refused: %s", lender.code, refusal.message)
+        return 400
     started = time.monotonic()
     try:
         parsed = adapter.parse_callback(body)

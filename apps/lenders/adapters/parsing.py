@@ -13,11 +13,15 @@ from urllib.parse import urlsplit
 
 import nh3
 
+from prosperas.inbound import bounds
+
 CENT = Decimal("0.01")
 RATE_STEP = Decimal("0.0001")
-MAX_AMOUNT = Decimal("999999999999.99")  # Offer.amount: 14 digits, 2 decimal places.
-MAX_ANNUAL_RATE = Decimal("100")  # 10,000 % a year: anything above is a unit mistake.
-MAX_TERM_MONTHS = 600
+# The inbound window's bounds (prosperas.inbound.bounds): the same for a lender's answers and
+# callbacks as for everything else that comes from outside. Offer.amount is numeric(14, 2).
+MAX_AMOUNT = bounds.MAX_AMOUNT
+MAX_ANNUAL_RATE = bounds.MAX_ANNUAL_RATE
+MAX_TERM_MONTHS = bounds.MAX_TERM_MONTHS
 # Tags an adverse action notice may keep: text structure, links and emphasis; no scripts, styles,
 # images or forms. nh3 also drops every attribute not allowed here (on*, style) and unsafe URLs.
 NOTICE_TAGS = {"p", "br", "b", "strong", "i", "em", "u", "ul", "ol", "li", "h1", "h2", "h3", "h4", "a", "span", "div",
