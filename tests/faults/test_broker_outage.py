@@ -15,7 +15,7 @@ from apps.sandbox.models import SandboxLenderSettings
 from tests.factories import ListingFactory, OriginFactory, publish, sandbox_lender
 from tests.faults.conftest import Consumer
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 JOURNEYS, LENDERS = 4, 5
 OUTAGE_SECONDS = 10

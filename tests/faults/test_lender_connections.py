@@ -13,7 +13,7 @@ from tests.factories import ListingFactory, OriginFactory, publish, sandbox_lend
 from tests.faults.conftest import Consumer
 from tests.support import wait_until
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 TRY_AGAIN = "Intentar de nuevo"
 

@@ -30,7 +30,7 @@ from tests.factories import LeadFactory, LenderFactory
 from tests.faults.conftest import free_port
 from tests.support import wait_until
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 LENDERS, LEADS_EACH = 4, 5
 KILLS = 3

@@ -20,7 +20,7 @@ from tests.factories import ListingFactory, OriginFactory, publish, sandbox_lend
 from tests.faults.conftest import Consumer
 from tests.support import wait_until
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 PRODUCTION_LENDER_SETTINGS = {
     "LENDER_TIMEOUT_CAP_SECONDS": "0", "LENDER_RETRY_BACKOFF_SECONDS": "2", "LENDER_RETRY_BACKOFF_MAX_SECONDS": "60",
