@@ -141,7 +141,7 @@ def supervised_worker(private_redis, broker_isolation, transactional_db, tmp_pat
             process = subprocess.Popen(
                 [sys.executable, "-m", "prosperas.supervise",
                  "--name", "worker", "--keep", make_run_command("WORKER", concurrency),
-                 "--name", "beat", "--keep", make_run_command("BEAT", concurrency), "--stop-timeout", "10"],
+                 "--name", "beat", "--keep", make_run_command("BEAT", concurrency), "--stop-timeout", "5"],
                 cwd=tmp_path, env=env, stdout=output, stderr=subprocess.STDOUT,
             )
         supervised = Supervised(process=process, log=log)
