@@ -10,8 +10,9 @@ journey's id the row belongs to. It never reads a journey. A call:
    (its lease held by a live worker, apps/lenders/leases.py), else a LenderCall row in flight,
    with its lease, is created before any HTTP is sent;
 2. is sent (`lender_call_send`): the database connection is given back while the lender takes
-   its time (prosperas/db.py), the process's lease keeper renews the call's lease meanwhile, the adapter enforces a hard deadline (apps/lenders/http.py),
-   and the row is completed with the duration, status, outcome and masked, truncated bodies.
+   its time (prosperas/db.py), the process's lease keeper renews the call's lease meanwhile,
+   the adapter enforces a hard deadline (apps/lenders/http.py), and the row is completed with
+   the duration, status, outcome and masked, truncated bodies.
    The answer comes back typed (DecisionResult, SubmissionResult), or a `CallFailed` says
    whether the failure was technical (retry) or permanent (don't), in the lender's own words.
 """
