@@ -107,7 +107,7 @@ class Supervised:
         """The pids the supervisor started `program` ("worker" or "beat") with, oldest first."""
         return [int(pid) for pid in re.findall(rf"\[supervise\] {program} started \(pid (\d+)\)", self.text())]
 
-    def wait_ready(self, count: int = 1, timeout: float = 40) -> None:
+    def wait_ready(self, count: int = 1, timeout: float = 90) -> None:  # a busy machine boots slowly
         deadline = time.monotonic() + timeout
         while self.text().count(" ready.") < count:
             if time.monotonic() > deadline or self.process.poll() is not None:
