@@ -26,11 +26,17 @@ venv: $(VENV)/.installed
 # under var/, hands the command their URLs, and stops them when the last command using them ends.
 # With both set (CI, your own servers) the command runs as it is.
 ENGINES := $(if $(and $(DATABASE_URL),$(REDIS_URL)),,$(PY) -m prosperas.embedded run --)
-WORKER := $(PY) -m celery -A prosperas worker -B -s var/celerybeat-schedule -Q lender_calls,default \
-	-P threads -c $(WORKER_CONCURRENCY) -n demo@%h -l INFO
+# The worker runs without gossip, mingle and worker heartbeats (events between workers, which the
+# platform does not use): their reconnection after a broker outage is where kombu has crashed
+# workers (kombu#582: "'NoneType' object has no attribute 'hostname'"). Beat runs beside it as
+# a program of its own, so that either is restarted when it dies alone (an embedded beat, -B,
+# is a child process nobody would restart).
+WORKER := $(PY) -m celery -A prosperas worker -Q lender_calls,default -P threads -c $(WORKER_CONCURRENCY) \
+	-n demo@%h --without-gossip --without-mingle --without-heartbeat -l INFO
+BEAT := $(PY) -m celery -A prosperas beat -s var/celerybeat-schedule -l INFO
 
 # The demo: PostgreSQL and Redis (private ones unless the URLs are set), demo data, a real Celery
-# worker (threads pool, lender_calls + default queues, embedded beat) kept running by
+# worker (threads pool, lender_calls + default queues) and beat, each kept running by
 # prosperas/supervise.py (restarted if it dies), and the web server. Ctrl-C stops everything.
 # WORKER_CONCURRENCY threads each wait on one lender call at a time; they share a few database
 # connections (the pool of DATABASE_POOL_MAX_SIZE, prosperas/db.py), so a high number costs threads only.
@@ -38,7 +44,7 @@ run: venv .env
 	@mkdir -p var
 	@export DEBUG=true SITE_URL=http://127.0.0.1:$(PORT); \
 	exec $(ENGINES) sh -c '$(PY) manage.py migrate --noinput && $(PY) manage.py seed_demo && \
-	  exec $(PY) -m prosperas.supervise --name worker --keep "$(WORKER)" \
+	  exec $(PY) -m prosperas.supervise --name worker --keep "$(WORKER)" --name beat --keep "$(BEAT)" \
 	    --main-name web -- $(PY) manage.py runserver 127.0.0.1:$(PORT)'
 
 # The whole suite, on PostgreSQL and Redis: those of DATABASE_URL / REDIS_URL when set (CI sets

@@ -18,6 +18,19 @@ task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 worker_hijack_root_logger = False
 
+# A broker outage is waited out, not fatal: the worker reconnects for as long as it takes, also
+# when the broker is not up yet at its start (Celery's default gives up after 100 tries, about
+# 50 minutes). Should kombu still fail while reconnecting (kombu#582, celery#9250), the process
+# exits and its supervisor starts a new one (prosperas/supervise.py; restart policies in compose).
+broker_connection_retry = True
+broker_connection_retry_on_startup = True
+broker_connection_max_retries = None
+# Tasks running when the connection drops are left to finish: a threads pool cannot cancel them
+# (Celery would try, fail and log an error per task), their results go to the database, and a
+# message they could not acknowledge comes back after the visibility timeout to find its work
+# done. Cancelling on connection loss is also what crashes a worker on reconnection (celery#9250).
+worker_cancel_long_running_tasks_on_connection_loss = False
+
 task_default_queue = "default"
 # The lender tasks keep their names from before they moved to apps/leads/tasks.py (enqueue.py).
 task_routes = {"apps.lenders.tasks.*": {"queue": "lender_calls"}}
@@ -37,7 +50,11 @@ if settings.CELERY_BROKER_KEYPREFIX:
     broker_transport_options["global_keyprefix"] = settings.CELERY_BROKER_KEYPREFIX
 
 beat_schedule = {
-    "sweep-lender-work": {"task": "apps.lenders.tasks.sweep_due_work", "schedule": 30.0},
+    "sweep-lender-work": {
+        "task": "apps.lenders.tasks.sweep_due_work",
+        "schedule": settings.LENDER_SWEEP_INTERVAL_SECONDS,
+        "options": {"expires": settings.LENDER_SWEEP_INTERVAL_SECONDS},
+    },
     "purge-postback-nonces": {"task": "apps.postbacks.tasks.purge_expired_nonces", "schedule": 300.0},
     # What applied postbacks set off (emails, result charges), done off the lender's request.
     "follow-up-postbacks": {

@@ -164,6 +164,16 @@ LENDER_RETRY_BACKOFF_SECONDS = env.float("LENDER_RETRY_BACKOFF_SECONDS", default
 LENDER_RETRY_BACKOFF_MAX_SECONDS = env.float("LENDER_RETRY_BACKOFF_MAX_SECONDS", default=0.5 if TESTING else 60.0)
 # A journey still waiting on a lender after this long without news is re-enqueued by the sweep.
 LENDER_SWEEP_STALE_SECONDS = env.int("LENDER_SWEEP_STALE_SECONDS", default=120)
+# How often beat runs that sweep. It also takes up at once the work of calls whose worker died:
+# a call in flight holds a lease its worker renews every LENDER_CALL_LEASE_RENEW_SECONDS; once
+# LENDER_CALL_LEASE_SECONDS pass without renewal the worker is gone (apps/lenders/leases.py).
+# A journey whose worker died mid-call resumes within lease + interval + a worker's restart.
+LENDER_SWEEP_INTERVAL_SECONDS = env.float("LENDER_SWEEP_INTERVAL_SECONDS", default=10.0)
+LENDER_CALL_LEASE_SECONDS = env.float("LENDER_CALL_LEASE_SECONDS", default=15.0)
+LENDER_CALL_LEASE_RENEW_SECONDS = env.float("LENDER_CALL_LEASE_RENEW_SECONDS", default=5.0)
+if not 0 < LENDER_CALL_LEASE_RENEW_SECONDS * 2 <= LENDER_CALL_LEASE_SECONDS:
+    raise ImproperlyConfigured("LENDER_CALL_LEASE_RENEW_SECONDS must be positive and at most half of "
+                               "LENDER_CALL_LEASE_SECONDS, or a live call's lease could run out between renewals.")
 LENDER_CALL_BODY_LIMIT = 8192
 # Polling a pending decision: the lender's own interval, capped here (tests shorten it).
 LENDER_POLL_INTERVAL_CAP_SECONDS = env.float("LENDER_POLL_INTERVAL_CAP_SECONDS", default=0.3 if TESTING else 0) or None

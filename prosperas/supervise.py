@@ -1,7 +1,8 @@
-"""A small process supervisor for `make run`: keeps the Celery worker (with its embedded beat)
-running beside the web server.
+"""A small process supervisor for `make run`: keeps the Celery worker and beat running beside
+the web server, each restarted on its own when it dies.
 
-    python -m prosperas.supervise --keep "celery -A prosperas worker -B ..." -- python manage.py runserver
+    python -m prosperas.supervise --keep "celery -A prosperas worker ..." --keep "celery -A prosperas beat ..."
+        -- python manage.py runserver      (one line)
 
 Each `--keep` command is restarted whenever it exits (crash, kill -9, an `Unrecoverable error`
 from kombu), after a short backoff that doubles on quick repeated deaths (0.5 s up to 10 s) and
@@ -10,8 +11,8 @@ the main program: when it exits, everything stops and its exit code is ours. Ctr
 SIGTERM or SIGHUP stop everything: SIGTERM to each program's process group, SIGKILL after
 `--stop-timeout` seconds.
 
-Each program runs in a process group of its own, so that a dead worker's children (the embedded
-beat is a child process) die with it instead of living on beside its replacement, and so that the
+Each program runs in a process group of its own, so that a dead program's children die with it
+instead of living on beside its replacement, and so that the
 terminal's Ctrl-C reaches the supervisor only, which then stops the programs in order. Should the
 supervisor itself be killed, its programs get SIGTERM from the kernel (PR_SET_PDEATHSIG).
 """

@@ -6,11 +6,13 @@ do with its answer; this module only knows a lender, a capability, a frozen requ
 journey's id the row belongs to. It never reads a journey. A call:
 
 1. is opened (`lender_call_open`) inside the caller's transaction, after the caller has locked
-   the work: refused if the lender's circuit is open or another attempt is still in flight,
-   else a LenderCall row in flight is created before any HTTP is sent;
+   the work: refused if the lender's circuit is open or another attempt is still in flight
+   (its lease held by a live worker, apps/lenders/leases.py), else a LenderCall row in flight,
+   with its lease, is created before any HTTP is sent;
 2. is sent (`lender_call_send`): the database connection is given back while the lender takes
-   its time (prosperas/db.py), the adapter enforces a hard deadline (apps/lenders/http.py),
-   and the row is completed with the duration, status, outcome and masked, truncated bodies.
+   its time (prosperas/db.py), the process's lease keeper renews the call's lease meanwhile,
+   the adapter enforces a hard deadline (apps/lenders/http.py), and the row is completed with
+   the duration, status, outcome and masked, truncated bodies.
    The answer comes back typed (DecisionResult, SubmissionResult), or a `CallFailed` says
    whether the failure was technical (retry) or permanent (don't), in the lender's own words.
 """
@@ -22,7 +24,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -40,14 +42,17 @@ from apps.lenders.adapters.base import (
 from apps.lenders.circuit import lender_circuit_observe
 from apps.lenders.config import adapter_for, deadline_seconds, idempotency_key
 from apps.lenders.http import Exchange
+from apps.lenders.leases import WORKER_LOST, keeper, lease_until
 from apps.lenders.masking import mask_text, mask_values, truncate
 from apps.lenders.models import CircuitState, Lender, LenderCall
+from apps.lenders.rows import EarlierCall
 from prosperas.db import database_released
 from prosperas.sql import update_by_pk
 
 logger = logging.getLogger(__name__)
 
-# An in-flight call older than its deadline plus this margin belongs to a worker that died.
+# An in-flight call older than its deadline plus this margin belongs to a worker that died, lease
+# or not (apps/lenders/leases.py: a worker's lease usually says so much sooner).
 IN_FLIGHT_GRACE_SECONDS = 10.0
 
 Answer = TypeVar("Answer")
@@ -86,20 +91,26 @@ def lender_call_open(*, lender: Lender, lead_id: int, capability: str, tracking_
     if lender.circuit_state == CircuitState.OPEN:
         return CallRefused.CIRCUIT_OPEN
     now = timezone.now()
-    live_after = now - timedelta(seconds=deadline_seconds(lender) + IN_FLIGHT_GRACE_SECONDS)
     earlier = rows.lender_calls_earlier(lead_id=lead_id, lender_id=lender.pk, capability=capability)
-    in_flight = [(pk, started) for pk, outcome, started in earlier if outcome == LenderCall.Outcome.IN_FLIGHT]
-    if any(started > live_after for _, started in in_flight):
+    in_flight = [call for call in earlier if call.outcome == LenderCall.Outcome.IN_FLIGHT]
+    if any(_alive(call, lender, now) for call in in_flight):
         return CallRefused.IN_FLIGHT
-    if in_flight:  # left by a worker that died mid-call, long past any deadline
-        LenderCall.objects.filter(pk__in=[pk for pk, _ in in_flight]).update(
-            outcome=LenderCall.Outcome.TECHNICAL_FAILURE, finished_at=now,
-            error="No result recorded: the worker was lost during the call.",
+    if in_flight:  # left by a worker that died mid-call: its lease ran out
+        LenderCall.objects.filter(pk__in=[call.id for call in in_flight]).update(
+            outcome=LenderCall.Outcome.TECHNICAL_FAILURE, finished_at=now, error=WORKER_LOST,
         )
     return LenderCall.objects.create(
         lender=lender, lead_id=lead_id, capability=capability, started_at=now, attempt=len(earlier) + 1,
-        idempotency_key=idempotency_key(tracking_id, capability),
+        idempotency_key=idempotency_key(tracking_id, capability), lease_expires_at=lease_until(now),
     )
+
+
+def _alive(call: EarlierCall, lender: Lender, now: datetime) -> bool:
+    """Whether an earlier call in flight may still be with a live worker: its lease holds (the
+    worker renews it while it waits on the lender), and it is not older than any attempt can
+    last. A row with no lease (opened before leases) is judged by its age alone."""
+    within_deadline = call.started_at > now - timedelta(seconds=deadline_seconds(lender) + IN_FLIGHT_GRACE_SECONDS)
+    return within_deadline and (call.lease_expires_at is None or call.lease_expires_at > now)
 
 
 def lender_call_send(
@@ -112,7 +123,7 @@ def lender_call_send(
     adapter: LenderAdapter | None = None
     try:
         adapter = adapter_for(lender)
-        with database_released():
+        with database_released(), keeper.held(call.pk):
             answer = send(adapter)
     except AdapterConfigurationError as exc:
         raise _failed(call, lender, started, adapter, personal, FailureKind.PERMANENT, str(exc)) from exc

@@ -180,10 +180,20 @@ class LenderCall(models.Model):
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="While in flight: the worker making the call renews this every few seconds (apps/lenders/leases.py); "
+                  "once it has passed, the worker is gone and the call's work may be taken up again.",
+    )
 
     class Meta:
         ordering = ["-started_at"]
-        indexes = [models.Index(fields=["lead", "capability", "lender"]), models.Index(fields=["lender", "-started_at"])]
+        indexes = [
+            models.Index(fields=["lead", "capability", "lender"]), models.Index(fields=["lender", "-started_at"]),
+            # The sweep looks for in-flight calls whose lease ran out: a handful among millions.
+            models.Index(fields=["lease_expires_at"], condition=models.Q(outcome="in_flight"),
+                         name="lender_call_in_flight_lease"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.lender.code} {self.capability} #{self.attempt} {self.outcome}"

@@ -5,6 +5,7 @@ more than the database's own work (prosperas/sql.py for the helpers)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from django.db import connection
 
@@ -12,11 +13,20 @@ from apps.lenders.models import LenderCall
 from prosperas.sql import converted
 
 
-def lender_calls_earlier(*, lead_id: int, lender_id: int, capability: str) -> list[tuple[int, str, datetime]]:
-    """(id, outcome, started_at) of every attempt at this capability for this lead and lender."""
-    started_at = LenderCall._meta.get_field("started_at")
+class EarlierCall(NamedTuple):
+    id: int
+    outcome: str
+    started_at: datetime
+    lease_expires_at: datetime | None
+
+
+def lender_calls_earlier(*, lead_id: int, lender_id: int, capability: str) -> list[EarlierCall]:
+    """Every attempt at this capability for this lead and lender: id, outcome, start time and
+    the lease of one in flight (apps/lenders/leases.py)."""
+    started_at, lease = LenderCall._meta.get_field("started_at"), LenderCall._meta.get_field("lease_expires_at")
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, outcome, started_at FROM {connection.ops.quote_name(LenderCall._meta.db_table)}"
+        cursor.execute(f"SELECT id, outcome, started_at, lease_expires_at"
+                       f" FROM {connection.ops.quote_name(LenderCall._meta.db_table)}"
                        " WHERE lead_id = %s AND lender_id = %s AND capability = %s", [lead_id, lender_id, capability])
         rows = cursor.fetchall()
-    return [(pk, outcome, converted(started_at, at)) for pk, outcome, at in rows]
+    return [EarlierCall(pk, outcome, converted(started_at, at), converted(lease, until)) for pk, outcome, at, until in rows]

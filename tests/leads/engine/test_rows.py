@@ -89,7 +89,7 @@ def test_earlier_calls_are_listed_with_their_outcome_and_aware_start_time():
                                      started_at=started, idempotency_key="k")
     LenderCall.objects.create(lender=stored.lender, lead=stored.lead, capability="submit", attempt=1,
                               started_at=started, idempotency_key="k")
-    assert lender_calls_earlier(**scope) == [(call.pk, LenderCall.Outcome.IN_FLIGHT, started)]
+    assert lender_calls_earlier(**scope) == [(call.pk, LenderCall.Outcome.IN_FLIGHT, started, None)]
 
 
 @pytest.mark.django_db(transaction=True)
