@@ -168,6 +168,7 @@ class LenderProductView(SignedInboundView):
     schema = SignedRequestSchema()  # declares the HMAC and bearer security schemes
     authenticate = staticmethod(lender_authenticate)
     www_authenticate = 'Prosperas-HMAC realm="products", Bearer realm="products"'
+    rate_limit_name = "products"
 
     def lender_and_data(self, request) -> tuple[Any, dict | None]:
         received = self.receive(request._request)  # the raw stream: DRF's request.data would parse it first
