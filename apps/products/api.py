@@ -25,7 +25,7 @@ from apps.products.services import ProductNotFound, ProductSubmission, product_l
 from prosperas.inbound import auth
 from prosperas.inbound.fields import CurrencyField, StrictCharField, unknown_fields
 from prosperas.inbound.refusals import InboundRefused, validation_refusal
-from prosperas.inbound.schema import HEADER_PARAMETERS, SignedRequestSchema
+from prosperas.inbound.schema import HEADER_PARAMETERS, RATE_LIMITED_DESCRIPTION, SignedRequestSchema
 from prosperas.inbound.views import SignedInboundView
 
 
@@ -137,6 +137,7 @@ COMMON_RESPONSES = {
     401: OpenApiResponse(ERROR_BODY, description="Authentication failed, exactly as for postbacks."),
     413: OpenApiResponse(ERROR_BODY, description="The body is over 64 KiB."),
     415: OpenApiResponse(ERROR_BODY, description="Not JSON."),
+    429: OpenApiResponse(ERROR_BODY, description=RATE_LIMITED_DESCRIPTION),
 }
 ACCEPTED = OpenApiResponse(
     ProductOutputSerializer, description="Your change is waiting for Prosperas' review; consumers keep "
