@@ -174,3 +174,11 @@ def test_with_the_limits_cache_down_lenders_are_not_refused(live_server, behind_
 
     assert answer.status_code == 202, answer.text
     assert any("not applied" in record.getMessage() and record.levelname == "WARNING" for record in caplog.records)
+
+
+def test_a_rate_that_does_not_parse_is_a_configuration_error(settings):
+    from django.core.checks import run_checks
+
+    settings.LENDER_RATE_LIMITS = {"address": "1500 a second", "key": "1500/10s"}
+    errors = [error for error in run_checks() if error.id == "prosperas.E010"]
+    assert len(errors) == 1 and "LENDER_RATE_LIMIT_PER_ADDRESS" in errors[0].msg
