@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from apps.leads.engine import callbacks
 from prosperas.inbound.body import body_read, client_ip
-from prosperas.inbound.limits import ADDRESS, KEY, limit_check
+from prosperas.inbound.limits import ADDRESS, KEY, requests_count
 from prosperas.inbound.refusals import InboundRefused
 
 
@@ -28,8 +28,9 @@ def lender_callback(request: HttpRequest, token: str) -> HttpResponse:
     try:
         # Limited per address, then per token (the URL's token is this endpoint's key), before
         # anything is read: a 429 with Retry-After, which the lender retries after.
-        limit_check(request, endpoint="lender-callbacks", scope=ADDRESS, value=client_ip(request))
-        limit_check(request, endpoint="lender-callbacks", scope=KEY, value=token)
+        counted = requests_count(endpoint="lender-callbacks", address=client_ip(request), key=token)
+        counted.check(ADDRESS)
+        counted.check(KEY)
         # By its Content-Length and by what is read: a chunked body has none.
         body = body_read(request, limit=callbacks.CALLBACK_MAX_BYTES)
     except InboundRefused as refusal:

@@ -87,18 +87,24 @@ class SignedInboundView(APIView):
         """The pipeline up to a parsed body. `http_request` is Django's request, whose stream is
         still unread unless its `raw_body` was read already."""
         client_ip = body.client_ip(http_request)
-        first_pass = raw_body is None  # a second pass over the same request is not counted again
-        if first_pass:
-            limits.limit_check(http_request, endpoint=self.rate_limit_name, scope=limits.ADDRESS, value=client_ip)
-            raw_body = body.body_read(http_request, limit=self.body_limit)
+        # Counted once per request (limits): a second pass over it (fresh credentials) is not.
+        counted = None if raw_body is not None else limits.requests_count(
+            endpoint=self.rate_limit_name, address=client_ip, key=auth.presented_key(http_request.headers))
         has_body = http_request.method in self.json_methods
-        if has_body:
-            body.content_type_check(http_request)
-        authenticated = (authenticate or type(self).authenticate)(
-            headers=http_request.headers, raw_body=raw_body, client_ip=client_ip)
-        if first_pass:
-            limits.limit_check(http_request, endpoint=self.rate_limit_name, scope=limits.KEY,
-                               value=auth.presented_key(http_request.headers))
+        try:
+            if counted is not None:
+                counted.check(limits.ADDRESS)
+                raw_body = body.body_read(http_request, limit=self.body_limit)
+            if has_body:
+                body.content_type_check(http_request)
+            authenticated = (authenticate or type(self).authenticate)(
+                headers=http_request.headers, raw_body=raw_body, client_ip=client_ip)
+        except (AuthenticationRefused, InboundRefused):
+            if counted is not None:  # the key's count holds only requests that authenticated
+                counted.take_back(limits.KEY)
+            raise
+        if counted is not None:
+            counted.check(limits.KEY)
         data = body.json_object_parse(raw_body) if has_body else None
         return Received(authenticated=authenticated, raw_body=raw_body, data=data, client_ip=client_ip,
                         audit_headers=body.headers_for_audit(http_request))
