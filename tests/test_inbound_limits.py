@@ -50,35 +50,38 @@ def badly_signed(lender, raw_body: bytes) -> dict:
 
 def test_a_lender_sending_fifty_postbacks_a_second_is_never_limited(live_server, behind_a_proxy):
     """Production's limits (not the raised ones of the test settings), a lender's one address and
-    one key, 50 signed postbacks a second for 5 seconds: every one is answered, none 429."""
+    one key, 50 signed postbacks a second for 5 seconds: every one is answered, none 429.
+
+    Fifty senders each send one postback a second, staggered by 20 ms, so the pace holds while
+    answers take up to a second (a busy machine): what is checked is when they left, 50 a second."""
     behind_a_proxy.LENDER_RATE_LIMITS = dict(behind_a_proxy.LENDER_RATE_LIMIT_DEFAULTS)
     lender = LenderFactory()
     leads = [LeadFactory(listing__product__lender=lender) for _ in range(10)]
-    address, url, rate, seconds, senders = an_address(), live_server.url + contract.PATH, 50, 5, 10
-    statuses: list[int] = []
-    started = time.monotonic()
+    address, url, rate, seconds = an_address(), live_server.url + contract.PATH, 50, 5
+    answers: list[int] = []
+    departures: list[float] = []
+    started = time.monotonic() + 0.5  # every sender ready before the first leaves
 
     def sender(index: int) -> None:
         session = requests.Session()
-        for number in range(rate * seconds // senders):
-            # Each sender keeps its share of the pace: postback n leaves at n / 50 s after the start.
-            due = started + (number * senders + index) / rate
-            time.sleep(max(0.0, due - time.monotonic()))
-            lead = leads[(number * senders + index) % len(leads)]
-            raw_body, headers = postback(lender, lead.tracking_id, event_id=f"ev-{index}-{number}")
-            statuses.append(send(session, url, raw_body, headers, address).status_code)
+        for second in range(seconds):
+            number = second * rate + index
+            time.sleep(max(0.0, started + number / rate - time.monotonic()))
+            raw_body, headers = postback(lender, leads[number % len(leads)].tracking_id, event_id=f"ev-{number}")
+            departures.append(time.monotonic())
+            answers.append(send(session, url, raw_body, headers, address).status_code)
 
-    threads = [threading.Thread(target=sender, args=(index,)) for index in range(senders)]
+    threads = [threading.Thread(target=sender, args=(index,)) for index in range(rate)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.monotonic() - started
 
-    assert len(statuses) == rate * seconds
-    assert 429 not in statuses
-    assert set(statuses) == {202}, sorted(set(statuses))
-    assert len(statuses) / elapsed >= 0.8 * rate, f"sent only {len(statuses) / elapsed:.1f} a second"
+    assert len(answers) == rate * seconds
+    assert 429 not in answers
+    assert set(answers) == {202}, sorted(set(answers))
+    pace = (len(departures) - 1) / (max(departures) - min(departures))
+    assert pace >= 0.9 * rate, f"sent only {pace:.1f} a second"
     assert PostbackEvent.objects.filter(lender=lender).count() == rate * seconds
 
 
