@@ -306,6 +306,8 @@ LENDER_RATE_LIMITS = {
 # the first few of each row are kept as samples, bodies masked and cut to this many characters.
 LENDER_REFUSAL_SAMPLES = env.int("LENDER_REFUSAL_SAMPLES", default=5)
 LENDER_REFUSAL_SAMPLE_CHARS = env.int("LENDER_REFUSAL_SAMPLE_CHARS", default=1024)
+# Counted refusals are kept this long, then purged (with the nonces, by the same beat task).
+LENDER_REFUSAL_RETENTION_DAYS = env.int("LENDER_REFUSAL_RETENTION_DAYS", default=90)
 RATELIMIT_USE_CACHE = "default"
 # A count the cache could not give back does not block a consumer (apps/flow/journeys.py also
 # lets requests through, logged, when the cache cannot be reached at all).

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -179,6 +179,13 @@ def _refusal_count_sql() -> str:
         "DO UPDATE SET count = refusal.count + 1, last_seen_at = EXCLUDED.last_seen_at "
         "RETURNING id, jsonb_array_length(refusal.samples)"
     )
+
+
+def refusal_counts_purge(*, now: datetime | None = None) -> int:
+    """Delete counted refusals of hours past LENDER_REFUSAL_RETENTION_DAYS; how many rows."""
+    cutoff = refusal_hour(now) - timedelta(days=settings.LENDER_REFUSAL_RETENTION_DAYS)
+    deleted, _ = PostbackAuthFailure.objects.filter(hour__lt=cutoff).delete()
+    return deleted
 
 
 def refusal_sample(*, at: datetime, headers: Mapping[str, str], raw_body: bytes) -> dict[str, Any]:
