@@ -41,3 +41,18 @@ def check_staff_second_factor(app_configs, **kwargs):
             id="prosperas.W002",
         )]
     return []
+
+
+@register()
+def check_lender_rate_limits(app_configs, **kwargs):
+    """LENDER_RATE_LIMIT_PER_* must read as rates: a typo would otherwise surface as a 500 on every
+    lender request."""
+    from prosperas.inbound.limits import rate_parse  # imports the cache machinery: only when checking
+
+    errors = []
+    for scope, rate in settings.LENDER_RATE_LIMITS.items():
+        try:
+            rate_parse(rate)
+        except ValueError as exc:
+            errors.append(Error(f"LENDER_RATE_LIMIT_PER_{scope.upper()}: {exc}", id="prosperas.E010"))
+    return errors

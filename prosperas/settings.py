@@ -330,6 +330,22 @@ FLOW_RATE_LIMITS = {
     "start": env.str("FLOW_RATE_LIMIT_START", default="1000/m" if TESTING else "20/m"),
     "post": env.str("FLOW_RATE_LIMIT_POST", default="1000/m" if TESTING else "60/m"),
 }
+# The lender-facing endpoints (postbacks, the tester, product data, lender callbacks;
+# prosperas/inbound/limits.py): each counts per client address and per key, in fixed windows, and
+# answers 429 with Retry-After over a limit. The defaults let a lender send 150 requests a second
+# from one address with one key, three times the 50 a second a busy lender sends; tests raise
+# them (a run sends everything from 127.0.0.1) and the tests of the limits set them back.
+LENDER_RATE_LIMIT_DEFAULTS = {"address": "1500/10s", "key": "1500/10s"}
+LENDER_RATE_LIMITS = {
+    scope: env.str(f"LENDER_RATE_LIMIT_PER_{scope.upper()}", default="100000/10s" if TESTING else default)
+    for scope, default in LENDER_RATE_LIMIT_DEFAULTS.items()
+}
+# Refused signed requests are counted per lender, key, address, reason and hour (one row each);
+# the first few of each row are kept as samples, bodies masked and cut to this many characters.
+LENDER_REFUSAL_SAMPLES = env.int("LENDER_REFUSAL_SAMPLES", default=5)
+LENDER_REFUSAL_SAMPLE_CHARS = env.int("LENDER_REFUSAL_SAMPLE_CHARS", default=1024)
+# Counted refusals are kept this long, then purged (with the nonces, by the same beat task).
+LENDER_REFUSAL_RETENTION_DAYS = env.int("LENDER_REFUSAL_RETENTION_DAYS", default=90)
 RATELIMIT_USE_CACHE = "default"
 # A count the cache could not give back does not block a consumer (apps/flow/journeys.py also
 # lets requests through, logged, when the cache cannot be reached at all).

@@ -19,6 +19,7 @@ class MemoryKeyStore:
     by_key: dict[str, Credentials] = field(default_factory=dict)
     by_bearer: dict[str, Credentials] = field(default_factory=dict)
     refusals: list[tuple] = field(default_factory=list)
+    presented: list[str] = field(default_factory=list)  # the key each refusal was counted under
     nonces: set[tuple] = field(default_factory=set)
     def by_public_key(self, public_key, *, fresh):
         return self.by_key.get(public_key)
@@ -26,8 +27,9 @@ class MemoryKeyStore:
     def by_api_key(self, api_key, *, fresh):
         return self.by_bearer.get(api_key)
 
-    def refusal_record(self, *, sender, reason, client_ip):
+    def refusal_record(self, *, sender, reason, client_ip, key="", headers=None, raw_body=b""):
         self.refusals.append((sender, reason, client_ip))
+        self.presented.append(key)
 
     def nonce_spend(self, *, sender, nonce, tester=False):
         new = (sender, nonce, tester) not in self.nonces
@@ -127,3 +129,13 @@ def test_spending_the_nonce_at_once_refuses_a_replay_and_counts_it():
         auth.authenticate_spending_nonce(store, headers=headers, raw_body=BODY, client_ip=None)
     assert raised.value.reason == "replayed_nonce"
     assert store.refusals == [("acme", "replayed_nonce", None)]
+
+
+def test_a_refusal_is_counted_under_the_key_it_named_and_a_bearer_key_never_in_clear():
+    store = MemoryKeyStore(by_key={"pk_acme": hmac_sender()})
+    with pytest.raises(AuthenticationRefused):
+        auth.authenticate(store, headers={**signed(), signing.HEADER_SIGNATURE: "0" * 64}, raw_body=BODY, client_ip=None)
+    with pytest.raises(AuthenticationRefused):
+        auth.authenticate(store, headers={"Authorization": "Bearer s3cret-api-key"}, raw_body=BODY, client_ip=None)
+    assert store.presented[0] == "pk_acme"
+    assert store.presented[1].startswith("bearer:") and "s3cret" not in store.presented[1]

@@ -188,7 +188,7 @@ def _complete(
         call.lead_id, call.lender_id, call.capability, call.attempt, outcome, fields["http_status"], fields["duration_ms"],
     )
     if last is not None:  # no HTTP sent (a configuration error) says nothing about the lender's health
-        lender_circuit_observe(lender=lender, technical_failure=outcome == LenderCall.Outcome.TECHNICAL_FAILURE)
+        lender_circuit_observe(lender=lender, outcome=outcome)
 
 
 def _bodies(exchanges: list[Exchange], attribute: str, personal: Sequence[str]) -> str:

@@ -4,6 +4,10 @@ fails at once, no consumer waits on a dead API), half-open (one probe decides).
 Calls feed it (`lender_circuit_observe`, from apps/lenders/calls.py); the periodic sweep probes
 open circuits whose cool-down has passed (`lender_circuits_probe`); staff can force it
 (`lender_circuit_force`, from admin). Thresholds are the LENDER_CIRCUIT_* settings.
+
+Only an answer of the capability closes a circuit: the probe's decision, parsed as a consumer's
+would be, or a real call's result while half-open. Any HTTP answer is not enough (a lender once
+answered 404 to a GET while every decision request failed with a 500).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from apps.lenders.adapters.base import AdapterConfigurationError, PermanentFailure, TechnicalFailure
+from apps.lenders.adapters.base import AdapterConfigurationError, DecisionResult, PermanentFailure, TechnicalFailure
 from apps.lenders.config import adapter_for
 from apps.lenders.models import CircuitState, Lender, LenderCall
 from apps.lenders.selectors import lender_recent_outcomes
@@ -46,15 +50,20 @@ def _circuit_move(lender: Lender, *, from_states: set[str], to: str, note: str, 
     return bool(moved)
 
 
-def lender_circuit_observe(*, lender: Lender, technical_failure: bool) -> None:
-    """After each call: a half-open circuit closes on an answer and opens again on a failure; a
+def lender_circuit_observe(*, lender: Lender, outcome: str) -> None:
+    """After each call, by its LenderCall outcome: a half-open circuit closes on a result
+    (a decision or a submission) and opens again on a technical failure; a permanent failure (a
+    4xx: our data refused, a wrong path) proves nothing either way and leaves it half-open. A
     closed one opens when, over its recent calls, technical failures (timeouts included) reach
     the threshold (LENDER_CIRCUIT_* settings: at least `min_calls` of the last `window_calls`
     within `window_seconds`, with a failure ratio of `failure_ratio` or more)."""
     state = lender.circuit_state
-    if not technical_failure:
+    if outcome == LenderCall.Outcome.PERMANENT_FAILURE:
+        return
+    if outcome != LenderCall.Outcome.TECHNICAL_FAILURE:
         if state == CircuitState.HALF_OPEN and not lender.circuit_held_open:
-            _circuit_move(lender, from_states={CircuitState.HALF_OPEN}, to=CircuitState.CLOSED, note="a call succeeded while probing")
+            _circuit_move(lender, from_states={CircuitState.HALF_OPEN}, to=CircuitState.CLOSED,
+                          note=f"a call was answered ({outcome}) while probing")
         return
     if state == CircuitState.HALF_OPEN:
         _circuit_move(lender, from_states={CircuitState.HALF_OPEN}, to=CircuitState.OPEN, note="a call failed while probing")
@@ -85,9 +94,11 @@ def lender_circuit_force(*, lender: Lender, state: str) -> None:
 def lender_circuits_probe() -> int:
     """Probe every open circuit whose cool-down has passed (run by the periodic sweep).
 
-    The circuit goes half-open, one probe (the adapter's `probe`, no consumer involved) asks the
-    lender's API whether it answers at all: an answer closes the circuit, a technical failure
-    opens it again for another cool-down. Returns how many lenders were probed.
+    The circuit goes half-open and the lender's adapter probes it (`LenderAdapter.probe`, no
+    consumer involved: by default a decision request for a made-up consumer). Only a decision that
+    parses as the capability's answer closes the circuit; a technical failure (timeout, reset,
+    5xx, 429, a body that is not the answer), a 4xx or a configuration error opens it again for
+    another cool-down, and the note says why. Returns how many lenders were probed.
     """
     cooldown = _circuit_settings()["cooldown_seconds"]
     due = Lender.objects.filter(
@@ -99,15 +110,27 @@ def lender_circuits_probe() -> int:
         if not _circuit_move(lender, from_states={CircuitState.OPEN}, to=CircuitState.HALF_OPEN, note="probing"):
             continue
         probed += 1
-        try:
-            adapter = adapter_for(lender)
-            with database_released():
-                adapter.probe()
-        except TechnicalFailure as exc:
-            _circuit_move(lender, from_states={CircuitState.HALF_OPEN}, to=CircuitState.OPEN, note=f"probe failed: {exc.message}")
-        except (PermanentFailure, AdapterConfigurationError) as exc:  # it answered: the API is up
-            _circuit_move(lender, from_states={CircuitState.HALF_OPEN}, to=CircuitState.CLOSED,
-                          note=f"probe answered ({exc}); circuit closed")
-        else:
-            _circuit_move(lender, from_states={CircuitState.HALF_OPEN}, to=CircuitState.CLOSED, note="probe answered")
+        answered, note = _probe(lender)
+        _circuit_move(lender, from_states={CircuitState.HALF_OPEN}, to=CircuitState.CLOSED if answered else CircuitState.OPEN,
+                      note=note)
     return probed
+
+
+def _probe(lender: Lender) -> tuple[bool, str]:
+    """Whether the lender's probe was answered with the capability's answer, and the note saying so."""
+    try:
+        adapter = adapter_for(lender)
+        with database_released():
+            result = adapter.probe()
+    except TechnicalFailure as exc:
+        return False, f"probe failed: {exc.message}"
+    except PermanentFailure as exc:
+        return False, f"probe refused: {exc.message}"
+    except AdapterConfigurationError as exc:
+        return False, f"probe cannot run: {exc}"
+    except Exception as exc:  # an adapter bug proves nothing about the lender: stay open, loudly
+        logger.exception("probe of lender %s raised", lender.code)
+        return False, f"probe failed: unexpected {type(exc).__name__} in the adapter"
+    if not isinstance(result, DecisionResult):
+        return False, f"probe failed: the adapter's probe gave {type(result).__name__}, not a decision"
+    return True, f"probe answered with a decision ({result.decision}); circuit closed"

@@ -6,6 +6,7 @@ from django.apps import apps as django_apps
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils import timezone
 
 from apps.lenders.adapters import adapter_choices, adapter_class
 from apps.lenders.adapters.mapped_spec import mapped_spec_errors
@@ -305,17 +306,41 @@ class PostbackNonce(models.Model):
         ]
 
 
-class PostbackAuthFailure(models.Model):
-    """A lender's signed requests refused at authentication (postbacks, product data), counted
-    per lender (when the key is known) and reason.
+def refusal_hour(moment=None):
+    """The start of the hour refusals seen at `moment` (now) are counted in."""
+    return (moment or timezone.now()).replace(minute=0, second=0, microsecond=0)
 
-    Bodies of unauthenticated requests are never stored.
+
+class PostbackAuthFailure(models.Model):
+    """Refusals of a lender's signed requests at authentication (postbacks, product data),
+    counted: one row per key, client address, reason and hour, however many requests it counts
+    (a flood of bad signatures adds to a count instead of writing a row each).
+
+    `key` is the key the requests named when it belongs to a lender (its public key, or
+    `bearer:` and the start of the bearer key's SHA-256, never the key itself); a key that names
+    nobody is counted under "", so made-up keys cannot add rows. `samples` keeps the first few
+    refused requests of the row (LENDER_REFUSAL_SAMPLES): their headers without credentials and
+    their body masked (apps.lenders.masking) and cut short, for staff to see what went wrong.
+    Written by apps.lenders.signed_requests.refusal_record.
     """
 
     lender = models.ForeignKey(Lender, on_delete=models.CASCADE, null=True, related_name="+")
+    key = models.CharField(max_length=128, blank=True, default="")
     reason = models.CharField(max_length=40)
     source_ip = models.GenericIPAddressField(null=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    hour = models.DateTimeField(default=refusal_hour, db_index=True, help_text="The hour counted in (its start).")
+    count = models.PositiveIntegerField(default=1)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    samples = models.JSONField(default=list, blank=True)
 
     class Meta:
         db_table = "postbacks_postbackauthfailure"  # created by the postbacks app, which first had it
+        verbose_name = "refused signed request (counted)"
+        verbose_name_plural = "refused signed requests (counted)"
+        constraints = [
+            # NULLS NOT DISTINCT: an unknown key (no lender) or address counts in one row too.
+            models.UniqueConstraint(fields=["lender", "key", "reason", "source_ip", "hour"],
+                                    name="refusal_count_one_row_per_bucket", nulls_distinct=False),
+        ]
+

@@ -15,18 +15,23 @@ with the model's own table and column names and the fields' own conversions.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.utils import timezone
 
-from apps.lenders.models import Lender, PostbackAuthFailure, PostbackNonce
+from apps.lenders.masking import mask_json, truncate
+from apps.lenders.models import Lender, PostbackAuthFailure, PostbackNonce, refusal_hour
 from prosperas.inbound.auth import API_KEY, HMAC, Credentials
+from prosperas.inbound.body import HEADERS_NOT_KEPT
 from prosperas.sql import columns, datetime_param, fetch_one, fields_of, instance_from_row
 
 logger = logging.getLogger(__name__)
@@ -143,10 +148,61 @@ def nonce_spend(*, lender_id: int, nonce: str, tester: bool, seen_at: datetime) 
     return fetch_one(sql, [lender_id, nonce, tester, datetime_param(seen_at)]) is not None
 
 
-def refusal_record(*, lender: Lender | None, reason: str, source_ip: str | None) -> None:
-    """Count a refusal for staff. Never the body: it came from someone we could not authenticate."""
-    PostbackAuthFailure.objects.create(lender=lender, reason=reason, source_ip=source_ip)
-    logger.info("postback refused: reason=%s lender=%s ip=%s", reason, lender.code if lender else "-", source_ip)
+def refusal_record(*, lender: Lender | None, reason: str, source_ip: str | None, key: str = "",
+                   headers: Mapping[str, str] | None = None, raw_body: bytes = b"") -> None:
+    """Count a refusal for staff: one statement adds it to its row (lender, key, address, reason,
+    hour; PostbackAuthFailure), and the row's first LENDER_REFUSAL_SAMPLES refusals also keep a
+    sample (headers without credentials, the body masked and cut short). A flood of refusals
+    adds to a count: it writes no row each, and no sample past the first few. `key` is counted
+    only when it names a lender: made-up keys cannot add rows."""
+    now = timezone.now()
+    row_id, sampled = fetch_one(_refusal_count_sql(), {
+        "lender_id": lender.pk if lender else None, "key": key[:128] if lender else "", "reason": reason[:40],
+        "source_ip": source_ip, "hour": datetime_param(refusal_hour(now)), "now": datetime_param(now),
+    })
+    limit = settings.LENDER_REFUSAL_SAMPLES
+    if sampled < limit:
+        sample = refusal_sample(at=now, headers=headers or {}, raw_body=raw_body)
+        fetch_one(f"UPDATE {PostbackAuthFailure._meta.db_table} SET samples = samples || %s::jsonb "
+                  "WHERE id = %s AND jsonb_array_length(samples) < %s RETURNING id",
+                  [json.dumps([sample]), row_id, limit])
+    logger.info("signed request refused: reason=%s lender=%s ip=%s", reason, lender.code if lender else "-", source_ip)
+
+
+@functools.cache
+def _refusal_count_sql() -> str:
+    table = PostbackAuthFailure._meta.db_table
+    return (
+        f"INSERT INTO {table} AS refusal (lender_id, key, reason, source_ip, hour, count, first_seen_at, last_seen_at, "
+        "samples) VALUES (%(lender_id)s, %(key)s, %(reason)s, %(source_ip)s, %(hour)s, 1, %(now)s, %(now)s, '[]') "
+        "ON CONFLICT (lender_id, key, reason, source_ip, hour) "
+        "DO UPDATE SET count = refusal.count + 1, last_seen_at = EXCLUDED.last_seen_at "
+        "RETURNING id, jsonb_array_length(refusal.samples)"
+    )
+
+
+def refusal_counts_purge(*, now: datetime | None = None) -> int:
+    """Delete counted refusals of hours past LENDER_REFUSAL_RETENTION_DAYS; how many rows."""
+    cutoff = refusal_hour(now) - timedelta(days=settings.LENDER_REFUSAL_RETENTION_DAYS)
+    deleted, _ = PostbackAuthFailure.objects.filter(hour__lt=cutoff).delete()
+    return deleted
+
+
+def refusal_sample(*, at: datetime, headers: Mapping[str, str], raw_body: bytes) -> dict[str, Any]:
+    """What staff see of one refused request: when, its headers without credentials (each cut
+    short), and its body: a JSON object or array with every personal-looking field masked
+    (apps.lenders.masking), cut to LENDER_REFUSAL_SAMPLE_CHARS; anything else only by its size,
+    since text that is not JSON cannot be masked by field."""
+    kept = {name: str(value)[:256] for name, value in list(headers.items())[:40]
+            if name.lower() not in HEADERS_NOT_KEPT}
+    body = f"(not a JSON object or array: {len(raw_body)} bytes, not kept)" if raw_body else ""
+    try:
+        parsed = json.loads(raw_body) if raw_body else None
+        if isinstance(parsed, (dict, list)):
+            body = truncate(json.dumps(mask_json(parsed), ensure_ascii=False), settings.LENDER_REFUSAL_SAMPLE_CHARS)
+    except (ValueError, RecursionError):  # not JSON (UnicodeDecodeError included), or nested beyond reason
+        pass
+    return {"at": at.isoformat(timespec="milliseconds"), "headers": kept, "bytes": len(raw_body), "body": body}
 
 
 def credentials_of(read: LenderAsRead) -> Credentials:
@@ -168,8 +224,9 @@ class LenderKeyStore:
                                          api_key_only=True, fresh=fresh)
         return None if read is None else credentials_of(read)
 
-    def refusal_record(self, *, sender: Lender | None, reason: str, client_ip: str | None) -> None:
-        refusal_record(lender=sender, reason=reason, source_ip=client_ip)
+    def refusal_record(self, *, sender: Lender | None, reason: str, client_ip: str | None, key: str = "",
+                       headers: Mapping[str, str] | None = None, raw_body: bytes = b"") -> None:
+        refusal_record(lender=sender, reason=reason, source_ip=client_ip, key=key, headers=headers, raw_body=raw_body)
 
     def nonce_spend(self, *, sender: Lender, nonce: str, tester: bool = False) -> bool:
         return nonce_spend(lender_id=sender.pk, nonce=nonce, tester=tester, seen_at=timezone.now())

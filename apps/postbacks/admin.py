@@ -3,7 +3,7 @@
 import json
 
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.db.models import Q, Sum
 from django.utils.html import format_html
 
 from apps.leads.models import Lead
@@ -96,16 +96,24 @@ class PostbackEventAdmin(ReadOnlyAdmin):
 
 @admin.register(PostbackAuthFailure)
 class PostbackAuthFailureAdmin(ReadOnlyAdmin):
-    """Above the list, the refusals (as filtered) counted per lender and reason: a lender whose
-    requests all fail stale_timestamp has a clock to fix; many unknown_key from one address is
-    someone probing."""
+    """Refusals, counted per key, address, reason and hour (one row each, however many requests),
+    with the first few of each row kept as samples. Above the list, the counts (as filtered)
+    summed per lender and reason: a lender whose requests all fail stale_timestamp has a clock to
+    fix; many unknown_key from one address is someone probing."""
 
     change_list_template = "postbacks/admin/auth_failure_change_list.html"
-    list_display = ["created_at", "lender", "reason", "source_ip"]
+    list_display = ["hour", "lender", "key", "reason", "source_ip", "count", "first_seen_at", "last_seen_at"]
     list_filter = ["reason", "lender"]
-    search_fields = ["=source_ip"]
+    search_fields = ["=source_ip", "=key"]
     list_select_related = ["lender"]
-    date_hierarchy = "created_at"
+    date_hierarchy = "hour"
+    fields = ["hour", "lender", "key", "reason", "source_ip", "count", "first_seen_at", "last_seen_at",
+              "samples_pretty"]
+    readonly_fields = fields
+
+    @admin.display(description="Samples (the first requests of this row: headers without credentials, body masked)")
+    def samples_pretty(self, obj: PostbackAuthFailure) -> str:
+        return format_html('<pre class="admin-pre-wrap">{}</pre>', json.dumps(obj.samples, indent=2, ensure_ascii=False))
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context=extra_context)
@@ -114,7 +122,7 @@ class PostbackAuthFailureAdmin(ReadOnlyAdmin):
             context["failure_counts"] = (
                 context["cl"].queryset.order_by()
                 .values("lender__code", "lender__name", "reason")
-                .annotate(count=Count("id"))
+                .annotate(count=Sum("count"))
                 .order_by("-count", "lender__code", "reason")
             )
         return response

@@ -22,8 +22,8 @@ EXAMPLES = [
 
 # Everything but 202 and 401, in the order the endpoint checks.
 OTHER_ERRORS = [
-    (413, "too_large", "The body is over 64 KiB. Checked first, before anything else; a chunked body is "
-     "read whole up to the limit."),
+    (413, "too_large", "The body is over 64 KiB. Checked first, after your address's rate limit; a chunked "
+     "body is read whole up to the limit."),
     (411, "length_required", "A chunked body reached us through a server that cannot tell where it ends: "
      "send it with a Content-Length header."),
     (415, "unsupported_media_type", "The Content-Type is not application/json (a charset of utf-8 is fine)."),
@@ -34,7 +34,22 @@ OTHER_ERRORS = [
      "When one of your applications would match had the click_id not been changed, `looks_like` names the "
      "change (below)."),
     (405, "method_not_allowed", "Only POST is accepted."),
+    (429, "rate_limited", "Too many requests from your address or with your key (see Rate limits): wait the "
+     "seconds the Retry-After header gives, then send the postback again, signed again."),
 ]
+
+
+def rate_limits() -> list[tuple[str, str]]:
+    """The limits in force, per address and per key, as a lender reads them ("1500 per 10 seconds")."""
+    names = {"address": "Per client address", "key": "Per key (X-Prosperas-Key, or your bearer key)"}
+    return [(names[scope], _rate_words(rate)) for scope, rate in settings.LENDER_RATE_LIMITS.items()]
+
+
+def _rate_words(rate: str) -> str:
+    count, _, window = rate.partition("/")
+    number, unit = window[:-1] or "1", window[-1:]
+    words = {"s": "second", "m": "minute", "h": "hour", "d": "day"}[unit]
+    return f"{count} per {words}" if number == "1" else f"{count} per {number} {words}s"
 
 
 # A fixed input and its signature, for lenders to check their own code against (and the tests to
@@ -67,6 +82,7 @@ def docs_context(request: HttpRequest) -> dict:
         "fields": [(name, field.help_text) for name, field in serializer.fields.items()],
         "auth_failures": list(contract.AUTH_FAILURE_MESSAGES.items()),
         "other_errors": OTHER_ERRORS,
+        "rate_limits": rate_limits(),
         "examples": [
             {"slug": slug, "title": title, "filename": filename, "run": run, "source": example_source(filename)}
             for slug, title, filename, run in EXAMPLES

@@ -16,7 +16,7 @@ from apps.postbacks.serializers import (
     PostbackUnmatchedSerializer,
     PostbackValidationErrorSerializer,
 )
-from prosperas.inbound.schema import HEADER_PARAMETERS
+from prosperas.inbound.schema import HEADER_PARAMETERS, RATE_LIMITED_DESCRIPTION, RATE_LIMITED_MESSAGE
 
 REQUEST_EXAMPLES = [
     OpenApiExample(
@@ -95,6 +95,10 @@ RESPONSES = {
         examples=[_error_example("Not JSON", "unsupported_media_type",
                                  "Send the body as JSON with Content-Type: application/json (UTF-8).")],
     ),
+    429: OpenApiResponse(
+        PostbackErrorSerializer, description=RATE_LIMITED_DESCRIPTION,
+        examples=[_error_example("Rate limited", "rate_limited", RATE_LIMITED_MESSAGE)],
+    ),
 }
 
 POSTBACK_SCHEMA = {
@@ -167,6 +171,10 @@ TESTER_RESPONSES = {
         examples=[_tester_example("Not JSON", {
             "error": "unsupported_media_type",
             "message": "Send the body as JSON with Content-Type: application/json (UTF-8)."})],
+    ),
+    429: OpenApiResponse(
+        PostbackTestErrorSerializer, description=RATE_LIMITED_DESCRIPTION + " The tester counts on its own.",
+        examples=[_tester_example("Rate limited", {"error": "rate_limited", "message": RATE_LIMITED_MESSAGE})],
     ),
 }
 

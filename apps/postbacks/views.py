@@ -1,9 +1,10 @@
 """POST /api/v1/postbacks, its tester, and the lender-facing documentation page.
 
 The endpoint is a fixed pipeline, each step refusing with its own status (DESIGN.md §5):
-size (413) → content type (415) → authentication on the raw bytes (401) → JSON object (400) →
-strict serializer (400) → `postback_ingest`, which spends the nonce with the event (401 on a
-replay; else 202, or 404 when unmatched).
+the address's rate limit (429) → size (413) → content type (415) → authentication on the raw
+bytes (401) → the key's rate limit (429) → JSON object (400) → strict serializer (400) →
+`postback_ingest`, which spends the nonce with the event (401 on a replay; else 202, or 404
+when unmatched).
 
 The tester (POST /api/v1/postbacks/test) runs the same pipeline with the tester's
 authentication (staging credentials, nothing counted, nonces of its own) and ends in
@@ -39,6 +40,7 @@ class PostbackIngestView(SignedInboundView):
     schema = SignedRequestSchema()  # declares the HMAC and bearer security schemes
     authenticate = staticmethod(postback_authenticate)
     www_authenticate = 'Prosperas-HMAC realm="postbacks", Bearer realm="postbacks"'
+    rate_limit_name = "postbacks"
 
     def dispatch(self, request, *args, **kwargs):
         """POST is answered here, on Django's request: DRF's request wrapper, authentication,
@@ -108,6 +110,7 @@ class PostbackTesterView(PostbackIngestView):
     """What POST /api/v1/postbacks would have answered, recording nothing (staging credentials)."""
 
     refusal_fields = {"test": True}
+    rate_limit_name = "postback-tester"
 
     authenticate = staticmethod(postback_test_authenticate)
 

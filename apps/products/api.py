@@ -25,7 +25,7 @@ from apps.products.services import ProductNotFound, ProductSubmission, product_l
 from prosperas.inbound import auth, bounds
 from prosperas.inbound.fields import CurrencyField, StrictBodySerializer, StrictCharField, unknown_fields
 from prosperas.inbound.refusals import InboundRefused, validation_refusal
-from prosperas.inbound.schema import HEADER_PARAMETERS, SignedRequestSchema
+from prosperas.inbound.schema import HEADER_PARAMETERS, RATE_LIMITED_DESCRIPTION, SignedRequestSchema
 from prosperas.inbound.views import SignedInboundView
 
 
@@ -149,6 +149,7 @@ COMMON_RESPONSES = {
     401: OpenApiResponse(ERROR_BODY, description="Authentication failed, exactly as for postbacks."),
     413: OpenApiResponse(ERROR_BODY, description="The body is over 64 KiB."),
     415: OpenApiResponse(ERROR_BODY, description="Not JSON."),
+    429: OpenApiResponse(ERROR_BODY, description=RATE_LIMITED_DESCRIPTION),
 }
 ACCEPTED = OpenApiResponse(
     ProductOutputSerializer, description="Your change is waiting for Prosperas' review; consumers keep "
@@ -180,6 +181,7 @@ class LenderProductView(SignedInboundView):
     schema = SignedRequestSchema()  # declares the HMAC and bearer security schemes
     authenticate = staticmethod(lender_authenticate)
     www_authenticate = 'Prosperas-HMAC realm="products", Bearer realm="products"'
+    rate_limit_name = "products"
 
     def lender_and_data(self, request) -> tuple[Any, dict | None]:
         received = self.receive(request._request)  # the raw stream: DRF's request.data would parse it first

@@ -126,7 +126,11 @@ def _product_body(product: Product, amount: Decimal, rate: Decimal, term: int, g
 
 
 def sandbox_lead_create(*, lender: Lender, payload: Any, go_base_url: str) -> services.SandboxAnswer:
-    """POST personal/v1/leads: 201 with a new uuid, or the current state of a repeated partnerLeadId."""
+    """POST personal/v1/leads: 201 with a new uuid, or the current state of a repeated partnerLeadId
+    (a probe's lead: created, kept nowhere)."""
+    probe = services.sandbox_probe_named(payload, "partnerLeadId")
+    if probe:
+        return services.SandboxAnswer(201, {"uuid": str(uuid.uuid4()), "partnerLeadId": probe, "status": "created"})
     product = Product.objects.filter(lender=lender, is_active=True).order_by("id").first()
     errors = _validate(payload, product)
     if errors:

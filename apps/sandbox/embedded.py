@@ -94,7 +94,11 @@ def _validate_decision_request(lender: Lender, payload: Any) -> tuple[list[tuple
 def sandbox_decide(
     *, lender: Lender, payload: Any, portal_url: str, knobs: SandboxLenderSettings | None = None
 ) -> services.SandboxAnswer:
-    """POST /decisions: the stored answer for this trackingId, or a new one by the rules."""
+    """POST /decisions: the stored answer for this trackingId, or a new one by the rules (a probe's:
+    a rejection, kept nowhere)."""
+    probe = services.sandbox_probe_named(payload, "trackingId")
+    if probe:
+        return services.SandboxAnswer(200, _rejection(probe, "PROBE", "probe"))
     errors, product = _validate_decision_request(lender, payload)
     if errors:
         return field_errors(*errors)

@@ -160,7 +160,12 @@ def _validate(lender: Lender, payload: Any) -> tuple[list[tuple[str, str]], Prod
 
 
 def sandbox_mapped_request(*, lender: Lender, payload: Any, portal_url: str) -> services.SandboxAnswer:
-    """POST solicitudes: the stored answer for this referencia, or a new one by the rules."""
+    """POST solicitudes: the stored answer for this referencia, or a new one by the rules (a probe's:
+    RECHAZADO, kept nowhere)."""
+    probe = services.sandbox_probe_named(payload, "referencia")
+    if probe:
+        return services.SandboxAnswer(200, {"data": {"referencia": probe, "estado": "RECHAZADO", "radicado": "PRUEBA",
+                                                     "motivo": {"codigo": "PRUEBA", "descripcion": "Sondeo"}, "ofertas": []}})
     errors, product = _validate(lender, payload)
     if errors:
         return _errors(*errors)

@@ -169,7 +169,10 @@ def _offers(product: Product, payload: dict, referral: str, portal_url: str) -> 
 
 
 def sandbox_offers_answer(*, lender: Lender, payload: Any, idempotency_key: str, portal_url: str) -> services.SandboxAnswer:
-    """POST marketplace/application/offers/ once authenticated (token and partner code)."""
+    """POST marketplace/application/offers/ once authenticated (token and partner code); a probe
+    gets no offers (MKTPL-1009), kept nowhere."""
+    if services.sandbox_probe_named(payload, "identification", "client_reference_id"):
+        return services.SandboxAnswer(200, {"offers": [], "errors": [{"code": "MKTPL-1009", "message": BUSINESS["MKTPL-1009"]}]})
     product = Product.objects.filter(lender=lender, is_active=True).order_by("id").first()
     if not isinstance(payload, dict) or product is None:
         return services.SandboxAnswer(400, {"errors": [{"code": "MKTPL-400", "message": "Body must be a JSON object."}]})

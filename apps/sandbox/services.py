@@ -33,6 +33,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.lenders.adapters.base import is_probe_tracking_id
 from apps.lenders.config import lender_callback_url
 from apps.lenders.models import Lender
 from apps.products.models import Product
@@ -62,6 +63,17 @@ logger = logging.getLogger(__name__)
 class SandboxAnswer:
     status: int
     body: dict[str, Any]
+
+
+def sandbox_probe_named(payload: Any, *path: str) -> str:
+    """The tracking ID at `path` in a decision request when it is the circuit breaker's probe
+    (apps.lenders.adapters.base.probe_request), else "". Each style's sandbox answers a probe with
+    a decision in its own format, after its authentication, latency and failure script like any
+    call, and keeps nothing: the probe proves the decision capability answers, and is no one's."""
+    value = payload
+    for step in path:
+        value = value.get(step) if isinstance(value, dict) else None
+    return value if is_probe_tracking_id(value) else ""
 
 
 # --- knobs ----------------------------------------------------------------------------------

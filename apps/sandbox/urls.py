@@ -2,8 +2,9 @@
 
 These paths are fixed: demo data and the flow tests point lenders' base URLs at them. Each style
 lives under /sandbox/<style path>/<lender code>/, with the patterns its sandbox module declares
-(apps/sandbox/styles.py: one per registered adapter); GET of that base is a health answer the
-circuit breaker's probe reaches (it plays the failure script like any other call).
+(apps/sandbox/styles.py: one per registered adapter); GET of that base is a health answer for
+people trying the sandbox by hand. The circuit breaker's probe is a decision request instead
+(each style answers it without keeping anything, after its failure script like any call).
 """
 
 from django.urls import path

@@ -10,6 +10,7 @@ again on fresh credentials when it was decided on a process's kept copy.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import logging
@@ -46,7 +47,8 @@ class KeyStore(Protocol):
 
     def by_api_key(self, api_key: str, *, fresh: bool) -> Credentials | None: ...
 
-    def refusal_record(self, *, sender: Any, reason: str, client_ip: str | None) -> None: ...
+    def refusal_record(self, *, sender: Any, reason: str, client_ip: str | None, key: str = "",
+                       headers: Mapping[str, str] | None = None, raw_body: bytes = b"") -> None: ...
 
     def nonce_spend(self, *, sender: Any, nonce: str, tester: bool = False) -> bool: ...
 
@@ -84,7 +86,8 @@ def authenticate(store: KeyStore, *, headers: Mapping[str, str], raw_body: bytes
                 raise
             return _authenticate(store, headers=headers, raw_body=raw_body, client_ip=client_ip, fresh=True)
     except AuthenticationRefused as error:
-        store.refusal_record(sender=error.sender, reason=error.reason, client_ip=client_ip)
+        store.refusal_record(sender=error.sender, reason=error.reason, client_ip=client_ip,
+                             key=presented_key(headers), headers=headers, raw_body=raw_body)
         raise
 
 
@@ -94,7 +97,8 @@ def authenticate_spending_nonce(store: KeyStore, *, headers: Mapping[str, str], 
     at once, and a replay is refused and counted. Decided on fresh credentials."""
     verified = authenticate(store, headers=headers, raw_body=raw_body, client_ip=client_ip, fresh=True)
     if verified.nonce and not store.nonce_spend(sender=verified.sender, nonce=verified.nonce):
-        store.refusal_record(sender=verified.sender, reason="replayed_nonce", client_ip=client_ip)
+        store.refusal_record(sender=verified.sender, reason="replayed_nonce", client_ip=client_ip,
+                             key=presented_key(headers), headers=headers, raw_body=raw_body)
         raise AuthenticationRefused("replayed_nonce", sender=verified.sender)
     return verified
 
@@ -208,6 +212,16 @@ def _secrets(credentials: Credentials) -> tuple[str, ...]:
             "unknown_key", detail="No postback credentials are configured for this key.", sender=credentials.sender
         )
     return credentials.secrets
+
+
+def presented_key(headers: Mapping[str, str]) -> str:
+    """The key a request names itself by, fit to count and keep: X-Prosperas-Key (public), or for
+    a bearer key `bearer:` and the start of its SHA-256 (never the secret itself); "" for none."""
+    public_key = headers.get(signing.HEADER_KEY, "")
+    if public_key:
+        return public_key[:128]
+    bearer = bearer_token(headers)
+    return f"bearer:{hashlib.sha256(bearer.encode()).hexdigest()[:16]}" if bearer else ""
 
 
 def bearer_token(headers: Mapping[str, str]) -> str:

@@ -23,13 +23,15 @@ AUTH_FAILURE_MESSAGES = {
 
 class InboundRefused(Exception):
     """A refusal with its HTTP status, its error code and a sentence for the sender; `fields`
-    names each bad field (validation errors)."""
+    names each bad field (validation errors); `headers` go on the answer (a 429's Retry-After)."""
 
-    def __init__(self, status: int, error: str, message: str, *, fields: dict | None = None) -> None:
+    def __init__(self, status: int, error: str, message: str, *, fields: dict | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         self.status = status
         self.error = error
         self.message = message
         self.fields = fields
+        self.headers = headers or {}
         super().__init__(f"{status} {error}: {message}")
 
     def body(self) -> dict[str, Any]:

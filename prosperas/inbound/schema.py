@@ -155,3 +155,12 @@ def blank_alternatives_any_of(result, generator, request, public):
         elif isinstance(node, list):
             pending.extend(node)
     return result
+
+
+# The 429 of every rate-limited endpoint (prosperas/inbound/limits.py).
+RATE_LIMITED_DESCRIPTION = (
+    "rate_limited: too many requests from your address or with your key (limits per address and per key, "
+    "counted per endpoint in fixed windows: /docs/postbacks/#limits). The `Retry-After` header gives the "
+    "seconds until the window ends; send the request again then, signed again."
+)
+RATE_LIMITED_MESSAGE = "Too many requests from this address (at most 1500 per 10s); retry after 7 seconds."

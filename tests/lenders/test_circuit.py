@@ -1,7 +1,10 @@
 """The circuit breaker per lender: tripped by technical failures and timeouts over recent calls,
 closed again by probes when the lender recovers, forced either way by staff."""
 
+import json
+import threading
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.utils import timezone
@@ -10,7 +13,9 @@ from apps.leads.engine.attempt import lender_prequalify_attempt
 from apps.leads.models import Lead, LeadStatus
 from apps.lenders.circuit import lender_circuits_probe
 from apps.lenders.models import CircuitState, Lender, LenderCall
-from tests.factories import lead_awaiting_decision
+from apps.sandbox.models import SandboxApplication
+from tests.factories import LenderFactory, lead_awaiting_decision
+from tests.lenders.conftest import STYLES
 
 
 @pytest.fixture
@@ -91,3 +96,109 @@ def test_staff_force_it_open_and_probes_leave_it_until_staff_close_it(admin_clie
     lender = Lender.objects.get(pk=sandbox.lender.pk)
     assert lender.circuit_state == CircuitState.CLOSED and not lender.circuit_held_open
     assert b"closed" in admin_client.get(url).content
+
+
+# --- The probe proves the decision capability, over real HTTP on loopback ----------------------
+
+
+class HalfBrokenLender(BaseHTTPRequestHandler):
+    """A lender of the embedded style whose every GET is a 404 (no health page at its base URL) and
+    whose decision call answers as `mode` says: "down" 500, "recovered" a decision echoing the
+    trackingId, "garbage" a 200 that is not JSON, "not_found" a 404."""
+
+    protocol_version = "HTTP/1.1"
+    mode = "down"
+    requests: list = []
+
+    def log_message(self, format, *args):
+        pass
+
+    def do_GET(self):
+        type(self).requests.append(("GET", self.path))
+        self.answer(404, b'{"error": "not found"}')
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        type(self).requests.append(("POST", self.path))
+        if self.mode == "recovered" and self.path.endswith("/decisions"):
+            return self.answer(200, json.dumps({"trackingId": body.get("trackingId"), "decision": "rejected",
+                                                "reason": "consumer_not_eligible", "offers": []}).encode())
+        if self.mode == "garbage":
+            return self.answer(200, b"<html>Service Unavailable</html>")
+        if self.mode == "not_found":
+            return self.answer(404, b'{"error": "not found"}')
+        self.answer(500, b'{"error": "internal"}')
+
+    def answer(self, status, body):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def half_broken_lender(db, rules):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HalfBrokenLender)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    HalfBrokenLender.mode, HalfBrokenLender.requests = "down", []
+    lender = LenderFactory(base_url=f"http://127.0.0.1:{server.server_address[1]}/api")
+    yield lender
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_404_on_get_while_decisions_answer_500_keeps_the_circuit_open(half_broken_lender):
+    open_since(half_broken_lender, 60)
+    assert lender_circuits_probe() == 1
+    lender = Lender.objects.get(pk=half_broken_lender.pk)
+    assert lender.circuit_state == CircuitState.OPEN and "500" in lender.circuit_note
+    assert ("POST", "/api/decisions") in HalfBrokenLender.requests  # the capability itself was asked
+
+
+@pytest.mark.parametrize("mode", ["garbage", "not_found"])
+def test_an_answer_that_is_not_a_decision_keeps_the_circuit_open(half_broken_lender, mode):
+    HalfBrokenLender.mode = mode
+    open_since(half_broken_lender, 60)
+    lender_circuits_probe()
+    assert circuit(half_broken_lender) == CircuitState.OPEN
+
+
+def test_a_lender_whose_decisions_recover_is_closed_by_the_next_probe(half_broken_lender):
+    open_since(half_broken_lender, 60)
+    lender_circuits_probe()
+    assert circuit(half_broken_lender) == CircuitState.OPEN
+    HalfBrokenLender.mode = "recovered"
+    open_since(half_broken_lender, 60)  # the cool-down has passed again
+    assert lender_circuits_probe() == 1
+    lender = Lender.objects.get(pk=half_broken_lender.pk)
+    assert lender.circuit_state == CircuitState.CLOSED and "decision (rejected)" in lender.circuit_note
+
+
+def test_a_refused_call_while_half_open_does_not_close_the_circuit(sandbox, rules):
+    Lender.objects.filter(pk=sandbox.lender.pk).update(circuit_state=CircuitState.HALF_OPEN)
+    sandbox.lender.refresh_from_db()
+    sandbox.script("422")
+    assert prequalify(lead_awaiting_decision(lender=sandbox.lender)).action == "failed"
+    assert circuit(sandbox.lender) == CircuitState.HALF_OPEN  # a 4xx proves nothing; the probe decides
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_every_styles_sandbox_answers_the_probe_and_keeps_nothing(sandbox_of, rules, style):
+    sandbox = sandbox_of(style)
+    open_since(sandbox.lender, 60)
+    assert lender_circuits_probe() == 1
+    lender = Lender.objects.get(pk=sandbox.lender.pk)
+    assert lender.circuit_state == CircuitState.CLOSED, lender.circuit_note
+    assert not SandboxApplication.objects.filter(lender=lender).exists()
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_every_styles_sandbox_fails_the_probe_while_its_decisions_fail(sandbox_of, rules, style):
+    sandbox = sandbox_of(style)
+    sandbox.script("500")
+    open_since(sandbox.lender, 60)
+    lender_circuits_probe()
+    lender = Lender.objects.get(pk=sandbox.lender.pk)
+    assert lender.circuit_state == CircuitState.OPEN and "probe failed" in lender.circuit_note

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.urls import URLResolver, include, path
 
 import tests.lenders.test_adapter_contract as contract
+import tests.lenders.test_circuit as circuit
 from apps.lenders.adapters import ADAPTERS, adapter_choices, adapter_class
 from apps.lenders.models import Lender
 from apps.sandbox import urls as sandbox_urls
@@ -85,6 +86,8 @@ def test_the_contract_tests_run_a_new_style_against_its_sandbox_over_http(toy_st
     for kind in contract.TECHNICAL_FAILURES:
         contract.test_each_technical_failure_is_retried_then_offers_try_again(sandbox_of, settings, toy_style, kind)
     contract.test_every_call_carries_the_idempotency_key_and_a_retry_is_the_identical_request(sandbox_of, toy_style)
+    circuit.test_every_styles_sandbox_answers_the_probe_and_keeps_nothing(sandbox_of, settings, toy_style)
+    circuit.test_every_styles_sandbox_fails_the_probe_while_its_decisions_fail(sandbox_of, settings, toy_style)
 
 
 def test_a_style_s_own_configuration_is_found_through_its_adapter_s_options_model(db):

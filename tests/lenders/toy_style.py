@@ -94,6 +94,9 @@ def _token_refusal(lender: Lender, request: HttpRequest) -> HttpResponse | None:
 @views.lender_api(ToyAdapter.key, _token_refusal)
 def score(request: HttpRequest, lender: Lender) -> HttpResponse:
     payload = views.request_json(request) or {}
+    probe = services.sandbox_probe_named(payload, "ref")
+    if probe:  # the circuit breaker's probe: a decision, kept nowhere
+        return JsonResponse({"ref": probe, "verdict": "no", "offers": []})
     errors = [{"field": "doc", "message": "CC or CE."}] if payload.get("doc") not in ("CC", "CE") else []
     errors += [] if payload.get("born") else [{"field": "born", "message": "Required."}]
     if errors:

@@ -5,6 +5,7 @@ import json
 from django.urls import reverse
 
 from apps.lenders.models import PostbackAuthFailure
+from apps.lenders.signed_requests import refusal_record
 from apps.postbacks.models import PostbackEvent
 from apps.postbacks.services import PostbackData, postback_ingest
 from tests.factories import LenderFactory
@@ -31,16 +32,25 @@ def test_a_postback_event_is_shown_read_only_with_its_raw_body_decoded(admin_cli
 
 def test_refusals_are_counted_per_lender_and_reason_for_staff(admin_client, db):
     lender = LenderFactory(code="acme-bank")
-    for reason in ("bad_signature", "bad_signature", "stale_timestamp"):
-        PostbackAuthFailure.objects.create(lender=lender, reason=reason, source_ip="10.0.0.1")
-    PostbackAuthFailure.objects.create(lender=None, reason="unknown_key", source_ip="10.0.0.2")
+    body = b'{"click_id": "abc", "status": "approved", "metadata": {"email": "ana@example.com"}}'
+    headers = {"X-Prosperas-Key": lender.postback_key, "X-Prosperas-Signature": "f" * 64}
+    for reason, address in (("bad_signature", "10.0.0.1"), ("bad_signature", "10.0.0.1"),
+                            ("bad_signature", "10.0.0.3"), ("stale_timestamp", "10.0.0.1")):
+        refusal_record(lender=lender, reason=reason, source_ip=address, key=lender.postback_key, headers=headers,
+                       raw_body=body)
+    refusal_record(lender=None, reason="unknown_key", source_ip="10.0.0.2", key="pk_made_up")
 
     response = admin_client.get(reverse("admin:lenders_postbackauthfailure_changelist"))
 
     assert response.status_code == 200
     counts = {(row["lender__code"], row["reason"]): row["count"] for row in response.context["failure_counts"]}
-    assert counts == {("acme-bank", "bad_signature"): 2, ("acme-bank", "stale_timestamp"): 1, (None, "unknown_key"): 1}
+    assert counts == {("acme-bank", "bad_signature"): 3, ("acme-bank", "stale_timestamp"): 1, (None, "unknown_key"): 1}
     assert "unknown key" in response.content.decode()
+    row = PostbackAuthFailure.objects.get(reason="bad_signature", source_ip="10.0.0.1")
+    assert row.count == 2 and row.key == lender.postback_key and len(row.samples) == 2
+    detail = admin_client.get(reverse("admin:lenders_postbackauthfailure_change", args=[row.pk])).content.decode()
+    assert "click_id" in detail and "ana@example.com" not in detail  # the sample's body, masked
+    assert "f" * 64 not in detail  # the signature is a credential: never kept
 
 
 def test_the_event_filters_cover_lender_status_effect_and_repeat(admin_client, db):

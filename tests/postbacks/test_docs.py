@@ -101,3 +101,14 @@ def test_each_published_example_sends_a_postback_the_live_server_accepts(live_se
     assert "202" in result.stdout, result.stdout + result.stderr
     assert '"lead_status":"approved"' in result.stdout.replace(" ", "")
     assert Lead.objects.get(pk=lead.pk).status == LeadStatus.APPROVED
+
+
+def test_the_contract_documents_the_rate_limits_in_force_and_the_429(client, settings):
+    settings.LENDER_RATE_LIMITS = {"address": "1500/10s", "key": "90/m"}
+    page = client.get(reverse("postback_docs:postbacks")).content.decode()
+    assert "Rate limits" in page and "1500 per 10 seconds" in page and "90 per minute" in page
+    assert "429" in page and "Retry-After" in page and "rate_limited" in page
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    for path, method in (("/api/v1/postbacks", "post"), ("/api/v1/postbacks/test", "post"),
+                         ("/api/v1/products", "post"), ("/api/v1/products/{product_id}", "put")):
+        assert "Retry-After" in schema["paths"][path][method]["responses"]["429"]["description"]

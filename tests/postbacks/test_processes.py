@@ -121,8 +121,9 @@ def test_a_change_by_staff_applies_to_the_next_request_in_every_process(two_web_
 
     assert Lead.objects.get(pk=lead.pk).status == LeadStatus.APPROVED
     assert PostbackEvent.objects.filter(lender=lender).count() == 3
-    assert sorted(PostbackAuthFailure.objects.filter(lender=lender).values_list("reason", flat=True)) == [
-        "address_not_allowed", "address_not_allowed", "bad_signature"]
+    # Counted per reason (and key, address, hour): the two address refusals in one row.
+    assert sorted(PostbackAuthFailure.objects.filter(lender=lender).values_list("reason", "count")) == [
+        ("address_not_allowed", 2), ("bad_signature", 1)]
 
 
 def _chunked(raw_body: bytes, size: int = 1000):

@@ -700,7 +700,7 @@ def test_other_methods_are_refused_with_405(client, db, method):
 def test_the_openapi_schema_documents_the_tester_with_examples_for_every_response(client, db):
     schema = json.loads(client.get("/api/schema/", {"format": "json"}).content)
     operation = schema["paths"]["/api/v1/postbacks/test"]["post"]
-    assert set(operation["responses"]) == {"202", "400", "401", "404", "413", "415"}
+    assert set(operation["responses"]) == {"202", "400", "401", "404", "413", "415", "429"}
     assert all(response["content"]["application/json"]["examples"] for response in operation["responses"].values())
     examples = operation["responses"]["401"]["content"]["application/json"]["examples"].values()
     assert "not_a_staging_key" in {example["value"]["error"] for example in examples}
@@ -719,7 +719,7 @@ def test_the_openapi_schema_documents_the_postback_endpoint(client, db):
     assert response.status_code == 200
     schema = json.loads(response.content)
     operation = schema["paths"]["/api/v1/postbacks"]["post"]
-    assert set(operation["responses"]) == {"202", "400", "401", "404", "413", "415"}
+    assert set(operation["responses"]) == {"202", "400", "401", "404", "413", "415", "429"}
     assert all(response["content"]["application/json"]["examples"] for response in operation["responses"].values())
     assert {parameter["name"] for parameter in operation["parameters"]} == {
         "X-Prosperas-Key", "X-Prosperas-Timestamp", "X-Prosperas-Nonce", "X-Prosperas-Signature",

@@ -21,6 +21,8 @@ Quirks of this style, and what the adapter does about them:
   lower-than-requested-amount); each offer keeps its group (Offer.amount_group).
 - A lead is idempotent by partnerLeadId (our tracking ID): a repeated POST answers its state.
 - Bearer tokens are cached and refreshed before expiry; a 401 refreshes once (oauth.py).
+- The circuit breaker's probe is the token call and `POST personal/v1/leads` for the probe
+  consumer (base.probe_request): a lead state that parses (usually `created`) proves it works.
 """
 
 from __future__ import annotations
@@ -78,13 +80,6 @@ class AsyncLeadAdapter(LenderAdapter):
     submit_fields = ()
     # The callback is the primary path; polling is the fallback for a callback that is late.
     poll_interval_seconds = 15.0
-
-    def probe_headers(self) -> dict[str, str]:
-        tokens = ClientCredentialsToken(
-            self.http, lender_code=self.config.code, token_path=TOKEN_PATH,
-            client_id=self.credential("client_id"), client_secret=self.credential("client_secret"),
-        )
-        return {"Authorization": f"Bearer {tokens.get()}"}
 
     def prequalify(self, request: PrequalifyRequest, *, idempotency_key: str) -> DecisionResult:
         response = self._call("POST", LEADS_PATH, json_body=self._body(request), idempotency_key=idempotency_key)

@@ -16,6 +16,7 @@ A rejection is a business answer, returned as a result, and never retried.
 from __future__ import annotations
 
 import enum
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -28,8 +29,8 @@ from apps.lenders.http import AdapterError, LenderHttpClient, PermanentFailure, 
 __all__ = [
     "EMPLOYMENT_STATUSES", "JOURNEY_FIELDS", "PERSONAL_JOURNEY_FIELDS", "AdapterConfigurationError", "AdapterError",
     "AmountGroup", "CallbackResult", "Consumer", "Decision", "DecisionResult", "LenderAdapter", "LenderConfig", "Offer",
-    "PermanentFailure", "PrequalifyRequest", "RejectionCategory", "SubmissionResult", "SubmitRequest",
-    "TechnicalFailure",
+    "PROBE_TRACKING_PREFIX", "PermanentFailure", "PrequalifyRequest", "RejectionCategory", "SubmissionResult",
+    "SubmitRequest", "TechnicalFailure", "is_probe_tracking_id", "probe_request",
 ]
 
 
@@ -213,6 +214,28 @@ class SubmissionResult:
     raw_response: Any = None
 
 
+# The circuit breaker's probe (LenderAdapter.probe) is a decision request for a made-up consumer
+# whose tracking ID is `probe-<uuid4>`, so a lender (every sandbox lender does) can tell it and
+# answer without keeping anything. No journey's tracking ID can start so: a minted one is a UUID
+# (hexadecimal) or `<origin code>_<UUID>` (an origin code has no dash).
+PROBE_TRACKING_PREFIX = "probe-"
+PROBE_CONSUMER = Consumer(
+    document_type="CC", document_number="1000000000", full_name="Prosperas Probe", monthly_income=5_000_000,
+    email="probe@prosperas.invalid", phone="+573000000000", birth_date="1990-01-01", region="CO-DC",
+    extra={"employment_status": "employed", "address_line": "Calle 1 # 1-1", "city": "Bogotá", "postal_code": "110111"},
+)
+
+
+def probe_request() -> PrequalifyRequest:
+    """A new probe's decision request: a fresh tracking ID each time (nothing to deduplicate)."""
+    return PrequalifyRequest(tracking_id=f"{PROBE_TRACKING_PREFIX}{uuid.uuid4()}", product_id="probe",
+                             listing_id="probe", consumer=PROBE_CONSUMER, requested_amount=1_000_000)
+
+
+def is_probe_tracking_id(tracking_id: object) -> bool:
+    return isinstance(tracking_id, str) and tracking_id.startswith(PROBE_TRACKING_PREFIX)
+
+
 class AdapterConfigurationError(Exception):
     """The lender's configuration in Prosperas is wrong. Raised loudly, never retried."""
 
@@ -253,9 +276,6 @@ class LenderAdapter:
     reads_extra_data: ClassVar[bool] = True
     # How long to wait before asking again about a pending decision (shortened in tests).
     poll_interval_seconds: ClassVar[float] = 5.0
-    # What the circuit breaker's probe GETs, relative to base_url (see `probe`).
-    probe_path: ClassVar[str] = ""
-
     @classmethod
     def submits(cls, options: Mapping[str, Any]) -> bool:
         """Whether this lender has a submission call; a configurable style decides per lender."""
@@ -292,16 +312,16 @@ class LenderAdapter:
         (we answer non-2xx and the lender sends it again)."""
         raise NotImplementedError
 
-    def probe_headers(self) -> dict[str, str]:
-        return {}
+    def probe(self) -> DecisionResult:
+        """Does the lender's decision capability work? Asked by the circuit breaker, with no consumer.
 
-    def probe(self) -> None:
-        """Is the lender's API answering at all? Used by the circuit breaker, with no consumer.
-
-        Any HTTP answer that is not a technical failure (a 404 included) means the API is up;
-        a timeout, reset, 5xx or 429 raises TechnicalFailure. It authenticates as a real call
-        would (`probe_headers`), so the lender answers as it would answer a consumer's call.
+        A style declares its probe here. The default is the capability itself: a real decision
+        request for `probe_request()` (a made-up consumer under a `probe_` tracking ID that the
+        sandbox lenders answer without keeping anything), read exactly as a consumer's answer is.
+        Only an answer that parses as a decision (approved, rejected or pending) counts as up;
+        a timeout, a reset, a 4xx, a 5xx or a body that is not the capability's answer raises, and
+        the circuit stays open. A style whose lender documents a cheaper call that still proves
+        the capability (a test decision, a sandbox endpoint) overrides this and returns its
+        parsed answer.
         """
-        response = self.http.request("GET", self.probe_path, headers=self.probe_headers())
-        if response.status == 429 or response.status >= 500:
-            raise TechnicalFailure(f"Lender answered HTTP {response.status}.", exchange=response.exchange)
+        return self.prequalify(probe_request(), idempotency_key=f"probe-{uuid.uuid4().hex}")

@@ -22,6 +22,8 @@ Quirks of this style, and what the adapter does about them:
   POSTing the same decision body to our callback URL (`parse_callback`), whichever comes first.
 - Rejection reasons are the lender's own snake_case codes; the known ones map to a category
   (REASON_CATEGORIES), any other is classified from its words.
+- The circuit breaker's probe is `POST /decisions` for the probe consumer (base.probe_request):
+  any decision that parses proves the capability; a 404 or 500 on it keeps the circuit open.
 """
 
 from __future__ import annotations
@@ -124,9 +126,6 @@ class EmbeddedFlowAdapter(LenderAdapter):
         except Unparseable as exc:
             raise TechnicalFailure(f"The callback's decision is unparseable: {exc}.") from None
         return CallbackResult(tracking_id=tracking_id, result=result)
-
-    def probe_headers(self) -> dict[str, str]:
-        return {"X-Api-Key": self.credential("api_key")}
 
     # --- plumbing -------------------------------------------------------------------------
 

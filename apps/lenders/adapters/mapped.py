@@ -12,6 +12,9 @@ Templates and dotted response paths are described in mapped_spec.py (`render`, `
 Quirks handled for every such lender: 400/422 carry field errors at `errors_path` (a permanent
 failure showing each message); 401/403 refuse our credentials (permanent); any other 4xx would
 repeat (permanent); 5xx, 429 and unreadable answers are technical failures.
+
+The circuit breaker's probe is the described decision call for the probe consumer
+(base.probe_request): its answer must parse by the description, as a consumer's would.
 """
 
 from __future__ import annotations
@@ -62,9 +65,6 @@ class MappedJsonAdapter(LenderAdapter):
         if not self.config.options:
             raise AdapterConfigurationError(f"Lender {self.config.code!r} has no mapped API description.")
         return self.config.options
-
-    def probe_headers(self) -> dict[str, str]:
-        return self._auth_headers(b"")
 
     # --- capabilities ---------------------------------------------------------------------
 

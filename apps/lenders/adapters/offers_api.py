@@ -23,6 +23,8 @@ Quirks of this style, and what the adapter does about them:
 - A missing or invalid partner code (MKTPL-1001 / 1004) comes as HTTP 401, like an expired
   token: a 401 about the token refreshes it once; one about the partner code is a permanent
   authentication failure at once.
+- The circuit breaker's probe is the token call and the offers call for the probe consumer
+  (base.probe_request): offers or a business error code that parses prove the capability.
 """
 
 from __future__ import annotations
@@ -69,13 +71,6 @@ class OffersApiAdapter(LenderAdapter):
         "requested_amount", "birth_date", "email", "employment_status", "address_line", "city", "region", "postal_code",
     )
     submit_fields = ()
-
-    def probe_headers(self) -> dict[str, str]:
-        tokens = ClientCredentialsToken(
-            self.http, lender_code=self.config.code, token_path=TOKEN_PATH,
-            client_id=self.credential("client_id"), client_secret=self.credential("client_secret"),
-        )
-        return {"Authorization": f"Bearer {tokens.get()}"}
 
     def prequalify(self, request: PrequalifyRequest, *, idempotency_key: str) -> DecisionResult:
         tokens = ClientCredentialsToken(
