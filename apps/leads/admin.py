@@ -84,7 +84,7 @@ class SubmissionInline(ReadOnlyInline):
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
     list_display = ["tracking_id", "origin", "lender", "status", "needs_review", "created_at"]
-    list_filter = ["status", "needs_review", "origin", "lender", "created_at"]
+    list_filter = ["status", "needs_review", "origin", "lender", "monthly_income_band", "created_at"]
     search_fields = ["=tracking_id", "lender_reference"]
     list_select_related = ["origin", "lender"]
     date_hierarchy = "created_at"
@@ -92,7 +92,7 @@ class LeadAdmin(admin.ModelAdmin):
         (None, {"fields": ["tracking_id", "status", "needs_review", "origin", "lender", "campaign", "listing", "product"]}),
         ("Consumer (masked)", {"fields": ["document_type", "document_number_masked", "full_name_masked",
                                           "email_masked", "phone_masked", "birth_date_masked", "region",
-                                          "monthly_income", "currency", "language"]}),
+                                          "monthly_income_masked", "currency", "language"]}),
         ("Application", {"fields": ["compare_mode", "origin_reference", "requested_amount", "requested_term_months",
                                     "chosen_offer", "lender_reference", "redirect_url", "handoff_url"]}),
         ("Timestamps", {"fields": ["created_at", "identity_at", "decided_at", "submitted_at", "handed_off_at",
@@ -127,6 +127,11 @@ class LeadAdmin(admin.ModelAdmin):
     @admin.display(description="Birth date")
     def birth_date_masked(self, lead):
         return f"{lead.birth_date[:4]}-••-••" if lead.birth_date else ""
+
+    @admin.display(description="Monthly income")
+    def monthly_income_masked(self, lead):
+        """Its band only: the amount itself is personal data, kept encrypted."""
+        return lead.get_monthly_income_band_display() if lead.monthly_income_band is not None else ""
 
     @admin.display(description="Phone")
     def phone_masked(self, lead):

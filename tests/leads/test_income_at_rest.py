@@ -1,0 +1,75 @@
+"""Monthly income is personal data: encrypted at rest, with a coarse band in clear for queries;
+the migration that made it so encrypts the rows it finds, and undoes it."""
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from apps.leads import services
+from apps.leads.models import IncomeBand, Lead
+from prosperas.crypto import decrypt
+from tests.factories import LeadFactory
+
+IDENTITY = services.IdentityData(document_type="CC", document_number="1020304050", full_name="Ana María Pérez",
+                                 monthly_income=3_456_789)
+
+
+def raw_income(lead_id: int) -> tuple:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT monthly_income, monthly_income_band FROM leads_lead WHERE id = %s", [lead_id])
+        return cursor.fetchone()
+
+
+@pytest.mark.django_db
+def test_the_stored_income_is_a_token_and_its_band_is_kept_for_queries():
+    lead = LeadFactory()
+
+    services.journey_identity_submit(lead=lead, identity=IDENTITY)
+
+    stored, band = raw_income(lead.pk)
+    assert "3456789" not in stored and decrypt(stored) == "3456789"
+    assert band == IncomeBand.FROM_2M
+    assert Lead.objects.get(pk=lead.pk).monthly_income == 3_456_789
+    assert list(Lead.objects.filter(monthly_income_band__gte=IncomeBand.FROM_2M).values_list("pk", flat=True)) == [lead.pk]
+
+
+@pytest.mark.django_db
+def test_compare_mode_stores_the_income_encrypted_with_its_band():
+    lead = LeadFactory(compare_mode=True)
+
+    services.journey_compare_identity_submit(lead=lead, identity=IDENTITY, entries=[])
+
+    stored, band = raw_income(lead.pk)
+    assert "3456789" not in stored and band == IncomeBand.FROM_2M
+
+
+@pytest.mark.parametrize(("income", "band"), [
+    (0, 0), (999_999, 0), (1_000_000, 1_000_000), (2_500_777, 2_000_000), (7_999_999, 4_000_000),
+    (15_000_000, 8_000_000), (90_000_000, 16_000_000), (None, None),
+])
+def test_bands_are_named_by_their_lower_bound(income, band):
+    assert IncomeBand.of(income) == band
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_encrypts_existing_incomes_with_their_band_and_is_reversible():
+    lead = LeadFactory(monthly_income=2_500_777)
+    before, after = [("leads", "0005_decision_data_moved")], [("leads", "0006_monthly_income_encrypted_with_band")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        assert raw_income_plain(lead.pk) == 2_500_777  # a bigint column again, decrypted
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(after)
+    finally:
+        MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    stored, band = raw_income(lead.pk)
+    assert "2500777" not in stored and decrypt(stored) == "2500777" and band == 2_000_000
+    assert Lead.objects.get(pk=lead.pk).monthly_income == 2_500_777
+
+
+def raw_income_plain(lead_id: int) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT monthly_income FROM leads_lead WHERE id = %s", [lead_id])
+        return cursor.fetchone()[0]
