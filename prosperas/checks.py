@@ -30,3 +30,19 @@ def check_sandbox_in_production(app_configs, **kwargs):
             hint="Turn it off in production (SANDBOX_ENABLED=false).", id="prosperas.W001",
         )]
     return []
+
+
+@register(Tags.security)
+def check_email_backend_in_production(app_configs, **kwargs):
+    """Backends that keep or print consumer emails instead of sending them are for DEBUG only."""
+    unsent = {
+        settings.OUTBOX_EMAIL_BACKEND: "keeps emails in the database (the demo's outbox)",
+        "django.core.mail.backends.console.EmailBackend": "prints emails, consumers' addresses included, into the log",
+    }
+    what = unsent.get(settings.EMAIL_BACKEND)
+    if what and not (settings.DEBUG or settings.TESTING):
+        return [Warning(
+            f"EMAIL_BACKEND {what} outside DEBUG: consumers get no email.",
+            hint="Set EMAIL_BACKEND to the SMTP backend (the default) or your provider's.", id="prosperas.W002",
+        )]
+    return []

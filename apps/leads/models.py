@@ -322,3 +322,24 @@ class LeadNotification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} {self.lead_status} {self.state}"
+
+
+class OutboxMessage(models.Model):
+    """An email the demo did not send (the outbox email backend, apps/leads/outbox.py): kept for
+    staff to read in admin instead of printed into a log. Encrypted: it holds the consumer's
+    address and words about their application."""
+
+    sender = models.CharField(max_length=254)
+    recipients = EncryptedTextField(help_text="Comma-separated, encrypted.")
+    subject = EncryptedTextField()
+    text_body = EncryptedTextField(blank=True)
+    html_body = EncryptedTextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "outbox message"
+        verbose_name_plural = "outbox"
+
+    def __str__(self) -> str:
+        return f"message {self.pk} of {self.created_at:%Y-%m-%d %H:%M}"
