@@ -64,3 +64,32 @@ def instance_from_row(model: type[models.Model], fields: Sequence[models.Field],
     # from_db takes the values in the model's field order, whatever order the select had.
     names = [field.attname for field in model._meta.concrete_fields if field.attname in loaded]
     return model.from_db(connection.alias, names, [loaded[name] for name in names])
+
+
+def instance_by_pk(model: type[models.Model], pk: Any, *, exclude: Sequence[str] = ()) -> models.Model | None:
+    """The row of this primary key as the ORM would load it (`exclude`d fields load on access),
+    or None: `Model.objects.filter(pk=pk).first()` without building the query each time."""
+    fields = [field for field in model._meta.concrete_fields if field.name not in exclude]
+    row = fetch_one(_select_by_pk(model, tuple(field.name for field in fields)), [pk])
+    return instance_from_row(model, fields, row) if row is not None else None
+
+
+@functools.cache
+def _select_by_pk(model: type[models.Model], names: tuple[str, ...]) -> str:
+    quote = connection.ops.quote_name
+    return (f"SELECT {columns(fields_of(model, names))} FROM {quote(model._meta.db_table)}"
+            f" WHERE {quote(model._meta.pk.column)} = %s")
+
+
+def update_by_pk(model: type[models.Model], pk: Any, values: Mapping[str, Any]) -> int:
+    """`Model.objects.filter(pk=pk).update(**values)` for plain values (no expressions), each
+    prepared for the database as the ORM prepares it (an encrypted field is encrypted); the
+    number of rows updated."""
+    fields = fields_of(model, list(values))
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {quote(model._meta.db_table)} SET {assignments}"
+                       f" WHERE {quote(model._meta.pk.column)} = %s", [*params, pk])
+        return cursor.rowcount

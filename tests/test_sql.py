@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 from apps.lenders.models import Lender
-from prosperas.sql import fetch_one, fields_of, instance_from_row
+from prosperas.sql import fetch_one, fields_of, instance_by_pk, instance_from_row, update_by_pk
 from tests.factories import LenderFactory
 
 
@@ -27,3 +27,28 @@ def test_a_row_becomes_the_instance_the_orm_would_load(db):
     loaded = instance_from_row(Lender, fields, row)
     assert (loaded.pk, loaded.code, loaded.postback_secret) == (lender.pk, lender.code, "kept-secret")
     assert "credentials" in loaded.get_deferred_fields()
+
+
+def test_a_row_by_primary_key_is_what_the_orm_loads_with_the_excluded_fields_deferred(db):
+    lender = LenderFactory(credentials={"api_key": "k-1"}, postback_secret="kept-secret")
+    loaded = instance_by_pk(Lender, lender.pk, exclude=("postback_secret",))
+    orm = Lender.objects.get(pk=lender.pk)
+    assert [getattr(loaded, f.attname) for f in Lender._meta.concrete_fields if f.name != "postback_secret"] == [
+        getattr(orm, f.attname) for f in Lender._meta.concrete_fields if f.name != "postback_secret"]
+    assert loaded.credentials == {"api_key": "k-1"}  # decrypted as the ORM decrypts it
+    assert loaded.get_deferred_fields() == {"postback_secret"}
+    assert instance_by_pk(Lender, 0) is None
+
+
+def test_an_update_by_primary_key_prepares_each_value_as_the_orm_does(db):
+    lender = LenderFactory()
+    other = LenderFactory(name="Untouched")
+    assert update_by_pk(Lender, lender.pk, {"name": "Renamed", "postback_secret": "new-secret",
+                                            "circuit_changed_at": datetime(2026, 12, 3, 9, 30, tzinfo=UTC)}) == 1
+    stored = Lender.objects.get(pk=lender.pk)
+    assert (stored.name, stored.postback_secret, stored.circuit_changed_at) == (
+        "Renamed", "new-secret", datetime(2026, 12, 3, 9, 30, tzinfo=UTC))
+    raw = fetch_one(f"SELECT postback_secret FROM {Lender._meta.db_table} WHERE id = %s", [lender.pk])[0]
+    assert "new-secret" not in raw  # encrypted on the way in
+    assert Lender.objects.get(pk=other.pk).name == "Untouched"
+    assert update_by_pk(Lender, 0, {"name": "Nobody"}) == 0

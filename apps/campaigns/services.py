@@ -26,9 +26,10 @@ from decimal import Decimal
 from functools import cached_property
 
 from django.db import transaction
-from django.db.models import Case, F, Sum, Value, When
+from django.db.models import F, Sum
 from django.utils import timezone
 
+from apps.campaigns import rows
 from apps.campaigns.catalog import catalog_next_for_lead
 from apps.campaigns.models import Campaign, CampaignOrigin, LedgerEntry
 from apps.campaigns.selectors import (
@@ -95,7 +96,7 @@ def lead_delivery_record(*, lead, campaign: Campaign | None = None, now: datetim
 
 
 def lead_deliveries_record(
-    *, lead, campaign_ids: Sequence[int], now: datetime | None = None
+    *, lead, campaign_ids: Sequence[int], now: datetime | None = None, delivered_before: bool = True,
 ) -> dict[int, LedgerEntry | RuleFailure]:
     """Check the lead against several campaigns and charge each delivery, at most one per
     lender: compare mode asks each lender once, for the first of its campaigns (in the order
@@ -108,7 +109,9 @@ def lead_deliveries_record(
     in a constant number of statements whatever the number of campaigns: the ledger rows
     already there, every campaign locked in one query, their links to the lead's origin, then
     the ledger rows inserted and the totals moved in one statement per table. A refusal writes
-    nothing, so no savepoint is needed to keep the others.
+    nothing, so no savepoint is needed to keep the others. A caller that knows the lead was
+    never delivered (a journey's first ask, under the lead's row lock) passes
+    `delivered_before=False` and the ledger is not read.
     """
     wanted = list(dict.fromkeys(campaign_ids))
     if not wanted:
@@ -116,10 +119,9 @@ def lead_deliveries_record(
     now = now or timezone.now()
     today = marketplace_day(now)
     earlier = {entry.campaign_id: entry for entry in LedgerEntry.objects.filter(
-        lead=lead, campaign_id__in=wanted, kind=LedgerEntry.Kind.LEAD)}
-    campaigns = _campaigns_locked([campaign_id for campaign_id in wanted if campaign_id not in earlier])
-    links = {link.campaign_id: link for link in CampaignOrigin.objects.filter(
-        campaign_id__in=list(campaigns), origin_id=lead.origin_id)}
+        lead=lead, campaign_id__in=wanted, kind=LedgerEntry.Kind.LEAD)} if delivered_before else {}
+    campaigns = rows.campaigns_locked([campaign_id for campaign_id in wanted if campaign_id not in earlier])
+    links = rows.origin_links(campaign_ids=list(campaigns), origin_id=lead.origin_id)
     facts = lead_facts(lead, today)
     results: dict[int, LedgerEntry | RuleFailure] = {}
     served: set[int] = set()  # lenders the lead is delivered to
@@ -148,31 +150,15 @@ def lead_deliveries_record(
     return results
 
 
-def _campaigns_locked(campaign_ids: list[int]) -> dict[int, Campaign]:
-    """The campaign rows, locked until the transaction ends, in id order: two transactions that
-    lock some of the same campaigns queue on the first they share and never deadlock (the rows
-    are locked as the sorted rows come out)."""
-    if not campaign_ids:
-        return {}
-    locked = (Campaign.objects.select_for_update(of=("self",)).select_related("lender", "product")
-              .filter(pk__in=campaign_ids).order_by("pk"))
-    return {campaign.pk: campaign for campaign in locked}
-
-
 def _deliveries_charge(entries: list[LedgerEntry], campaigns: dict[int, Campaign], *, origin_id: int,
                        now: datetime) -> None:
-    """Insert the new lead deliveries' ledger rows and move their campaigns' totals, one
-    statement per table. The caller holds each campaign's lock and charges it at most one lead."""
+    """Insert the new lead deliveries' ledger rows and move their campaigns' totals, in one
+    statement (apps/campaigns/rows.py). The caller holds each campaign's lock and charges it at
+    most one lead."""
     if not entries:
         return
-    LedgerEntry.objects.bulk_create(entries)
-    charged = [entry.campaign_id for entry in entries]
     day = entries[0].day
-    counts = _lead_counted(day)
-    # Each campaign is charged its price per lead, read under the lock that is still held, so
-    # the column is the amount of its ledger row: one UPDATE serves campaigns of any price.
-    Campaign.objects.filter(pk__in=charged).update(spent=F("spent") + F("price_per_lead"), updated_at=now, **counts)
-    CampaignOrigin.objects.filter(campaign_id__in=charged, origin_id=origin_id).update(**counts)
+    rows.lead_deliveries_charge(entries, origin_id=origin_id, day=day, now=now)
     crossed = []
     for entry in entries:
         campaign = campaigns[entry.campaign_id]
@@ -245,21 +231,12 @@ def _charge(campaign: Campaign, *, lead, kind: str, amount: Decimal, list_price:
 
 
 def _lead_totals_add(campaign: Campaign, amount: Decimal, day) -> None:
-    """The in-memory twin of the UPDATE that counts one more lead (for the budget alert's check)."""
+    """The in-memory twin of the charge's count of one more lead (rows.LEAD_COUNTED), for the
+    budget alert's check."""
     campaign.spent += amount
     campaign.leads_delivered += 1
     campaign.counted_day_leads = campaign.counted_day_leads + 1 if campaign.counted_day == day else 1
     campaign.counted_day = day
-
-
-def _lead_counted(day) -> dict:
-    """UPDATE values for one more lead, in all and on `day`; a count of an earlier day restarts
-    at one. (In an UPDATE every expression reads the row as it was, so the day is set alongside.)"""
-    return {
-        "leads_delivered": F("leads_delivered") + 1,
-        "counted_day_leads": Case(When(counted_day=day, then=F("counted_day_leads") + 1), default=Value(1)),
-        "counted_day": day,
-    }
 
 
 def _budget_alerts_flag(campaigns: list[Campaign], now: datetime) -> None:

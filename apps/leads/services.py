@@ -135,7 +135,6 @@ def journey_retry(*, lead: Lead) -> bool:
     return True
 
 
-@transaction.atomic
 def journey_compare_request(*, lead: Lead, entries) -> list[int]:
     """Compare mode: ask every lender of `entries` for a decision at once; returns their ids.
 
@@ -151,17 +150,27 @@ def journey_compare_request(*, lead: Lead, entries) -> list[int]:
         raise JourneyError("This journey is not in compare mode.")
     if not (lead.document_number and lead.monthly_income is not None):
         raise JourneyError("Identity and income come first.")
+    # No savepoint inside the caller's transaction (the flow's, or journey_compare_identity_submit's):
+    # nothing here is worth keeping if a statement fails, and every lender call of the fan-out
+    # waits for this transaction, so two round trips fewer matter.
+    with transaction.atomic(savepoint=False):
+        return _compare_ask(lead, entries)
+
+
+def _compare_ask(lead: Lead, entries) -> list[int]:
     previous = lead.status
     if not lead_move(
         lead, from_statuses={LeadStatus.NEW, LeadStatus.AWAITING_DECISION, LeadStatus.DECISION_FAILED},
         to=LeadStatus.AWAITING_DECISION, identity_at=lead.identity_at or timezone.now(),
     ):
         return []
-    asked = lender_decisions_request(lead=lead, entries=entries)
+    # A journey moved out of NEW just now (under its row lock) was never asked nor delivered.
+    first = previous == LeadStatus.NEW
+    asked = lender_decisions_request(lead=lead, entries=entries, first=first)
     # Asking again after a failure starts a fresh round of retries, as the consumer's "try again" does.
     kind = LeadEvent.Kind.RETRY if previous == LeadStatus.DECISION_FAILED else LeadEvent.Kind.IDENTITY
     lead_event_add(lead, kind, f"compare: asked {len(asked)} lenders")
-    if previous == LeadStatus.NEW and asked:
+    if first and asked:
         return asked  # a first ask: nobody can have answered, the calls go out when this commits
     target = compare_status(lead_id=lead.pk)
     if target != lead.status:

@@ -43,6 +43,7 @@ from apps.lenders.http import Exchange
 from apps.lenders.masking import mask_text, mask_values, truncate
 from apps.lenders.models import CircuitState, Lender, LenderCall
 from prosperas.db import database_released
+from prosperas.sql import update_by_pk
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ def _complete(
             request_body=truncate(_bodies(exchanges, "request_body", personal), limit),
             response_body=truncate(_bodies(exchanges, "response_body", personal), limit),
         )
-    LenderCall.objects.filter(pk=call.pk).update(**fields)
+    update_by_pk(LenderCall, call.pk, fields)
     logger.info(
         "lender call lead=%s lender=%s capability=%s attempt=%s outcome=%s status=%s duration_ms=%s",
         call.lead_id, call.lender_id, call.capability, call.attempt, outcome, fields["http_status"], fields["duration_ms"],

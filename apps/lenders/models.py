@@ -43,6 +43,12 @@ class CircuitState(models.TextChoices):
     HALF_OPEN = "half_open", "Half-open (probing)"
 
 
+# The lender's secrets: those a lender call needs (credentials) and those only the postback
+# endpoint reads. Reads that need none leave them unread (they load on access).
+POSTBACK_SECRET_FIELDS = ("postback_secret", "postback_secret_previous")
+SECRET_FIELDS = ("credentials", *POSTBACK_SECRET_FIELDS)
+
+
 class Lender(models.Model):
     class Environment(models.TextChoices):
         STAGING = "staging", "Staging"

@@ -27,7 +27,8 @@ from apps.lenders.adapters import adapter_class
 from apps.lenders.adapters.base import AdapterConfigurationError, DecisionResult, LenderAdapter, SubmissionResult
 from apps.lenders.calls import CallFailed, CallRefused, lender_call_abandon, lender_call_open, lender_call_send
 from apps.lenders.config import lender_polls, lender_submits, poll_countdown, retry_countdown
-from apps.lenders.models import Lender, LenderCall
+from apps.lenders.models import POSTBACK_SECRET_FIELDS, Lender, LenderCall
+from prosperas.sql import instance_by_pk
 
 Capability = LenderCall.Capability
 
@@ -155,7 +156,7 @@ def _submit_due(lead: Lead, lender: Lender, ask: DecisionRequest | None) -> Due 
 
 
 def _attempt(*, lead_id: int, lender_id: int, capability: str, due: DueCheck) -> AttemptOutcome:
-    lender = Lender.objects.filter(pk=lender_id).first()
+    lender = instance_by_pk(Lender, lender_id, exclude=POSTBACK_SECRET_FIELDS)
     if lender is None:
         return AttemptOutcome(Action.SKIPPED, detail="no such lender")
     claimed = _claim(lead_id=lead_id, lender=lender, capability=capability, due=due)

@@ -16,7 +16,7 @@ from apps.leads.models import DecisionRequest, Lead, LeadStatus
 from apps.lenders.models import CircuitState
 
 
-def lender_decisions_request(*, lead: Lead, entries: Iterable[Any]) -> list[int]:
+def lender_decisions_request(*, lead: Lead, entries: Iterable[Any], first: bool = False) -> list[int]:
     """Ask every lender of `entries` for a decision at once; returns the lender ids asked.
 
     `entries` are catalog entries (anything with `.listing` and `.campaign`, such as
@@ -29,10 +29,13 @@ def lender_decisions_request(*, lead: Lead, entries: Iterable[Any]) -> list[int]
     The lead is delivered to each new lender's campaign as a single journey is (its conditions,
     caps and budget checked, the delivery charged), all campaigns at once
     (apps.campaigns.services.lead_deliveries_record): no lender call starts before this
-    transaction commits, so its cost is paid by every lender of the fan-out.
+    transaction commits, so its cost is paid by every lender of the fan-out. `first` says the
+    caller knows the lead was never asked nor delivered (it has just left NEW under its row
+    lock), so nothing earlier is read.
     """
     # The asks made before (a "try again"), read at once; new asks are inserted at once at the end.
-    earlier = {ask.lender_id: ask for ask in DecisionRequest.objects.filter(lead=lead).only("lender_id", "state")}
+    earlier = {} if first else {
+        ask.lender_id: ask for ask in DecisionRequest.objects.filter(lead=lead).only("lender_id", "state")}
     lenders: list[int] = []  # in the order of their first entry
     candidates: dict[int, list[Any]] = {}  # lender -> its entries, for lenders not asked before
     for entry in entries:
@@ -44,7 +47,8 @@ def lender_decisions_request(*, lead: Lead, entries: Iterable[Any]) -> list[int]
         if lender.pk not in earlier:
             candidates.setdefault(lender.pk, []).append(entry)
     delivered = lead_deliveries_record(
-        lead=lead, campaign_ids=[entry.campaign.pk for group in candidates.values() for entry in group])
+        lead=lead, campaign_ids=[entry.campaign.pk for group in candidates.values() for entry in group],
+        delivered_before=not first)
     asked: list[int] = []
     new_asks: list[DecisionRequest] = []
     asked_again: list[int] = []

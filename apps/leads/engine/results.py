@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.leads.engine import rows
 from apps.leads.engine.outcomes import Action, AttemptOutcome
 from apps.leads.enqueue import poll_enqueue
 from apps.leads.models import Decision, DecisionReason, DecisionRequest, Lead, LeadEvent, LeadStatus, Offer, OfferTerms, Submission
@@ -60,11 +61,16 @@ def decision_record(
         )
         for offer in result.offers
     )
-    lead = Lead.objects.only("status", "compare_mode", "lender_reference").select_for_update().get(pk=lead_id)
+    lead = rows.lead_locked(lead_id=lead_id)
     message = f"{decision.outcome} {decision.reason}".strip()
     if lead.compare_mode:
         code = lender_code if lender_code is not None else _lender_code(lender_id)
-        _compare_decision_apply(lead, f"{code}: {message}")
+        if decision.outcome != Decision.Outcome.APPROVED or not result.offers:
+            _compare_decision_apply(lead, f"{code}: {message}")
+        elif lead.status in COMPARE_WAITING:  # offers exist now: compare_status says offered, no need to ask it
+            rows.lead_offered_with_event(lead, message=f"{code}: {message}")
+        else:  # already offered, or the consumer has gone on
+            lead_event_add(lead, LeadEvent.Kind.DECISION, f"{code}: {message}")
         return decision
     target = {
         Decision.Outcome.APPROVED: LeadStatus.OFFERED if result.offers else LeadStatus.NOT_ELIGIBLE,

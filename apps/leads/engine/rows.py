@@ -7,18 +7,21 @@ select of some twenty columns above all), so they are written once here, with th
 table and column names and the fields' own conversions (`from_db_value`: the lead's encrypted
 fields are decrypted as the ORM decrypts them). Each is its own statement, run after the row
 lock is taken: a statement's snapshot is taken when it starts, so a read folded into the
-locking select would not see what the attempt it waited for wrote. Helpers in prosperas/sql.py;
-everything else in the engine uses the ORM. Tested directly in tests/leads/engine/test_rows.py.
+locking select would not see what the attempt it waited for wrote. Then what storing an answer
+does most (results.decision_record): the lead locked, and a compare-mode journey moved to offered
+with its event. Helpers in prosperas/sql.py; everything else in the engine uses the ORM. Tested
+directly in tests/leads/engine/test_rows.py.
 """
 
 from __future__ import annotations
 
 from django.db import connection
+from django.utils import timezone
 
-from apps.leads.models import Decision, DecisionRequest, Lead
+from apps.leads.models import Decision, DecisionRequest, Lead, LeadEvent, LeadStatus
 from apps.listings.models import Listing
 from apps.products.models import Product
-from prosperas.sql import columns, fields_of, instance_from_row
+from prosperas.sql import columns, datetime_param, fetch_one, fields_of, instance_from_row
 
 # What a compare-mode attempt reads of its ask, and of its journey (services.JOURNEY_FIELDS_READ
 # without the lead's own product and listing: the ask's are the ones applied for).
@@ -78,3 +81,34 @@ def decision_outcome(*, lead_id: int, lender_id: int) -> str | None:
                        " WHERE lead_id = %s AND lender_id = %s", [lead_id, lender_id])
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+LOCKED_LEAD_FIELDS = ("id", "status", "compare_mode", "lender_reference")
+
+
+def lead_locked(*, lead_id: int) -> Lead:
+    """The lead's status, mode and lender reference, its row locked until the transaction ends
+    (reading the latest status once any transaction moving it is done)."""
+    fields = fields_of(Lead, LOCKED_LEAD_FIELDS)
+    row = fetch_one(f"SELECT {columns(fields)} FROM {connection.ops.quote_name(Lead._meta.db_table)}"
+                    " WHERE id = %s FOR UPDATE", [lead_id])
+    if row is None:
+        raise Lead.DoesNotExist(f"No lead {lead_id}.")
+    return instance_from_row(Lead, fields, row)
+
+
+def lead_offered_with_event(lead: Lead, *, message: str) -> None:
+    """Move a compare-mode journey whose lead the caller holds locked (lead_locked) to offered,
+    with the decision's event, in one statement: a lender approved with offers, so whatever the
+    others answer it is offered (apps.leads.selectors.compare_status)."""
+    now = timezone.now()
+    quote = connection.ops.quote_name
+    fetch_one(
+        f"WITH moved AS (UPDATE {quote(Lead._meta.db_table)}"
+        " SET status = %(offered)s, updated_at = %(now)s, decided_at = %(now)s WHERE id = %(lead)s)"
+        f" INSERT INTO {quote(LeadEvent._meta.db_table)} (lead_id, kind, status, message, created_at)"
+        " VALUES (%(lead)s, %(kind)s, %(offered)s, %(message)s, %(now)s) RETURNING id",
+        {"lead": lead.pk, "offered": LeadStatus.OFFERED, "now": datetime_param(now), "kind": LeadEvent.Kind.DECISION,
+         "message": message[:512]},
+    )
+    lead.status, lead.updated_at, lead.decided_at = LeadStatus.OFFERED, now, now

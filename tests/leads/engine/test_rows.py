@@ -7,8 +7,10 @@ import pytest
 from django.db import OperationalError, connection, connections, transaction
 from django.utils import timezone
 
-from apps.leads.engine.rows import compare_ask_locked, decision_outcome
-from apps.leads.models import Decision, DecisionRequest
+from django.test.utils import CaptureQueriesContext
+
+from apps.leads.engine.rows import compare_ask_locked, decision_outcome, lead_locked, lead_offered_with_event
+from apps.leads.models import Decision, DecisionRequest, Lead, LeadEvent, LeadStatus
 from apps.lenders.models import LenderCall
 from apps.lenders.rows import lender_calls_earlier
 from tests.factories import CONSUMER_IDENTITY, LeadFactory, LenderFactory, ListingFactory
@@ -88,3 +90,36 @@ def test_earlier_calls_are_listed_with_their_outcome_and_aware_start_time():
     LenderCall.objects.create(lender=stored.lender, lead=stored.lead, capability="submit", attempt=1,
                               started_at=started, idempotency_key="k")
     assert lender_calls_earlier(**scope) == [(call.pk, LenderCall.Outcome.IN_FLIGHT, started)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_lead_is_read_locked_with_its_latest_status():
+    lead = LeadFactory(compare_mode=True, lender=None, listing=None, product=None, status=LeadStatus.AWAITING_DECISION,
+                       lender_reference="REF-9")
+    other = connections.create_connection("default")
+    try:
+        with transaction.atomic():
+            locked = lead_locked(lead_id=lead.pk)
+            assert (locked.status, locked.compare_mode, locked.lender_reference) == (
+                LeadStatus.AWAITING_DECISION, True, "REF-9")
+            with pytest.raises(OperationalError), other.cursor() as cursor:
+                cursor.execute("SELECT id FROM leads_lead WHERE id = %s FOR UPDATE NOWAIT", [lead.pk])
+    finally:
+        other.close()
+    with pytest.raises(Lead.DoesNotExist):
+        lead_locked(lead_id=0)
+
+
+@pytest.mark.django_db
+def test_an_approval_with_offers_moves_the_journey_to_offered_with_its_event_in_one_statement():
+    lead = LeadFactory(compare_mode=True, lender=None, listing=None, product=None, status=LeadStatus.DECISION_PENDING)
+    locked = lead_locked(lead_id=lead.pk)
+
+    with CaptureQueriesContext(connection) as queries:
+        lead_offered_with_event(locked, message="sbx-1: approved")
+
+    assert len(queries) == 1
+    lead.refresh_from_db()
+    assert lead.status == LeadStatus.OFFERED and lead.decided_at == locked.decided_at
+    event = LeadEvent.objects.get(lead=lead)
+    assert (event.kind, event.status, event.message) == (LeadEvent.Kind.DECISION, LeadStatus.OFFERED, "sbx-1: approved")
