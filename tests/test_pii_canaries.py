@@ -72,7 +72,8 @@ class Canary:
     email_local: str = field(default_factory=lambda: "canary." + _letters(10))
     # Above every sandbox's rejection line, never ending in the sandboxes' "pending" 777.
     income: int = field(default_factory=lambda: int("4" + _digits(5) + "1"))
-    birth_date: str = field(default_factory=lambda: f"19{random.randint(60, 99)}-0{random.randint(1, 9)}-1{random.randint(1, 9)}")
+    birth_date: str = field(
+        default_factory=lambda: f"19{random.randint(60, 99)}-0{random.randint(1, 9)}-1{random.randint(1, 9)}")
     address: str = field(default_factory=lambda: f"Calle {random.randint(10, 99)} Sur # {_letters(8).title()} 12-30")
 
     @property
@@ -91,7 +92,8 @@ class Canary:
             "full name": self.full_name, "first name": self.first_name, "last name": self.last_name,
             "document number": self.document, "phone": self.mobile, "email": self.email,
             "email's local part": self.email_local, "monthly income": str(self.income),
-            "monthly income with separators": f"{self.income:,}", "monthly income with dots": f"{self.income:,}".replace(",", "."),
+            "monthly income with separators": f"{self.income:,}",
+            "monthly income with dots": f"{self.income:,}".replace(",", "."),
             "yearly income": str(yearly), "yearly income with separators": f"{yearly:,}",
             "birth date": self.birth_date, "birth date (MM/dd/yyyy)": f"{month}/{day}/{year}",
             "address": self.address, "address's street": self.address.split("#")[1].split()[0],
@@ -341,7 +343,8 @@ def test_the_database_search_finds_a_canary_in_a_plain_column_and_in_a_session(d
 
     scan_database(findings)
 
-    assert findings.found == {"column leads_leadevent.message": {"email of journey 0", "email's local part of journey 0"},
+    assert findings.found == {"column leads_leadevent.message": {"email of journey 0",
+                                                                 "email's local part of journey 0"},
                               "django_session decoded": {"full name of journey 0", "first name of journey 0",
                                                          "last name of journey 0"}}
 

@@ -972,7 +972,8 @@ def _encrypted_deep_link(origin, **prefill) -> str:
 
     from apps.origins.services import deep_link_token_make
 
-    return f"/o/{origin.code}/?{urlencode({'prefill': deep_link_token_make(secret=origin.deep_link_secret, **prefill)})}"
+    token = deep_link_token_make(secret=origin.deep_link_secret, **prefill)
+    return f"/o/{origin.code}/?{urlencode({'prefill': token})}"
 
 
 def _session_rows_text() -> str:

@@ -30,7 +30,8 @@ def test_the_stored_income_is_a_token_and_its_band_is_kept_for_queries():
     assert "3456789" not in stored and decrypt(stored) == "3456789"
     assert band == IncomeBand.FROM_2M
     assert Lead.objects.get(pk=lead.pk).monthly_income == 3_456_789
-    assert list(Lead.objects.filter(monthly_income_band__gte=IncomeBand.FROM_2M).values_list("pk", flat=True)) == [lead.pk]
+    banded = Lead.objects.filter(monthly_income_band__gte=IncomeBand.FROM_2M)
+    assert list(banded.values_list("pk", flat=True)) == [lead.pk]
 
 
 @pytest.mark.django_db
