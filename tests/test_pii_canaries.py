@@ -276,55 +276,113 @@ def published():
     before_task_publish.disconnect(capture)
 
 
-def test_no_canary_is_kept_in_clear_anywhere(sandbox_of, broker_isolation, published, caplog):
-    caplog.set_level("DEBUG")
-    canaries = [Canary() for _ in STYLES]
-    findings = Findings(canaries)
-    origin = OriginFactory(deep_link_secret=ORIGIN_SECRET)
-    shelves = []
+def canary_market(sandbox_of, *, compare_mode: bool = False):
+    """An origin (with a deep link secret) shown one listing of a sandbox lender of each style."""
+    origin = OriginFactory(deep_link_secret=ORIGIN_SECRET, compare_mode=compare_mode)
+    listings = []
     for style in STYLES:
         sandbox = sandbox_of(style)
         sandbox.script("", pending_seconds=0.2)
         listing = ListingFactory(product=sandbox.product)
         publish(listing=listing, origin=origin)
-        shelves.append(listing)
+        listings.append(listing)
+    return origin, listings
 
-    prefix = broker_isolation["CELERY_BROKER_KEYPREFIX"]
-    sampler = RedisSampler(prefix, findings)
-    sampler.start()
-    name = f"testworker-canary-{uuid.uuid4().hex[:6]}"
-    worker = start_worker({**broker_isolation, "EMAIL_BACKEND": "apps.leads.outbox.OutboxEmailBackend",
-                           "POSTBACK_FOLLOW_UP_INTERVAL_SECONDS": "0.5"}, name=name, beat=True)
-    try:
-        leads = [walk_journey(Client(), origin, listing, canary) for listing, canary in zip(shelves, canaries)]
+
+class Run:
+    """A real worker with its beat (emails to the outbox), and the broker watched, for a block of
+    journeys; then every place searched."""
+
+    def __init__(self, broker_isolation: dict, canaries: list[Canary]):
+        self.findings = Findings(canaries)
+        self.sampler = RedisSampler(broker_isolation["CELERY_BROKER_KEYPREFIX"], self.findings)
+        self.name = f"testworker-canary-{uuid.uuid4().hex[:6]}"
+        self.env = {**broker_isolation, "EMAIL_BACKEND": "apps.leads.outbox.OutboxEmailBackend",
+                    "POSTBACK_FOLLOW_UP_INTERVAL_SECONDS": "0.5"}
+
+    def __enter__(self) -> Run:
+        self.sampler.start()
+        self.worker = start_worker(self.env, name=self.name, beat=True)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        stop_worker(self.worker)
+        self.sampler.stopping.set()
+        self.sampler.join(timeout=10)
+
+    def search_everywhere(self, published: list[str], caplog) -> None:
+        findings = self.findings
+        assert published and self.sampler.values_seen > 0  # the broker was watched while in use
+        log_path = ROOT / "var" / f"{self.name}.log"
+        findings.scan(f"worker log {log_path.name}", log_path.read_text())
+        findings.scan("this process's log", caplog.text)
+        for message in published:
+            findings.scan("a published task message", message)
+        for call in LenderCall.objects.select_related("lender"):
+            findings.scan(f"stored lender exchange ({call.lender.adapter} {call.capability})",
+                          " ".join([call.request_url, call.request_body, call.response_body, call.error]))
+        assert scan_database(findings) > 100
+        assert not findings.found, "Personal data in clear:\n" + findings.report()
+
+
+def assert_journey_kept(lead: Lead, canary: Canary) -> None:
+    """The journey happened with the canaries: the deep link taken, the values stored (and read
+    back decrypted)."""
+    assert lead.origin_reference.startswith("REF-")
+    assert (lead.full_name, lead.document_number, lead.monthly_income) == (canary.full_name, canary.document,
+                                                                            canary.income)
+
+
+def test_no_canary_is_kept_in_clear_anywhere(sandbox_of, broker_isolation, published, caplog):
+    caplog.set_level("DEBUG")
+    canaries = [Canary() for _ in STYLES]
+    origin, listings = canary_market(sandbox_of)
+
+    with Run(broker_isolation, canaries) as run:
+        leads = [walk_journey(Client(), origin, listing, canary) for listing, canary in zip(listings, canaries)]
         for lead in leads:
             lender_reports_approval(Client(), lead)
         wait_until(lambda: LeadNotification.objects.filter(state="sent").count() == len(leads), timeout=30)
-    finally:
-        stop_worker(worker)
-        sampler.stopping.set()
-        sampler.join(timeout=10)
 
-    # The journeys happened as told, with the canaries: the deep link taken, the values stored (and
-    # read back decrypted), calls of every style made and stored, the emails in the outbox.
     for lead, canary in zip(leads, canaries):
-        assert lead.origin_reference.startswith("REF-")
-        assert (lead.full_name, lead.document_number, lead.monthly_income) == (canary.full_name, canary.document,
-                                                                                canary.income)
+        assert_journey_kept(lead, canary)
     assert {call.lender.adapter for call in LenderCall.objects.select_related("lender")} == set(STYLES)
     assert OutboxMessage.objects.count() == len(leads)
-    assert published and sampler.values_seen > 0
+    run.search_everywhere(published, caplog)
 
-    log_path = ROOT / "var" / f"{name}.log"
-    findings.scan(f"worker log {log_path.name}", log_path.read_text())
-    findings.scan("this process's log", caplog.text)
-    for message in published:
-        findings.scan("a published task message", message)
-    for call in LenderCall.objects.all():
-        findings.scan(f"stored lender exchange ({call.lender.adapter} {call.capability})",
-                      " ".join([call.request_url, call.request_body, call.response_body, call.error]))
-    assert scan_database(findings) > 100
-    assert not findings.found, "Personal data in clear:\n" + findings.report()
+
+def test_no_canary_is_kept_in_clear_after_a_compare_mode_journey(sandbox_of, broker_isolation, published, caplog):
+    """Compare mode asks every lender at once, through the engine's own SQL reads of the journey."""
+    caplog.set_level("DEBUG")
+    canary = Canary()
+    origin, listings = canary_market(sandbox_of, compare_mode=True)
+    embedded = next(listing for listing in listings if listing.product.lender.adapter == "embedded")
+
+    with Run(broker_isolation, [canary]) as run:
+        client = Client()
+        link = deep_link_token_make(secret=ORIGIN_SECRET, name=canary.full_name, phone=canary.mobile,
+                                    reference=f"REF-{uuid.uuid4().hex[:8]}")
+        client.get(f"/o/{origin.code}/", {"prefill": link})
+        started = client.post(f"/o/{origin.code}/start")
+        lead = Lead.objects.get(public_token=started["Location"].split("/")[2])
+        page = f"/j/{lead.public_token}/"
+        assert client.post(page + "identity", identity_form(canary)).status_code == 303
+        wait_until(lambda: Decision.objects.filter(lead=lead).exclude(outcome="pending").count() == len(STYLES),
+                   timeout=30)
+        client.get(page + "decision")
+        offer = Decision.objects.get(lead=lead, lender=embedded.product.lender).offers.first()
+        assert client.post(page + "offer", {"offer": offer.pk}).status_code == 303
+        details = client.post(page + "details", {"email": canary.email, "phone": f"+57 {canary.mobile}"})
+        assert details.status_code == 303
+        wait_until(lambda: Lead.objects.get(pk=lead.pk).status in SUBMITTED, timeout=30)
+        client.get(page + "handoff")
+        lead = Lead.objects.select_related("lender").get(pk=lead.pk)
+        lender_reports_approval(Client(), lead)
+        wait_until(lambda: LeadNotification.objects.filter(state="sent").count() == 1, timeout=30)
+
+    assert_journey_kept(lead, canary)
+    assert {call.lender.adapter for call in LenderCall.objects.select_related("lender")} == set(STYLES)
+    run.search_everywhere(published, caplog)
 
 
 # --- The search itself finds what is there (so a clean result means something) -----------------
