@@ -116,6 +116,9 @@ def _deep_link_receive(request: HttpRequest, origin: Origin) -> None:
     except DeepLinkRefused as refusal:
         logger.info("Deep link prefill ignored for origin %s: %s", origin.code, refusal)
         return
+    if DEEP_LINK_TOKEN_PARAMETER not in request.GET:
+        # Accepted behind the origin's legacy switch: say so, for staff to move the origin on.
+        logger.warning("Deep link of origin %s in the legacy plain form: personal data was in its URL.", origin.code)
     prefill_keep(request, origin, prefill)
 
 

@@ -1031,12 +1031,14 @@ def test_a_plain_deep_link_is_refused_while_the_legacy_switch_is_off_and_the_add
     assert "Ana María" not in _text(journey.client.get(journey.url("identity")))
 
 
-def test_a_plain_signed_deep_link_still_prefills_with_the_legacy_switch_on_kept_encrypted(journey, shop):
+def test_a_plain_signed_deep_link_still_prefills_with_the_legacy_switch_on_kept_encrypted(journey, shop, caplog):
     origin = _origin_with_secret(shop, deep_link_legacy_plain=True)
 
-    response = journey.client.get(_deep_link(origin, ref="MOV-77", name="Ana María Pérez", phone="3001234567"))
+    with caplog.at_level("INFO", logger="apps.flow.views"):
+        response = journey.client.get(_deep_link(origin, ref="MOV-77", name="Ana María Pérez", phone="3001234567"))
 
     assert (response.status_code, response["Location"]) == (302, "/o/movilco/")
+    assert "legacy plain form" in caplog.text and "Ana" not in caplog.text
     assert "Ana" not in _session_rows_text()
     journey.start()
     assert journey.reload().origin_reference == "MOV-77"
