@@ -160,3 +160,24 @@ def test_an_origin_without_a_secret_accepts_no_prefill():
         deep_link_verify(origin=origin, params=_signed(ref="X"))
     with pytest.raises(DeepLinkRefused, match="no deep link secret"):
         deep_link_receive(origin=origin, params={"prefill": deep_link_token_make(secret="", name="Ana")})
+
+
+@pytest.mark.django_db
+def test_prefill_kept_in_clear_by_earlier_sessions_is_dropped_and_the_rest_kept():
+    import importlib
+
+    from django.apps import apps as registry
+    from django.contrib.sessions.backends.db import SessionStore
+
+    migration = importlib.import_module("apps.origins.migrations.0004_clear_deep_link_prefill_out_of_sessions")
+    old, current = SessionStore(), SessionStore()
+    old.update({"flow_prefill": {"movilco": {"reference": "R", "name": "Ana Pérez", "phone": "3001234567"},
+                                 "billeteraya": "gAAAA-an-encrypted-token"}, "flow_owned": ["t1"]})
+    current.update({"flow_prefill": {"movilco": "gAAAA-another-token"}})
+    old.save(), current.save()
+
+    migration.drop_clear_prefill(registry, None)
+
+    assert SessionStore(old.session_key).load() == {"flow_prefill": {"billeteraya": "gAAAA-an-encrypted-token"},
+                                                    "flow_owned": ["t1"]}
+    assert SessionStore(current.session_key).load() == {"flow_prefill": {"movilco": "gAAAA-another-token"}}
