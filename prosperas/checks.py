@@ -32,6 +32,17 @@ def check_sandbox_in_production(app_configs, **kwargs):
     return []
 
 
+@register(Tags.security, deploy=True)
+def check_staff_second_factor(app_configs, **kwargs):
+    if not settings.STAFF_OTP_REQUIRED and not settings.DEBUG:
+        return [Warning(
+            "STAFF_OTP_REQUIRED is off outside DEBUG: staff sign in to admin with a password alone.",
+            hint="Leave it on in production; give each staff user a device with `manage.py staff_totp <username>`.",
+            id="prosperas.W002",
+        )]
+    return []
+
+
 @register(Tags.security)
 def check_email_backend_in_production(app_configs, **kwargs):
     """Backends that keep or print consumer emails instead of sending them are for DEBUG only."""
@@ -43,6 +54,6 @@ def check_email_backend_in_production(app_configs, **kwargs):
     if what and not (settings.DEBUG or settings.TESTING):
         return [Warning(
             f"EMAIL_BACKEND {what} outside DEBUG: consumers get no email.",
-            hint="Set EMAIL_BACKEND to the SMTP backend (the default) or your provider's.", id="prosperas.W002",
+            hint="Set EMAIL_BACKEND to the SMTP backend (the default) or your provider's.", id="prosperas.W003",
         )]
     return []

@@ -90,6 +90,6 @@ def test_a_backend_that_keeps_or_prints_emails_is_flagged_outside_debug(settings
     from prosperas.checks import check_email_backend_in_production
 
     settings.EMAIL_BACKEND, settings.DEBUG, settings.TESTING = backend, False, False
-    assert [warning.id for warning in check_email_backend_in_production(None)] == ["prosperas.W002"]
+    assert [warning.id for warning in check_email_backend_in_production(None)] == ["prosperas.W003"]
     settings.DEBUG = True
     assert check_email_backend_in_production(None) == []
