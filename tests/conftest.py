@@ -82,6 +82,17 @@ def stop_worker(process: subprocess.Popen) -> None:
         process.kill()
 
 
+@pytest.fixture(autouse=True)
+def content_types_read_afresh():
+    """Content types as the database holds them now. A transactional test's flush deletes them and
+    post_migrate makes them again under new ids, while ContentType's cache in this process keeps
+    the old ones: the audit log (django-auditlog) then wrote entries pointing at ids that no
+    longer exist (a foreign key violation in whichever test came next)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    ContentType.objects.clear_cache()
+
+
 @pytest.fixture
 def eager_tasks():
     """Tasks enqueued by the code under test run at once, in this process."""
