@@ -56,3 +56,19 @@ def check_lender_rate_limits(app_configs, **kwargs):
         except ValueError as exc:
             errors.append(Error(f"LENDER_RATE_LIMIT_PER_{scope.upper()}: {exc}", id="prosperas.E010"))
     return errors
+
+
+@register(Tags.security)
+def check_email_backend_in_production(app_configs, **kwargs):
+    """Backends that keep or print consumer emails instead of sending them are for DEBUG only."""
+    unsent = {
+        settings.OUTBOX_EMAIL_BACKEND: "keeps emails in the database (the demo's outbox)",
+        "django.core.mail.backends.console.EmailBackend": "prints emails, consumers' addresses included, into the log",
+    }
+    what = unsent.get(settings.EMAIL_BACKEND)
+    if what and not (settings.DEBUG or settings.TESTING):
+        return [Warning(
+            f"EMAIL_BACKEND {what} outside DEBUG: consumers get no email.",
+            hint="Set EMAIL_BACKEND to the SMTP backend (the default) or your provider's.", id="prosperas.W003",
+        )]
+    return []

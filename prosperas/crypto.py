@@ -68,6 +68,32 @@ class EncryptedTextField(models.TextField):
         return encrypt(value)
 
 
+class EncryptedIntegerField(EncryptedTextField):
+    """A whole number stored as a Fernet token (monthly income): Python sees an int, the column
+    holds no digits anyone can read or sort. Not for values a query filters or orders on: keep a
+    coarse, unencrypted band beside it for that (apps.leads.models.IncomeBand)."""
+
+    def from_db_value(self, value: str | None, expression: Any, connection: Any) -> int | None:
+        if value is None or value == "":
+            return None
+        return int(decrypt(value))
+
+    def to_python(self, value: Any) -> int | None:
+        if value is None or value == "":
+            return None
+        return int(value)
+
+    def get_prep_value(self, value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        return encrypt(str(int(value)))
+
+    def formfield(self, **kwargs: Any):
+        from django import forms
+
+        return forms.IntegerField(**{"required": not self.blank, **kwargs})
+
+
 class EncryptedJSONField(models.TextField):
     """A JSON object stored encrypted (lender credentials). Python sees a dict."""
 

@@ -207,11 +207,13 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # --- Email (consumer notifications) ------------------------------------------------------------
 # SMTP in production, memory under pytest (processes the tests start included; also in a
-# development checkout whose .env says DEBUG), the console in DEBUG. A short timeout: a stalled
-# mail server must not hold a worker.
+# development checkout whose .env says DEBUG), the outbox in DEBUG: kept in the database for staff
+# to read in admin (apps/leads/outbox.py), never printed into a log as the console backend did
+# with every consumer's address. A short timeout: a stalled mail server must not hold a worker.
+OUTBOX_EMAIL_BACKEND = "apps.leads.outbox.OutboxEmailBackend"
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=(
     "django.core.mail.backends.locmem.EmailBackend" if TESTING
-    else "django.core.mail.backends.console.EmailBackend" if DEBUG
+    else OUTBOX_EMAIL_BACKEND if DEBUG
     else "django.core.mail.backends.smtp.EmailBackend"
 ))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Prosperas <no-reply@prosperas.example>")

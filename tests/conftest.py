@@ -51,16 +51,6 @@ def broker_isolation():
     yield {"CELERY_BROKER_KEYPREFIX": prefix}
 
 
-@pytest.fixture(autouse=True)
-def content_types_fresh():
-    """Forget cached content type ids before each test: a transactional test's flush empties
-    django_content_type and they come back with new ids, while the audit log (django-auditlog)
-    writes the id its cache holds."""
-    from django.contrib.contenttypes.models import ContentType
-
-    ContentType.objects.clear_cache()
-
-
 def start_worker(env_extra: dict, *, name: str, concurrency: int = 8, beat: bool = False) -> subprocess.Popen:
     """A real `celery worker` process on the lender-call and default queues, threads pool; with
     `beat`, running the periodic tasks too (embedded beat, as `make run` starts it)."""
@@ -90,6 +80,17 @@ def stop_worker(process: subprocess.Popen) -> None:
         process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@pytest.fixture(autouse=True)
+def content_types_read_afresh():
+    """Content types as the database holds them now. A transactional test's flush deletes them and
+    post_migrate makes them again under new ids, while ContentType's cache in this process keeps
+    the old ones: the audit log (django-auditlog) then wrote entries pointing at ids that no
+    longer exist (a foreign key violation in whichever test came next)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    ContentType.objects.clear_cache()
 
 
 @pytest.fixture

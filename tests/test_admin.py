@@ -55,16 +55,39 @@ def test_the_campaign_and_lender_lists_colour_states_by_class(staff_client):
 @pytest.mark.django_db
 def test_lead_admin_shows_the_timeline_and_masks_personal_data(staff_client):
     lead = LeadFactory(status=LeadStatus.HANDED_OFF, document_number="1020304050", full_name="Ana Pérez",
-                       email="ana.perez@example.com", phone="3001234567")
+                       email="ana.perez@example.com", phone="3001234567", monthly_income=3_456_789,
+                       monthly_income_band=2_000_000)
 
     response = staff_client.get(reverse("admin:leads_lead_change", args=[lead.pk]))
 
     body = response.content.decode()
     assert response.status_code == 200
     assert lead.tracking_id in body
-    for secret in ["1020304050", "Ana Pérez", "ana.perez@example.com", "3001234567"]:
+    for secret in ["1020304050", "Ana Pérez", "ana.perez@example.com", "3001234567", "3456789", "3,456,789",
+                   "3.456.789"]:
         assert secret not in body
-    assert "••••••4050" in body
+    assert "••••••4050" in body and "2,000,000 to 3,999,999" in body
+
+
+@pytest.mark.django_db
+def test_the_lead_list_filters_by_income_band(staff_client):
+    low, high = LeadFactory(monthly_income_band=0), LeadFactory(monthly_income_band=4_000_000)
+
+    body = staff_client.get(reverse("admin:leads_lead_changelist"), {"monthly_income_band": 4_000_000}).content.decode()
+
+    assert high.tracking_id in body and low.tracking_id not in body
+
+
+@pytest.mark.django_db
+def test_the_origin_list_shows_and_filters_the_legacy_deep_link_switch(staff_client):
+    legacy, current = OriginFactory(deep_link_legacy_plain=True), OriginFactory()
+
+    listing = staff_client.get(reverse("admin:origins_origin_changelist")).content.decode()
+    filtered = staff_client.get(reverse("admin:origins_origin_changelist"), {"deep_link_legacy_plain__exact": "1"})
+
+    assert "Legacy plain deep links" in listing
+    body = filtered.content.decode()
+    assert legacy.code in body and f">{current.code}<" not in body
 
 
 @pytest.mark.django_db

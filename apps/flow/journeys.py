@@ -3,6 +3,7 @@ journey page wears (owner only, the page that fits the status, rate limits), and
 
 from __future__ import annotations
 
+import json
 import logging
 from functools import wraps
 
@@ -21,17 +22,20 @@ from apps.leads.models import Lead
 from apps.leads.selectors import journey_get, journey_step
 from apps.leads.services import journey_language_set
 from apps.origins.models import Origin
+from apps.origins.services import DeepLinkPrefill
+from prosperas.crypto import DecryptionError, decrypt, encrypt
 
 logger = logging.getLogger(__name__)
 
 # Session keys (database sessions, server-side). Journeys are named by public tokens; the one
-# personal value kept is a verified deep link's prefill (SESSION_PREFILL below).
+# personal value kept is a verified deep link's prefill (SESSION_PREFILL below), encrypted.
 SESSION_CURRENT = "flow_current"  # origin code -> token of the journey a new choice continues
 SESSION_OWNED = "flow_owned"  # every token this browser started, newest first, for old tabs
 OWNED_TOKENS_KEPT = 20
-# origin code -> a verified deep link's prefill {"reference", "name", "phone"}. The name and phone
-# are personal data: they stay server-side (database sessions), never in a URL, and are used only
-# to prefill the forms of the next journey at that origin.
+# origin code -> a verified deep link's prefill {"reference", "name", "phone"}, as a token of the
+# platform's field encryption (prosperas.crypto). The name and phone are personal data: the session
+# row (django_session) is signed, not encrypted, so they are kept there only encrypted, never in a
+# URL, and used only to prefill the forms of the next journey at that origin.
 SESSION_PREFILL = "flow_prefill"
 
 
@@ -111,8 +115,23 @@ def _over_limit(request: HttpRequest, group: str) -> bool:
         return False
 
 
+def prefill_keep(request: HttpRequest, origin: Origin, prefill: DeepLinkPrefill) -> None:
+    stored = dict(request.session.get(SESSION_PREFILL, {}))
+    values = {"reference": prefill.reference, "name": prefill.name, "phone": prefill.phone}
+    stored[origin.code] = encrypt(json.dumps(values))
+    request.session[SESSION_PREFILL] = stored
+
+
 def prefill_for(request: HttpRequest, origin: Origin) -> dict:
-    return request.session.get(SESSION_PREFILL, {}).get(origin.code, {})
+    """The prefill kept for this origin, decrypted; nothing when none, or when the session holds
+    one it cannot read (kept in clear before, or under a retired key)."""
+    kept = request.session.get(SESSION_PREFILL, {}).get(origin.code)
+    if not isinstance(kept, str):
+        return {}
+    try:
+        return json.loads(decrypt(kept))
+    except DecryptionError:
+        return {}
 
 
 def journey_page(*steps: str, methods: tuple[str, ...] = ("GET",)):

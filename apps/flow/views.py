@@ -30,6 +30,7 @@ from apps.flow.journeys import (
     not_found,
     owned_tokens,
     prefill_for,
+    prefill_keep,
     rate_limited,
     request_language,
     SeeOther,
@@ -73,7 +74,7 @@ from apps.campaigns.catalog import catalog_entry, catalog_for_origin
 from apps.campaigns.catalog import catalog_views_record
 from apps.origins.models import Origin
 from apps.origins.selectors import origin_get_active, origin_list_active
-from apps.origins.services import DEEP_LINK_FIELDS, DeepLinkRefused, deep_link_verify
+from apps.origins.services import DEEP_LINK_FIELDS, DEEP_LINK_TOKEN_PARAMETER, DeepLinkRefused, deep_link_receive
 from apps.postbacks.selectors import lead_timeline_public
 from apps.products.selectors import product_kind_names
 
@@ -92,7 +93,7 @@ def catalog(request: HttpRequest, origin_code: str) -> HttpResponse:
     origin = origin_get_active(code=origin_code)
     if origin is None:
         return not_found(request)
-    if any(name in request.GET for name in (*DEEP_LINK_FIELDS, "sig")):
+    if any(name in request.GET for name in (*DEEP_LINK_FIELDS, "sig", DEEP_LINK_TOKEN_PARAMETER)):
         # A deep link: keep its verified prefill server-side and leave the address bar clean at once.
         _deep_link_receive(request, origin)
         return HttpResponseRedirect(reverse("flow:catalog", args=[origin.code]))
@@ -107,17 +108,18 @@ def catalog(request: HttpRequest, origin_code: str) -> HttpResponse:
 
 
 def _deep_link_receive(request: HttpRequest, origin: Origin) -> None:
-    """Verify an origin's signed entry link (apps.origins.services.deep_link_verify). A refused
-    one is ignored and its reason logged (the reason names no personal data); the consumer goes
-    on with empty forms, never an error."""
+    """Open an origin's entry link (apps.origins.services.deep_link_receive) and keep its prefill,
+    encrypted, in the session. A refused one is ignored and its reason logged (the reason names
+    no personal data); the consumer goes on with empty forms, never an error."""
     try:
-        prefill = deep_link_verify(origin=origin, params=request.GET.dict())
+        prefill = deep_link_receive(origin=origin, params=request.GET.dict())
     except DeepLinkRefused as refusal:
         logger.info("Deep link prefill ignored for origin %s: %s", origin.code, refusal)
         return
-    stored = dict(request.session.get(SESSION_PREFILL, {}))
-    stored[origin.code] = {"reference": prefill.reference, "name": prefill.name, "phone": prefill.phone}
-    request.session[SESSION_PREFILL] = stored
+    if DEEP_LINK_TOKEN_PARAMETER not in request.GET:
+        # Accepted behind the origin's legacy switch: say so, for staff to move the origin on.
+        logger.warning("Deep link of origin %s in the legacy plain form: personal data was in its URL.", origin.code)
+    prefill_keep(request, origin, prefill)
 
 
 @require_POST

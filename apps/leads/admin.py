@@ -6,17 +6,21 @@ Personal data is shown masked; leads are changed only through the journey and po
 
 from datetime import date
 
+import nh3
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
-from django.utils.html import format_html_join
 
 from apps.campaigns.selectors import marketplace_day
 from apps.leads import reports
-from apps.leads.models import Consent, Decision, Lead, LeadEvent, LeadNotification, Offer, Submission
+from apps.leads.models import Consent, Decision, Lead, LeadEvent, LeadNotification, Offer, OutboxMessage, Submission
+from apps.leads.outbox import BACKEND_PATH as OUTBOX_BACKEND
 from apps.leads.staff_actions import ACTIONS, LeadActionRefused, lead_staff_act
 from apps.lenders.models import LenderCall
 from prosperas.admin_inlines import ReadOnlyInline
@@ -86,7 +90,7 @@ class SubmissionInline(ReadOnlyInline):
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
     list_display = ["tracking_id", "origin", "lender", "status", "needs_review", "created_at"]
-    list_filter = ["status", "needs_review", "origin", "lender", "created_at"]
+    list_filter = ["status", "needs_review", "origin", "lender", "monthly_income_band", "created_at"]
     search_fields = ["=tracking_id", "lender_reference"]
     list_select_related = ["origin", "lender"]
     date_hierarchy = "created_at"
@@ -94,7 +98,7 @@ class LeadAdmin(admin.ModelAdmin):
         (None, {"fields": ["tracking_id", "status", "needs_review", "origin", "lender", "campaign", "listing", "product"]}),
         ("Consumer (masked)", {"fields": ["document_type", "document_number_masked", "full_name_masked",
                                           "email_masked", "phone_masked", "birth_date_masked", "region",
-                                          "monthly_income", "currency", "language"]}),
+                                          "monthly_income_masked", "currency", "language"]}),
         ("Application", {"fields": ["compare_mode", "origin_reference", "requested_amount", "requested_term_months",
                                     "chosen_offer", "lender_reference", "redirect_url", "handoff_url"]}),
         ("Timestamps", {"fields": ["created_at", "identity_at", "decided_at", "submitted_at", "handed_off_at",
@@ -123,12 +127,16 @@ class LeadAdmin(admin.ModelAdmin):
 
     @admin.display(description="Email")
     def email_masked(self, lead):
-        local, _, domain = lead.email.partition("@")
-        return f"{local[:1]}•••@{domain}" if domain else mask(lead.email)
+        return _email_masked(lead.email)
 
     @admin.display(description="Birth date")
     def birth_date_masked(self, lead):
         return f"{lead.birth_date[:4]}-••-••" if lead.birth_date else ""
+
+    @admin.display(description="Monthly income")
+    def monthly_income_masked(self, lead):
+        """Its band only: the amount itself is personal data, kept encrypted."""
+        return lead.get_monthly_income_band_display() if lead.monthly_income_band is not None else ""
 
     @admin.display(description="Phone")
     def phone_masked(self, lead):
@@ -208,3 +216,43 @@ class OfferAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(OutboxMessage)
+class OutboxAdmin(admin.ModelAdmin):
+    """The demo's emails (apps/leads/outbox.py), for staff to read: never changed or sent from here.
+    Listed only while the outbox backend is the one in use (DEBUG)."""
+
+    list_display = ["created_at", "recipients_masked", "subject"]
+    date_hierarchy = "created_at"
+    fields = ["created_at", "sender", "recipients_masked", "subject", "message"]
+    readonly_fields = fields
+
+    def has_module_permission(self, request):
+        return settings.EMAIL_BACKEND == OUTBOX_BACKEND and super().has_module_permission(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="To")
+    def recipients_masked(self, message):
+        return ", ".join(_email_masked(address.strip()) for address in message.recipients.split(","))
+
+    @admin.display(description="Message")
+    def message(self, message):
+        """The HTML as the consumer's mail program shows it, sanitized (no scripts, no styles: the
+        admin's content security policy allows neither), then the plain-text part."""
+        html = nh3.clean(message.html_body, tags=OUTBOX_HTML_TAGS) if message.html_body else ""
+        return format_html('<div class="outbox-html">{}</div><pre class="outbox-text">{}</pre>',
+                           mark_safe(html), message.text_body)  # noqa: S308 - sanitized by nh3 just above
+
+
+OUTBOX_HTML_TAGS = {"p", "a", "strong", "em", "b", "i", "br", "div", "span", "ul", "ol", "li", "h1", "h2", "h3"}
+
+
+def _email_masked(address: str) -> str:
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}•••@{domain}" if domain else mask(address)

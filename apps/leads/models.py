@@ -1,12 +1,13 @@
 """The journey (lead) and everything that happens to it.
 
-One Lead per consumer journey, keyed by its tracking ID. The identifying consumer fields are
-encrypted at rest; income, document type and amounts are not identifying on their own.
+One Lead per consumer journey, keyed by its tracking ID. The identifying consumer fields and the
+monthly income are encrypted at rest; what a query needs of the income is its coarse band
+(IncomeBand), kept beside it in clear. Document type and amounts are not personal on their own.
 """
 
 from django.db import models
 
-from prosperas.crypto import EncryptedJSONField, EncryptedTextField
+from prosperas.crypto import EncryptedIntegerField, EncryptedJSONField, EncryptedTextField
 
 
 class LeadStatus(models.TextChoices):
@@ -27,6 +28,25 @@ class LeadStatus(models.TextChoices):
     DISBURSED = "disbursed", "Disbursed"
     REJECTED = "rejected", "Rejected by the lender"
     CANCELLED = "cancelled", "Cancelled"
+
+
+class IncomeBand(models.IntegerChoices):
+    """A monthly income's coarse band, named by its lower bound (in the lead's currency): what
+    reports, filters and queries may read of an income, which is otherwise kept encrypted.
+    Delivery conditions compare the exact income, decrypted, in Python."""
+
+    UNDER_1M = 0, "under 1,000,000"
+    FROM_1M = 1_000_000, "1,000,000 to 1,999,999"
+    FROM_2M = 2_000_000, "2,000,000 to 3,999,999"
+    FROM_4M = 4_000_000, "4,000,000 to 7,999,999"
+    FROM_8M = 8_000_000, "8,000,000 to 15,999,999"
+    FROM_16M = 16_000_000, "16,000,000 or more"
+
+    @classmethod
+    def of(cls, income: int | None) -> int | None:
+        if income is None:
+            return None
+        return max(band for band in cls.values if band <= income) if income >= 0 else cls.UNDER_1M
 
 
 class Lead(models.Model):
@@ -53,7 +73,11 @@ class Lead(models.Model):
     phone = EncryptedTextField(blank=True)
     birth_date = EncryptedTextField(blank=True, help_text="ISO date (YYYY-MM-DD), encrypted.")
     region = models.CharField(max_length=8, blank=True, help_text="ISO 3166-2:CO department code, e.g. CO-DC.")
-    monthly_income = models.PositiveBigIntegerField(null=True, blank=True)
+    # Personal data: encrypted. Set it with monthly_income_band (IncomeBand.of), which queries read.
+    monthly_income = EncryptedIntegerField(null=True, blank=True, help_text="Encrypted.")
+    monthly_income_band = models.PositiveIntegerField(
+        null=True, blank=True, choices=IncomeBand.choices, help_text="The income's coarse band, for queries.",
+    )
     currency = models.CharField(max_length=3, default="COP")
     requested_amount = models.PositiveBigIntegerField(null=True, blank=True)
     requested_term_months = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -307,3 +331,24 @@ class LeadNotification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} {self.lead_status} {self.state}"
+
+
+class OutboxMessage(models.Model):
+    """An email the demo did not send (the outbox email backend, apps/leads/outbox.py): kept for
+    staff to read in admin instead of printed into a log. Encrypted: it holds the consumer's
+    address and words about their application."""
+
+    sender = models.CharField(max_length=254)
+    recipients = EncryptedTextField(help_text="Comma-separated, encrypted.")
+    subject = EncryptedTextField()
+    text_body = EncryptedTextField(blank=True)
+    html_body = EncryptedTextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "outbox message"
+        verbose_name_plural = "outbox"
+
+    def __str__(self) -> str:
+        return f"message {self.pk} of {self.created_at:%Y-%m-%d %H:%M}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from django.db import transaction
@@ -16,7 +17,7 @@ from django.utils import timezone
 from apps.campaigns.services import lead_delivery_record
 from apps.leads.engine.compare import lender_decisions_request
 from apps.leads.enqueue import prequalify_enqueue, submit_enqueue
-from apps.leads.models import Decision, Lead, LeadEvent, LeadStatus, Offer
+from apps.leads.models import Decision, IncomeBand, Lead, LeadEvent, LeadStatus, Offer
 from apps.leads.moves import lead_event_add, lead_move
 from apps.leads.selectors import compare_status, decision_request_for_offer
 from apps.origins.services import tracking_id_mint
@@ -85,6 +86,16 @@ def _consents_store(lead: Lead, consents: ConsentsGiven | None) -> None:
                        ip_address=consents.ip_address)
 
 
+def _identity_values(identity: IdentityData) -> dict:
+    """The Lead fields an identity step stores: every IdentityData field that is a Lead field
+    (birth date, region... when the flow asks), and the income's band, which queries read."""
+    lead_fields = {field.name for field in Lead._meta.concrete_fields}
+    values = {field.name: getattr(identity, field.name) for field in dataclass_fields(identity)
+              if field.name in lead_fields}
+    values["monthly_income_band"] = IncomeBand.of(identity.monthly_income)
+    return values
+
+
 @transaction.atomic
 def journey_identity_submit(*, lead: Lead, identity: IdentityData, consents: ConsentsGiven | None = None) -> bool:
     """Store identity and income (with the consents given, when passed) and route the lead to
@@ -95,14 +106,9 @@ def journey_identity_submit(*, lead: Lead, identity: IdentityData, consents: Con
     listing can no longer take it, DeliveryRefused propagates and the whole step rolls back: the
     journey stays where it was, nothing is stored, and the flow offers the next eligible listing.
     """
-    from dataclasses import fields as dataclass_fields
-
-    # Every IdentityData field that is a Lead field is stored (birth date, region... when the flow
-    # asks), in the status update itself: update() prepares values as save() does, so the
+    # Stored in the status update itself: update() prepares values as save() does, so the
     # encrypted fields are stored encrypted.
-    lead_fields = {field.name for field in Lead._meta.concrete_fields}
-    values = {field.name: getattr(identity, field.name) for field in dataclass_fields(identity)
-              if field.name in lead_fields}
+    values = _identity_values(identity)
     moved = lead_move(
         lead, from_statuses={LeadStatus.NEW}, to=LeadStatus.AWAITING_DECISION, identity_at=timezone.now(), **values,
     )
@@ -324,14 +330,11 @@ def journey_compare_identity_submit(
     """Store identity and income once (with the consents given, when passed), then ask every
     lender of `entries` (catalog entries) for a decision. The row lock makes a double submit
     find the journey moved on and change nothing."""
-    from dataclasses import fields as dataclass_fields
-
     if not Lead.objects.select_for_update().filter(pk=lead.pk, status=LeadStatus.NEW, compare_mode=True).exists():
         return []
     _consents_store(lead, consents)
-    lead_fields = {field.name for field in Lead._meta.concrete_fields}
-    names = [field.name for field in dataclass_fields(identity) if field.name in lead_fields]
-    for name in names:
-        setattr(lead, name, getattr(identity, name))
-    lead.save(update_fields=names)
+    values = _identity_values(identity)
+    for name, value in values.items():
+        setattr(lead, name, value)
+    lead.save(update_fields=list(values))
     return journey_compare_request(lead=lead, entries=entries)

@@ -6,7 +6,10 @@ Two nets, because either alone leaks:
   (`document_number`, `nombreCompleto`...), at any depth;
 - by value: every personal value of the Consumer we sent is masked wherever it appears, under
   any key or inside free text (a lender that echoes the name in an error message), in its plain,
-  JSON-escaped and URL-encoded spellings, ignoring case.
+  JSON-escaped and URL-encoded spellings, ignoring case. Amounts (the monthly income, and the
+  yearly income some styles send) are masked as whole numbers only, with or without thousands
+  separators, never inside a longer number: an income of 3000000 must not garble an offer of
+  30000000. That is what catches income under any key a staff-mapped API gives it.
 
 Masking runs before truncation, so a cut can never leave the unmasked half of a value behind.
 """
@@ -34,8 +37,14 @@ PERSONAL_KEY_FRAGMENTS = (
     "ssn", "fullname", "firstname", "lastname", "middlename", "surname", "name", "nombre", "apellido",
     "email", "mail", "correo", "phone", "mobile", "cellphone", "celular", "telefono", "address",
     "direccion", "birth", "dob", "nacimiento", "street", "zip", "postal", "ssn", "account", "routing",
+    "income", "ingreso", "salary", "salario", "sueldo", "earnings", "wage",
 )
 NOT_PERSONAL_SUFFIXES = ("type", "kind", "tipo")
+
+
+class Amount(str):
+    """A personal value that is a whole number (an income): masked by value only where it stands
+    as a number of its own, in its plain and thousands-separated spellings."""
 
 
 def mask_value(value: str) -> str:
@@ -94,9 +103,23 @@ def mask_values(text: str, personal_values: Iterable[str]) -> str:
     """Every spelling of every personal value in `text`, masked (longest values first)."""
     values = {v for v in personal_values if v and len(v.strip()) >= MIN_VALUE_LENGTH}
     for value in sorted(values, key=len, reverse=True):
+        if isinstance(value, Amount):
+            text = _amount_pattern(value).sub(lambda match: mask_value(match.group(0)), text)
+            continue
         for spelling in _spellings(value):
             text = re.sub(re.escape(spelling), lambda match: mask_value(match.group(0)), text, flags=re.IGNORECASE)
     return text
+
+
+@lru_cache(maxsize=256)
+def _amount_pattern(value: str) -> re.Pattern[str]:
+    """2500000, 2,500,000, 2.500.000 or 2 500 000, not preceded or followed by a digit (nor by
+    a separator and a digit: 12,500,000 holds 500,000 but is not it)."""
+    digits = value.strip()
+    groups = [digits[max(0, end - 3):end] for end in range(len(digits), 0, -3)][::-1]
+    spellings = [re.escape(digits)] + [re.escape(separator.join(groups)) for separator in (",", ".", " ", "\u00a0")
+                                       if len(groups) > 1]
+    return re.compile(rf"(?<![\d])(?<![\d][.,])(?:{'|'.join(spellings)})(?![\d])(?![.,]\d{{3}})")
 
 
 def _spellings(value: str) -> set[str]:

@@ -12,7 +12,8 @@ class OriginForm(forms.ModelForm):
 
     class Meta:
         model = Origin
-        fields = ["code", "name", "kind", "prefix_tracking_ids", "is_active", "compare_mode", "deep_link_secret"]
+        fields = ["code", "name", "kind", "prefix_tracking_ids", "is_active", "compare_mode", "deep_link_secret",
+                  "deep_link_legacy_plain"]
 
     def clean_deep_link_secret(self) -> str:
         return self.cleaned_data["deep_link_secret"] or (self.instance.deep_link_secret if self.instance.pk else "")
@@ -21,8 +22,9 @@ class OriginForm(forms.ModelForm):
 @admin.register(Origin)
 class OriginAdmin(admin.ModelAdmin):
     form = OriginForm
-    list_display = ["code", "name", "kind", "prefix_tracking_ids", "is_active", "compare_mode", "created_at"]
-    list_filter = ["kind", "prefix_tracking_ids", "is_active"]
+    list_display = ["code", "name", "kind", "prefix_tracking_ids", "is_active", "compare_mode",
+                    "deep_link_legacy_plain", "created_at"]
+    list_filter = ["kind", "prefix_tracking_ids", "is_active", "deep_link_legacy_plain"]
     search_fields = ["code", "name"]
 
     def get_readonly_fields(self, request, obj=None):

@@ -25,7 +25,15 @@ class Origin(models.Model):
         help_text="Consumers give identity and income once and every eligible lender is asked at once; "
                   "offers are compared side by side.",
     )
-    deep_link_secret = EncryptedTextField(blank=True, help_text="Signs prefill data in entry links.")
+    deep_link_secret = EncryptedTextField(
+        blank=True, help_text="The origin's key for entry links: their prefill is encrypted with it.",
+    )
+    deep_link_legacy_plain = models.BooleanField(
+        "legacy plain deep links", default=False,
+        help_text="Legacy: also accept entry links whose prefill (name, phone) is in clear in the URL, "
+                  "signed only. Personal data then lands in access logs on the way; turn off once the "
+                  "origin sends the encrypted form.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -954,10 +954,11 @@ def test_the_status_page_runs_a_bounded_number_of_queries_whatever_the_number_of
         journey.client.get(journey.url("status"))
 
 
-# --- Signed deep links -----------------------------------------------------------------------
+# --- Deep links ------------------------------------------------------------------------------
 
 
 def _deep_link(origin, **params) -> str:
+    """The legacy plain form: values in clear, signed."""
     from urllib.parse import urlencode
 
     from apps.origins.services import deep_link_sign
@@ -966,11 +967,36 @@ def _deep_link(origin, **params) -> str:
     return f"/o/{origin.code}/?{urlencode(signed)}"
 
 
-def test_a_signed_deep_link_prefills_the_forms_and_leaves_a_clean_address_at_once(journey, shop):
-    shop.origin.deep_link_secret = "origin-secret"
-    shop.origin.save(update_fields=["deep_link_secret"])
+def _encrypted_deep_link(origin, **prefill) -> str:
+    from urllib.parse import urlencode
 
-    response = journey.client.get(_deep_link(shop.origin, ref="MOV-77", name="Ana María Pérez", phone="3001234567"))
+    from apps.origins.services import deep_link_token_make
+
+    token = deep_link_token_make(secret=origin.deep_link_secret, **prefill)
+    return f"/o/{origin.code}/?{urlencode({'prefill': token})}"
+
+
+def _session_rows_text() -> str:
+    """Every stored session, decoded as Django reads it: what sits in django_session."""
+    from django.contrib.sessions.models import Session
+
+    return " ".join(str(session.get_decoded()) + session.session_data for session in Session.objects.all())
+
+
+def _origin_with_secret(shop, **fields):
+    shop.origin.deep_link_secret = "origin-secret"
+    for name, value in fields.items():
+        setattr(shop.origin, name, value)
+    shop.origin.save()
+    return shop.origin
+
+
+def test_an_encrypted_deep_link_prefills_the_forms_and_leaves_a_clean_address_at_once(journey, shop):
+    origin = _origin_with_secret(shop)
+    link = _encrypted_deep_link(origin, reference="MOV-77", name="Ana María Pérez", phone="3001234567")
+    assert "Ana" not in link and "3001234567" not in link and "MOV-77" not in link
+
+    response = journey.client.get(link)
 
     assert (response.status_code, response["Location"]) == (302, "/o/movilco/")
     journey.start()
@@ -983,10 +1009,45 @@ def test_a_signed_deep_link_prefills_the_forms_and_leaves_a_clean_address_at_onc
     assert 'value="3001234567"' in _text(journey.client.get(journey.url("details")))
 
 
+def test_the_session_keeps_the_prefill_encrypted(journey, shop):
+    origin = _origin_with_secret(shop)
+    journey.client.get(_encrypted_deep_link(origin, reference="MOV-77", name="Ana María Pérez", phone="3001234567"))
+
+    stored = _session_rows_text()
+    assert "flow_prefill" in stored
+    assert "Ana" not in stored and "3001234567" not in stored
+
+
+def test_a_plain_deep_link_is_refused_while_the_legacy_switch_is_off_and_the_address_is_cleaned(journey, shop, caplog):
+    origin = _origin_with_secret(shop)
+
+    with caplog.at_level("INFO", logger="apps.flow.views"):
+        response = journey.client.get(_deep_link(origin, ref="MOV-77", name="Ana María Pérez", phone="3001234567"))
+
+    assert (response.status_code, response["Location"]) == (302, "/o/movilco/")
+    assert "legacy deep links are off" in caplog.text and "Ana" not in caplog.text
+    journey.start()
+    assert journey.reload().origin_reference == ""
+    assert "Ana María" not in _text(journey.client.get(journey.url("identity")))
+
+
+def test_a_plain_signed_deep_link_still_prefills_with_the_legacy_switch_on_kept_encrypted(journey, shop, caplog):
+    origin = _origin_with_secret(shop, deep_link_legacy_plain=True)
+
+    with caplog.at_level("INFO", logger="apps.flow.views"):
+        response = journey.client.get(_deep_link(origin, ref="MOV-77", name="Ana María Pérez", phone="3001234567"))
+
+    assert (response.status_code, response["Location"]) == (302, "/o/movilco/")
+    assert "legacy plain form" in caplog.text and "Ana" not in caplog.text
+    assert "Ana" not in _session_rows_text()
+    journey.start()
+    assert journey.reload().origin_reference == "MOV-77"
+    assert 'value="Ana María Pérez"' in _text(journey.client.get(journey.url("identity")))
+
+
 def test_a_badly_signed_deep_link_is_ignored_logged_without_personal_data_and_never_an_error(journey, shop, caplog):
-    shop.origin.deep_link_secret = "origin-secret"
-    shop.origin.save(update_fields=["deep_link_secret"])
-    link = _deep_link(shop.origin, ref="MOV-77", name="Ana María Pérez", phone="3001234567").replace("MOV-77", "MOV-78")
+    origin = _origin_with_secret(shop, deep_link_legacy_plain=True)
+    link = _deep_link(origin, ref="MOV-77", name="Ana María Pérez", phone="3001234567").replace("MOV-77", "MOV-78")
 
     with caplog.at_level("INFO", logger="apps.flow.views"):
         response = journey.client.get(link)

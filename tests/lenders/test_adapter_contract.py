@@ -8,6 +8,8 @@ its attempts counted in LenderCall and the consumer's outcome checked: a technic
 `lender_prequalify_attempt` in a loop, as the task would, without Celery.
 """
 
+import json
+
 import pytest
 
 from apps.leads.engine.attempt import lender_poll_attempt, lender_prequalify_attempt
@@ -158,3 +160,35 @@ def test_every_call_carries_the_idempotency_key_and_a_retry_is_the_identical_req
     retried = [e for e in retry.http.exchanges if "token" not in e.url]
     assert retried[0].request_headers["Idempotency-Key"] == key
     assert retried[0].request_body == calls_made[0].request_body
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_stored_exchanges_of_every_style_keep_no_income_or_identity_in_clear(sandbox_of, style):
+    """The income is personal data: whatever key a style gives it (monthlyIncome, annual_income,
+    income.annual, ingresoMensual) and in whatever answer the lender echoes it, it is masked."""
+    sandbox = sandbox_of(style)
+    sandbox.script("", pending_seconds=0.2)
+    lead = lead_with_journey_data(lender=sandbox.lender, monthly_income=4_310_000)
+    if attempt_until_settled(lead, sandbox.lender).detail == "pending":
+        _poll_until_settled(lead, sandbox.lender)
+    stored = LenderCall.objects.filter(lead=lead)
+    assert stored
+    for call in stored:
+        text = " ".join([call.request_url, call.request_body, call.response_body, call.error])
+        for value in ("4310000", "51720000", "4,310,000", "4.310.000", lead.document_number, lead.full_name):
+            assert value not in text, (call.capability, value)
+
+
+def test_a_mapped_api_that_names_the_income_anything_still_stores_it_masked(sandbox_of):
+    from apps.lenders.models import MappedApi
+
+    sandbox = sandbox_of("mapped_json")
+    api = MappedApi.objects.get(lender=sandbox.lender)
+    template = json.loads(api.prequalify_template)
+    template["dato7"] = "{{consumer.monthly_income}}"  # a key no name rule recognises
+    api.prequalify_template = json.dumps(template)
+    api.save(update_fields=["prequalify_template"])
+    lead = lead_with_journey_data(lender=sandbox.lender, monthly_income=4_310_000)
+    attempt_until_settled(lead, sandbox.lender)
+    [call] = calls(lead)
+    assert '"dato7":' in call.request_body and "4310000" not in call.request_body

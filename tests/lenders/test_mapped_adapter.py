@@ -65,7 +65,8 @@ def test_each_kind_of_auth_reaches_the_lender_and_maps_its_answer(sandbox_of, au
     decision = Decision.objects.get(lead=lead)
     assert decision.lender_reference.startswith("RAD-") and decision.offers.count() >= 2
     [call] = LenderCall.objects.filter(lead=lead)
-    assert '"referencia":"' + lead.tracking_id in call.request_body and '"ingresoMensual":3200000' in call.request_body
+    assert '"referencia":"' + lead.tracking_id in call.request_body
+    assert '"ingresoMensual":"•••••00"' in call.request_body
 
 
 def test_a_wrong_hmac_secret_is_refused_as_a_permanent_auth_failure(sandbox_of):

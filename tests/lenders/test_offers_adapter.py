@@ -57,7 +57,8 @@ def test_offers_are_mapped_with_apr_rate_term_payment_fee_and_url(offers):
         assert f"ref={decision.lender_reference}" in offer.url and offer.amount <= lead.requested_amount
     [call] = LenderCall.objects.filter(lead=lead)
     body = call.request_body
-    assert '"date_of_birth":"••••••••90"' in body and '"employment_status_id":7' in body and '"annual_income":38400000' in body
+    assert '"date_of_birth":"••••••••90"' in body and '"employment_status_id":7' in body
+    assert '"annual_income":"••••••00"' in body
     assert offers.lender.credentials["client_secret"] not in body and "client_secret=%2A%2A%2A" in body
     assert '"access_token":"***"' in call.response_body
     assert '"phone_number":"1234567"' not in body and "Ana María Pérez" not in body

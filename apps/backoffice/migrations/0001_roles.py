@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
         ("auditlog", "0017_add_actor_email"),
-        ("leads", "0006_staff_actions"),
+        ("leads", "0008_staff_actions"),
         ("postbacks", "0007_looks_like_holds_every_mangling"),
         ("lenders", "0005_signed_request_nonces_and_refusals"),
         ("campaigns", "0003_budgets_caps_conditions_ledger"),

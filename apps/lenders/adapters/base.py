@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 # The failures are defined beside the HTTP client, which classifies answers into them; they are
 # part of this contract and imported from here by adapters and the engine.
 from apps.lenders.http import AdapterError, LenderHttpClient, PermanentFailure, TechnicalFailure
+from apps.lenders.masking import Amount
 
 __all__ = [
     "EMPLOYMENT_STATUSES", "JOURNEY_FIELDS", "PERSONAL_JOURNEY_FIELDS", "AdapterConfigurationError", "AdapterError",
@@ -120,8 +121,8 @@ class Consumer:
         return " ".join(parts[1:]) if len(parts) > 1 else ""
 
     def personal_values(self) -> list[str]:
-        """Values that identify the person: masked wherever an exchange is stored or logged,
-        in each spelling an adapter may send (a birth date as 1990-05-17 and 05/17/1990)."""
+        """Values that identify the person, and the income: masked wherever an exchange is stored
+        or logged, in each spelling an adapter may send (a birth date as 1990-05-17 and 05/17/1990)."""
         values = [self.document_number, self.full_name, self.first_name, self.last_name, self.email, self.phone]
         if self.phone:
             values.append(self.phone.removeprefix("+57"))
@@ -131,6 +132,8 @@ class Consumer:
             month, _, day = rest.partition("-")
             values.append(f"{month}/{day}/{year}")
         values += [str(self.extra.get(name, "")) for name in PERSONAL_JOURNEY_FIELDS]
+        # The income as adapters send it: monthly, and yearly (offers_api, async_lead).
+        values += [Amount(str(self.monthly_income)), Amount(str(self.monthly_income * 12))]
         return [value for value in values if value]
 
 

@@ -52,7 +52,8 @@ def test_the_stored_request_masks_the_consumers_personal_data(sandbox):
     [call] = calls(lead)
     for value in PERSONAL:
         assert value not in call.request_body and value not in call.response_body
-    assert '"documentType":"CC"' in call.request_body and '"monthlyIncome":3200000' in call.request_body
+    assert '"documentType":"CC"' in call.request_body and '"monthlyIncome":"•••••00"' in call.request_body
+    assert "3200000" not in call.request_body
 
 
 def test_a_second_attempt_after_the_decision_is_stored_does_nothing(sandbox):

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('leads', '0005_decision_data_moved'),
+        ('leads', '0007_outbox_of_demo_emails'),
     ]
 
     operations = [
