@@ -40,6 +40,7 @@ ROLES: dict[str, list[str]] = {
     + _perms("products.product", VIEW) + _perms("origins.origin", VIEW, ADD, CHANGE),
     # Answers for personal data and for who did what: the audit log, consents, accounts.
     "compliance": _perms("auditlog.logentry", VIEW) + _perms("leads.lead", VIEW) + _perms("leads.consent", VIEW)
+    + _perms("leads.outboxmessage", VIEW)
     + _perms("leads.leadevent", VIEW) + _perms("auth.user", VIEW) + _perms("auth.group", VIEW),
     # Reads the reports and the numbers behind them; changes nothing.
     "analyst": _perms("leads.lead", VIEW) + _perms("campaigns.campaign", VIEW) + _perms("campaigns.ledgerentry", VIEW)
