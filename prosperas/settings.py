@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "apps.postbacks",
     "apps.flow",
     "apps.sandbox",
+    "apps.lifecycle",
     "csp",
     "django_ratelimit",
 ]
@@ -181,6 +182,19 @@ POSTBACK_NONCE_RETENTION_SECONDS = 600
 POSTBACK_FOLLOW_UP_INTERVAL_SECONDS = env.float("POSTBACK_FOLLOW_UP_INTERVAL_SECONDS", default=2.0)
 # Client address for IP allowlists: REMOTE_ADDR unless a trusted proxy count is configured.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# --- Data life cycle (apps/lifecycle; README "Data life cycle") -----------------------------------
+# Days each kind of data is kept before the daily purge deletes, blanks or anonymises it; 0 keeps
+# it for ever. The ledger, aggregates and billing are never purged.
+RETENTION_DAYS = {
+    "abandoned_leads": env.int("RETENTION_ABANDONED_LEADS_DAYS", default=180),
+    "lender_call_bodies": env.int("RETENTION_LENDER_CALL_BODIES_DAYS", default=90),
+    "postback_bodies": env.int("RETENTION_POSTBACK_BODIES_DAYS", default=90),
+    "refused_requests": env.int("RETENTION_REFUSED_REQUESTS_DAYS", default=90),
+}
+# Rows per short transaction of the purge, and the hour (TIME_ZONE) beat runs it each day.
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=500)
+RETENTION_PURGE_HOUR = env.int("RETENTION_PURGE_HOUR", default=3)
 
 # --- Email (consumer notifications) ------------------------------------------------------------
 # SMTP in production, memory under pytest (processes the tests start included; also in a
