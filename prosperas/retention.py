@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import connection, models, transaction
+from django.db.models import Max, Min
 
 
 @dataclass(frozen=True)
@@ -47,21 +48,42 @@ def retention_days(kind: str) -> Callable[[], timedelta | None]:
     return retention
 
 
+# How many batches' worth of primary keys one query may walk through (see purge_batches).
+SPAN = 100
+
+
+def _read_by_primary_key() -> None:
+    """For this transaction only: no bitmap scans. A batch's rows are one range of primary keys,
+    but the planner would AND that range with another index of the due condition (the leads'
+    status and updated_at), reading every old lead's entry for every batch: quadratic over a run.
+    Without bitmaps it walks the range in key order and checks each row."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+
+
 def purge_batches(purge: Purge, *, now: datetime, batch_size: int) -> Iterator[list]:
-    """The primary keys of the rows due at `now`, in batches, in primary key order (keyset)."""
+    """The primary keys of the rows due at `now`, in primary key order, at most `batch_size` at a
+    time. Each query walks the primary key index from where the last stopped, through a window of
+    at most SPAN batches' worth of keys: it stops at `batch_size` due rows, and a window with
+    fewer is done. So a run costs one pass over the table, whether most rows are due (the first
+    run) or almost none (every day after); an unbounded LIMIT over the due rows let the planner
+    collect and sort every due row for each batch instead, quadratic over a big first run."""
     cutoff = purge.cutoff(now)
     if cutoff is None:
         return
-    after = None
-    while True:
-        rows = purge.due(cutoff).order_by("pk")
-        if after is not None:
-            rows = rows.filter(pk__gt=after)
-        pks = list(rows.values_list("pk", flat=True)[:batch_size])
-        if not pks:
-            return
-        yield pks
-        after = pks[-1]
+    bounds = purge.model._default_manager.aggregate(low=Min("pk"), high=Max("pk"))
+    if bounds["low"] is None:
+        return
+    after = bounds["low"] - 1
+    while after < bounds["high"]:
+        window_end = after + batch_size * SPAN
+        with transaction.atomic():
+            _read_by_primary_key()
+            pks = list(purge.due(cutoff).filter(pk__gt=after, pk__lte=window_end).order_by("pk")
+                       .values_list("pk", flat=True)[:batch_size])
+        after = pks[-1] if len(pks) == batch_size else window_end
+        if pks:
+            yield pks
 
 
 def purge_batch_apply(purge: Purge, pks: list, *, now: datetime) -> list:
@@ -70,6 +92,7 @@ def purge_batch_apply(purge: Purge, pks: list, *, now: datetime) -> list:
     if cutoff is None:
         return []
     with transaction.atomic():
+        _read_by_primary_key()
         still_due = list(
             purge.due(cutoff).filter(pk__in=pks).order_by("pk").select_for_update(of=("self",))
             .values_list("pk", flat=True)

@@ -8,6 +8,7 @@ lead is counted once under each purge, as the dry run said.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,17 +37,19 @@ class PurgeResult:
     purge: Purge
     cutoff: datetime | None
     count: int = 0
+    seconds: float = 0.0
 
 
 def data_purge_plan(*, now: datetime, batch_size: int | None = None, on_batch: OnBatch | None = None) -> list[PurgeResult]:
     """The dry run: what `data_purge(now=now)` would act on, counted (and each batch passed to `on_batch`)."""
     results = []
     for purge in PURGES:
-        result = PurgeResult(purge=purge, cutoff=purge.cutoff(now))
+        result, started = PurgeResult(purge=purge, cutoff=purge.cutoff(now)), time.monotonic()
         for pks in purge_batches(purge, now=now, batch_size=batch_size or settings.RETENTION_BATCH_SIZE):
             result.count += len(pks)
             if on_batch:
                 on_batch(purge, pks)
+        result.seconds = time.monotonic() - started
         results.append(result)
     return results
 
@@ -56,15 +59,16 @@ def data_purge(*, now: datetime, batch_size: int | None = None, on_batch: OnBatc
     batch its own short transaction."""
     results = []
     for purge in PURGES:
-        result = PurgeResult(purge=purge, cutoff=purge.cutoff(now))
+        result, started = PurgeResult(purge=purge, cutoff=purge.cutoff(now)), time.monotonic()
         for pks in purge_batches(purge, now=now, batch_size=batch_size or settings.RETENTION_BATCH_SIZE):
             done = purge_batch_apply(purge, pks, now=now)
             result.count += len(done)
             if on_batch and done:
                 on_batch(purge, done)
+        result.seconds = time.monotonic() - started
         if result.count:
-            logger.info("retention: %s %d %s (%s) older than %s", purge.action, result.count, purge.label,
-                        purge.kind, result.cutoff.isoformat())
+            logger.info("retention: %s %d %s (%s) older than %s in %.1f s", purge.action, result.count, purge.label,
+                        purge.kind, result.cutoff.isoformat(), result.seconds)
         results.append(result)
     return results
 
