@@ -1,5 +1,6 @@
 """Celery configuration, derived from Django settings (read by prosperas/celery.py)."""
 
+from celery.schedules import crontab
 from django.conf import settings
 
 broker_url = settings.CELERY_BROKER_URL
@@ -64,4 +65,9 @@ beat_schedule = {
         "options": {"expires": settings.POSTBACK_FOLLOW_UP_INTERVAL_SECONDS},
     },
     "sweep-lead-notifications": {"task": "apps.leads.tasks.sweep_pending_notifications", "schedule": 300.0},
+    # Retention (apps/lifecycle): once a day, at a quiet hour of the marketplace's time zone.
+    "purge-expired-data": {
+        "task": "apps.lifecycle.tasks.purge_expired_data",
+        "schedule": crontab(hour=settings.RETENTION_PURGE_HOUR, minute=17),
+    },
 }

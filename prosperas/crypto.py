@@ -22,19 +22,25 @@ class DecryptionError(Exception):
     """A stored value could not be decrypted with any configured key."""
 
 
-@lru_cache(maxsize=1)
-def _fernet(keys: tuple[str, ...]) -> MultiFernet:
+def configured_keys() -> tuple[str, ...]:
+    """The keys in use, newest (the one that encrypts) first."""
+    keys = tuple(settings.FIELD_ENCRYPTION_KEYS)
     if not keys:
         if not (settings.DEBUG or settings.TESTING):
             raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS must be set outside DEBUG.")
         # DEBUG only: a key derived from SECRET_KEY so the demo runs without setup.
         digest = hashlib.sha256(f"prosperas-dev-field-key:{settings.SECRET_KEY}".encode()).digest()
         keys = (base64.urlsafe_b64encode(digest).decode(),)
+    return keys
+
+
+@lru_cache(maxsize=1)
+def _fernet(keys: tuple[str, ...]) -> MultiFernet:
     return MultiFernet([Fernet(key.encode()) for key in keys])
 
 
 def fernet() -> MultiFernet:
-    return _fernet(tuple(settings.FIELD_ENCRYPTION_KEYS))
+    return _fernet(configured_keys())
 
 
 def encrypt(plaintext: str) -> str:

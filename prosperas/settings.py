@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "apps.flow",
     "apps.sandbox",
     "apps.backoffice",
+    "apps.lifecycle",
     "csp",
     "django_ratelimit",
     "django_otp",
@@ -205,6 +206,19 @@ POSTBACK_FOLLOW_UP_MAX_ATTEMPTS = env.int("POSTBACK_FOLLOW_UP_MAX_ATTEMPTS", def
 # Client address for IP allowlists: REMOTE_ADDR unless a trusted proxy count is configured.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
+# --- Data life cycle (apps/lifecycle; README "Data life cycle") -----------------------------------
+# Days each kind of data is kept before the daily purge deletes, blanks or anonymises it; 0 keeps
+# it for ever. The ledger, aggregates and billing are never purged.
+RETENTION_DAYS = {
+    "abandoned_leads": env.int("RETENTION_ABANDONED_LEADS_DAYS", default=180),
+    "lender_call_bodies": env.int("RETENTION_LENDER_CALL_BODIES_DAYS", default=90),
+    "postback_bodies": env.int("RETENTION_POSTBACK_BODIES_DAYS", default=90),
+    "refused_requests": env.int("RETENTION_REFUSED_REQUESTS_DAYS", default=90),
+}
+# Rows per short transaction of the purge, and the hour (TIME_ZONE) beat runs it each day.
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=500)
+RETENTION_PURGE_HOUR = env.int("RETENTION_PURGE_HOUR", default=3)
+
 # --- Email (consumer notifications) ------------------------------------------------------------
 # SMTP in production, memory under pytest (processes the tests start included; also in a
 # development checkout whose .env says DEBUG), the outbox in DEBUG: kept in the database for staff
@@ -346,8 +360,7 @@ LENDER_RATE_LIMITS = {
 # the first few of each row are kept as samples, bodies masked and cut to this many characters.
 LENDER_REFUSAL_SAMPLES = env.int("LENDER_REFUSAL_SAMPLES", default=5)
 LENDER_REFUSAL_SAMPLE_CHARS = env.int("LENDER_REFUSAL_SAMPLE_CHARS", default=1024)
-# Counted refusals are kept this long, then purged (with the nonces, by the same beat task).
-LENDER_REFUSAL_RETENTION_DAYS = env.int("LENDER_REFUSAL_RETENTION_DAYS", default=90)
+# Counted refusals are kept RETENTION_DAYS["refused_requests"] (the daily purge, apps/lifecycle).
 RATELIMIT_USE_CACHE = "default"
 # A count the cache could not give back does not block a consumer (apps/flow/journeys.py also
 # lets requests through, logged, when the cache cannot be reached at all).

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 
 from apps.campaigns.models import Campaign, LedgerEntry
 from apps.campaigns.selectors import marketplace_zone
@@ -64,6 +64,16 @@ class FunnelReport:
     date_from: date
     date_to: date
     rows: list[FunnelRow]
+
+
+def counted_in_funnel() -> Q:
+    """The leads whose own rows some stage below counts (decisions, submitted, handed off): a
+    lead of a campaign with a decision or a submission. Retention keeps these rows (anonymised),
+    so a past period's funnel reads the same after a purge (apps/leads/retention.py)."""
+    return Q(campaign__isnull=False) & (
+        Q(submitted_at__isnull=False) | Q(handed_off_at__isnull=False)
+        | Q(Exists(Decision.objects.filter(lead=OuterRef("pk"))))
+    )
 
 
 def _moment(day: date) -> datetime:

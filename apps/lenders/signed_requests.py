@@ -181,13 +181,6 @@ def _refusal_count_sql() -> str:
     )
 
 
-def refusal_counts_purge(*, now: datetime | None = None) -> int:
-    """Delete counted refusals of hours past LENDER_REFUSAL_RETENTION_DAYS; how many rows."""
-    cutoff = refusal_hour(now) - timedelta(days=settings.LENDER_REFUSAL_RETENTION_DAYS)
-    deleted, _ = PostbackAuthFailure.objects.filter(hour__lt=cutoff).delete()
-    return deleted
-
-
 def refusal_sample(*, at: datetime, headers: Mapping[str, str], raw_body: bytes) -> dict[str, Any]:
     """What staff see of one refused request: when, its headers without credentials (each cut
     short), and its body: a JSON object or array with every personal-looking field masked

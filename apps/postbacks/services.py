@@ -28,17 +28,17 @@ import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from apps.leads.rows import lead_postback_apply, lead_postback_params, lead_postback_preview
 from apps.leads.services import lead_postback_follow_up
-from apps.lenders.models import Lender, PostbackNonce
+from apps.lenders.models import Lender
+from apps.lenders.retention import nonce_retention, nonces_due
 from apps.lenders.signed_requests import LENDER_KEYS, lender_unchanged
 from apps.postbacks import contract, rows
 from apps.postbacks.models import PostbackEvent
@@ -152,8 +152,7 @@ def postback_test_authenticate(*, headers: Mapping[str, str], raw_body: bytes, c
 def postback_nonces_purge(*, now: datetime | None = None) -> int:
     """Forget nonces older than the retention (twice the timestamp tolerance, checked at start-up):
     a replay that old is refused by its timestamp anyway."""
-    cutoff = (now or timezone.now()) - timedelta(seconds=settings.POSTBACK_NONCE_RETENTION_SECONDS)
-    deleted, _ = PostbackNonce.objects.filter(seen_at__lt=cutoff).delete()
+    deleted, _ = nonces_due((now or timezone.now()) - nonce_retention()).delete()
     return deleted
 
 

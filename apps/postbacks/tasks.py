@@ -1,14 +1,13 @@
 from celery import shared_task
 
-from apps.lenders.signed_requests import refusal_counts_purge
 from apps.postbacks.services import postback_follow_ups_run, postback_nonces_purge
 
 
 @shared_task(soft_time_limit=60, time_limit=90)
 def purge_expired_nonces(**kwargs) -> int:
-    """Beat runs this every 5 minutes (prosperas/celery_config.py): expired nonces, and counted
-    refusals past their retention (LENDER_REFUSAL_RETENTION_DAYS)."""
-    return postback_nonces_purge() + refusal_counts_purge()
+    """Beat runs this every 5 minutes (prosperas/celery_config.py): expired nonces. (Counted
+    refusals go with the daily purge of data past its retention: apps/lifecycle.)"""
+    return postback_nonces_purge()
 
 
 @shared_task(soft_time_limit=50, time_limit=60)

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.lenders.models import PostbackAuthFailure, PostbackNonce, refusal_hour
+from apps.lenders.models import PostbackNonce
 from apps.postbacks.tasks import purge_expired_nonces
 from tests.factories import LenderFactory
 from tests.support import wait_until
@@ -22,16 +22,3 @@ def test_the_purge_task_deletes_expired_nonces_on_a_real_worker(celery_worker, s
 
     wait_until(lambda: not PostbackNonce.objects.filter(nonce="expired-nonce").exists())
     assert PostbackNonce.objects.filter(nonce="fresh-nonce").exists()
-
-
-@pytest.mark.worker
-def test_the_purge_task_deletes_refusal_counts_past_their_retention_on_a_real_worker(celery_worker, settings):
-    lender = LenderFactory()
-    old = refusal_hour() - timedelta(days=settings.LENDER_REFUSAL_RETENTION_DAYS, hours=1)
-    PostbackAuthFailure.objects.create(lender=lender, reason="bad_signature", hour=old, count=40)
-    PostbackAuthFailure.objects.create(lender=lender, reason="bad_signature", count=3)
-
-    purge_expired_nonces.delay()
-
-    wait_until(lambda: not PostbackAuthFailure.objects.filter(hour=old).exists())
-    assert PostbackAuthFailure.objects.get().count == 3
