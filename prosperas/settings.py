@@ -53,7 +53,9 @@ INSTALLED_APPS = [
     "apps.leads",
     "apps.postbacks",
     "apps.flow",
+    "apps.origin_api",
     "apps.sandbox",
+    "oauth2_provider",
     "csp",
     "django_ratelimit",
 ]
@@ -319,6 +321,22 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- The origins' server-to-server API (apps/origin_api) -------------------------------------------
+# OAuth2 client credentials (django-oauth-toolkit): one client per origin and environment, its
+# secret hashed at rest (shown once), tokens for the `leads` and `events` scopes.
+OAUTH2_PROVIDER = {
+    "SCOPES": {"leads": "Submit leads and read their status", "events": "Read the lead event feed"},
+    "DEFAULT_SCOPES": ["leads", "events"],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("ORIGIN_API_TOKEN_SECONDS", default=3600),
+    "OAUTH2_VALIDATOR_CLASS": "apps.origin_api.oauth.OriginClientValidator",
+}
+# DOT's models are swappable: migrations that point at the application name this setting.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+# How long an origin's lead may search for offers before its status ends `timed_out` (seed 002: ~120 s).
+ORIGIN_API_SEARCH_TIMEOUT_SECONDS = env.int("ORIGIN_API_SEARCH_TIMEOUT_SECONDS", default=120)
+# How long the earlier clients of an origin and environment keep working after a new one is made.
+ORIGIN_API_ROTATION_OVERLAP_HOURS = env.int("ORIGIN_API_ROTATION_OVERLAP_HOURS", default=24)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

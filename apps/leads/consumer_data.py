@@ -1,0 +1,53 @@
+"""The rules a consumer's data follows, wherever it is typed: the hosted flow's forms
+(apps.flow.forms) and the origins' API (apps.origin_api) both check against these.
+
+Values are compared after normalising: documents without spaces, dots or hyphens and upper-cased;
+mobile numbers without separators.
+"""
+
+import re
+
+# Whole pesos; above this the number was surely mistyped.
+MAX_MONTHLY_INCOME = 10_000_000_000
+ADULT_AGE = 18
+
+# The documents a person can borrow with in Colombia (CC, CE, passport), normalised as above.
+DOCUMENT_PATTERNS = {
+    "CC": re.compile(r"\d{6,10}"),
+    "CE": re.compile(r"[A-Z0-9]{6,10}"),
+    "PA": re.compile(r"[A-Z0-9]{5,15}"),
+}
+
+# Letters (any alphabet, with accents) in words joined by spaces, apostrophes, dots or hyphens.
+FULL_NAME_PATTERN = re.compile(r"[^\W\d_]+(?:[ '.\-]+[^\W\d_]+)*\.?")
+# A Colombian mobile number: 10 digits starting with 3, optionally after +57.
+MOBILE_PATTERN = re.compile(r"(?:\+57)?(3\d{9})")
+
+# ISO 3166-2:CO: the 32 departments and Bogotá D.C.
+REGIONS = [
+    ("CO-AMA", "Amazonas"), ("CO-ANT", "Antioquia"), ("CO-ARA", "Arauca"), ("CO-ATL", "Atlántico"),
+    ("CO-DC", "Bogotá D.C."), ("CO-BOL", "Bolívar"), ("CO-BOY", "Boyacá"), ("CO-CAL", "Caldas"),
+    ("CO-CAQ", "Caquetá"), ("CO-CAS", "Casanare"), ("CO-CAU", "Cauca"), ("CO-CES", "Cesar"),
+    ("CO-CHO", "Chocó"), ("CO-COR", "Córdoba"), ("CO-CUN", "Cundinamarca"), ("CO-GUA", "Guainía"),
+    ("CO-GUV", "Guaviare"), ("CO-HUI", "Huila"), ("CO-LAG", "La Guajira"), ("CO-MAG", "Magdalena"),
+    ("CO-MET", "Meta"), ("CO-NAR", "Nariño"), ("CO-NSA", "Norte de Santander"), ("CO-PUT", "Putumayo"),
+    ("CO-QUI", "Quindío"), ("CO-RIS", "Risaralda"), ("CO-SAP", "San Andrés y Providencia"),
+    ("CO-SAN", "Santander"), ("CO-SUC", "Sucre"), ("CO-TOL", "Tolima"), ("CO-VAC", "Valle del Cauca"),
+    ("CO-VAU", "Vaupés"), ("CO-VID", "Vichada"),
+]
+REGION_CODES = frozenset(code for code, _name in REGIONS)
+POSTAL_CODE_PATTERN = re.compile(r"\d{6}")
+
+
+def document_number_normalise(number: str) -> str:
+    return re.sub(r"[\s.\-]", "", number).upper()
+
+
+def mobile_normalise(phone: str) -> str | None:
+    """+57 and the 10 digits, the form lenders expect; None when it is no Colombian mobile."""
+    match = MOBILE_PATTERN.fullmatch(re.sub(r"[\s.\-()]", "", phone))
+    return f"+57{match.group(1)}" if match else None
+
+
+def age_on(born, today) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
