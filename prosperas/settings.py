@@ -312,7 +312,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Prosperas platform API",
     "DESCRIPTION": (
         "The contracts Prosperas publishes. Lenders report what happened to each application "
-        "through signed postbacks; see /docs/postbacks/ for signing examples."
+        "through signed postbacks; see /docs/postbacks/ for signing examples. Origins that render their "
+        "own screens submit leads and follow them with OAuth2 client credentials; see /docs/origins/."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -320,6 +321,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name per choice set shared by several endpoints (the product data API and the origins' API).
+    "ENUM_NAME_OVERRIDES": {
+        "DocumentTypeEnum": "apps.leads.consumer_data.DOCUMENT_TYPE_CODES",
+        "RegionEnum": "apps.leads.consumer_data.REGION_CODES",
+        "OriginLeadStatusEnum": "apps.origin_api.statuses.API_STATUSES",
+    },
 }
 
 # --- The origins' server-to-server API (apps/origin_api) -------------------------------------------

@@ -6,36 +6,39 @@ mobile numbers without separators.
 """
 
 import re
+import unicodedata
+
+from apps.products.models import DOCUMENT_TYPES
+from apps.products.models import REGIONS as PRODUCT_REGIONS
 
 # Whole pesos; above this the number was surely mistyped.
 MAX_MONTHLY_INCOME = 10_000_000_000
 ADULT_AGE = 18
 
-# The documents a person can borrow with in Colombia (CC, CE, passport), normalised as above.
+# The documents a person can borrow with in Colombia (CC, CE, passport: products.DOCUMENT_TYPES),
+# normalised as above.
 DOCUMENT_PATTERNS = {
     "CC": re.compile(r"\d{6,10}"),
     "CE": re.compile(r"[A-Z0-9]{6,10}"),
     "PA": re.compile(r"[A-Z0-9]{5,15}"),
 }
+assert set(DOCUMENT_PATTERNS) == set(DOCUMENT_TYPES), "a document type without its pattern"
 
 # Letters (any alphabet, with accents) in words joined by spaces, apostrophes, dots or hyphens.
 FULL_NAME_PATTERN = re.compile(r"[^\W\d_]+(?:[ '.\-]+[^\W\d_]+)*\.?")
 # A Colombian mobile number: 10 digits starting with 3, optionally after +57.
 MOBILE_PATTERN = re.compile(r"(?:\+57)?(3\d{9})")
 
-# ISO 3166-2:CO: the 32 departments and Bogotá D.C.
-REGIONS = [
-    ("CO-AMA", "Amazonas"), ("CO-ANT", "Antioquia"), ("CO-ARA", "Arauca"), ("CO-ATL", "Atlántico"),
-    ("CO-DC", "Bogotá D.C."), ("CO-BOL", "Bolívar"), ("CO-BOY", "Boyacá"), ("CO-CAL", "Caldas"),
-    ("CO-CAQ", "Caquetá"), ("CO-CAS", "Casanare"), ("CO-CAU", "Cauca"), ("CO-CES", "Cesar"),
-    ("CO-CHO", "Chocó"), ("CO-COR", "Córdoba"), ("CO-CUN", "Cundinamarca"), ("CO-GUA", "Guainía"),
-    ("CO-GUV", "Guaviare"), ("CO-HUI", "Huila"), ("CO-LAG", "La Guajira"), ("CO-MAG", "Magdalena"),
-    ("CO-MET", "Meta"), ("CO-NAR", "Nariño"), ("CO-NSA", "Norte de Santander"), ("CO-PUT", "Putumayo"),
-    ("CO-QUI", "Quindío"), ("CO-RIS", "Risaralda"), ("CO-SAP", "San Andrés y Providencia"),
-    ("CO-SAN", "Santander"), ("CO-SUC", "Sucre"), ("CO-TOL", "Tolima"), ("CO-VAC", "Valle del Cauca"),
-    ("CO-VAU", "Vaupés"), ("CO-VID", "Vichada"),
-]
-REGION_CODES = frozenset(code for code, _name in REGIONS)
+def _unaccented(text: str) -> str:
+    """Córdoba sorts as Cordoba (before Cundinamarca), as a Spanish reader expects."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
+# ISO 3166-2:CO: the 32 departments and Bogotá D.C. (the products app's list, which lenders'
+# product data is checked against), ordered by name for the forms.
+REGIONS = sorted(PRODUCT_REGIONS.items(), key=lambda item: _unaccented(item[1]))
+REGION_CODES = sorted(PRODUCT_REGIONS)
+DOCUMENT_TYPE_CODES = sorted(DOCUMENT_PATTERNS)
 POSTAL_CODE_PATTERN = re.compile(r"\d{6}")
 
 

@@ -1,6 +1,7 @@
 """The OpenAPI description of the origins' API, with an example of every answer. Applied to the
 views with `extend_schema(**...)`."""
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
@@ -11,6 +12,22 @@ from apps.origin_api.serializers import (
     LeadSerializer,
     ValidationErrorSerializer,
 )
+
+class OriginTokenScheme(OpenApiAuthenticationExtension):
+    """The API's security scheme: OAuth2 client credentials at POST /api/v1/oauth2/token."""
+
+    target_class = "apps.origin_api.oauth.OriginTokenAuthentication"
+    name = "originOAuth2"
+
+    def get_security_definition(self, auto_schema):
+        from django.conf import settings
+
+        return {"type": "oauth2", "flows": {"clientCredentials": {
+            "tokenUrl": "/api/v1/oauth2/token", "scopes": settings.OAUTH2_PROVIDER["SCOPES"]}}}
+
+    def get_security_requirement(self, auto_schema):
+        return {self.name: ["leads"]}
+
 
 TAG = "Origin API"
 EXAMPLE_UUID = "3f2c1a9e-8b7d-4c6e-9a1f-2b3c4d5e6f70"

@@ -19,6 +19,7 @@ from apps.leads.consents import PUBLISHED_CONSENT_TEXTS, REQUIRED_CONSENT_KINDS,
 from apps.leads.consumer_data import (
     ADULT_AGE,
     DOCUMENT_PATTERNS,
+    DOCUMENT_TYPE_CODES,
     FULL_NAME_PATTERN,
     MAX_MONTHLY_INCOME,
     POSTAL_CODE_PATTERN,
@@ -29,7 +30,7 @@ from apps.leads.consumer_data import (
 )
 from apps.lenders.adapters.base import EMPLOYMENT_STATUSES
 from apps.origin_api.models import LoanPurpose
-from apps.origin_api.statuses import ApiStatus
+from apps.origin_api.statuses import API_STATUSES
 from apps.postbacks.serializers import OffsetDateTimeField
 from prosperas.inbound.fields import PatternField, StrictCharField, StrictChoiceField, unknown_fields
 
@@ -83,7 +84,7 @@ def _error(message: str, code: str) -> serializers.ValidationError:
 
 
 class BorrowerSerializer(StrictSerializer):
-    documentType = StrictChoiceField(choices=sorted(DOCUMENT_PATTERNS), help_text="Required. CC, CE or PA (passport).")
+    documentType = StrictChoiceField(choices=DOCUMENT_TYPE_CODES, help_text="Required. CC, CE or PA (passport).")
     documentNumber = StrictCharField(
         max_length=30, help_text="Required. Spaces, dots and hyphens are ignored; CC: 6-10 digits; CE: 6-10 letters "
         "or digits; PA: 5-15 letters or digits.")
@@ -98,7 +99,7 @@ class BorrowerSerializer(StrictSerializer):
     monthlyIncome = StrictIntegerField(
         min_value=1, max_value=MAX_MONTHLY_INCOME - 1,
         help_text="Required. Monthly income in whole Colombian pesos (COP), a JSON integer.")
-    region = StrictChoiceField(required=False, choices=sorted(REGION_CODES),
+    region = StrictChoiceField(required=False, choices=REGION_CODES,
                                help_text="Optional. ISO 3166-2:CO department code, e.g. CO-DC. Some lenders need it.")
     employmentStatus = StrictChoiceField(required=False, choices=list(EMPLOYMENT_STATUSES),
                                          help_text="Optional. " + ", ".join(EMPLOYMENT_STATUSES) + ". Some lenders "
@@ -207,7 +208,7 @@ class LeadInputSerializer(StrictSerializer):
 
 class LeadCreatedSerializer(serializers.Serializer):
     uuid = serializers.UUIDField(help_text="The lead's id at Prosperas: GET /api/v1/leads/{uuid}.")
-    status = serializers.ChoiceField(choices=[status.value for status in ApiStatus],
+    status = serializers.ChoiceField(choices=API_STATUSES,
                                      help_text='"created" for a new lead; a repeat answers the lead\'s current status.')
     trackingId = serializers.CharField(help_text="The journey's tracking ID, as lenders see it (click_id).")
 
@@ -265,7 +266,7 @@ class LeadSerializer(serializers.Serializer):
     uuid = serializers.UUIDField(source="origin_lead.uuid")
     partnerLeadId = serializers.CharField(source="origin_lead.partner_lead_id")
     trackingId = serializers.CharField(source="lead.tracking_id")
-    status = serializers.ChoiceField(choices=[status.value for status in ApiStatus])
+    status = serializers.ChoiceField(choices=API_STATUSES)
     createdAt = serializers.DateTimeField(source="origin_lead.created_at")
     searchDeadline = serializers.DateTimeField(
         source="origin_lead.search_deadline", help_text="A search with no offers by this moment ends timed_out.")

@@ -48,6 +48,8 @@ class ApiStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+API_STATUSES = [status.value for status in ApiStatus]
+
 # Journey statuses past the search: each reads as one API status whatever the asks say.
 AFTER_SEARCH = {
     LeadStatus.SUBMITTING: ApiStatus.PRODUCT_SELECTED,

@@ -31,6 +31,7 @@ from apps.origin_api.services import (
     lead_body_digest,
     origin_lead_submit,
 )
+from apps.origin_api.statuses import ApiStatus
 from prosperas.inbound.views import LENDER_LANGUAGE
 
 _token_view = TokenView.as_view()
@@ -89,9 +90,10 @@ class LeadCreateApi(OriginApiView):
         except PartnerLeadConflict:
             raise Conflict("This partnerLeadId was already used for a lead with a different body: send the same "
                            "body again to get that lead, or use a new partnerLeadId.") from None
-        view = origin_lead_view(submitted.origin_lead)
-        body = {"uuid": view.origin_lead.uuid, "status": view.status if not submitted.created else "created",
-                "trackingId": view.lead.tracking_id}
+        origin_lead = submitted.origin_lead
+        # A repeat answers the lead's status now; a new lead is `created` (nothing to read for it).
+        lead_status = ApiStatus.CREATED if submitted.created else origin_lead_view(origin_lead).status
+        body = {"uuid": origin_lead.uuid, "status": lead_status, "trackingId": origin_lead.lead.tracking_id}
         return Response(LeadCreatedSerializer(body).data,
                         status=status.HTTP_201_CREATED if submitted.created else status.HTTP_200_OK)
 

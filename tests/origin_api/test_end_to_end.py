@@ -14,7 +14,8 @@ from apps.leads.models import DecisionRequest, Lead
 from apps.origin_api.services import origin_client_create
 from apps.origins.models import Origin
 from tests.factories import ListingFactory, OriginFactory, publish
-from tests.origin_api.conftest import lead_body, token_for
+from tests.leads.test_tasks import worker_log
+from tests.origin_api.conftest import PERSONAL_VALUES, lead_body, token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 FINAL = {"offers_found", "no_offers", "timed_out"}
@@ -56,8 +57,9 @@ def three_styles(live_server, sandbox_of):
 
 
 def test_a_lead_submitted_over_http_gets_offers_from_every_style_of_lender_grouped_by_amount(
-    live_server, three_styles, celery_worker
+    live_server, three_styles, celery_worker, caplog
 ):
+    caplog.set_level("DEBUG")
     origin, lenders = three_styles
     token = _token(live_server, origin)
 
@@ -79,6 +81,10 @@ def test_a_lead_submitted_over_http_gets_offers_from_every_style_of_lender_group
             assert group == "requested" or (group == "higher") == (amount > 3_000_000)
             assert Decimal(offer["totalToRepay"]) == Decimal(offer["monthlyPayment"]) * offer["termMonths"]
     assert body["trackingId"] == created.json()["trackingId"] and body["reasons"] == []
+    logs = worker_log(celery_worker) + caplog.text  # the worker's, and this process's (the server's, the sandbox's)
+    assert "lender call lead=" in logs
+    for value in PERSONAL_VALUES:
+        assert value not in logs, f"{value!r} in the logs"
 
 
 def test_a_borrower_no_lender_takes_gets_no_offers_with_reasons_and_the_notice(live_server, three_styles, celery_worker):
