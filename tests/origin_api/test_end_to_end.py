@@ -138,3 +138,31 @@ def test_a_capped_campaign_is_never_overshot_through_the_api(live_server, sandbo
     assert DecisionRequest.objects.filter(campaign=capped).count() == 10
     assert LedgerEntry.objects.filter(campaign=capped, kind="lead").count() == 10
     assert DecisionRequest.objects.filter(campaign=open_campaign).count() == Lead.objects.count() == SUBMISSIONS
+
+
+def test_the_same_lead_sent_ten_times_at_once_makes_one_lead(live_server, sandbox_of, broker_isolation):
+    origin = OriginFactory()
+    _publish(origin, sandbox_of("embedded"))
+    token = token_for(origin_client_create(origin=origin, environment="staging").client)
+    answers, errors = [], []
+    barrier = threading.Barrier(10)
+
+    def submit() -> None:
+        try:
+            barrier.wait()
+            response = requests.post(f"{live_server.url}/api/v1/leads", json=lead_body("same-lead"), timeout=60,
+                                     headers={"Authorization": f"Bearer {token}"})
+            answers.append((response.status_code, response.json()["uuid"]))
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=submit) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert not errors and len(answers) == 10
+    assert sorted(status for status, _uuid in answers) == [200] * 9 + [201]
+    assert len({uuid for _status, uuid in answers}) == 1
+    assert Lead.objects.count() == 1 and DecisionRequest.objects.count() == 1
