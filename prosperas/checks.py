@@ -30,3 +30,14 @@ def check_sandbox_in_production(app_configs, **kwargs):
             hint="Turn it off in production (SANDBOX_ENABLED=false).", id="prosperas.W001",
         )]
     return []
+
+
+@register(Tags.security, deploy=True)
+def check_staff_second_factor(app_configs, **kwargs):
+    if not settings.STAFF_OTP_REQUIRED and not settings.DEBUG:
+        return [Warning(
+            "STAFF_OTP_REQUIRED is off outside DEBUG: staff sign in to admin with a password alone.",
+            hint="Leave it on in production; give each staff user a device with `manage.py staff_totp <username>`.",
+            id="prosperas.W002",
+        )]
+    return []
