@@ -360,6 +360,21 @@ OAUTH2_PROVIDER = {
     "DEFAULT_SCOPES": ["leads", "events"],
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("ORIGIN_API_TOKEN_SECONDS", default=3600),
     "OAUTH2_VALIDATOR_CLASS": "apps.origin_api.oauth.OriginClientValidator",
+    # RFC 9700 (OAuth 2.0 Security BCP), adopted now rather than at DOT 4.0: tokens kept only as a
+    # SHA-256 checksum, never accepted in a query string; no implicit or password grant, no plain
+    # PKCE, https redirect URIs only (nothing here redirects: client credentials only).
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
 # DOT's models are swappable: migrations that point at the application name this setting.
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 from django.utils import timezone
-from oauth2_provider.models import AccessToken
+from oauth2_provider.models import AccessToken, set_token_value
 
 from apps.origin_api.models import Environment, OriginApiClient
 from apps.origin_api.services import origin_client_create
@@ -46,8 +46,9 @@ def token_for(client: OriginApiClient, scope: str = "leads events") -> str:
     """A token of `client` as the token endpoint stores one (tests/origin_api/test_oauth.py
     gets real ones over HTTP; the others skip the hashing of a secret per test)."""
     token = secrets.token_urlsafe(30)
-    AccessToken.objects.create(application=client.application, token=token, scope=scope,
-                               expires=timezone.now() + timedelta(hours=1))
+    access_token = AccessToken(application=client.application, scope=scope, expires=timezone.now() + timedelta(hours=1))
+    set_token_value(access_token, token)  # kept as its checksum only (settings: RFC 9700 token storage)
+    access_token.save()
     return token
 
 

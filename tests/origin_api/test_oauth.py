@@ -10,7 +10,7 @@ import pytest
 import requests
 from django.core.management import call_command
 from django.utils import timezone
-from oauth2_provider.models import get_application_model
+from oauth2_provider.models import AccessToken, get_application_model
 
 from apps.origin_api.models import OriginApiClient
 from apps.origin_api.services import origin_client_create
@@ -63,12 +63,15 @@ def test_a_wrong_secret_or_an_unknown_client_gets_invalid_client(live_server):
         assert (response.status_code, response.json()["error"]) == (401, "invalid_client")
 
 
-def test_the_secret_is_stored_hashed_and_never_shown_again(live_server):
+def test_the_secret_is_stored_hashed_and_tokens_only_as_checksums(live_server):
     issued = origin_client_create(origin=OriginFactory(), environment="staging")
 
     stored = get_application_model().objects.get(client_id=issued.client_id).client_secret
     assert stored != issued.client_secret and stored.startswith("pbkdf2_sha256$")
     assert issued.client_secret not in str(OriginApiClient.objects.get(pk=issued.client.pk))
+    token = get_token(live_server, issued.client_id, issued.client_secret).json()["access_token"]
+    assert AccessToken.objects.get(application__client_id=issued.client_id).token == ""  # a checksum only
+    assert get_lead(live_server, token).status_code == 404  # and it still opens the API
 
 
 def test_rotation_keeps_the_old_client_working_during_the_overlap_and_not_after(live_server):
