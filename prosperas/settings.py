@@ -53,7 +53,9 @@ INSTALLED_APPS = [
     "apps.leads",
     "apps.postbacks",
     "apps.flow",
+    "apps.origin_api",
     "apps.sandbox",
+    "oauth2_provider",
     "apps.backoffice",
     "apps.lifecycle",
     "csp",
@@ -379,7 +381,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Prosperas platform API",
     "DESCRIPTION": (
         "The contracts Prosperas publishes. Lenders report what happened to each application "
-        "through signed postbacks; see /docs/postbacks/ for signing examples."
+        "through signed postbacks; see /docs/postbacks/ for signing examples. Origins that render their "
+        "own screens submit leads and follow them with OAuth2 client credentials; see /docs/origins/."
     ),
     "VERSION": "1.0.0",
     # OpenAPI 3.1: its schemas are JSON Schema (2020-12), which can state what the endpoints
@@ -395,7 +398,44 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
                              "prosperas.inbound.schema.storable_json_components",
                              "prosperas.inbound.schema.blank_alternatives_any_of"],
+    # One name per choice set shared by several endpoints (the product data API and the origins' API).
+    "ENUM_NAME_OVERRIDES": {
+        "DocumentTypeEnum": "apps.leads.consumer_data.DOCUMENT_TYPE_CODES",
+        "RegionEnum": "apps.leads.consumer_data.REGION_CODES",
+        "OriginLeadStatusEnum": "apps.origin_api.statuses.API_STATUSES",
+    },
 }
+
+# --- The origins' server-to-server API (apps/origin_api) -------------------------------------------
+# OAuth2 client credentials (django-oauth-toolkit): one client per origin and environment, its
+# secret hashed at rest (shown once), tokens for the `leads` and `events` scopes.
+OAUTH2_PROVIDER = {
+    "SCOPES": {"leads": "Submit leads and read their status", "events": "Read the lead event feed"},
+    "DEFAULT_SCOPES": ["leads", "events"],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("ORIGIN_API_TOKEN_SECONDS", default=3600),
+    "OAUTH2_VALIDATOR_CLASS": "apps.origin_api.oauth.OriginClientValidator",
+    # RFC 9700 (OAuth 2.0 Security BCP), adopted now rather than at DOT 4.0: tokens kept only as a
+    # SHA-256 checksum, never accepted in a query string; no implicit or password grant, no plain
+    # PKCE, https redirect URIs only (nothing here redirects: client credentials only).
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+}
+# DOT's models are swappable: migrations that point at the application name this setting.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+# How long an origin's lead may search for offers before its status ends `timed_out` (seed 002: ~120 s).
+ORIGIN_API_SEARCH_TIMEOUT_SECONDS = env.int("ORIGIN_API_SEARCH_TIMEOUT_SECONDS", default=120)
+# How long the earlier clients of an origin and environment keep working after a new one is made.
+ORIGIN_API_ROTATION_OVERLAP_HOURS = env.int("ORIGIN_API_ROTATION_OVERLAP_HOURS", default=24)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

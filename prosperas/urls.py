@@ -10,7 +10,9 @@ urlpatterns = [
     path("api/v1/", include("apps.postbacks.urls")),
     path("api/v1/", include("apps.products.urls")),
     path("api/v1/", include("apps.leads.urls")),
+    path("api/v1/", include("apps.origin_api.urls")),
     path("docs/", include("apps.postbacks.docs_urls")),
+    path("docs/", include("apps.origin_api.docs_urls")),
     path("sandbox/", include("apps.sandbox.urls")),
     path("", include("apps.flow.urls")),
 ]

@@ -11,12 +11,22 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from apps.leads.consents import CONSENT_TEXT_VERSION  # noqa: F401 - the flow's views read it from here
+from apps.leads.consumer_data import (
+    ADULT_AGE,
+    DOCUMENT_PATTERNS,
+    FULL_NAME_PATTERN,
+    MAX_MONTHLY_INCOME,
+    REGIONS,
+    age_on,
+    document_number_normalise,
+    mobile_normalise,
+)
 from apps.leads.services import IdentityData
 from apps.lenders.adapters.base import EMPLOYMENT_STATUSES
 from prosperas.inbound import bounds
 
-# COP; above these the number was surely mistyped (the inbound window, prosperas.inbound.bounds).
-MAX_MONTHLY_INCOME = bounds.MAX_MONTHLY_INCOME
+# COP; above it the number was surely mistyped (the inbound window, prosperas.inbound.bounds).
 MAX_REQUESTED_AMOUNT = bounds.MAX_REQUESTED_AMOUNT
 
 
@@ -34,12 +44,8 @@ class DocumentType:
         (CE, _("Cédula de extranjería")),
         (PA, _("Pasaporte")),
     ]
-    # After removing spaces, dots and hyphens, and upper-casing.
-    PATTERNS = {
-        CC: re.compile(r"\d{6,10}"),
-        CE: re.compile(r"[A-Z0-9]{6,10}"),
-        PA: re.compile(r"[A-Z0-9]{5,15}"),
-    }
+    # After removing spaces, dots and hyphens, and upper-casing (apps.leads.consumer_data).
+    PATTERNS = DOCUMENT_PATTERNS
     MESSAGES = {
         CC: _("La cédula de ciudadanía tiene entre 6 y 10 dígitos, sin letras."),
         CE: _("La cédula de extranjería tiene entre 6 y 10 letras o dígitos."),
@@ -47,37 +53,17 @@ class DocumentType:
     }
 
 
-# Letters (any alphabet, with accents) in words joined by spaces, apostrophes, dots or hyphens.
-FULL_NAME_PATTERN = re.compile(r"[^\W\d_]+(?:[ '.\-]+[^\W\d_]+)*\.?")
 # "3.500.000", "3,500,000", "3 500 000" or "3500000": whole pesos, grouped by thousands or not.
 INCOME_PATTERN = re.compile(r"\d+|\d{1,3}(?:[.,]\d{3})+|\d{1,3}(?: \d{3})+")
-# A Colombian mobile number: 10 digits starting with 3, optionally after +57.
-MOBILE_PATTERN = re.compile(r"(?:\+57)?(3\d{9})")
 
-# The version of the consent texts the identity page shows (templates/flow/legal.html): stored
-# with each acceptance, changed whenever the texts change.
-CONSENT_TEXT_VERSION = "2026-11-01"
 CONSENT_FIELDS = {"accept_terms": "terms", "accept_privacy": "privacy", "accept_data_processing": "data_processing"}
 
-# ISO 3166-2:CO: the 32 departments and Bogotá D.C.
-REGIONS = [
-    ("CO-AMA", "Amazonas"), ("CO-ANT", "Antioquia"), ("CO-ARA", "Arauca"), ("CO-ATL", "Atlántico"),
-    ("CO-DC", "Bogotá D.C."), ("CO-BOL", "Bolívar"), ("CO-BOY", "Boyacá"), ("CO-CAL", "Caldas"),
-    ("CO-CAQ", "Caquetá"), ("CO-CAS", "Casanare"), ("CO-CAU", "Cauca"), ("CO-CES", "Cesar"),
-    ("CO-CHO", "Chocó"), ("CO-COR", "Córdoba"), ("CO-CUN", "Cundinamarca"), ("CO-GUA", "Guainía"),
-    ("CO-GUV", "Guaviare"), ("CO-HUI", "Huila"), ("CO-LAG", "La Guajira"), ("CO-MAG", "Magdalena"),
-    ("CO-MET", "Meta"), ("CO-NAR", "Nariño"), ("CO-NSA", "Norte de Santander"), ("CO-PUT", "Putumayo"),
-    ("CO-QUI", "Quindío"), ("CO-RIS", "Risaralda"), ("CO-SAP", "San Andrés y Providencia"),
-    ("CO-SAN", "Santander"), ("CO-SUC", "Sucre"), ("CO-TOL", "Tolima"), ("CO-VAC", "Valle del Cauca"),
-    ("CO-VAU", "Vaupés"), ("CO-VID", "Vichada"),
-]
 # Journey fields a lender's adapter may declare that the identity page knows how to ask.
 IDENTITY_EXTRA_FIELDS = (
     "birth_date", "region", "requested_amount", "email", "employment_status", "address_line", "city", "postal_code",
 )
 # Of those, the ones Lead has no column for: stored encrypted beside the lead (LeadExtraData).
 IDENTITY_EXTRA_DATA_FIELDS = ("employment_status", "address_line", "city", "postal_code")
-ADULT_AGE = 18
 
 
 class FlowForm(forms.Form):
@@ -201,7 +187,7 @@ class IdentityForm(FlowForm):
         if born is None:
             return None
         today = timezone.localdate()
-        age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+        age = age_on(born, today)
         if born > today or age > bounds.OLDEST_AGE_YEARS:
             raise forms.ValidationError(_("Revisa la fecha: no parece una fecha de nacimiento."))
         if age < ADULT_AGE:
@@ -244,7 +230,7 @@ class IdentityForm(FlowForm):
         document_type = cleaned.get("document_type")
         raw_number = cleaned.get("document_number")
         if document_type and raw_number is not None:
-            number = re.sub(r"[\s.\-]", "", raw_number).upper()
+            number = document_number_normalise(raw_number)
             if DocumentType.PATTERNS[document_type].fullmatch(number):
                 cleaned["document_number"] = number
             else:
@@ -293,8 +279,7 @@ class DetailsForm(FlowForm):
 
     def clean_phone(self) -> str:
         """Stored as +57 followed by the 10 digits, the form lenders expect."""
-        value = re.sub(r"[\s.\-()]", "", self.cleaned_data["phone"])
-        match = MOBILE_PATTERN.fullmatch(value)
-        if match is None:
+        phone = mobile_normalise(self.cleaned_data["phone"])
+        if phone is None:
             raise forms.ValidationError(_("Escribe un celular colombiano de 10 dígitos que empiece por 3."))
-        return f"+57{match.group(1)}"
+        return phone

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
+from datetime import datetime
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from django.db import transaction
@@ -43,6 +44,9 @@ class IdentityData:
     region: str = ""  # ISO 3166-2:CO, e.g. CO-DC
     requested_amount: int | None = None
     email: str = ""  # when the lender needs it to decide (an async lead API does)
+    # An origin that renders its own screens sends the whole lead at once (apps.origin_api).
+    phone: str = ""
+    requested_term_months: int | None = None
 
 
 @transaction.atomic
@@ -78,12 +82,14 @@ class ConsentsGiven:
     kinds: tuple[str, ...]
     text_version: str
     ip_address: str | None
+    # When the consumer accepted, if not now: an origin's screen attests to an earlier moment.
+    accepted_at: datetime | None = None
 
 
 def _consents_store(lead: Lead, consents: ConsentsGiven | None) -> None:
     if consents is not None:
         consent_record(lead=lead, kinds=list(consents.kinds), text_version=consents.text_version,
-                       ip_address=consents.ip_address)
+                       ip_address=consents.ip_address, accepted_at=consents.accepted_at)
 
 
 def _identity_values(identity: IdentityData) -> dict:
@@ -274,13 +280,15 @@ def _notify_status_change(lead: Lead, status: str) -> None:
 # --- The hosted flow's bookkeeping: consents, language, the origin's reference ------------------
 
 
-def consent_record(*, lead: Lead, kinds: list[str], text_version: str, ip_address: str | None) -> int:
+def consent_record(
+    *, lead: Lead, kinds: list[str], text_version: str, ip_address: str | None, accepted_at: datetime | None = None,
+) -> int:
     """Store each consent the consumer accepted, with the version of the text they saw and their
     address (Colombia's habeas data: Ley 1581 de 2012 asks to be able to prove the authorization).
     Accepting the same version again stores nothing new. Returns how many rows were added."""
     from apps.leads.models import Consent
 
-    now = timezone.now()
+    now = accepted_at or timezone.now()
     created = Consent.objects.bulk_create(
         [Consent(lead=lead, kind=kind, text_version=text_version, accepted_at=now, ip_address=ip_address)
          for kind in kinds],
@@ -311,13 +319,16 @@ def journey_origin_reference_set(*, lead: Lead, reference: str) -> bool:
 
 
 @transaction.atomic
-def journey_compare_start(*, origin) -> Lead:
+def journey_compare_start(*, origin, origin_reference: str = "") -> Lead:
     """A compare-mode journey (Origin.compare_mode): no listing or lender yet; identity and
     income are asked once and every eligible lender is asked at once (journey_compare_request).
-    The chosen offer sets the lender, listing and campaign (journey_offer_choose)."""
+    The chosen offer sets the lender, listing and campaign (journey_offer_choose).
+
+    `origin_reference` is the origin's own reference for the journey, when it gave one (an
+    origin's API lead: its partnerLeadId)."""
     lead = Lead.objects.create(
         origin=origin, tracking_id=tracking_id_mint(origin=origin), public_token=secrets.token_urlsafe(32),
-        compare_mode=True,
+        compare_mode=True, origin_reference=origin_reference[:128],
     )
     lead_event_add(lead, LeadEvent.Kind.STARTED, "compare")
     return lead

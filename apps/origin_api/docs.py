@@ -1,0 +1,44 @@
+"""What the origins' guide page shows, read from the code that enforces it: each field's rule
+from the serializers, the statuses from apps.origin_api.statuses, the token lifetime and search
+deadline from settings."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import reverse
+from rest_framework import serializers
+
+from apps.origin_api.schema import LEAD_EXAMPLE
+from apps.origin_api.serializers import LeadInputSerializer
+from apps.origin_api.statuses import STATUS_MEANINGS
+
+
+def field_rules(serializer: serializers.Serializer, prefix: str = "") -> list[tuple[str, str]]:
+    """(path, rule) of every field, nested ones by their path (borrower.documentNumber)."""
+    rules = []
+    for name, field in serializer.fields.items():
+        path = f"{prefix}{name}"
+        if isinstance(field, serializers.Serializer):
+            if field.help_text:
+                rules.append((path, str(field.help_text)))
+            rules += field_rules(field, prefix=f"{path}.")
+        else:
+            rules.append((path, str(field.help_text or "")))
+    return rules
+
+
+def docs_context(request: HttpRequest) -> dict:
+    return {
+        "token_url": request.build_absolute_uri(reverse("origin_api:token")),
+        "leads_url": request.build_absolute_uri(reverse("origin_api:leads")),
+        "fields": field_rules(LeadInputSerializer()),
+        "statuses": [(status.value, meaning) for status, meaning in STATUS_MEANINGS.items()],
+        "lead_example": json.dumps(LEAD_EXAMPLE, indent=2, ensure_ascii=False),
+        "token_seconds": settings.OAUTH2_PROVIDER["ACCESS_TOKEN_EXPIRE_SECONDS"],
+        "token_minutes": settings.OAUTH2_PROVIDER["ACCESS_TOKEN_EXPIRE_SECONDS"] // 60,
+        "search_seconds": settings.ORIGIN_API_SEARCH_TIMEOUT_SECONDS,
+        "overlap_hours": settings.ORIGIN_API_ROTATION_OVERLAP_HOURS,
+    }
