@@ -16,5 +16,6 @@ urlpatterns = [
     path("api/v1/", include("apps.leads.urls")),
     path("docs/", include("apps.postbacks.docs_urls")),
     path("sandbox/", include("apps.sandbox.urls")),
+    path("", include("apps.operations.urls")),
     path("", include("apps.flow.urls")),
 ]

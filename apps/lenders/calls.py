@@ -41,6 +41,7 @@ from apps.lenders.circuit import lender_circuit_observe
 from apps.lenders.config import adapter_for, deadline_seconds, idempotency_key
 from apps.lenders.http import Exchange
 from apps.lenders.masking import mask_text, mask_values, truncate
+from apps.lenders.metrics import lender_call_observe
 from apps.lenders.models import CircuitState, Lender, LenderCall
 from prosperas.db import database_released
 from prosperas.sql import update_by_pk
@@ -172,6 +173,7 @@ def _complete(
             response_body=truncate(_bodies(exchanges, "response_body", personal), limit),
         )
     update_by_pk(LenderCall, call.pk, fields)
+    lender_call_observe(call=call, lender=lender, outcome=outcome, duration_ms=fields["duration_ms"])
     logger.info(
         "lender call lead=%s lender=%s capability=%s attempt=%s outcome=%s status=%s duration_ms=%s",
         call.lead_id, call.lender_id, call.capability, call.attempt, outcome, fields["http_status"], fields["duration_ms"],
