@@ -113,10 +113,10 @@ def database_proxy() -> tuple[TcpProxy, str]:
     return proxy, f"postgres://{db['USER']}{password}@127.0.0.1:{proxy.port}/{db['NAME']}"
 
 
-@pytest.fixture
-def proxied_web(transactional_db, broker_isolation):
+@pytest.fixture(scope="module")
+def proxied_web(django_db_setup, broker_isolation):
     """A gunicorn process reaching PostgreSQL and Redis (cache and broker) only through proxies:
-    (web, database proxy, Redis proxy)."""
+    (web, database proxy, Redis proxy), for the module; a test that cuts a proxy restores it."""
     database, database_url = database_proxy()
     redis_url = settings.REDIS_URL
     redis = TcpProxy((urlsplit(redis_url).hostname, urlsplit(redis_url).port or 6379))
