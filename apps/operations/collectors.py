@@ -32,22 +32,17 @@ QUEUES = ("lender_calls", "default")
 # kombu's Redis transport keeps a queue's messages of priority p > 0 in a list of its own.
 PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 JOURNEY_WINDOW = timedelta(hours=1)
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 def _gauge(name: str, documentation: str, labels: list[str] | None = None) -> GaugeMetricFamily:
     return GaugeMetricFamily(PREFIX + name, documentation, labels=labels)
 
 
-_broker_clients: dict[str, redis.Redis] = {}
-
-
 def broker_client() -> redis.Redis | None:
+    """A client of the broker's Redis (None when the broker is not Redis)."""
     url = celery_app.conf.broker_url or ""
-    if not url.startswith(("redis://", "rediss://", "unix://")):
-        return None
-    if url not in _broker_clients:
-        _broker_clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-    return _broker_clients[url]
+    return heartbeats.redis_client(url) if url.startswith(REDIS_SCHEMES) else None
 
 
 def queue_figures(client: redis.Redis, *, now: float) -> tuple[dict[str, int], dict[str, float], int]:

@@ -30,10 +30,10 @@ _client_lock = threading.Lock()
 _clients: dict[str, redis.Redis] = {}
 
 
-def redis_client() -> redis.Redis:
-    """This process's client for REDIS_URL, with short timeouts: a health check must answer
-    quickly that Redis is gone, not hang."""
-    url = settings.REDIS_URL
+def redis_client(url: str | None = None) -> redis.Redis:
+    """This process's client for `url` (REDIS_URL by default), with short timeouts: a health
+    check must answer quickly that Redis is gone, not hang."""
+    url = url or settings.REDIS_URL
     with _client_lock:
         if url not in _clients:
             _clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
