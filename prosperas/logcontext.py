@@ -113,6 +113,8 @@ _task_tokens: dict[str, contextvars.Token] = {}
 @task_prerun.connect(dispatch_uid="prosperas.logcontext.prerun")
 def _bind_task_context(task_id=None, task=None, kwargs=None, **_other) -> None:
     carried = _carried_context(task)
+    if getattr(getattr(task, "request", None), "is_eager", False):
+        carried = {**_context.get(), **carried}  # run inside the caller (eager): its context goes on
     lead_id = (kwargs or {}).get("lead_id")
     if lead_id is not None and carried.get("lead_id") not in (None, str(lead_id)):
         carried.pop("tracking_id", None)  # the request's journey is not this task's

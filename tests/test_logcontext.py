@@ -59,3 +59,18 @@ def test_a_published_task_carries_the_context_and_the_worker_binds_it_with_the_t
     logcontext._bind_task_context(task_id="t-2", task=task, kwargs={"lead_id": 8})  # another journey's task
     assert logcontext.log_context() == {"request_id": "req-5678efgh", "lead_id": "8"}
     logcontext._unbind_task_context(task_id="t-2")
+
+
+def test_a_task_run_eagerly_inside_a_request_keeps_the_requests_context():
+    token = logcontext.log_context_replace({"request_id": "req-eager-0001"})
+    try:
+        task = SimpleNamespace(request=SimpleNamespace(is_eager=True))
+        logcontext._bind_task_context(task_id="t-3", task=task, kwargs={"lead_id": 9})
+        in_task = logcontext.log_context()
+        logcontext._unbind_task_context(task_id="t-3")
+        after = logcontext.log_context()
+    finally:
+        logcontext.log_context_restore(token)
+
+    assert in_task == {"request_id": "req-eager-0001", "lead_id": "9"}
+    assert after == {"request_id": "req-eager-0001"}
