@@ -103,3 +103,10 @@ def test_readiness_fails_while_redis_is_unreachable_and_recovers(proxied_web):
 
     redis.restore()
     wait_until(lambda: ready_of(web).status_code == 200, timeout=30, interval=0.5)
+
+
+def test_probes_over_plain_http_are_not_redirected_to_https(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+    assert client.get("/health/live").status_code == 200
+    assert client.get("/o/movilco/").status_code == 301  # everything else is
