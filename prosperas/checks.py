@@ -33,6 +33,17 @@ def check_sandbox_in_production(app_configs, **kwargs):
 
 
 @register(Tags.security, deploy=True)
+def check_staff_second_factor(app_configs, **kwargs):
+    if not settings.STAFF_OTP_REQUIRED and not settings.DEBUG:
+        return [Warning(
+            "STAFF_OTP_REQUIRED is off outside DEBUG: staff sign in to admin with a password alone.",
+            hint="Leave it on in production; give each staff user a device with `manage.py staff_totp <username>`.",
+            id="prosperas.W002",
+        )]
+    return []
+
+
+@register(Tags.security, deploy=True)
 def check_metrics_configuration(app_configs, **kwargs):
     """/metrics must add up every process of a node, and must answer someone (prosperas/metrics.py)."""
     if settings.DEBUG or settings.TESTING:
@@ -42,11 +53,11 @@ def check_metrics_configuration(app_configs, **kwargs):
         warnings.append(Warning(
             "PROMETHEUS_MULTIPROC_DIR is not set: /metrics shows only the process that answers the scrape.",
             hint="Give every process of a node (gunicorn, the worker, beat) the same empty folder, e.g. a tmpfs.",
-            id="prosperas.W002",
+            id="prosperas.W003",
         ))
     if not (settings.METRICS_TOKEN or settings.METRICS_ALLOWED_NETWORKS):
         warnings.append(Warning(
             "Neither METRICS_TOKEN nor METRICS_ALLOWED_NETWORKS is set: /metrics refuses every scrape.",
-            hint="Set METRICS_TOKEN (Prometheus' bearer_token) or the scrapers' networks.", id="prosperas.W003",
+            hint="Set METRICS_TOKEN (Prometheus' bearer_token) or the scrapers' networks.", id="prosperas.W004",
         ))
     return warnings

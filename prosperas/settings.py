@@ -37,7 +37,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "prosperas.admin_config.StaffAdminConfig",  # django.contrib.admin behind a second factor
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -56,9 +56,14 @@ INSTALLED_APPS = [
     "apps.postbacks",
     "apps.flow",
     "apps.sandbox",
+    "apps.backoffice",
     "apps.operations",
     "csp",
     "django_ratelimit",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
+    "auditlog",
 ]
 
 MIDDLEWARE = [
@@ -74,9 +79,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): the staff's second factor
+    "auditlog.middleware.AuditlogMiddleware",  # the staff user behind each audited change
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: answers a locked-out login
 ]
 
 ROOT_URLCONF = "prosperas.urls"
@@ -213,6 +221,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Staff sign in to admin with a second factor (TOTP, prosperas/admin_site.py): required outside
+# DEBUG; the demo and the test suite leave it optional (tests turn it on where they test it).
+STAFF_OTP_REQUIRED = env.bool("STAFF_OTP_REQUIRED", default=not (DEBUG or TESTING))
+OTP_TOTP_ISSUER = "Prosperas staff"
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failed logins for one username from
+# one address, that pair is locked out for AXES_COOLOFF_MINUTES; a success resets the count.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_MINUTES", default=15.0) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "prosperas.inbound.body.client_ip"  # behind the same trusted proxies as postbacks
+# The audit log (django-auditlog, apps/backoffice): who changed what, before and after; the
+# changes as JSON; the address of the staff user's request.
+AUDITLOG_STORE_JSON_CHANGES = True
 
 LANGUAGE_CODE = "es-co"
 # es-co, not es: Colombian number formats ("$3.500.000"); a browser asking for "es" gets it too.
@@ -371,5 +394,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT,
                              "filters": ["quiet_follow_ups", "context"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # axes announces itself at INFO in every process (web, workers, commands): only its warnings.
+    "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
 }

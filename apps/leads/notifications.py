@@ -151,7 +151,9 @@ def _email_send(*, lead: Lead, status: str, language: str) -> None:
         "first_name": (lead.full_name.split() or [""])[0],
         "lender_name": lead.lender.name if lead.lender else "",
         "product_name": lead.product.name if lead.product else "",
-        "status_url": settings.SITE_URL + reverse("flow:resume", kwargs={"token": lead.public_token}),
+        # The private status page, which opens from any browser (a mail app, another phone): the
+        # resume link would need the session of the browser the journey ran in.
+        "status_url": settings.SITE_URL + reverse("flow:status", kwargs={"token": lead.public_token}),
     }
     with translation.override(language):
         subject = render_to_string(f"email/lead_status.{language}.subject.txt", context)

@@ -3,6 +3,7 @@ without personal data, enqueued after commit with ids only, sent by a real worke
 
 import json
 import logging
+import re
 import socket
 import uuid
 from datetime import timedelta
@@ -10,6 +11,7 @@ from email import message_from_bytes, policy
 
 import pytest
 from django.core import mail
+from playwright.sync_api import expect
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.utils import timezone
@@ -59,9 +61,25 @@ def test_the_consumer_gets_a_spanish_email_with_a_link_to_their_application(lead
     assert email.to == [EMAIL]
     assert email.subject == "¡Tu crédito con Banco Andino fue aprobado!"
     assert "Hola Ana:" in email.body and "Crédito libre inversión" in email.body
-    assert f"https://prosperas.example/j/{lead.public_token}/" in email.body
+    assert f"https://prosperas.example/j/{lead.public_token}/status" in email.body
     html, mimetype = email.alternatives[0]
-    assert mimetype == "text/html" and f"/j/{lead.public_token}/" in html and 'lang="es"' in html
+    assert mimetype == "text/html" and f"/j/{lead.public_token}/status" in html and 'lang="es"' in html
+
+
+def test_the_emails_link_opens_the_status_page_in_a_browser_that_never_saw_the_journey(
+        transactional_db, live_server, settings, page, screenshot):
+    lead = LeadFactory(status=LeadStatus.APPROVED, email=EMAIL, full_name="Ana María Pérez", language="es",
+                       listing__product__lender__name="Banco Andino")
+    settings.SITE_URL = live_server.url
+    lead_status_notify(lead_id=lead.pk, status="approved")
+    [link] = re.findall(r"https?://\S+/status", mail.outbox[0].body)
+
+    page.goto(link)  # a fresh browser context: no session, no cookie of the journey
+
+    expect(page.locator("main")).to_contain_text("Banco Andino")
+    expect(page.locator("body")).not_to_contain_text("venció")
+    assert page.url == link
+    screenshot()
 
 
 @pytest.mark.parametrize(("language", "subject"), [

@@ -7,7 +7,7 @@ def test_production_without_a_metrics_folder_or_any_allowed_scraper_is_warned(se
     settings.DEBUG, settings.TESTING = False, False
     settings.PROMETHEUS_MULTIPROC_DIR, settings.METRICS_TOKEN, settings.METRICS_ALLOWED_NETWORKS = "", "", []
 
-    assert [warning.id for warning in check_metrics_configuration(None)] == ["prosperas.W002", "prosperas.W003"]
+    assert [warning.id for warning in check_metrics_configuration(None)] == ["prosperas.W003", "prosperas.W004"]
 
     settings.PROMETHEUS_MULTIPROC_DIR, settings.METRICS_TOKEN = "/run/prosperas-metrics", "a-token"
     assert check_metrics_configuration(None) == []

@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -31,6 +32,7 @@ from apps.listings.services import listing_id_mint
 from apps.origins.models import Origin
 from apps.products.models import Product
 from apps.sandbox.styles import sandbox_lender_prepare, sandbox_styles
+from prosperas.roles import ROLES
 
 ORIGINS = [
     {"code": "movilco", "name": "MovilCo", "kind": Origin.Kind.CARRIER, "prefix_tracking_ids": True},
@@ -67,9 +69,11 @@ class Command(BaseCommand):
             self._lender_with_offer({**style.demo_lender, "adapter": style.key}, origins, site_url)
         password = admin_password or secrets.token_urlsafe(9)
         self._staff_user(password)
+        roles = self._role_users(password)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  Consumer flow : {site_url}/  (origins: {', '.join(origins)})")
         self.stdout.write(f"  Admin         : {site_url}/admin/  user 'admin', password '{password}'")
+        self.stdout.write(f"                  one user per staff role, same password: {', '.join(roles)}")
         self.stdout.write(f"  API docs      : {site_url}/api/docs/")
 
     def _origin(self, spec: dict) -> Origin:
@@ -120,6 +124,19 @@ class Command(BaseCommand):
         for code in spec["origins"]:
             caps = {"daily_lead_cap": None, "total_lead_cap": None, **spec["origin_caps"].get(code, {})}
             CampaignOrigin.objects.filter(campaign=campaign, origin=origins[code]).update(**caps)
+
+    def _role_users(self, password: str) -> list[str]:
+        """A staff user named after each role (prosperas/roles.py), in its group only: to
+        see admin as support, marketplace, integrations, compliance or an analyst sees it."""
+        user_model = get_user_model()
+        for role in ROLES:
+            user = user_model.objects.filter(username=role).first() or user_model(username=role)
+            user.email = f"{role}@prosperas.test"
+            user.is_staff, user.is_superuser, user.is_active = True, False, True
+            user.set_password(password)
+            user.save()
+            user.groups.set([Group.objects.get(name=role)])
+        return list(ROLES)
 
     def _staff_user(self, password: str) -> None:
         user_model = get_user_model()
