@@ -41,7 +41,7 @@ BEAT := $(PY) -m celery -A prosperas beat -s var/celerybeat-schedule -l INFO
 # WORKER_CONCURRENCY threads each wait on one lender call at a time; they share a few database
 # connections (the pool of DATABASE_POOL_MAX_SIZE, prosperas/db.py), so a high number costs threads only.
 run: venv .env
-	@mkdir -p var
+	@mkdir -p var && rm -rf var/metrics  # each demo run's metrics start from zero
 	@export DEBUG=true SITE_URL=http://127.0.0.1:$(PORT); \
 	exec $(ENGINES) sh -c '$(PY) manage.py migrate --noinput && $(PY) manage.py seed_demo && \
 	  exec $(PY) -m prosperas.supervise --name worker --keep "$(WORKER)" --name beat --keep "$(BEAT)" \

@@ -11,6 +11,8 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prosperas.settings")
 
+from prosperas import logcontext  # noqa: E402,F401 - carries the log context into tasks' headers
+
 app = Celery("prosperas")
 app.config_from_object("prosperas.celery_config")
 app.autodiscover_tasks()

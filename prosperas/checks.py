@@ -72,3 +72,23 @@ def check_email_backend_in_production(app_configs, **kwargs):
             hint="Set EMAIL_BACKEND to the SMTP backend (the default) or your provider's.", id="prosperas.W003",
         )]
     return []
+
+
+@register(Tags.security, deploy=True)
+def check_metrics_configuration(app_configs, **kwargs):
+    """/metrics must add up every process of a node, and must answer someone (prosperas/metrics.py)."""
+    if settings.DEBUG or settings.TESTING:
+        return []
+    warnings = []
+    if not settings.PROMETHEUS_MULTIPROC_DIR:
+        warnings.append(Warning(
+            "PROMETHEUS_MULTIPROC_DIR is not set: /metrics shows only the process that answers the scrape.",
+            hint="Give every process of a node (gunicorn, the worker, beat) the same empty folder, e.g. a tmpfs.",
+            id="prosperas.W004",
+        ))
+    if not (settings.METRICS_TOKEN or settings.METRICS_ALLOWED_NETWORKS):
+        warnings.append(Warning(
+            "Neither METRICS_TOKEN nor METRICS_ALLOWED_NETWORKS is set: /metrics refuses every scrape.",
+            hint="Set METRICS_TOKEN (Prometheus' bearer_token) or the scrapers' networks.", id="prosperas.W005",
+        ))
+    return warnings

@@ -5,7 +5,9 @@ required everywhere (DATABASE_URL, REDIS_URL): `make run` and `make test` start 
 pip packages when they are unset (prosperas/embedded.py); secrets have no default outside DEBUG.
 """
 
+import ipaddress
 import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -58,6 +60,7 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "apps.backoffice",
     "apps.lifecycle",
+    "apps.operations",
     "csp",
     "django_ratelimit",
     "django_otp",
@@ -67,6 +70,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every line a request logs carries its id, and its latency counts everything below.
+    "prosperas.logcontext.RequestIdMiddleware",
+    "apps.operations.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -437,13 +443,50 @@ ORIGIN_API_SEARCH_TIMEOUT_SECONDS = env.int("ORIGIN_API_SEARCH_TIMEOUT_SECONDS",
 # How long the earlier clients of an origin and environment keep working after a new one is made.
 ORIGIN_API_ROTATION_OVERLAP_HOURS = env.int("ORIGIN_API_ROTATION_OVERLAP_HOURS", default=24)
 
+# --- Operations: health, metrics, logs ----------------------------------------------------------
+# /metrics answers a bearer token (METRICS_TOKEN) or an address in METRICS_ALLOWED_NETWORKS (the
+# loopback in DEBUG); with neither, nobody.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = [
+    ipaddress.ip_network(network.strip(), strict=False)
+    for network in env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"] if DEBUG else [])
+]
+# Every process of a node writes its metrics into this folder and /metrics adds them up
+# (prosperas/metrics.py); prometheus-client reads it from the environment when first imported,
+# which is after the settings. The demo keeps it under var/, each test run in a folder of its own
+# (the processes the tests start inherit it); production sets it (README).
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="") or (
+    tempfile.mkdtemp(prefix="prosperas-metrics-") if TESTING else str(VAR_DIR / "metrics") if DEBUG else "")
+if PROMETHEUS_MULTIPROC_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+    os.makedirs(PROMETHEUS_MULTIPROC_DIR, exist_ok=True)
+# Health probes and scrapes come over plain HTTP from inside the network: never redirected to HTTPS.
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
+
+# Logs: one JSON object a line in production, readable lines in the demo and tests
+# (LOG_FORMAT=json|plain); every line carries the request id and the journey it concerns, from
+# the web request into the worker's lines (prosperas/logcontext.py).
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG or TESTING else "json")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"quiet_follow_ups": {"()": "prosperas.logging_filters.QuietFollowUps"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["quiet_follow_ups"]}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(lead_id)s] %(message)s"},
+        "json": {
+            "()": "prosperas.logcontext.JsonFormatter",
+            "fmt": ["asctime", "levelname", "name", "message", "request_id", "lead_id", "tracking_id"],
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "filters": {
+        "quiet_follow_ups": {"()": "prosperas.logging_filters.QuietFollowUps"},
+        "context": {"()": "prosperas.logcontext.LogContextFilter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT,
+                             "filters": ["quiet_follow_ups", "context"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # axes announces itself at INFO in every process (web, workers, commands): only its warnings.
     "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},

@@ -14,5 +14,6 @@ urlpatterns = [
     path("docs/", include("apps.postbacks.docs_urls")),
     path("docs/", include("apps.origin_api.docs_urls")),
     path("sandbox/", include("apps.sandbox.urls")),
+    path("", include("apps.operations.urls")),
     path("", include("apps.flow.urls")),
 ]

@@ -24,6 +24,7 @@ from apps.leads.services import journey_language_set
 from apps.origins.models import Origin
 from apps.origins.services import DeepLinkPrefill
 from prosperas.crypto import DecryptionError, decrypt, encrypt
+from prosperas.logcontext import log_context_bind
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +150,7 @@ def journey_page(*steps: str, methods: tuple[str, ...] = ("GET",)):
             lead = journey_get(public_token=token) if token in owned_tokens(request) else None
             if lead is None:
                 return journey_expired(request, token)
+            log_context_bind(lead_id=lead.pk, tracking_id=lead.tracking_id)  # on this request's lines and its tasks'
             journey_language_set(lead=lead, language=request_language(request))  # writes only on a change
             if steps and journey_step(lead) not in steps:
                 redirect_class = SeeOther if request.method == "POST" else HttpResponseRedirect

@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef
 from django.utils.safestring import SafeString, mark_safe
 
 from apps.leads.models import Decision, DecisionReason, DecisionRequest, Lead, LeadEvent, LeadStatus, Offer
@@ -267,3 +267,14 @@ def decision_notice_html(decision: Decision) -> SafeString:
     """The lender's adverse action notice, sanitized (nh3), ready to render; empty when none."""
     html = DecisionReason.objects.filter(decision=decision).values_list("notice_html", flat=True).first() or ""
     return mark_safe(sanitized_notice(html))  # noqa: S308 - sanitized by nh3 just above
+
+
+def journeys_by_status(*, since: datetime) -> dict[str, int]:
+    """How many journeys are in each status among those that changed since `since` (the metrics'
+    scrape), in one statement. Naming every status lets PostgreSQL read the (status, updated_at)
+    index as one range per status, so the cost follows the recent journeys, not the whole table."""
+    counted = dict(
+        Lead.objects.filter(status__in=LeadStatus.values, updated_at__gte=since)
+        .order_by().values_list("status").annotate(count=Count("id"))
+    )
+    return {status: counted.get(status, 0) for status in LeadStatus.values}

@@ -44,6 +44,7 @@ from apps.lenders.config import adapter_for, deadline_seconds, idempotency_key
 from apps.lenders.http import Exchange
 from apps.lenders.leases import WORKER_LOST, keeper, lease_until
 from apps.lenders.masking import mask_text, mask_values, truncate
+from apps.lenders.metrics import lender_call_observe
 from apps.lenders.models import CircuitState, Lender, LenderCall
 from apps.lenders.rows import EarlierCall
 from prosperas.db import database_released
@@ -183,6 +184,7 @@ def _complete(
             response_body=truncate(_bodies(exchanges, "response_body", personal), limit),
         )
     update_by_pk(LenderCall, call.pk, fields)
+    lender_call_observe(call=call, lender=lender, outcome=outcome, duration_ms=fields["duration_ms"])
     logger.info(
         "lender call lead=%s lender=%s capability=%s attempt=%s outcome=%s status=%s duration_ms=%s",
         call.lead_id, call.lender_id, call.capability, call.attempt, outcome, fields["http_status"], fields["duration_ms"],

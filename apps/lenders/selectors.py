@@ -169,3 +169,8 @@ def lender_call_stats(*, since: datetime, lender_ids: list[int] | None = None) -
         stats[lender_id].p50_ms = percentile(values, 0.50)
         stats[lender_id].p95_ms = percentile(values, 0.95)
     return list(stats.values())
+
+
+def lender_circuit_states() -> list[tuple[str, str]]:
+    """(code, circuit state) of every active lender: one small query (the metrics' scrape)."""
+    return list(Lender.objects.filter(is_active=True).order_by("code").values_list("code", "circuit_state"))

@@ -180,3 +180,11 @@ def lead_timeline_public(lead: Lead) -> list[PublicTimelineEntry]:
     )
     return [PublicTimelineEntry(status=status, occurred_at=occurred_at, amount=amount, currency=currency)
             for status, occurred_at, amount, currency in events]
+
+
+def postback_follow_up_backlog(*, now: datetime) -> tuple[int, float]:
+    """Applied events whose follow-up (email, result charge) is still due, and the age in seconds
+    of the oldest: both from the partial index of due events, which holds only those."""
+    due = PostbackEvent.objects.filter(followed_up_at__isnull=True)
+    oldest = due.order_by("id").values_list("received_at", flat=True).first()
+    return due.count(), (now - oldest).total_seconds() if oldest is not None else 0.0

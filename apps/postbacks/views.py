@@ -19,6 +19,7 @@ from django.views.generic import TemplateView
 from drf_spectacular.utils import extend_schema
 
 from apps.postbacks import docs, services
+from apps.postbacks.metrics import postback_observe
 from apps.postbacks.schema import POSTBACK_SCHEMA, POSTBACK_TESTER_SCHEMA
 from apps.postbacks.selectors import lookalike_sentence
 from apps.postbacks.serializers import postback_body_validate
@@ -41,6 +42,8 @@ class PostbackIngestView(SignedInboundView):
     authenticate = staticmethod(postback_authenticate)
     www_authenticate = 'Prosperas-HMAC realm="postbacks", Bearer realm="postbacks"'
     rate_limit_name = "postbacks"
+    counted = True  # every answer is counted in the metrics (the tester's are not)
+    sender = None  # the lender, once the request authenticated
 
     def dispatch(self, request, *args, **kwargs):
         """POST is answered here, on Django's request: DRF's request wrapper, authentication,
@@ -59,6 +62,7 @@ class PostbackIngestView(SignedInboundView):
     @extend_schema(**POSTBACK_SCHEMA)
     def post(self, request):
         received = self.receive(request)
+        self.sender = received.authenticated.lender
         data = PostbackData(**postback_body_validate(received.data))
         try:
             outcome = _ingest(received, data)
@@ -68,7 +72,15 @@ class PostbackIngestView(SignedInboundView):
             received = self.receive(request, authenticate=partial(postback_authenticate, fresh=True),
                                     raw_body=received.raw_body)
             outcome = _ingest(received, data)
+        postback_observe(lender=self.sender, outcome="accepted" if outcome.matched else "unmatched",
+                         reason=str(outcome.effect))
         return RESPONDERS[outcome.matched](outcome)
+
+    def refusal(self, exc: AuthenticationRefused | InboundRefused):
+        if self.counted:
+            reason = exc.reason if isinstance(exc, AuthenticationRefused) else exc.error
+            postback_observe(lender=getattr(exc, "sender", None) or self.sender, outcome="refused", reason=reason)
+        return super().refusal(exc)
 
     def http_method_not_allowed(self, request, *args, **kwargs):
         raise InboundRefused(405, "method_not_allowed", f"Use POST {request.path}; {request.method} is not allowed.")
@@ -111,6 +123,7 @@ class PostbackTesterView(PostbackIngestView):
 
     refusal_fields = {"test": True}
     rate_limit_name = "postback-tester"
+    counted = False
 
     authenticate = staticmethod(postback_test_authenticate)
 

@@ -80,8 +80,8 @@ def start_web_processes(env_extra: dict, *, names: list[str], threads: int = 16)
     """`gunicorn prosperas.wsgi`, one gthread worker each, on ports the OS picks, started side by
     side and returned once each has answered a request. Data must be committed to be seen
     (transactional_db or live_server)."""
-    env = {**os.environ, **env_extra, "DATABASE_URL": _database_url(), "ALLOWED_HOSTS": "127.0.0.1",
-           "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "DATABASE_URL": _database_url(), "ALLOWED_HOSTS": "127.0.0.1", "PYTHONUNBUFFERED": "1",
+           **env_extra}  # env_extra may point the process elsewhere (tests/operations: through a proxy)
     started = []
     for name in names:
         log_path = ROOT / "var" / f"{name}.log"
