@@ -150,10 +150,10 @@ def _email_send(*, lead: Lead, status: str, language: str) -> None:
         "status": status,
         "first_name": (lead.full_name.split() or [""])[0],
         "lender_name": lead.lender.name if lead.lender else "",
-        "product_name": lead.product.name if lead.product else "",
         "status_url": settings.SITE_URL + reverse("flow:resume", kwargs={"token": lead.public_token}),
     }
     with translation.override(language):
+        context["product_name"] = lead.product.name if lead.product else ""  # in the email's language
         subject = render_to_string(f"email/lead_status.{language}.subject.txt", context)
         text = render_to_string(f"email/lead_status.{language}.txt", context)
         html = render_to_string(f"email/lead_status.{language}.html", context)

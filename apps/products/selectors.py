@@ -8,6 +8,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
 
+from django.conf import settings
+from django.utils import translation
+
 from apps.products.models import PRODUCT_DATA_FIELDS, Product, ProductKind, ProductRevision
 
 CENT = Decimal("0.01")
@@ -104,6 +107,18 @@ def product_kind_choices() -> list[tuple[str, str]]:
 
 # --- A product's data, as the lender API reads and writes it ---------------------------------------
 
+# A lender's product data is in Spanish, the marketplace's language: its texts (the name) are the
+# Spanish columns of the translated fields (translation.py), whatever language is active (the
+# lender API answers in English, staff may run admin in English). Reads and writes of that data go
+# through this, so `product.name` is the Spanish name there.
+def in_lender_language(function):
+    @functools.wraps(function)
+    def in_spanish(*args, **kwargs):
+        with translation.override(settings.LANGUAGE_CODE):  # a fresh one per call: override keeps state
+            return function(*args, **kwargs)
+
+    return in_spanish
+
 
 def product_data_value(name: str, value):
     """One field's value as JSON: decimals as strings with the field's places (money is never a float)."""
@@ -115,6 +130,7 @@ def product_data_value(name: str, value):
     return value
 
 
+@in_lender_language
 def product_data(product: Product) -> dict:
     return {name: product_data_value(name, getattr(product, name)) for name in PRODUCT_DATA_FIELDS}
 
@@ -127,6 +143,7 @@ class FieldChange:
     proposed: object
 
 
+@in_lender_language
 def product_revision_diff(revision: ProductRevision) -> list[FieldChange]:
     """The fields a revision would change. A product never approved has no current data to keep:
     every proposed value is new."""

@@ -1,7 +1,8 @@
 """Demo data for `make run`: origins, sandbox lenders, products, listings, campaigns, a staff user.
 
 One sandbox lender per registered API style, as its sandbox module declares it
-(`SandboxStyle.demo_lender`, apps/sandbox/styles.py): its product, listing and campaign.
+(`SandboxStyle.demo_lender`, apps/sandbox/styles.py): its product, listing and campaign, their
+texts in Spanish and English.
 
 Safe to run again: rows are found by their codes and brought back to the demo's values; secrets
 already generated are kept, so postbacks signed earlier still verify, and the ledger and the
@@ -22,7 +23,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from apps.campaigns.models import Campaign, CampaignOrigin
 from apps.lenders.models import Lender
@@ -40,7 +41,8 @@ ORIGINS = [
 # What every demo product, listing and campaign is brought back to, before its own values.
 TERMS_DEFAULTS = {"apr": None, "opening_fee": 0, "opening_fee_percent": 0, "monthly_fee": 0, "min_monthly_income": None,
                   "document_types": [], "min_age": None, "max_age": None, "regions": []}
-LISTING_DEFAULTS = {"example_amount": None, "example_term_months": None, "is_active": True}
+LISTING_DEFAULTS = {"example_amount": None, "example_term_months": None, "is_active": True, "call_to_action": "",
+                    "call_to_action_en": ""}
 CAMPAIGN_DEFAULTS = {"price_per_lead": 0, "price_per_approved": 0, "price_per_disbursed": 0, "budget": None,
                      "budget_alert_percent": 80, "daily_lead_cap": None, "total_lead_cap": None,
                      "min_monthly_income": None, "min_requested_amount": None, "max_requested_amount": None,
@@ -59,8 +61,14 @@ class Command(BaseCommand):
         parser.add_argument("--site-url", default=settings.SITE_URL, help="Where the sandbox lenders are served.")
         parser.add_argument("--admin-password", default="", help="Staff password (default: a new random one).")
 
+    def handle(self, *args, **options):
+        # Texts without a language suffix (a listing's "title") are the Spanish ones, whatever
+        # language the command runs in; "title_en" and the like are their English versions.
+        with translation.override(settings.LANGUAGE_CODE):
+            self._seed(**options)
+
     @transaction.atomic
-    def handle(self, *args, site_url: str, admin_password: str, **options):
+    def _seed(self, *, site_url: str, admin_password: str, **options):
         site_url = site_url.rstrip("/")
         origins = {spec["code"]: self._origin(spec) for spec in ORIGINS}
         for style in sandbox_styles().values():
