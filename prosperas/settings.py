@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "prosperas.apps.ProsperasConfig",
     "apps.origins",
+    "apps.legal",
     "apps.lenders",
     "apps.products",
     "apps.listings",

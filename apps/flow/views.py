@@ -75,6 +75,7 @@ from apps.origins.models import Origin
 from apps.origins.selectors import origin_get_active, origin_list_active
 from apps.origins.services import DEEP_LINK_FIELDS, DeepLinkRefused, deep_link_verify
 from apps.postbacks.selectors import lead_timeline_public
+from apps.legal.selectors import data_controller_get
 from apps.products.selectors import product_kind_names
 
 logger = logging.getLogger(__name__)
@@ -411,4 +412,4 @@ def status(request: HttpRequest, token: str) -> HttpResponse:
 def legal(request: HttpRequest) -> HttpResponse:
     """Terms, privacy policy and the personal-data processing authorization, in the version the
     identity page records with each consent."""
-    return render(request, "flow/legal.html", {"text_version": CONSENT_TEXT_VERSION})
+    return render(request, "flow/legal.html", {"text_version": CONSENT_TEXT_VERSION, "controller": data_controller_get()})

@@ -29,6 +29,7 @@ from django.utils import timezone, translation
 from apps.campaigns.catalog import catalog_for_origin
 from apps.leads.engine.results import decision_fail, decision_record, submission_fail, submission_record
 from apps.leads.models import Lead
+from apps.legal.models import DataController
 from apps.lenders.adapters.base import Decision as DecisionKind
 from apps.lenders.adapters.base import DecisionResult, Offer, SubmissionResult
 from apps.lenders.models import Lender
@@ -43,7 +44,9 @@ pytestmark = pytest.mark.django_db
 
 LANGUAGES = ("es-co", "en")
 WORD = re.compile(r"[^\W\d_]+")
-URL = re.compile(r"\b\w+://\S+")
+# Not words: addresses (a status link printed in full, a contact email), codes with digits in them
+# (a tracking ID), and a catalog's placeholders.
+NOT_WORDS = re.compile(r"\b\w+://\S+|\S+@\S+|\S*\d\S*|%\(\w+\)[sd]")
 EXTRA_ANSWERS = {"birth_date": "1990-01-31", "region": "CO-DC", "requested_amount": "5.000.000",
                  "email": "ana.perez@example.com", "employment_status": "employed",
                  "address_line": "Calle 45 # 12-30", "city": "Bogotá", "postal_code": "110111"}
@@ -92,8 +95,7 @@ def visible_text(html: str) -> tuple[str, str]:
 
 
 def words(*texts: str) -> set[str]:
-    """Lower-cased words; addresses (a status link printed in full) are not words."""
-    return {word.lower() for text in texts for word in WORD.findall(URL.sub(" ", text or ""))}
+    return {word.lower() for text in texts for word in WORD.findall(NOT_WORDS.sub(" ", text or ""))}
 
 
 def _content_values(language: str) -> list[str]:
@@ -115,7 +117,9 @@ def vocabularies() -> dict[str, set[str]]:
     spanish = words(*catalog.keys(), *source_msgids(), *_content_values("es-co"))
     english = words(*catalog.values(), *_content_values("en"))
     names = words(*Lender.objects.values_list("name", flat=True), *Origin.objects.values_list("name", flat=True),
-                  *REGIONS.values(), IDENTITY_FORM["full_name"], "Prosperas")
+                  *(text for row in DataController.objects.values_list("legal_name", "address") for text in row),
+                  *REGIONS.values(),
+                  IDENTITY_FORM["full_name"], "Prosperas")
     return {"en": spanish - english - names, "es-co": english - spanish - names}
 
 
@@ -261,7 +265,8 @@ def test_every_flow_page_reads_in_one_language_only(demo, language):
 
 def test_the_vocabularies_tell_the_languages_apart(demo):
     """The check above has teeth: the demo's own Spanish and English words are told apart."""
-    spanish_only, english_only = vocabularies()["en"], vocabularies()["es-co"]
+    by_page_language = vocabularies()
+    spanish_only, english_only = by_page_language["en"], by_page_language["es-co"]
 
     assert {"solicitar", "ofertas", "ingresos", "cuota", "entidad"} <= spanish_only
     assert {"apply", "offers", "income", "payment", "lender"} <= english_only

@@ -2,6 +2,7 @@
 committed .mo in step with the .po (CI has no gettext)."""
 
 import ast
+import functools
 import gettext
 import re
 from pathlib import Path
@@ -92,7 +93,8 @@ def _template_msgids(source: str, origin: str) -> set[str]:
     return msgids
 
 
-def source_msgids() -> set[str]:
+@functools.cache
+def source_msgids() -> frozenset[str]:
     msgids = set()
     for folder in SOURCES:
         for path in folder.rglob("*"):
@@ -102,7 +104,7 @@ def source_msgids() -> set[str]:
                 msgids |= _python_msgids(path.read_text(encoding="utf-8"))
             elif path.suffix in (".html", ".txt"):
                 msgids |= _template_msgids(path.read_text(encoding="utf-8"), str(path))
-    return msgids
+    return frozenset(msgids)
 
 
 def test_every_string_the_sources_mark_for_translation_has_its_english(settings):

@@ -26,6 +26,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 
 from apps.campaigns.models import Campaign, CampaignOrigin
+from apps.legal.models import DataController
 from apps.lenders.models import Lender
 from apps.listings.models import Listing
 from apps.listings.services import listing_id_mint
@@ -47,6 +48,11 @@ CAMPAIGN_DEFAULTS = {"price_per_lead": 0, "price_per_approved": 0, "price_per_di
                      "budget_alert_percent": 80, "daily_lead_cap": None, "total_lead_cap": None,
                      "min_monthly_income": None, "min_requested_amount": None, "max_requested_amount": None,
                      "document_types": [], "min_age": None, "max_age": None, "regions": [], "weight": 100}
+
+# The legal page's data controller until staff set the real one (Legal › Data controller); an
+# existing row is left as staff wrote it.
+DATA_CONTROLLER = {"legal_name": "Prosperas S.A.S.", "address": "Carrera 7 # 71-21, Bogotá D.C.",
+                   "email": "datospersonales@prosperas.co", "phone": "+57 601 745 0000"}
 
 DISCLOSURE = (
     "Ejemplo representativo calculado a la tasa más alta del producto. Tasas efectivas anuales (E.A.) "
@@ -73,6 +79,7 @@ class Command(BaseCommand):
         origins = {spec["code"]: self._origin(spec) for spec in ORIGINS}
         for style in sandbox_styles().values():
             self._lender_with_offer({**style.demo_lender, "adapter": style.key}, origins, site_url)
+        DataController.objects.get_or_create(pk=1, defaults=DATA_CONTROLLER)
         password = admin_password or secrets.token_urlsafe(9)
         self._staff_user(password)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
