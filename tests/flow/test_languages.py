@@ -16,6 +16,7 @@ Elements marked with another `lang` (the language switch's "English" / "Español
 they are meant to be in the other language.
 """
 
+import datetime
 import re
 from html.parser import HTMLParser
 from io import StringIO
@@ -37,7 +38,7 @@ from apps.lenders.selectors import lender_required_fields
 from apps.listings.models import Listing
 from apps.origins.models import Origin
 from apps.products.models import REGIONS, Product, ProductKind
-from tests.flow.conftest import DETAILS_FORM, IDENTITY_FORM, approved, lender_postback_applied
+from tests.flow.conftest import DETAILS_FORM, IDENTITY_FORM, approved, lender_postback_recorded
 from tests.flow.test_locale import _po_entries, source_msgids
 
 pytestmark = pytest.mark.django_db
@@ -193,8 +194,8 @@ def walk_every_page(language: str) -> dict[str, str]:
                                                                redirect_url="https://portal.lender.example/x"))
     walk.see("interstitial", f"/j/{lead.public_token}/handoff?sent")
     walk.client.get(f"/j/{lead.public_token}/handoff")
-    for status in ("pre_approved", "approved", "disbursed"):
-        lender_postback_applied(Lead.objects.get(pk=lead.pk), status, timezone.now())
+    for status, amount in (("pre_approved", None), ("approved", 5_000_000), ("disbursed", 5_000_000)):
+        lender_postback_recorded(Lead.objects.get(pk=lead.pk), status, timezone.now(), amount=amount)
     walk.see("with the lender", f"/j/{lead.public_token}/handoff")
     walk.see("status", f"/j/{lead.public_token}/status")
     walk.see("status elsewhere", f"/j/{lead.public_token}/status")
@@ -273,3 +274,19 @@ def test_the_vocabularies_tell_the_languages_apart(demo):
     with translation.override("en"):
         english_card = Listing.objects.get(product__product_id="ln_personal_01").tagline
     assert words(english_card) & english_only and not words(english_card) & spanish_only
+
+
+@pytest.mark.parametrize(("language", "written"), [
+    ("es-co", "3 de diciembre de 2026 a las 14:05"),  # lower case, as Spanish writes months
+    ("en", "Dec. 3, 2026, 2:05 p.m."),
+])
+def test_the_lenders_steps_are_dated_as_each_language_writes_dates(journey, language, written):
+    lead = journey.to_submitted()
+    journey.client.get(journey.url("handoff"))
+    occurred = timezone.make_aware(datetime.datetime(2026, 12, 3, 14, 5))
+    lender_postback_recorded(lead, "approved", occurred)
+
+    page = journey.client.get(journey.url("status"), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+
+    assert f">{written}</time>" in page
+    assert "Diciembre" not in page

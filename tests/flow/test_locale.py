@@ -115,3 +115,18 @@ def test_every_string_the_sources_mark_for_translation_has_its_english(settings)
     assert len(msgids) > 150
     assert sorted(msgid for msgid in msgids if not entries.get(msgid)) == [], (
         "add them to locale/en/LC_MESSAGES/django.po (README: the consumer flow)")
+
+
+def test_the_spanish_corrections_write_months_and_days_in_lower_case_and_their_mo_is_current():
+    """locale/es_CO only corrects Django's own Colombian Spanish, which capitalizes them."""
+    folder = Path(settings.BASE_DIR) / "locale" / "es_CO" / "LC_MESSAGES"
+    entries = re.findall(r'^(?:msgctxt "(.*)"\n)?msgid "(.+)"\nmsgstr "(.+)"$', (folder / "django.po").read_text(),
+                         re.MULTILINE)
+    with (folder / "django.mo").open("rb") as mo:
+        compiled = gettext.GNUTranslations(mo)
+
+    assert {msgid for _, msgid, _ in entries} >= {"December", "Monday", "Dec."}
+    assert all(msgstr == msgstr.lower() for _, _, msgstr in entries)
+    stale = [msgid for context, msgid, msgstr in entries
+             if (compiled.pgettext(context, msgid) if context else compiled.gettext(msgid)) != msgstr]
+    assert stale == [], "run: manage.py compilemessages -l es_CO -i .venv"
