@@ -55,7 +55,7 @@ def _choose_the_listing_and_give_identity(page: Page, live_server, *, income: st
     page.get_by_role("button", name="Solicitar").click()
 
     expect(page).to_have_url(re.compile(r"/j/[^/]+/identity$"))
-    page.get_by_label("Tipo de documento").select_option("CC")
+    page.get_by_role("group", name="Tipo de documento").get_by_label("Cédula de ciudadanía").check()
     page.get_by_label("Número de documento").fill("1020304050")
     page.get_by_label("Nombre completo").fill("Ana María Pérez")
     page.get_by_label("Ingresos mensuales (COP)").fill(income)
