@@ -161,7 +161,7 @@ def test_a_consumer_reads_the_flow_in_english_with_pesos_and_the_page_breaks_no_
     page.get_by_role("button", name="English").click()
     expect(page.get_by_role("heading", name="Choose your credit")).to_be_visible()
     expect(page.locator(".facts").first).to_contain_text("COP 500,000")
-    page.get_by_role("button", name="Solicitar").click()
+    page.get_by_role("button", name="Apply").click()
 
     page.get_by_label("Document number").fill("1020304050")
     page.get_by_label("Full name").fill("Ana María Pérez")

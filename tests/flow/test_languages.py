@@ -254,6 +254,8 @@ def test_every_flow_page_reads_in_one_language_only(demo, language):
     pages = walk_every_page(language)
 
     assert len(pages) >= 30
+    sizes = {name: len(html.encode()) for name, html in pages.items()}
+    assert max(sizes.values()) <= 30 * 1024, sizes  # small pages on a cheap phone's connection
     strays = {}
     for name, html in pages.items():
         page_language, text = visible_text(html)
