@@ -8,10 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
 
-from django.conf import settings
-from django.utils import translation
-
 from apps.products.models import PRODUCT_DATA_FIELDS, Product, ProductKind, ProductRevision
+from prosperas.i18n import in_source_language
 
 CENT = Decimal("0.01")
 
@@ -111,13 +109,7 @@ def product_kind_choices() -> list[tuple[str, str]]:
 # Spanish columns of the translated fields (translation.py), whatever language is active (the
 # lender API answers in English, staff may run admin in English). Reads and writes of that data go
 # through this, so `product.name` is the Spanish name there.
-def in_lender_language(function):
-    @functools.wraps(function)
-    def in_spanish(*args, **kwargs):
-        with translation.override(settings.LANGUAGE_CODE):  # a fresh one per call: override keeps state
-            return function(*args, **kwargs)
-
-    return in_spanish
+in_lender_language = in_source_language
 
 
 def product_data_value(name: str, value):

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from apps.campaigns.models import Campaign, CampaignOrigin
 from apps.legal.models import DataController
@@ -33,6 +33,7 @@ from apps.listings.services import listing_id_mint
 from apps.origins.models import Origin
 from apps.products.models import Product
 from apps.sandbox.styles import sandbox_lender_prepare, sandbox_styles
+from prosperas.i18n import in_source_language
 
 ORIGINS = [
     {"code": "movilco", "name": "MovilCo", "kind": Origin.Kind.CARRIER, "prefix_tracking_ids": True},
@@ -67,14 +68,11 @@ class Command(BaseCommand):
         parser.add_argument("--site-url", default=settings.SITE_URL, help="Where the sandbox lenders are served.")
         parser.add_argument("--admin-password", default="", help="Staff password (default: a new random one).")
 
-    def handle(self, *args, **options):
-        # Texts without a language suffix (a listing's "title") are the Spanish ones, whatever
-        # language the command runs in; "title_en" and the like are their English versions.
-        with translation.override(settings.LANGUAGE_CODE):
-            self._seed(**options)
-
+    # Texts without a language suffix (a listing's "title") are the Spanish ones, whatever language
+    # the command runs in; "title_en" and the like are their English versions.
+    @in_source_language
     @transaction.atomic
-    def _seed(self, *, site_url: str, admin_password: str, **options):
+    def handle(self, *args, site_url: str, admin_password: str, **options):
         site_url = site_url.rstrip("/")
         origins = {spec["code"]: self._origin(spec) for spec in ORIGINS}
         for style in sandbox_styles().values():
