@@ -37,6 +37,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 
 INSTALLED_APPS = [
+    # Before the admin: its TranslationAdmin shows each translated field once per language.
+    "modeltranslation",
     "prosperas.admin_config.StaffAdminConfig",  # django.contrib.admin behind a second factor
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -48,6 +50,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "prosperas.apps.ProsperasConfig",
     "apps.origins",
+    "apps.legal",
     "apps.lenders",
     "apps.products",
     "apps.listings",
@@ -281,6 +284,11 @@ LANGUAGE_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not (DEBUG or TESTIN
 LANGUAGE_COOKIE_HTTPONLY = True
 LANGUAGE_COOKIE_SAMESITE = "Lax"
 LANGUAGE_COOKIE_AGE = 60 * 60 * 24 * 365
+# Consumer content staff write per language (listing and product texts; apps/*/translation.py):
+# django-modeltranslation adds a column per language (title_es_co, title_en) and reads the active
+# language's, falling back to Spanish when the English one is empty.
+MODELTRANSLATION_DEFAULT_LANGUAGE = "es-co"
+MODELTRANSLATION_FALLBACK_LANGUAGES = ("es-co",)
 TIME_ZONE = env.str("TIME_ZONE", default="America/Bogota")
 USE_I18N = True
 USE_TZ = True

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from django.conf import settings
+from django.utils import translation
 
 from prosperas.celery import app as celery_app
 
@@ -91,6 +92,16 @@ def content_types_read_afresh():
     from django.contrib.contenttypes.models import ContentType
 
     ContentType.objects.clear_cache()
+
+
+@pytest.fixture(autouse=True)
+def site_language():
+    """Each test starts in the site's language, as a fresh thread does: a request's LocaleMiddleware
+    leaves its language active in the thread, and translated model texts named without a suffix
+    (factories' `title=`) are written in the active language."""
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture

@@ -82,8 +82,10 @@ EMPLOYMENT_LABELS = {
 
 
 class IdentityForm(FlowForm):
+    # Radio buttons, not a <select>: a select shows its option on one line, cut at a phone's width
+    # ("Colombian citizen ID (cédula de ciu"); a radio's label wraps.
     document_type = forms.ChoiceField(
-        label=_("Tipo de documento"), choices=DocumentType.CHOICES, initial=DocumentType.CC
+        label=_("Tipo de documento"), choices=DocumentType.CHOICES, initial=DocumentType.CC, widget=forms.RadioSelect,
     )
     document_number = forms.CharField(
         label=_("Número de documento"), max_length=30,
@@ -119,8 +121,8 @@ class IdentityForm(FlowForm):
         error_messages={"invalid": _("Escribe un correo válido, por ejemplo nombre@correo.com.")},
     )
     employment_status = forms.ChoiceField(
-        label=_("Situación laboral"), required=False,
-        choices=[("", _("Elige una opción")), *((value, EMPLOYMENT_LABELS[value]) for value in EMPLOYMENT_STATUSES)],
+        label=_("Situación laboral"), required=False, widget=forms.RadioSelect,
+        choices=[(value, EMPLOYMENT_LABELS[value]) for value in EMPLOYMENT_STATUSES],
     )
     address_line = forms.CharField(
         label=_("Dirección de tu casa"), required=False, max_length=120,

@@ -76,6 +76,7 @@ from apps.origins.models import Origin
 from apps.origins.selectors import origin_get_active, origin_list_active
 from apps.origins.services import DEEP_LINK_FIELDS, DEEP_LINK_TOKEN_PARAMETER, DeepLinkRefused, deep_link_receive
 from apps.postbacks.selectors import lead_timeline_public
+from apps.legal.selectors import data_controller_get
 from apps.products.selectors import product_kind_names
 
 logger = logging.getLogger(__name__)
@@ -413,4 +414,4 @@ def status(request: HttpRequest, token: str) -> HttpResponse:
 def legal(request: HttpRequest) -> HttpResponse:
     """Terms, privacy policy and the personal-data processing authorization, in the version the
     identity page records with each consent."""
-    return render(request, "flow/legal.html", {"text_version": CONSENT_TEXT_VERSION})
+    return render(request, "flow/legal.html", {"text_version": CONSENT_TEXT_VERSION, "controller": data_controller_get()})

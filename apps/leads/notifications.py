@@ -150,12 +150,12 @@ def _email_send(*, lead: Lead, status: str, language: str) -> None:
         "status": status,
         "first_name": (lead.full_name.split() or [""])[0],
         "lender_name": lead.lender.name if lead.lender else "",
-        "product_name": lead.product.name if lead.product else "",
         # The private status page, which opens from any browser (a mail app, another phone): the
         # resume link would need the session of the browser the journey ran in.
         "status_url": settings.SITE_URL + reverse("flow:status", kwargs={"token": lead.public_token}),
     }
     with translation.override(language):
+        context["product_name"] = lead.product.name if lead.product else ""  # in the email's language
         subject = render_to_string(f"email/lead_status.{language}.subject.txt", context)
         text = render_to_string(f"email/lead_status.{language}.txt", context)
         html = render_to_string(f"email/lead_status.{language}.html", context)

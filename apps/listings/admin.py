@@ -5,16 +5,20 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
+from modeltranslation.admin import TranslationAdmin
 
 from apps.listings.models import Listing
 from apps.listings.services import listing_id_mint
 
 
 @admin.register(Listing)
-class ListingAdmin(admin.ModelAdmin):
+class ListingAdmin(TranslationAdmin):
+    """Texts consumers read (title, tagline, highlights, button) once per language; Spanish is
+    required and stands in for an English text left empty."""
+
     list_display = ["listing_id", "title", "product", "is_active", "updated_at"]
     list_filter = ["is_active", "product__lender", "product__kind"]
-    search_fields = ["listing_id", "title", "product__product_id", "product__name"]
+    search_fields = ["listing_id", "title_es_co", "title_en", "product__product_id", "product__name_es_co"]
     readonly_fields = ["listing_id", "example", "why_link", "created_at", "updated_at"]
     list_select_related = ["product"]
     fields = ["listing_id", "product", "title", "tagline", "highlights", "call_to_action", "example_amount",

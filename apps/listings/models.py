@@ -12,7 +12,9 @@ class Listing(models.Model):
     title = models.CharField(max_length=120)
     tagline = models.CharField(max_length=200, blank=True)
     highlights = models.TextField(blank=True, help_text="One highlight per line.")
-    call_to_action = models.CharField(max_length=40, default="Solicitar")
+    call_to_action = models.CharField(
+        max_length=40, blank=True, help_text="The card's button; empty: the standard “Solicitar” (“Apply” in English).",
+    )
     example_amount = models.DecimalField(
         max_digits=14, decimal_places=2, null=True, blank=True,
         help_text="Amount of the representative example; empty: the middle of the product's range.",

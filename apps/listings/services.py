@@ -4,6 +4,7 @@ from collections.abc import Iterable
 from django.db import connection
 
 from apps.listings.models import Listing, ListingDailyViews
+from prosperas.i18n import in_source_language
 
 
 def listing_id_mint() -> str:
@@ -12,6 +13,7 @@ def listing_id_mint() -> str:
     return "lst_" + "".join(secrets.choice(alphabet) for _ in range(10))
 
 
+@in_source_language  # a text given as `title` is the Spanish one; `title_en` its English
 def listing_create(**fields) -> Listing:
     listing = Listing(listing_id=listing_id_mint(), **fields)
     listing.full_clean()

@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from modeltranslation.admin import TranslationAdmin
 
 from apps.products.models import DOCUMENT_TYPES, REGIONS, Product, ProductKind, ProductRevision
 from apps.products.selectors import product_kind_choices, product_revision_diff
@@ -52,17 +53,20 @@ class RevisionInline(admin.TabularInline):
 
 
 @admin.register(ProductKind)
-class ProductKindAdmin(admin.ModelAdmin):
+class ProductKindAdmin(TranslationAdmin):
     list_display = ["code", "name"]
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(TranslationAdmin):
+    """The name is given per language (consumers read it in status emails); Spanish, the one
+    lenders send, is required."""
+
     form = ProductForm
     list_display = ["product_id", "name", "lender", "kind", "state", "currency", "min_amount", "max_amount",
                     "pending_review"]
     list_filter = ["state", "kind", "currency", "lender"]
-    search_fields = ["product_id", "name", "lender__name", "lender__code", "lender_reference"]
+    search_fields = ["product_id", "name_es_co", "name_en", "lender__name", "lender__code", "lender_reference"]
     readonly_fields = ["product_id", "state", "went_live_at", "created_at", "updated_at"]
     list_select_related = ["lender"]
     inlines = [RevisionInline]
@@ -118,7 +122,7 @@ class ProductRevisionAdmin(admin.ModelAdmin):
 
     list_display = ["product", "state", "created_at", "decided_at", "decided_by"]
     list_filter = ["state", "product__lender"]
-    search_fields = ["product__product_id", "product__name"]
+    search_fields = ["product__product_id", "product__name_es_co"]
     list_select_related = ["product", "decided_by"]
     fields = ["product", "state", "created_at", "decided_at", "decided_by", "note", "diff"]
     readonly_fields = fields

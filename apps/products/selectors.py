@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
 
 from apps.products.models import PRODUCT_DATA_FIELDS, Product, ProductKind, ProductRevision
+from prosperas.i18n import in_source_language
 
 CENT = Decimal("0.01")
 
@@ -104,6 +105,12 @@ def product_kind_choices() -> list[tuple[str, str]]:
 
 # --- A product's data, as the lender API reads and writes it ---------------------------------------
 
+# A lender's product data is in Spanish, the marketplace's language: its texts (the name) are the
+# Spanish columns of the translated fields (translation.py), whatever language is active (the
+# lender API answers in English, staff may run admin in English). Reads and writes of that data go
+# through this, so `product.name` is the Spanish name there.
+in_lender_language = in_source_language
+
 
 def product_data_value(name: str, value):
     """One field's value as JSON: decimals as strings with the field's places (money is never a float)."""
@@ -115,6 +122,7 @@ def product_data_value(name: str, value):
     return value
 
 
+@in_lender_language
 def product_data(product: Product) -> dict:
     return {name: product_data_value(name, getattr(product, name)) for name in PRODUCT_DATA_FIELDS}
 
@@ -127,6 +135,7 @@ class FieldChange:
     proposed: object
 
 
+@in_lender_language
 def product_revision_diff(revision: ProductRevision) -> list[FieldChange]:
     """The fields a revision would change. A product never approved has no current data to keep:
     every proposed value is new."""

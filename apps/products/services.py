@@ -7,6 +7,7 @@ change to a live product waits as a pending ProductRevision while the live terms
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.products.models import PRODUCT_DATA_FIELDS, Product, ProductRevision
-from apps.products.selectors import product_data_value
+from apps.products.selectors import in_lender_language, product_data_value
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def _save_with_fresh_id(product: Product) -> Product:
     raise IntegrityError("Could not mint a unique product_id.")
 
 
+@in_lender_language
 def product_create(**fields) -> Product:
     """A product made by staff: a draft unless a state is given."""
     fields.setdefault("state", State.DRAFT)
@@ -109,12 +111,14 @@ def _normalised(data: dict) -> dict:
 
 def _validated_candidate(product: Product, data: dict) -> None:
     """Raise ValidationError (by field) if `data` would not make a valid product."""
-    candidate = Product(**{**{f.attname: getattr(product, f.attname) for f in Product._meta.concrete_fields
-                              if not f.generated}, **data})
-    candidate._state.adding = False  # the same row, changed: its own id and product_id are not duplicates
+    candidate = copy.copy(product)  # the same row, changed: its own id and product_id are not duplicates
+    candidate._state = copy.copy(product._state)
+    for name, value in data.items():
+        setattr(candidate, name, value)
     candidate.full_clean()
 
 
+@in_lender_language
 @transaction.atomic
 def product_lender_submit(*, lender, data: dict, product_id: str | None = None) -> ProductSubmission:
     """A lender's product data: a new product in review, or a pending change of one of its own.
@@ -156,6 +160,7 @@ def _lender_product(*, lender, product_id: str | None, lender_reference: str) ->
     return None
 
 
+@in_lender_language
 @transaction.atomic
 def product_revision_approve(*, revision: ProductRevision, user=None) -> Product:
     """Apply a pending revision. A product in review (or a draft) goes live with it; a live or

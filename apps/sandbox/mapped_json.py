@@ -307,11 +307,14 @@ SANDBOX = SandboxStyle(
     demo_lender={
         # A lender with a plain JSON API described in admin (Lenders › Mapped APIs): no code.
         "code": "coopunion", "name": "Cooperativa Unión",
-        "product": {"product_id": "ln_personal_02", "name": "Crédito solidario", "kind": "personal",
+        "product": {"product_id": "ln_personal_02", "name": "Crédito solidario", "name_en": "Solidarity loan", "kind": "personal",
                     "min_amount": 500_000, "max_amount": 12_000_000, "min_term_months": 6, "max_term_months": 36,
                     "min_annual_rate": "0.1700", "max_annual_rate": "0.2600"},
         "listing": {"title": "Crédito solidario Cooperativa Unión", "tagline": "Tasa de cooperativa, sin afiliación previa",
-                    "highlights": "Cuota fija\nAbonos sin penalidad"},
+                    "highlights": "Cuota fija\nAbonos sin penalidad",
+                    "title_en": "Cooperativa Unión solidarity loan",
+                    "tagline_en": "A cooperative's rate, no prior membership",
+                    "highlights_en": "Fixed monthly payment\nPay early with no penalty"},
         "origins": ["billeteraya"], "priority": 40,
         "terms": {"apr": "0.2750", "monthly_fee": 0},
         "campaign": {"price_per_lead": 9_000, "price_per_approved": 30_000, "budget": 20_000_000,

@@ -57,6 +57,18 @@ def lender_postback_applied(lead: Lead, status: str, occurred_at) -> None:
                         occurred_at=occurred_at)
 
 
+def lender_postback_recorded(lead: Lead, status: str, occurred_at, amount=None) -> None:
+    """A postback as the endpoint stores an applied one (its event, on the status page's timeline),
+    then the lead's move."""
+    from apps.postbacks.models import PostbackEvent
+
+    PostbackEvent.objects.create(
+        lender=lead.lender, lead=lead, click_id=lead.tracking_id, status=status, occurred_at=occurred_at,
+        amount=amount, currency="COP" if amount else "", effect="applied", raw_body=b"{}",
+    )
+    lender_postback_applied(lead, status, occurred_at)
+
+
 def approved(*offer_ids: str) -> DecisionResult:
     return DecisionResult(
         decision=DecisionKind.APPROVED,

@@ -55,7 +55,7 @@ def _choose_the_listing_and_give_identity(page: Page, live_server, *, income: st
     page.get_by_role("button", name="Solicitar").click()
 
     expect(page).to_have_url(re.compile(r"/j/[^/]+/identity$"))
-    page.get_by_label("Tipo de documento").select_option("CC")
+    page.get_by_role("group", name="Tipo de documento").get_by_label("Cédula de ciudadanía").check()
     page.get_by_label("Número de documento").fill("1020304050")
     page.get_by_label("Nombre completo").fill("Ana María Pérez")
     page.get_by_label("Ingresos mensuales (COP)").fill(income)
@@ -161,7 +161,7 @@ def test_a_consumer_reads_the_flow_in_english_with_pesos_and_the_page_breaks_no_
     page.get_by_role("button", name="English").click()
     expect(page.get_by_role("heading", name="Choose your credit")).to_be_visible()
     expect(page.locator(".facts").first).to_contain_text("COP 500,000")
-    page.get_by_role("button", name="Solicitar").click()
+    page.get_by_role("button", name="Apply").click()
 
     page.get_by_label("Document number").fill("1020304050")
     page.get_by_label("Full name").fill("Ana María Pérez")

@@ -6,6 +6,7 @@ details enqueue on commit never run here (the test transaction is rolled back), 
 django_capture_on_commit_callbacks shows they were enqueued.
 """
 
+import re
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -220,8 +221,12 @@ def test_identity_page_has_a_label_for_every_input(journey):
 
     page = _text(journey.client.get(journey.url("identity")))
 
-    for name in ("document_type", "document_number", "full_name", "monthly_income"):
+    for name in ("document_number", "full_name", "monthly_income"):
         assert f'<label for="id_{name}">' in page
+    # The document type is a group of radio buttons named by its legend, each with its label.
+    assert "<legend>Tipo de documento</legend>" in page
+    for n in range(3):
+        assert f'<label for="id_document_type_{n}">' in page
     assert "Préstamo Libre Inversión" in page
 
 
@@ -270,7 +275,7 @@ def test_identity_with_invalid_data_answers_200_with_field_errors_and_keeps_what
     assert response.status_code == 200
     page = _text(response)
     assert 'value="12AB"' in page and 'value="Ana 2"' in page and 'value="0"' in page
-    assert '<option value="CC" selected>' in page
+    assert re.search(r'<input type="radio" name="document_type" value="CC"[^>]* checked', page)
     for name in ("document_number", "full_name", "monthly_income"):
         assert f'id="id_{name}_error"' in page
         assert f'aria-describedby="id_{name}_helptext id_{name}_error"' in page or \

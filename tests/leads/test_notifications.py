@@ -105,6 +105,19 @@ def test_every_notified_status_has_its_own_words_in_both_languages(lead, status,
     assert "{%" not in email.body and "&amp;" not in email.subject
 
 
+def test_the_email_names_the_product_in_the_consumers_language(lead):
+    from apps.products.models import Product
+
+    Product.objects.filter(pk=lead.product_id).update(name_en="Personal loan")
+    lead.language = "en"
+    lead.save()
+
+    lead_status_notify(lead_id=lead.pk, status="approved")
+
+    [email] = mail.outbox
+    assert "Personal loan" in email.body and "Crédito libre inversión" not in email.body
+
+
 def test_notifying_twice_sends_one_email(lead):
     first = lead_status_notify(lead_id=lead.pk, status="approved")
     second = lead_status_notify(lead_id=lead.pk, status="approved")

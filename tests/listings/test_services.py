@@ -55,3 +55,13 @@ def test_concurrent_catalog_pages_neither_lose_nor_double_a_view():
 
     assert not errors, errors
     assert sorted(ListingDailyViews.objects.values_list("views", flat=True)) == [40, 40]
+
+
+@pytest.mark.django_db
+def test_a_listing_made_in_code_has_its_texts_in_spanish_whatever_language_is_active():
+    from django.utils import translation
+
+    with translation.override("en"):  # a request in English left its language active, say
+        listing = listing_create(product=ProductFactory(), title="Uno", title_en="One")
+
+    assert (listing.title_es_co, listing.title_en) == ("Uno", "One")

@@ -2,6 +2,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from apps.products.models import PRODUCT_DATA_FIELDS, Product, ProductRevision
 from apps.products.selectors import product_revision_diff
@@ -140,3 +141,25 @@ def test_inverted_ranges_from_a_lender_are_refused_by_field():
         product_lender_submit(lender=LenderFactory(), data={**DATA, "min_term_months": 48})
 
     assert "max_term_months" in error.value.message_dict
+
+
+@pytest.mark.django_db
+def test_a_lenders_product_name_is_the_spanish_name_whatever_language_is_active():
+    """The lender API answers in English and staff may run admin in English: the name a lender
+    sends, and the one staff approve, is still the Spanish text consumers read by default; an
+    English name staff wrote is kept."""
+    lender = LenderFactory()
+    with translation.override("en"):
+        product = product_lender_submit(lender=lender, data={**DATA, "name": "Crédito libre"}).product
+        product_revision_approve(revision=product.revisions.get())
+    Product.objects.filter(pk=product.pk).update(name_en="Personal loan")
+    with translation.override("en"):
+        product_lender_submit(lender=lender, data={**DATA, "name": "Crédito libre plus"}, product_id=product.product_id)
+        product_revision_approve(revision=product.revisions.get(state=ProductRevision.State.PENDING))
+
+    stored = Product.objects.get(pk=product.pk)
+    assert (stored.name_es_co, stored.name_en) == ("Crédito libre plus", "Personal loan")
+    with translation.override("es-co"):
+        assert Product.objects.get(pk=product.pk).name == "Crédito libre plus"
+    with translation.override("en"):
+        assert Product.objects.get(pk=product.pk).name == "Personal loan"

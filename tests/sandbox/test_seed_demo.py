@@ -63,3 +63,29 @@ def test_loading_the_demo_again_keeps_what_campaigns_have_spent():
     call_command("seed_demo", admin_password="second-pass-456")
 
     assert set(Campaign.objects.values_list("spent", "leads_delivered")) == {(Decimal("12000.00"), 1)}
+
+
+@pytest.mark.django_db
+def test_demo_listings_and_products_read_in_spanish_and_in_english():
+    from django.utils import translation
+
+    from apps.legal.models import DataController
+    from apps.listings.models import Listing
+
+    with translation.override("en"):  # whatever language the command runs in
+        call_command("seed_demo", site_url="http://127.0.0.1:8123", admin_password="demo-pass-123")
+
+    listings = list(Listing.objects.select_related("product"))
+    assert len(listings) == len(sandbox_styles())
+    for listing in listings:
+        for name in ("title", "tagline", "highlights"):
+            spanish, english = getattr(listing, f"{name}_es_co"), getattr(listing, f"{name}_en")
+            assert spanish and english and spanish != english, (listing.listing_id, name)
+        assert listing.product.name_es_co and listing.product.name_en
+        assert listing.product.name_en != listing.product.name_es_co
+        assert not listing.call_to_action_es_co and not listing.call_to_action_en  # the standard "Solicitar" / "Apply"
+    with translation.override("en"):
+        assert Listing.objects.get(product__product_id="ln_personal_01").title == "Banco Andino personal loan"
+    with translation.override("es-co"):
+        assert Listing.objects.get(product__product_id="ln_personal_01").title == "Libre inversión Banco Andino"
+    assert DataController.objects.get().email.endswith("@prosperas.co")

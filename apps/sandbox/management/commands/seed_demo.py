@@ -1,7 +1,8 @@
 """Demo data for `make run`: origins, sandbox lenders, products, listings, campaigns, a staff user.
 
 One sandbox lender per registered API style, as its sandbox module declares it
-(`SandboxStyle.demo_lender`, apps/sandbox/styles.py): its product, listing and campaign.
+(`SandboxStyle.demo_lender`, apps/sandbox/styles.py): its product, listing and campaign, their
+texts in Spanish and English.
 
 Safe to run again: rows are found by their codes and brought back to the demo's values; secrets
 already generated are kept, so postbacks signed earlier still verify, and the ledger and the
@@ -26,12 +27,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.campaigns.models import Campaign, CampaignOrigin
+from apps.legal.models import DataController
 from apps.lenders.models import Lender
 from apps.listings.models import Listing
 from apps.listings.services import listing_id_mint
 from apps.origins.models import Origin
 from apps.products.models import Product
 from apps.sandbox.styles import sandbox_lender_prepare, sandbox_styles
+from prosperas.i18n import in_source_language
 from prosperas.roles import ROLES
 
 ORIGINS = [
@@ -42,11 +45,17 @@ ORIGINS = [
 # What every demo product, listing and campaign is brought back to, before its own values.
 TERMS_DEFAULTS = {"apr": None, "opening_fee": 0, "opening_fee_percent": 0, "monthly_fee": 0, "min_monthly_income": None,
                   "document_types": [], "min_age": None, "max_age": None, "regions": []}
-LISTING_DEFAULTS = {"example_amount": None, "example_term_months": None, "is_active": True}
+LISTING_DEFAULTS = {"example_amount": None, "example_term_months": None, "is_active": True, "call_to_action": "",
+                    "call_to_action_en": ""}
 CAMPAIGN_DEFAULTS = {"price_per_lead": 0, "price_per_approved": 0, "price_per_disbursed": 0, "budget": None,
                      "budget_alert_percent": 80, "daily_lead_cap": None, "total_lead_cap": None,
                      "min_monthly_income": None, "min_requested_amount": None, "max_requested_amount": None,
                      "document_types": [], "min_age": None, "max_age": None, "regions": [], "weight": 100}
+
+# The legal page's data controller until staff set the real one (Legal › Data controller); an
+# existing row is left as staff wrote it.
+DATA_CONTROLLER = {"legal_name": "Prosperas S.A.S.", "address": "Carrera 7 # 71-21, Bogotá D.C.",
+                   "email": "datospersonales@prosperas.co", "phone": "+57 601 745 0000"}
 
 DISCLOSURE = (
     "Ejemplo representativo calculado a la tasa más alta del producto. Tasas efectivas anuales (E.A.) "
@@ -61,12 +70,16 @@ class Command(BaseCommand):
         parser.add_argument("--site-url", default=settings.SITE_URL, help="Where the sandbox lenders are served.")
         parser.add_argument("--admin-password", default="", help="Staff password (default: a new random one).")
 
+    # Texts without a language suffix (a listing's "title") are the Spanish ones, whatever language
+    # the command runs in; "title_en" and the like are their English versions.
+    @in_source_language
     @transaction.atomic
     def handle(self, *args, site_url: str, admin_password: str, **options):
         site_url = site_url.rstrip("/")
         origins = {spec["code"]: self._origin(spec) for spec in ORIGINS}
         for style in sandbox_styles().values():
             self._lender_with_offer({**style.demo_lender, "adapter": style.key}, origins, site_url)
+        DataController.objects.get_or_create(pk=1, defaults=DATA_CONTROLLER)
         password = admin_password or secrets.token_urlsafe(9)
         self._staff_user(password)
         roles = self._role_users(password)
