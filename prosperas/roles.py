@@ -52,13 +52,16 @@ ROLES: dict[str, list[str]] = {
 def roles_sync(apps) -> None:
     """Make each role's group hold exactly its permissions (`apps`: a migration's app registry,
     or django.apps.apps). Permissions are created first: on a new database the migration runs
-    before Django's post_migrate signal would make them."""
+    before Django's post_migrate signal would make them. Also run after every migrate and flush
+    (apps/backoffice/apps.py), so the roles come back after a flush emptied the tables."""
     from django.contrib.auth.management import create_permissions
 
     for config in apps.get_app_configs():
-        config.models_module = True
+        # A migration's app configs have no models module, and create_permissions skips those.
+        kept = getattr(config, "models_module", None)
+        config.models_module = kept or True
         create_permissions(config, apps=apps, verbosity=0)
-        config.models_module = None
+        config.models_module = kept
     Group, Permission = apps.get_model("auth", "Group"), apps.get_model("auth", "Permission")
     for name, wanted in ROLES.items():
         found = []

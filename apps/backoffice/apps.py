@@ -9,6 +9,23 @@ class BackofficeConfig(AppConfig):
     verbose_name = "Back office"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
         from apps.backoffice.audit import audited_models_register
 
         audited_models_register()
+        # Sent only for apps with models, which this one has not: after auth's (roles_sync makes
+        # any permission or content type not there yet).
+        post_migrate.connect(_roles_sync, dispatch_uid="backoffice_roles_sync")
+
+
+def _roles_sync(sender, apps=None, **kwargs) -> None:
+    """After migrate and after flush (which empties auth_group): the roles as prosperas/roles.py
+    says, whatever happened to the groups' rows."""
+    from prosperas.roles import roles_sync
+
+    if sender.label != "auth":
+        return
+    if apps is None:  # a flush's signal carries no app registry: the installed apps
+        from django.apps import apps
+    roles_sync(apps)

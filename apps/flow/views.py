@@ -35,7 +35,6 @@ from apps.flow.journeys import (
     request_language,
     SeeOther,
     session_journey,
-    SESSION_PREFILL,
     session_remember,
     step_url,
 )

@@ -22,7 +22,6 @@ from apps.leads.models import Decision, IncomeBand, Lead, LeadEvent, LeadStatus,
 from apps.leads.moves import lead_event_add, lead_move
 from apps.leads.selectors import compare_status, decision_request_for_offer
 from apps.origins.services import tracking_id_mint
-from prosperas.sql import datetime_param
 
 # Where a journey may be picked up again after a technical failure: the same tracking ID goes
 # to the lender again (it is idempotent by it).

@@ -8,7 +8,6 @@ from django.test import Client
 from django.utils import timezone
 
 from apps.campaigns.models import Campaign
-from apps.leads import services
 from apps.leads.engine.results import decision_fail, decision_record, submission_fail, submission_record
 from apps.leads.models import Lead
 from apps.leads.rows import lead_postback_apply
