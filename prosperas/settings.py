@@ -13,6 +13,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from prosperas.logging_config import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -478,24 +480,4 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG or TESTING else "json")
 if LOG_FORMAT not in {"json", "plain"}:
     raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}.")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(lead_id)s] %(message)s"},
-        "json": {
-            "()": "prosperas.logcontext.JsonFormatter",
-            "fmt": ["asctime", "levelname", "name", "message", "request_id", "lead_id", "tracking_id"],
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-        },
-    },
-    "filters": {
-        "quiet_follow_ups": {"()": "prosperas.logging_filters.QuietFollowUps"},
-        "context": {"()": "prosperas.logcontext.LogContextFilter"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT,
-                             "filters": ["quiet_follow_ups", "context"]}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    # axes announces itself at INFO in every process (web, workers, commands): only its warnings.
-    "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
-}
+LOGGING = logging_config(level=LOG_LEVEL, line_format=LOG_FORMAT)
