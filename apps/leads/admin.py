@@ -20,7 +20,9 @@ from django.views.decorators.http import require_POST
 
 from apps.campaigns.selectors import marketplace_day
 from apps.leads import reports
-from apps.leads.models import Consent, Decision, Lead, LeadEvent, LeadNotification, Offer, OutboxMessage, Submission
+from apps.leads.models import (
+    Consent, Decision, Lead, LeadEvent, LeadNotification, Offer, OutboxMessage, PersonalDataReveal, Submission,
+)
 from apps.leads.outbox import BACKEND_PATH as OUTBOX_BACKEND
 from apps.leads.reveals import PERMISSION as REVEAL_PERMISSION
 from apps.leads.reveals import RevealRefused, lead_personal_data_reveal, reveal_active
@@ -269,6 +271,26 @@ class OfferAdmin(admin.ModelAdmin):
     list_select_related = ["decision__lender"]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(PersonalDataReveal)
+class PersonalDataRevealAdmin(admin.ModelAdmin):
+    """Who saw which consumer's personal data, why and until when (also in the audit log)."""
+
+    list_display = ["created_at", "lead", "staff", "reason", "expires_at"]
+    list_select_related = ["lead", "staff"]
+    list_filter = ["staff"]
+    search_fields = ["=lead__tracking_id"]
+    readonly_fields = list_display
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
