@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from auditlog.models import LogEntry
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.mail import send_mail
@@ -197,18 +198,27 @@ def alerts_notify() -> int:
 
 
 def alert_acknowledge(*, alert_id: int, staff) -> bool:
-    """Acknowledged by `staff`, who becomes its owner if it had none."""
-    now = timezone.now()
+    """Acknowledged by `staff`, who becomes its owner if it had none; in the audit log."""
     alert = Alert.objects.filter(pk=alert_id, state=Alert.State.OPEN).first()
-    if alert is None:
+    if alert is None or not Alert.objects.filter(pk=alert_id, state=Alert.State.OPEN).update(
+            state=Alert.State.ACKNOWLEDGED, acknowledged_at=timezone.now(), acknowledged_by=staff,
+            owner=alert.owner or staff):
         return False
-    return bool(Alert.objects.filter(pk=alert_id, state=Alert.State.OPEN).update(
-        state=Alert.State.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=staff, owner=alert.owner or staff))
+    _audit(alert, staff, {"state": [Alert.State.OPEN, Alert.State.ACKNOWLEDGED]})
+    return True
 
 
 def alert_resolve(*, alert_id: int, staff, resolution: str) -> bool:
     resolution = " ".join(resolution.split())[:400]
     if not resolution:
         raise ValueError("Say how it was resolved.")
-    return bool(Alert.objects.filter(pk=alert_id).exclude(state=Alert.State.RESOLVED).update(
-        state=Alert.State.RESOLVED, resolved_at=timezone.now(), resolved_by=staff, resolution=resolution))
+    alert = Alert.objects.filter(pk=alert_id).exclude(state=Alert.State.RESOLVED).first()
+    if alert is None or not Alert.objects.filter(pk=alert_id).exclude(state=Alert.State.RESOLVED).update(
+            state=Alert.State.RESOLVED, resolved_at=timezone.now(), resolved_by=staff, resolution=resolution):
+        return False
+    _audit(alert, staff, {"state": [alert.state, Alert.State.RESOLVED], "resolution": [alert.resolution, resolution]})
+    return True
+
+
+def _audit(alert: Alert, staff, changes: dict) -> None:
+    LogEntry.objects.log_create(alert, force_log=True, action=LogEntry.Action.UPDATE, actor=staff, changes=changes)
