@@ -99,11 +99,45 @@ class AlertForm(forms.ModelForm):
         return cleaned
 
 
+class RuleFilter(admin.SimpleListFilter):
+    title = "rule"
+    parameter_name = "rule"
+
+    def lookups(self, request, model_admin):
+        return alerts.RULE_CHOICES
+
+    def queryset(self, request, queryset):
+        return queryset.filter(rule=self.value()) if self.value() else queryset
+
+
+class UnresolvedFilter(admin.SimpleListFilter):
+    """Unresolved alerts first: what staff have to look at."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("unresolved", "Open or acknowledged"), *Alert.State.choices, ("all", "All")]
+
+    def choices(self, changelist):
+        value = self.value() or "unresolved"
+        for lookup, title in self.lookup_choices:
+            yield {"selected": value == lookup, "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                   "display": title}
+
+    def queryset(self, request, queryset):
+        value = self.value() or "unresolved"
+        if value == "unresolved":
+            return queryset.exclude(state=Alert.State.RESOLVED)
+        return queryset if value == "all" else queryset.filter(state=value)
+
+
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
     form = AlertForm
-    list_display = ["opened_at", "rule_label", "message", "state", "group", "owner", "count", "last_seen_at"]
-    list_filter = ["state", "rule", "group"]
+    list_display = ["message", "rule_label", "state", "group", "owner", "opened_at", "last_seen_at"]
+    list_display_links = ["message"]
+    list_filter = [UnresolvedFilter, RuleFilter, "group"]
     list_select_related = ["group", "owner"]
     search_fields = ["message"]
     readonly_fields = ["rule_label", "subject", "message", "state", "group", "count", "opened_at", "last_seen_at",
