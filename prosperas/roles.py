@@ -35,7 +35,8 @@ ROLES: dict[str, list[str]] = {
     + _perms("listings.listing", VIEW) + _perms("backoffice.bulkretry", VIEW) + ALERTS_HANDLED,
     # Runs the storefront: products, listings, campaigns (budgets, caps, conditions).
     "marketplace": [perm for label in CATALOG for perm in _perms(label, VIEW, ADD, CHANGE)]
-    + _perms("origins.origin", VIEW) + _perms("lenders.lender", VIEW) + _perms("campaigns.ledgerentry", VIEW) + ALERTS_HANDLED,
+    + _perms("origins.origin", VIEW) + _perms("lenders.lender", VIEW) + _perms("campaigns.ledgerentry", VIEW)
+    + ALERTS_HANDLED,
     # Connects lenders: their API settings, credentials, adapters, the sandbox; reads their calls.
     "integrations": _perms("lenders.lender", VIEW, ADD, CHANGE) + _perms("lenders.mappedapi", VIEW, ADD, CHANGE)
     + _perms("sandbox.sandboxlendersettings", VIEW, ADD, CHANGE) + _perms("lenders.lendercall", VIEW)

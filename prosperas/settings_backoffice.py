@@ -17,7 +17,8 @@ def backoffice_settings(env: environ.Env) -> dict:
         "ALERT_APPROVED_NOT_DISBURSED_DAYS": env.int("ALERT_APPROVED_NOT_DISBURSED_DAYS", default=7),
         # Per lender, by code: ALERT_APPROVED_NOT_DISBURSED_DAYS_BY_LENDER=banco-a=3,banco-b=14
         "ALERT_APPROVED_NOT_DISBURSED_DAYS_BY_LENDER": {
-            code: int(days) for code, days in env.dict("ALERT_APPROVED_NOT_DISBURSED_DAYS_BY_LENDER", default={}).items()
+            code: int(days)
+            for code, days in env.dict("ALERT_APPROVED_NOT_DISBURSED_DAYS_BY_LENDER", default={}).items()
         },
         "ALERT_PENDING_DECISION_HOURS": env.int("ALERT_PENDING_DECISION_HOURS", default=24),
         "ALERT_HANDOFF_NO_POSTBACK_DAYS": env.int("ALERT_HANDOFF_NO_POSTBACK_DAYS", default=3),

@@ -122,8 +122,8 @@ class UnresolvedFilter(admin.SimpleListFilter):
     def choices(self, changelist):
         value = self.value() or "unresolved"
         for lookup, title in self.lookup_choices:
-            yield {"selected": value == lookup, "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                   "display": title}
+            query = changelist.get_query_string({self.parameter_name: lookup})
+            yield {"selected": value == lookup, "query_string": query, "display": title}
 
     def queryset(self, request, queryset):
         value = self.value() or "unresolved"
@@ -158,7 +158,8 @@ class AlertAdmin(admin.ModelAdmin):
 
     @admin.action(description="Acknowledge (and own those with no owner)", permissions=["change"])
     def acknowledge(self, request, queryset):
-        done = sum(alerts.alert_acknowledge(alert_id=pk, staff=request.user) for pk in queryset.values_list("pk", flat=True))
+        ids = queryset.values_list("pk", flat=True)
+        done = sum(alerts.alert_acknowledge(alert_id=pk, staff=request.user) for pk in ids)
         self.message_user(request, f"{done} alert(s) acknowledged.")
 
     def save_model(self, request, obj: Alert, form, change) -> None:

@@ -91,7 +91,8 @@ def lender_failing(now: datetime) -> list[Condition]:
     lender, each served by the (lender, started_at) index)."""
     cutoff = now - timedelta(minutes=settings.ALERT_LENDER_WINDOW_MINUTES)
     lenders = (Lender.objects.filter(is_active=True)
-               .annotate(total=_calls_since(cutoff), failed=_calls_since(cutoff, outcome=LenderCall.Outcome.TECHNICAL_FAILURE))
+               .annotate(total=_calls_since(cutoff),
+                         failed=_calls_since(cutoff, outcome=LenderCall.Outcome.TECHNICAL_FAILURE))
                .filter(total__gte=settings.ALERT_LENDER_MIN_CALLS,
                        failed__gte=F("total") * settings.ALERT_LENDER_FAILURE_PERCENT / 100.0)
                .values("pk", "name", "total", "failed"))
@@ -179,7 +180,8 @@ def alerts_notify() -> int:
     """Email each new alert to its role's active members, once: claimed by a conditional UPDATE
     before sending, given back if the mail server refuses (the next evaluation tries again)."""
     sent = 0
-    for alert in Alert.objects.filter(notified_at__isnull=True).exclude(state=Alert.State.RESOLVED).select_related("group"):
+    new = Alert.objects.filter(notified_at__isnull=True).exclude(state=Alert.State.RESOLVED).select_related("group")
+    for alert in new:
         if not Alert.objects.filter(pk=alert.pk, notified_at__isnull=True).update(notified_at=timezone.now()):
             continue
         recipients = list(alert.group.user_set.filter(is_active=True).exclude(email="").values_list("email", flat=True))

@@ -27,7 +27,8 @@ from apps.leads.staff_actions import LeadActionRefused, lead_staff_act
 
 PERMISSION = "leads.retry_lead"
 TASK = "apps.backoffice.tasks.bulk_retry_batch"
-FAILED = {BulkRetry.Stage.DECISION: LeadStatus.DECISION_FAILED, BulkRetry.Stage.SUBMISSION: LeadStatus.SUBMISSION_FAILED}
+FAILED = {BulkRetry.Stage.DECISION: LeadStatus.DECISION_FAILED,
+          BulkRetry.Stage.SUBMISSION: LeadStatus.SUBMISSION_FAILED}
 SAMPLE_SIZE = 10
 
 
@@ -76,7 +77,8 @@ def bulk_retry_confirm(*, bulk_retry_id: int, staff) -> tuple[BulkRetry, bool]:
                 pk=bulk_retry_id, requested_by=staff, state=BulkRetry.State.PREVIEWED,
             ).update(state=BulkRetry.State.RUNNING, confirmed_at=timezone.now(), max_lead_id=highest)
     except IntegrityError:
-        raise BulkRetryRefused("A bulk retry of this lender and stage is already running: wait for it to end.") from None
+        message = "A bulk retry of this lender and stage is already running: wait for it to end."
+        raise BulkRetryRefused(message) from None
     bulk = BulkRetry.objects.filter(pk=bulk_retry_id, requested_by=staff).first()
     if bulk is None:
         raise BulkRetryRefused("No such bulk retry of yours.")

@@ -223,7 +223,8 @@ class LeadAdmin(admin.ModelAdmin):
             self.message_user(request, str(refused), messages.ERROR)
         else:
             until = timezone.localtime(reveal.expires_at)
-            self.message_user(request, f"Personal data shown to you until {until:%H:%M}; this is logged.", messages.WARNING)
+            self.message_user(request, f"Personal data shown to you until {until:%H:%M}; this is logged.",
+                              messages.WARNING)
         return HttpResponseRedirect(reverse("admin:leads_lead_change", args=[pk]))
 
     def report_view(self, request: HttpRequest) -> HttpResponse:

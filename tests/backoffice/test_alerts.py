@@ -99,7 +99,7 @@ def test_a_lender_silent_after_handoffs_until_a_postback_arrives(settings):
     settings.ALERT_LENDER_SILENT_HOURS, settings.ALERT_LENDER_SILENT_MIN_HANDOFFS = 24, 3
     first = LeadFactory(status=LeadStatus.HANDED_OFF, handed_off_at=timezone.now() - timedelta(hours=2))
     for _ in range(2):
-        LeadFactory(status=LeadStatus.HANDED_OFF, handed_off_at=timezone.now() - timedelta(hours=2), lender=first.lender)
+        LeadFactory(status=LeadStatus.HANDED_OFF, handed_off_at=first.handed_off_at, lender=first.lender)
     alerts_evaluate()
     assert only_alert("lender_silent").lender == first.lender
 

@@ -12,9 +12,12 @@ from apps.backoffice.bulk_retry import (
     BulkRetryRefused, bulk_retry_batch_run, bulk_retry_confirm, bulk_retry_preview,
 )
 from apps.backoffice.models import BulkRetry
-from apps.backoffice.tasks import bulk_retry_batch
+from apps.backoffice.tasks import bulk_retry_batch, evaluate_alerts
 from apps.leads.models import Lead, LeadEvent, LeadStatus
-from tests.factories import LeadFactory
+from apps.lenders.models import LenderCall
+from prosperas.celery import app as celery_app
+from tests.factories import LeadFactory, lead_awaiting_decision
+from tests.support import wait_until
 
 pytestmark = pytest.mark.django_db
 PREQUALIFY = "apps.lenders.tasks.lender_prequalify"
@@ -147,3 +150,42 @@ def test_the_admin_form_previews_then_confirms_once(client, outage, with_role):
     client.force_login(with_role("ana.lyst", "analyst"))
     assert client.get(reverse("admin:backoffice_bulkretry_add")).status_code == 403
     assert client.post(reverse("admin:backoffice_bulkretry_add"), form).status_code == 403
+
+
+def test_the_periodic_task_picks_up_a_running_bulk_retry_whose_task_was_lost(outage, queued,
+                                                                            django_capture_on_commit_callbacks):
+    bulk = preview(outage).bulk_retry
+    bulk_retry_confirm(bulk_retry_id=bulk.pk, staff=outage["staff"])  # its task never sent (no commit here)
+    assert queued() == []
+    with django_capture_on_commit_callbacks(execute=True):
+        evaluate_alerts()
+    assert queued() == [("apps.backoffice.tasks.bulk_retry_batch", {"bulk_retry_id": bulk.pk})]
+    assert celery_app.conf.beat_schedule["evaluate-alerts"]["task"] == "apps.backoffice.tasks.evaluate_alerts"
+
+
+@pytest.fixture
+def small_batches(monkeypatch, settings):
+    """Batches of two, here and in the worker process started after it (it reads the environment)."""
+    monkeypatch.setenv("BULK_RETRY_BATCH_SIZE", "2")
+    settings.BULK_RETRY_BATCH_SIZE = 2
+
+
+@pytest.mark.worker
+def test_a_bulk_retry_runs_on_the_worker_in_batches_and_the_sandbox_lender_answers_each_lead(
+        small_batches, sandbox, celery_worker, with_role, client):
+    leads = [lead_awaiting_decision(lender=sandbox.lender) for _ in range(3)]
+    Lead.objects.filter(pk__in=[lead.pk for lead in leads]).update(status=LeadStatus.DECISION_FAILED)
+    staff = with_role("sofia.support", "support")
+    now = timezone.now()
+    bulk = bulk_retry_preview(lender=sandbox.lender, stage="decision", failed_from=now - timedelta(hours=1),
+                              failed_to=now + timedelta(minutes=1), reason="lender back", staff=staff).bulk_retry
+    client.force_login(staff)
+    client.post(reverse("admin:backoffice_bulkretry_confirm", args=[bulk.pk]))
+    client.post(reverse("admin:backoffice_bulkretry_confirm", args=[bulk.pk]))  # a double click
+
+    wait_until(lambda: BulkRetry.objects.get(pk=bulk.pk).state == BulkRetry.State.DONE, timeout=30)
+    wait_until(lambda: set(Lead.objects.filter(pk__in=[lead.pk for lead in leads]).values_list("status", flat=True))
+               == {LeadStatus.OFFERED}, timeout=30)
+    assert BulkRetry.objects.get(pk=bulk.pk).retried == 3
+    for lead in leads:  # one call each: asked once, with the journey's tracking ID
+        assert LenderCall.objects.filter(lead=lead).count() == 1

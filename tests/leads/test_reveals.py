@@ -37,7 +37,8 @@ def lead_page(client, lead) -> str:
     return client.get(reverse("admin:leads_lead_change", args=[lead.pk])).content.decode()
 
 
-def test_compliance_sees_the_personal_data_after_giving_a_reason_and_the_reveal_is_logged(client, lead, staff, settings):
+def test_compliance_sees_the_personal_data_after_giving_a_reason_and_the_reveal_is_logged(
+        client, lead, staff, settings):
     settings.PERSONAL_DATA_REVEAL_MINUTES = 15
     officer = staff("carla.compliance", "compliance")
     client.force_login(officer)
