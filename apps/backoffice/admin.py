@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from apps.backoffice import alerts
@@ -135,7 +136,7 @@ class UnresolvedFilter(admin.SimpleListFilter):
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
     form = AlertForm
-    list_display = ["message", "rule_label", "state", "group", "owner", "opened_at", "last_seen_at"]
+    list_display = ["message", "rule_label", "state", "group", "owner", "opened"]
     list_display_links = ["message"]
     list_filter = [UnresolvedFilter, RuleFilter, "group"]
     list_select_related = ["group", "owner"]
@@ -151,6 +152,10 @@ class AlertAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="Opened", ordering="opened_at")
+    def opened(self, alert: Alert) -> str:
+        return f"{timezone.localtime(alert.opened_at):%Y-%m-%d %H:%M}"
 
     @admin.display(description="Rule", ordering="rule")
     def rule_label(self, alert: Alert) -> str:
