@@ -4,9 +4,20 @@ by prosperas/settings.py, which stays under 500 lines this way. Each is listed i
 from __future__ import annotations
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 
 def backoffice_settings(env: environ.Env) -> dict:
+    values = _read(env)
+    for name, value in values.items():
+        if isinstance(value, int | float) and value <= 0:
+            raise ImproperlyConfigured(f"{name} must be greater than zero, not {value}.")
+    if not 0 < values["ALERT_LENDER_FAILURE_PERCENT"] <= 100:
+        raise ImproperlyConfigured("ALERT_LENDER_FAILURE_PERCENT must be between 1 and 100.")
+    return values
+
+
+def _read(env: environ.Env) -> dict:
     return {
         # How long a staff user sees a lead's personal data unmasked after asking, with a reason.
         "PERSONAL_DATA_REVEAL_MINUTES": env.int("PERSONAL_DATA_REVEAL_MINUTES", default=15),

@@ -95,6 +95,17 @@ def test_confirming_retries_each_lead_once_in_batches_on_its_timeline_and_in_the
     assert Lead.objects.get(pk=outage["before"].pk).status == LeadStatus.DECISION_FAILED
 
 
+def test_a_bulk_retry_of_submissions_sends_each_application_again(outage, queued, django_capture_on_commit_callbacks):
+    bulk = preview(outage, stage="submission").bulk_retry
+    bulk_retry_confirm(bulk_retry_id=bulk.pk, staff=outage["staff"])
+    with django_capture_on_commit_callbacks(execute=True):
+        bulk_retry_batch_run(bulk_retry_id=bulk.pk)
+    lead = outage["submission"]
+    assert Lead.objects.get(pk=lead.pk).status == LeadStatus.SUBMITTING
+    assert queued() == [("apps.lenders.tasks.lender_submit", {"lead_id": lead.pk})]
+    assert Lead.objects.filter(status=LeadStatus.DECISION_FAILED).count() == 5  # the decisions left alone
+
+
 def test_a_lead_retried_by_someone_else_meanwhile_is_left_alone(outage, django_capture_on_commit_callbacks):
     bulk = preview(outage).bulk_retry
     bulk_retry_confirm(bulk_retry_id=bulk.pk, staff=outage["staff"])
