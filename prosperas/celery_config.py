@@ -65,6 +65,12 @@ beat_schedule = {
         "options": {"expires": settings.POSTBACK_FOLLOW_UP_INTERVAL_SECONDS},
     },
     "sweep-lead-notifications": {"task": "apps.leads.tasks.sweep_pending_notifications", "schedule": 300.0},
+    # The marketplace's alerts (apps/backoffice/alerts.py): opened, refreshed and cleared.
+    "evaluate-alerts": {
+        "task": "apps.backoffice.tasks.evaluate_alerts",
+        "schedule": settings.ALERT_EVALUATE_INTERVAL_SECONDS,
+        "options": {"expires": settings.ALERT_EVALUATE_INTERVAL_SECONDS},
+    },
     # Retention (apps/lifecycle): once a day, at a quiet hour of the marketplace's time zone.
     "purge-expired-data": {
         "task": "apps.lifecycle.tasks.purge_expired_data",

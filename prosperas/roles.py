@@ -24,28 +24,35 @@ JOURNEY = ["leads.lead", "leads.leadevent", "leads.decision", "leads.offer", "le
 CATALOG = ["products.productkind", "products.product", "listings.listing", "campaigns.campaign",
            "campaigns.campaignorigin"]
 
+# The alerts a role owns (apps/backoffice/alerts.py) are listed, acknowledged and resolved by it.
+ALERTS_HANDLED = _perms("backoffice.alert", VIEW, CHANGE)
+
 ROLES: dict[str, list[str]] = {
     # Helps consumers and lenders with journeys: reads them (personal data masked) and acts on them.
     "support": [perm for label in JOURNEY for perm in _perms(label, VIEW)]
     + [f"leads.{action}_lead" for action in ("retry", "poll", "cancel", "notify", "review")]
     + _perms("origins.origin", VIEW) + _perms("lenders.lender", VIEW) + _perms("products.product", VIEW)
-    + _perms("listings.listing", VIEW),
+    + _perms("listings.listing", VIEW) + _perms("backoffice.bulkretry", VIEW) + ALERTS_HANDLED,
     # Runs the storefront: products, listings, campaigns (budgets, caps, conditions).
     "marketplace": [perm for label in CATALOG for perm in _perms(label, VIEW, ADD, CHANGE)]
-    + _perms("origins.origin", VIEW) + _perms("lenders.lender", VIEW) + _perms("campaigns.ledgerentry", VIEW),
+    + _perms("origins.origin", VIEW) + _perms("lenders.lender", VIEW) + _perms("campaigns.ledgerentry", VIEW)
+    + ALERTS_HANDLED,
     # Connects lenders: their API settings, credentials, adapters, the sandbox; reads their calls.
     "integrations": _perms("lenders.lender", VIEW, ADD, CHANGE) + _perms("lenders.mappedapi", VIEW, ADD, CHANGE)
     + _perms("sandbox.sandboxlendersettings", VIEW, ADD, CHANGE) + _perms("lenders.lendercall", VIEW)
     + _perms("lenders.postbackauthfailure", VIEW) + _perms("postbacks.postbackevent", VIEW)
-    + _perms("products.product", VIEW) + _perms("origins.origin", VIEW, ADD, CHANGE),
+    + _perms("products.product", VIEW) + _perms("origins.origin", VIEW, ADD, CHANGE) + ALERTS_HANDLED,
     # Answers for personal data and for who did what: the audit log, consents, accounts.
     "compliance": _perms("auditlog.logentry", VIEW) + _perms("leads.lead", VIEW) + _perms("leads.consent", VIEW)
     + _perms("leads.outboxmessage", VIEW)
-    + _perms("leads.leadevent", VIEW) + _perms("auth.user", VIEW) + _perms("auth.group", VIEW),
+    + _perms("leads.leadevent", VIEW) + _perms("auth.user", VIEW) + _perms("auth.group", VIEW)
+    # Sees a consumer's personal data unmasked, one lead at a time, with a reason (apps/leads/reveals.py).
+    + ["leads.reveal_personal_data"] + _perms("leads.personaldatareveal", VIEW) + _perms("backoffice.alert", VIEW),
     # Reads the reports and the numbers behind them; changes nothing.
     "analyst": _perms("leads.lead", VIEW) + _perms("campaigns.campaign", VIEW) + _perms("campaigns.ledgerentry", VIEW)
     + _perms("lenders.lender", VIEW) + _perms("lenders.lendercall", VIEW) + _perms("postbacks.postbackevent", VIEW)
-    + _perms("products.product", VIEW) + _perms("listings.listing", VIEW) + _perms("origins.origin", VIEW),
+    + _perms("products.product", VIEW) + _perms("listings.listing", VIEW) + _perms("origins.origin", VIEW)
+    + _perms("backoffice.alert", VIEW),
 }
 
 
@@ -62,11 +69,20 @@ def roles_sync(apps) -> None:
         config.models_module = kept or True
         create_permissions(config, apps=apps, verbosity=0)
         config.models_module = kept
+    from django.apps import apps as installed_apps
+
+    # An early migration's registry lacks the models and permissions added since (a later
+    # migration of apps/backoffice syncs the roles again); the installed apps must have them all.
+    strict = apps is installed_apps
     Group, Permission = apps.get_model("auth", "Group"), apps.get_model("auth", "Permission")
     for name, wanted in ROLES.items():
         found = []
         for perm in wanted:
             app_label, codename = perm.split(".")
-            found.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+            permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            if permission is None and strict:
+                raise Permission.DoesNotExist(f"{perm} (role {name}) does not exist.")
+            if permission is not None:
+                found.append(permission)
         group, _ = Group.objects.get_or_create(name=name)
         group.permissions.set(found)

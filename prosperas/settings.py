@@ -14,6 +14,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from prosperas.logging_config import logging_config
+from prosperas.settings_backoffice import backoffice_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -263,6 +264,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # DEBUG; the demo and the test suite leave it optional (tests turn it on where they test it).
 STAFF_OTP_REQUIRED = env.bool("STAFF_OTP_REQUIRED", default=not (DEBUG or TESTING))
 OTP_TOTP_ISSUER = "Prosperas staff"
+globals().update(backoffice_settings(env))  # reveals, bulk retries, alerts
 # Login throttling (django-axes): after AXES_FAILURE_LIMIT failed logins for one username from
 # one address, that pair is locked out for AXES_COOLOFF_MINUTES; a success resets the count.
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]

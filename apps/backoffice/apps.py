@@ -3,7 +3,7 @@ from django.apps import AppConfig
 
 class BackofficeConfig(AppConfig):
     """The staff back office: roles (groups made by a migration), the audit log's scope, the
-    staff's second factor."""
+    staff's second factor, bulk retries and the marketplace's alerts."""
 
     name = "apps.backoffice"
     verbose_name = "Back office"
@@ -14,8 +14,8 @@ class BackofficeConfig(AppConfig):
         from apps.backoffice.audit import audited_models_register
 
         audited_models_register()
-        # Sent only for apps with models, which this one has not: after auth's (roles_sync makes
-        # any permission or content type not there yet).
+        # Run once, after auth's signal (roles_sync makes any permission or content type not
+        # there yet), whichever app sends it.
         post_migrate.connect(_roles_sync, dispatch_uid="backoffice_roles_sync")
 
 

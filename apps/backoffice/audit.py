@@ -31,6 +31,8 @@ AUDITED: dict[str, dict] = {
     },
     "campaigns.CampaignOrigin": {"exclude_fields": ["leads_delivered", "counted_day", "counted_day_leads"]},
     "sandbox.SandboxLenderSettings": {},
+    "backoffice.BulkRetry": {"exclude_fields": ["last_lead_id", "retried", "skipped"]},
+    "backoffice.Alert": {"exclude_fields": ["count", "message", "last_seen_at", "notified_at"]},
     "auth.User": {"mask_fields": ["password"], "exclude_fields": ["last_login"], "m2m_fields": ["groups", "user_permissions"]},
     "auth.Group": {"m2m_fields": ["permissions"]},
     "otp_totp.TOTPDevice": {"mask_fields": ["key"], "exclude_fields": ["last_t", "drift", "throttling_failure_timestamp",

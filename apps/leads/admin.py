@@ -13,14 +13,19 @@ from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from apps.campaigns.selectors import marketplace_day
 from apps.leads import reports
-from apps.leads.models import Consent, Decision, Lead, LeadEvent, LeadNotification, Offer, OutboxMessage, Submission
+from apps.leads.models import (
+    Consent, Decision, Lead, LeadEvent, LeadNotification, Offer, OutboxMessage, PersonalDataReveal, Submission,
+)
 from apps.leads.outbox import BACKEND_PATH as OUTBOX_BACKEND
+from apps.leads.reveals import PERMISSION as REVEAL_PERMISSION
+from apps.leads.reveals import RevealRefused, lead_personal_data_reveal, reveal_active
 from apps.leads.staff_actions import ACTIONS, LeadActionRefused, lead_staff_act
 from apps.lenders.models import LenderCall
 from prosperas.admin_inlines import ReadOnlyInline
@@ -108,8 +113,18 @@ class LeadAdmin(admin.ModelAdmin):
                NotificationInline]
     actions = ["mark_reviewed"]
 
+    def get_fieldsets(self, request, obj=None):
+        reveal = reveal_active(lead_id=obj.pk, staff=request.user) if obj is not None else None
+        if reveal is None:
+            return self.fieldsets
+        # Shown unmasked only to this user, while their reveal runs (apps/leads/reveals.py).
+        consumer = (f"Consumer (revealed to you until {timezone.localtime(reveal.expires_at):%H:%M})",
+                    {"fields": [REVEALED.get(field, field) for field in self.fieldsets[1][1]["fields"]]})
+        return [self.fieldsets[0], consumer, *self.fieldsets[2:]]
+
     def get_readonly_fields(self, request, obj=None):
-        return [field for fieldset in self.fieldsets for field in fieldset[1]["fields"] if field != "needs_review"]
+        fieldsets = self.get_fieldsets(request, obj)
+        return [field for fieldset in fieldsets for field in fieldset[1]["fields"] if field != "needs_review"]
 
     def has_add_permission(self, request):
         return False
@@ -142,12 +157,39 @@ class LeadAdmin(admin.ModelAdmin):
     def phone_masked(self, lead):
         return mask(lead.phone, keep=3)
 
+    # Unmasked, only ever in the fieldsets of a user whose reveal of this lead runs (get_fieldsets).
+    @admin.display(description="Document number")
+    def document_number_revealed(self, lead):
+        return lead.document_number
+
+    @admin.display(description="Full name")
+    def full_name_revealed(self, lead):
+        return lead.full_name
+
+    @admin.display(description="Email")
+    def email_revealed(self, lead):
+        return lead.email
+
+    @admin.display(description="Phone")
+    def phone_revealed(self, lead):
+        return lead.phone
+
+    @admin.display(description="Birth date")
+    def birth_date_revealed(self, lead):
+        return lead.birth_date
+
+    @admin.display(description="Monthly income")
+    def monthly_income_revealed(self, lead):
+        return f"{lead.monthly_income:,} {lead.currency}" if lead.monthly_income is not None else ""
+
     # --- The marketplace's funnel report ---------------------------------------------------------------------
 
     def get_urls(self):
         report = path("funnel-report/", self.admin_site.admin_view(self.report_view), name="leads_lead_funnel_report")
         act = path("<int:pk>/act/", self.admin_site.admin_view(require_POST(self.act_view)), name="leads_lead_act")
-        return [report, act, *super().get_urls()]
+        reveal = path("<int:pk>/reveal/", self.admin_site.admin_view(require_POST(self.reveal_view)),
+                      name="leads_lead_reveal")
+        return [report, act, reveal, *super().get_urls()]
 
     # --- Staff actions on one lead (apps/leads/staff_actions.py) -------------------------------------------------
 
@@ -155,7 +197,9 @@ class LeadAdmin(admin.ModelAdmin):
         return [action for action in ACTIONS.values() if request.user.has_perm(f"leads.{action.permission}")]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {**(extra_context or {}), "staff_actions": self.staff_actions_for(request)}
+        extra_context = {**(extra_context or {}), "staff_actions": self.staff_actions_for(request),
+                         "can_reveal": request.user.has_perm(REVEAL_PERMISSION),
+                         "reveal_minutes": settings.PERSONAL_DATA_REVEAL_MINUTES}
         return super().change_view(request, object_id, form_url, extra_context)
 
     def act_view(self, request: HttpRequest, pk: int) -> HttpResponse:
@@ -168,6 +212,19 @@ class LeadAdmin(admin.ModelAdmin):
             self.message_user(request, str(refused), messages.ERROR)
         else:
             self.message_user(request, f"Done: {done}.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:leads_lead_change", args=[pk]))
+
+    def reveal_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not request.user.has_perm(REVEAL_PERMISSION):
+            return HttpResponseForbidden("You may not see consumers' personal data unmasked.")
+        try:
+            reveal = lead_personal_data_reveal(lead_id=pk, staff=request.user, reason=request.POST.get("reason", ""))
+        except RevealRefused as refused:
+            self.message_user(request, str(refused), messages.ERROR)
+        else:
+            until = timezone.localtime(reveal.expires_at)
+            self.message_user(request, f"Personal data shown to you until {until:%H:%M}; this is logged.",
+                              messages.WARNING)
         return HttpResponseRedirect(reverse("admin:leads_lead_change", args=[pk]))
 
     def report_view(self, request: HttpRequest) -> HttpResponse:
@@ -218,6 +275,26 @@ class OfferAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.register(PersonalDataReveal)
+class PersonalDataRevealAdmin(admin.ModelAdmin):
+    """Who saw which consumer's personal data, why and until when (also in the audit log)."""
+
+    list_display = ["created_at", "lead", "staff", "reason", "expires_at"]
+    list_select_related = ["lead", "staff"]
+    list_filter = ["staff"]
+    search_fields = ["=lead__tracking_id"]
+    readonly_fields = list_display
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(OutboxMessage)
 class OutboxAdmin(admin.ModelAdmin):
     """The demo's emails (apps/leads/outbox.py), for staff to read: never changed or sent from here.
@@ -250,6 +327,8 @@ class OutboxAdmin(admin.ModelAdmin):
                            mark_safe(html), message.text_body)  # noqa: S308 - sanitized by nh3 just above
 
 
+REVEALED = {f"{name}_masked": f"{name}_revealed" for name in
+            ("document_number", "full_name", "email", "phone", "birth_date", "monthly_income")}
 OUTBOX_HTML_TAGS = {"p", "a", "strong", "em", "b", "i", "br", "div", "span", "ul", "ol", "li", "h1", "h2", "h3"}
 
 

@@ -5,6 +5,7 @@ monthly income are encrypted at rest; what a query needs of the income is its co
 (IncomeBand), kept beside it in clear. Document type and amounts are not personal on their own.
 """
 
+from django.conf import settings
 from django.db import models
 
 from prosperas.crypto import EncryptedIntegerField, EncryptedJSONField, EncryptedTextField
@@ -111,6 +112,9 @@ class Lead(models.Model):
             ("cancel_lead", "Can cancel a lead"),
             ("notify_lead", "Can resend a lead's consumer email"),
             ("review_lead", "Can review leads and add notes"),
+            # Seeing the consumer's personal data unmasked: asked with a reason, for a while
+            # (PersonalDataReveal), every time logged.
+            ("reveal_personal_data", "Can see a lead's personal data unmasked, with a reason"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["tracking_id"], name="lead_tracking_id_unique"),
@@ -352,3 +356,21 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"message {self.pk} of {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class PersonalDataReveal(models.Model):
+    """A staff user's leave to see one lead's personal data unmasked until `expires_at`, given
+    for a reason (apps/leads/reveals.py). Each is also an entry in the audit log."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="reveals")
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=400)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["lead", "staff", "-expires_at"])]
+
+    def __str__(self) -> str:
+        return f"reveal of lead {self.lead_id} to {self.staff_id}"
