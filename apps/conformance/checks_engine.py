@@ -158,9 +158,11 @@ def check_idempotent_submission(run: EngineRun, decided: Check) -> Check:
 
 def check_rejection(run: EngineRun) -> Check:
     rejected = journeys.decide(run.journey(run.profile.rejected_income), seconds=run.decision_seconds)
-    invalid = journeys.decide(run.journey(run.profile.approved_income, document_type="XX"), seconds=run.decision_seconds)
+    # Data no lender can take: an unknown document type and no birth date.
+    invalid = journeys.decide(run.journey(run.profile.approved_income, document_type="XX", birth_date=""),
+                              seconds=run.decision_seconds)
     evidence = [note("Consumer meant to be rejected"), *calls_evidence(rejected.pk),
-                note("Consumer with invalid data (document type XX)"), *calls_evidence(invalid.pk)]
+                note("Consumer with invalid data (document type XX, no birth date)"), *calls_evidence(invalid.pk)]
     problems = []
     rejected_calls = LenderCall.objects.filter(lead=rejected)
     decision = journeys.decision_of(rejected)

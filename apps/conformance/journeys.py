@@ -67,15 +67,17 @@ def requested_amount(product: Product) -> int:
 
 
 @transaction.atomic
-def journey_create(target: Target, *, income: int, document_number: str, document_type: str = "CC") -> Lead:
-    """A test journey whose consumer has given identity and income: waiting for the decision."""
+def journey_create(target: Target, *, income: int, document_number: str, document_type: str = "CC",
+                   **contact: str) -> Lead:
+    """A test journey whose consumer has given identity and income: waiting for the decision.
+    `contact` overrides the synthetic consumer's CONTACT values."""
     origin = kit_origin()
     lead = Lead.objects.create(
         origin=origin, tracking_id=tracking_id_mint(origin=origin), public_token=secrets.token_urlsafe(32),
         listing_id=target.listing_pk, product=target.product, lender=target.lender, currency=target.product.currency,
         status=LeadStatus.AWAITING_DECISION, identity_at=timezone.now(), document_type=document_type,
         document_number=document_number, monthly_income=income, monthly_income_band=IncomeBand.of(income),
-        requested_amount=requested_amount(target.product), **CONTACT,
+        requested_amount=requested_amount(target.product), **{**CONTACT, **contact},
     )
     lead_extra_data_set(lead=lead, values=EXTRA)
     return lead
