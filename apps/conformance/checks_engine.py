@@ -92,9 +92,9 @@ def check_submission(run: EngineRun) -> Check:
     lead = journeys.submit(Lead.objects.get(pk=lead.pk), seconds=run.decision_seconds)
     run.approved = lead
     evidence = calls_evidence(lead.pk)
-    how = "submitted" if lender_submits(run.lender) else "no submission call: the offer's URL is the redirect"
+    how = "by its submission call" if lender_submits(run.lender) else "no submission call: the offer's URL is the redirect"
     if lead.status == LeadStatus.SUBMITTED and lead.redirect_url:
-        return Check("submission", PASSED, f"Submitted ({how}); redirect {lead.redirect_url}.", evidence)
+        return Check("submission", PASSED, f"Submitted ({how}); redirect URL {lead.redirect_url}.", evidence)
     return Check("submission", FAILED, f"Expected submitted with a redirect URL; the journey is {lead.status}.", evidence)
 
 

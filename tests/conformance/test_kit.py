@@ -16,7 +16,7 @@ def failed_checks(run: ConformanceRun) -> set[str]:
     return {check["name"] for check in run.checks if check["status"] == "failed"}
 
 
-def test_a_well_behaved_embedded_lender_certifies(kit_lender):
+def test_a_well_behaved_embedded_lender_certifies(kit_lender):  # also by the command: test_entry_points
     run = run_kit(kit_lender("embedded"))
     assert run.status == "passed", [(c["name"], c["summary"]) for c in run.checks if c["status"] != "passed"]
     assert Certificate.objects.filter(run=run, lender=run.lender).exists()
