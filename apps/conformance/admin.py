@@ -104,7 +104,7 @@ class CertificateAdmin(admin.ModelAdmin):
     def valid(self, obj: Certificate) -> bool:
         return obj.is_valid()
 
-    @admin.action(description="Revoke the selected certificates")
+    @admin.action(description="Revoke the selected certificates", permissions=["change"])
     def revoke(self, request, queryset):
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"{count} certificate(s) revoked.", messages.WARNING)
