@@ -55,7 +55,8 @@ def postbacks_ask(*, lender: Lender, profile, click_ids: list[str], started_at: 
         return window, note("Send a postback for each of these click_ids within the window", click_ids=click_ids,
                             postback_url=postback_url(), window_seconds=profile.postback_window_seconds)
     try:
-        answer = requests.post(url, json={"click_ids": click_ids, "postback_url": postback_url()},
+        answer = requests.post(url, json={"click_ids": click_ids, "postback_url": postback_url(),
+                                          "window_seconds": profile.postback_window_seconds},
                                timeout=TRIGGER_TIMEOUT_SECONDS)
         told = f"HTTP {answer.status_code}"
     except requests.RequestException as exc:

@@ -13,9 +13,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from celery import current_app
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from apps.conformance.models import ConformanceRun
 from apps.lenders.activation import (
@@ -26,6 +29,9 @@ from apps.lenders.activation import (
 from apps.lenders.models import Lender
 
 RUN_TASK = "apps.conformance.tasks.conformance_run"
+# The task's hard time limit (apps/conformance/tasks.py): no run lasts longer.
+RUN_TIME_LIMIT = 21 * 60
+OPEN_STATUSES = (ConformanceRun.Status.QUEUED, ConformanceRun.Status.RUNNING)
 
 
 class ActivationRefused(Exception):
@@ -47,7 +53,7 @@ def conformance_target(lender: Lender, environment: str) -> Lender:
 def conformance_run_start(*, lender: Lender, environment: str = Lender.Environment.STAGING, user=None,
                           enqueue: bool = True) -> ConformanceRun:
     target = conformance_target(lender, environment)
-    open_statuses = (ConformanceRun.Status.QUEUED, ConformanceRun.Status.RUNNING)
+    _lost_runs_close(target)
     try:
         with transaction.atomic():
             run = ConformanceRun.objects.create(lender=target, environment=target.environment,
@@ -56,8 +62,18 @@ def conformance_run_start(*, lender: Lender, environment: str = Lender.Environme
                 transaction.on_commit(
                     lambda: current_app.signature(RUN_TASK, kwargs={"run_id": run.pk}).apply_async(), robust=True)
     except IntegrityError:  # one already queued or running: that one is the answer
-        return ConformanceRun.objects.get(lender=target, status__in=open_statuses)
+        return ConformanceRun.objects.get(lender=target, status__in=OPEN_STATUSES)
     return run
+
+
+def _lost_runs_close(lender: Lender) -> int:
+    """An unfinished run older than the task's hard time limit lost its task (broker down at
+    commit, worker killed): closed as an error, so it blocks no new run."""
+    cutoff = timezone.now() - timedelta(seconds=RUN_TIME_LIMIT)
+    return ConformanceRun.objects.filter(lender=lender, status__in=OPEN_STATUSES, created_at__lt=cutoff).update(
+        status=ConformanceRun.Status.ERROR, finished_at=timezone.now(), progress="finished",
+        error="The run's task was lost (its worker stopped or the broker lost it): start a new run.",
+    )
 
 
 @transaction.atomic

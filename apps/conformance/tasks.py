@@ -4,10 +4,10 @@ from celery import shared_task
 
 from apps.conformance.models import ConformanceRun
 from apps.conformance.runner import conformance_run_execute
+from apps.conformance.services import RUN_TIME_LIMIT
 
 # A run waits on a lender's decisions and postbacks: several minutes at most.
-RUN_SOFT_TIME_LIMIT = 20 * 60
-RUN_TIME_LIMIT = 21 * 60
+RUN_SOFT_TIME_LIMIT = RUN_TIME_LIMIT - 60
 
 
 @shared_task(name="apps.conformance.tasks.conformance_run", acks_late=True, soft_time_limit=RUN_SOFT_TIME_LIMIT,

@@ -264,18 +264,19 @@ def portal(request: HttpRequest, lender_code: str) -> HttpResponse:
 @_sandbox_enabled
 def postbacks_send(request: HttpRequest, lender_code: str) -> HttpResponse:
     """Tell the sandbox lender to send its postbacks for these click_ids (the conformance kit's
-    journeys): `{"click_ids": [...], "postback_url": "..."}`, answered 202 at once; the postbacks
-    follow from a background thread, as a lender's would (postbacks.sandbox_postbacks_dispatch)."""
+    journeys): `{"click_ids": [...]}`, answered 202 at once; the postbacks follow from a
+    background thread, as a lender's would (postbacks.sandbox_postbacks_dispatch). They go to this
+    platform's own postback endpoint, never to an address the request names: signed postbacks
+    are not handed to whoever asks."""
     lender = _portal_lender(lender_code)
     payload = request_json(request)
     click_ids = payload.get("click_ids") if isinstance(payload, dict) else None
-    url = payload.get("postback_url") if isinstance(payload, dict) else None
-    if not (isinstance(click_ids, list) and 0 < len(click_ids) <= 50 and all(isinstance(c, str) for c in click_ids)
-            and isinstance(url, str) and url.startswith(("http://", "https://"))):
-        return JsonResponse({"errors": [{"field": "body", "message": "Give click_ids (1-50 strings) and postback_url."}]},
+    if not (isinstance(click_ids, list) and 0 < len(click_ids) <= 50
+            and all(isinstance(c, str) and 0 < len(c) <= 255 for c in click_ids)):
+        return JsonResponse({"errors": [{"field": "click_ids", "message": "Give 1 to 50 click_ids (strings)."}]},
                             status=400)
-    sent = sandbox_postbacks_dispatch(lender=lender, knobs=services.sandbox_settings_for(lender),
-                                      click_ids=click_ids, url=url)
+    sent = sandbox_postbacks_dispatch(lender=lender, knobs=services.sandbox_settings_for(lender), click_ids=click_ids,
+                                      url=request.build_absolute_uri("/api/v1/postbacks"))
     return JsonResponse({"accepted": len(click_ids), "postbacks": sent}, status=202)
 
 
