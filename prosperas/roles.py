@@ -41,13 +41,17 @@ ROLES: dict[str, list[str]] = {
     "integrations": _perms("lenders.lender", VIEW, ADD, CHANGE) + _perms("lenders.mappedapi", VIEW, ADD, CHANGE)
     + _perms("sandbox.sandboxlendersettings", VIEW, ADD, CHANGE) + _perms("lenders.lendercall", VIEW)
     + _perms("lenders.postbackauthfailure", VIEW) + _perms("postbacks.postbackevent", VIEW)
-    + _perms("products.product", VIEW) + _perms("origins.origin", VIEW, ADD, CHANGE) + ALERTS_HANDLED,
+    + _perms("products.product", VIEW) + _perms("origins.origin", VIEW, ADD, CHANGE) + ALERTS_HANDLED
+    # ...and certifies them: conformance runs, their profiles and certificates (revoking one).
+    + _perms("conformance.conformancerun", VIEW, ADD) + _perms("conformance.conformanceprofile", VIEW, ADD, CHANGE)
+    + _perms("conformance.certificate", VIEW, CHANGE) + _perms("conformance.activationoverride", VIEW),
     # Answers for personal data and for who did what: the audit log, consents, accounts.
     "compliance": _perms("auditlog.logentry", VIEW) + _perms("leads.lead", VIEW) + _perms("leads.consent", VIEW)
     + _perms("leads.outboxmessage", VIEW)
     + _perms("leads.leadevent", VIEW) + _perms("auth.user", VIEW) + _perms("auth.group", VIEW)
     # Sees a consumer's personal data unmasked, one lead at a time, with a reason (apps/leads/reveals.py).
-    + ["leads.reveal_personal_data"] + _perms("leads.personaldatareveal", VIEW) + _perms("backoffice.alert", VIEW),
+    + ["leads.reveal_personal_data"] + _perms("leads.personaldatareveal", VIEW) + _perms("backoffice.alert", VIEW)
+    + _perms("conformance.activationoverride", VIEW),
     # Reads the reports and the numbers behind them; changes nothing.
     "analyst": _perms("leads.lead", VIEW) + _perms("campaigns.campaign", VIEW) + _perms("campaigns.ledgerentry", VIEW)
     + _perms("lenders.lender", VIEW) + _perms("lenders.lendercall", VIEW) + _perms("postbacks.postbackevent", VIEW)

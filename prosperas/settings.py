@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "apps.flow",
     "apps.origin_api",
     "apps.sandbox",
+    "apps.conformance",
     "oauth2_provider",
     "apps.backoffice",
     "apps.lifecycle",
@@ -205,6 +206,10 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # --- Sandbox lenders --------------------------------------------------------------------------
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG or TESTING)
+# The conformance kit (apps/conformance) and the production activation rule it owns.
+LENDER_ACTIVATION_POLICY = "apps.conformance.activation"
+CONFORMANCE_LATENCY_TARGET_MS = env.int("CONFORMANCE_LATENCY_TARGET_MS", default=5000)
+CONFORMANCE_CERTIFICATE_DAYS = env.int("CONFORMANCE_CERTIFICATE_DAYS", default=90)
 
 # --- Postbacks --------------------------------------------------------------------------------
 POSTBACK_MAX_BODY_BYTES = 64 * 1024

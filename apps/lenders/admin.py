@@ -27,6 +27,11 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from apps.lenders import selectors
+from apps.lenders.activation import (
+    activation_is_guarded,
+    lender_activation_override_record,
+    lender_activation_refusal,
+)
 from apps.lenders.circuit import lender_circuit_force
 from apps.lenders.config import lender_callback_url
 from apps.lenders.tools import lender_dry_run, lender_secrets_apply
@@ -97,6 +102,11 @@ class LenderAdminForm(forms.ModelForm):
         # Secrets are set by lender_secrets_apply from the write-only inputs, never bound directly.
         exclude = ["credentials", "postback_secret", "postback_secret_previous"]
 
+    activation_override_reason = forms.CharField(
+        required=False, strip=True, widget=forms.Textarea(attrs={"rows": 2}), label="Activation override reason",
+        help_text="Only to turn a production row active without a valid conformance certificate of its staging "
+                  "row: why (recorded with your user).",
+    )
     new_credential_name = forms.SlugField(required=False, help_text="Add another credential by name.")
     new_credential_value = forms.CharField(required=False, strip=True, widget=forms.PasswordInput(render_value=False))
 
@@ -113,7 +123,24 @@ class LenderAdminForm(forms.ModelForm):
             self.add_error("postback_secret", "A new lender needs a postback secret.")
         if bool(cleaned.get("new_credential_name")) != bool(cleaned.get("new_credential_value")):
             self.add_error("new_credential_value", "Give both a name and a value, or neither.")
+        self._activation_check(cleaned)
         return cleaned
+
+    def _activation_check(self, cleaned: dict) -> None:
+        """Turning a production row active needs its staging row's certificate, or a reason."""
+        self.activation_refusal = ""
+        fields = {name: cleaned.get(name) for name in ("is_active", "environment", "staging_counterpart", "code")}
+        if any(value is None for name, value in fields.items() if name != "staging_counterpart"):
+            return
+        candidate = Lender(pk=self.instance.pk, is_active=fields["is_active"], environment=fields["environment"],
+                           staging_counterpart=fields["staging_counterpart"], code=fields["code"])
+        was_active = bool(self.instance.pk) and Lender.objects.filter(pk=self.instance.pk, is_active=True).exists()
+        if not activation_is_guarded(lender=candidate, was_active=was_active):
+            return
+        refusal = lender_activation_refusal(candidate)
+        if refusal and not cleaned.get("activation_override_reason"):
+            self.add_error("is_active", f"{refusal} Give an activation override reason to activate it anyway.")
+        self.activation_refusal = refusal
 
     def credential_updates(self) -> dict[str, str]:
         updates = {
@@ -224,10 +251,16 @@ class LenderAdmin(admin.ModelAdmin):
         if not (obj and obj.pk):
             return "–"
         stats = reverse("admin:lenders_lender_stats") + f"?lender={obj.pk}"
+        try:  # the conformance kit's page, when its app is installed (it sits above this one)
+            conformance = format_html(' · <a href="{}">Conformance run</a>',
+                                      reverse("admin:conformance_conformancerun_start", args=[obj.pk]))
+        except NoReverseMatch:
+            conformance = ""
         if obj.environment != Lender.Environment.STAGING:
-            return format_html('<a href="{}">Call statistics</a> · dry runs are for staging lenders only', stats)
-        return format_html('<a href="{}">Dry run (prequalify with made-up data)</a> · <a href="{}">Call statistics</a>',
-                           reverse("admin:lenders_lender_dry_run", args=[obj.pk]), stats)
+            return format_html('<a href="{}">Call statistics</a> · dry runs are for staging lenders only{}', stats,
+                               conformance)
+        return format_html('<a href="{}">Dry run (prequalify with made-up data)</a> · <a href="{}">Call statistics</a>{}',
+                           reverse("admin:lenders_lender_dry_run", args=[obj.pk]), stats, conformance)
 
     @admin.action(description="Force the circuit OPEN (stop calling; probes will not close it)")
     def force_circuit_open(self, request, queryset):
@@ -284,6 +317,13 @@ class LenderAdmin(admin.ModelAdmin):
                    "opts": self.model._meta, "original": lender}
         return TemplateResponse(request, "admin/lenders/lender/dry_run.html", context)
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        refusal = getattr(form, "activation_refusal", "")
+        if refusal:  # activated despite the policy's refusal: the form required a reason
+            lender_activation_override_record(lender=obj, user=request.user, refusal=refusal,
+                                              reason=form.cleaned_data["activation_override_reason"])
+
     def get_form(self, request, obj=None, change=False, **kwargs):
         # The credential inputs depend on the lender's adapter and stored keys: declared on a
         # subclass made per request, so the admin's fieldsets can name them.
@@ -293,7 +333,8 @@ class LenderAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         credential_fields = [CREDENTIAL_PREFIX + name for name in credential_names_for(obj)]
         return [
-            (None, {"fields": ["code", "name", "adapter", "base_url", "environment", "is_active", *(["tools"] if obj else [])]}),
+            (None, {"fields": ["code", "name", "adapter", "base_url", "environment", "staging_counterpart", "is_active",
+                               "activation_override_reason", *(["tools"] if obj else [])]}),
             ("Calls", {"fields": ["timeout_seconds", "max_retries", "pending_timeout_seconds",
                                   *(["callback_url", "recent_calls"] if obj else [])]}),
             ("Circuit breaker", {"fields": ["circuit_state", "circuit_changed_at", "circuit_note", "circuit_held_open"],

@@ -68,6 +68,14 @@ class Lender(models.Model):
     base_url = models.URLField(max_length=500, help_text="The lender API's base URL for this environment.")
     environment = models.CharField(max_length=20, choices=Environment.choices, default=Environment.STAGING)
     is_active = models.BooleanField(default=True)
+    # A production row names the staging row the same lender integrates against first: turning
+    # the production row active needs a valid conformance certificate of that staging row
+    # (apps/lenders/activation.py; the policy itself lives in the conformance app).
+    staging_counterpart = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="production_counterpart",
+        limit_choices_to={"environment": "staging"},
+        help_text="Production rows only: this lender's staging row, whose conformance certificate activation needs.",
+    )
     timeout_seconds = models.PositiveSmallIntegerField(
         default=20,
         validators=[MinValueValidator(TIMEOUT_MIN_SECONDS), MaxValueValidator(TIMEOUT_MAX_SECONDS)],
@@ -129,6 +137,15 @@ class Lender(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code}, {self.environment})"
+
+    def clean(self) -> None:
+        counterpart = self.staging_counterpart
+        if counterpart is None:
+            return
+        if self.environment != self.Environment.PRODUCTION:
+            raise ValidationError({"staging_counterpart": "Only a production row names a staging counterpart."})
+        if counterpart.environment != self.Environment.STAGING or counterpart.pk == self.pk:
+            raise ValidationError({"staging_counterpart": "The counterpart must be another lender row, in staging."})
 
     @property
     def ip_allowlist(self) -> list[str]:

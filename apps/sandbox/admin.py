@@ -43,6 +43,9 @@ class SandboxLenderSettingsAdmin(admin.ModelAdmin):
             (None, {"fields": ["lender"], "description": rules_help()}),
             ("Knobs", {"fields": ["latency_ms", "failure_script", "stall_seconds", "pending_seconds",
                                   "pending_then_resolve", "callback_delay_seconds", "callback_url", "token_ttl_seconds"]}),
+            ("Conformance knobs (each breaks one check of the conformance kit)", {"fields": [
+                "repeat_answers_differ", "rejection_as_error", "handoff_refused", "postback_click_id_changed",
+                "postback_bad_signature", "postback_nonce_reused", "postback_bad_transition"]}),
             ("Activity", {"fields": ["calls_received", "tokens_issued", "callbacks_sent", "updated_at"]}),
         ]
 

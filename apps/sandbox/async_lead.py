@@ -136,10 +136,13 @@ def sandbox_lead_create(*, lender: Lender, payload: Any, go_base_url: str) -> se
     if errors:
         return _errors(*errors)
     existing = SandboxApplication.objects.filter(lender=lender, tracking_id=payload["partnerLeadId"]).first()
-    if existing is not None:
-        return services.SandboxAnswer(200, lead_state(existing))
-    lead_uuid = str(uuid.uuid4())
     knobs = services.sandbox_settings_for(lender)
+    if existing is not None:
+        state = lead_state(existing)
+        if knobs.repeat_answers_differ:  # a lender that is not idempotent: a new lead each time
+            state = {**state, "uuid": str(uuid.uuid4())}
+        return services.SandboxAnswer(200, state)
+    lead_uuid = str(uuid.uuid4())
     final = _final_state(product, payload, lead_uuid, go_base_url=f"{go_base_url}/{lead_uuid}")
     created = {"uuid": lead_uuid, "partnerLeadId": payload["partnerLeadId"], "status": "created"}
     try:
@@ -189,7 +192,10 @@ def sandbox_lead_get(*, lender: Lender, lead_uuid: str) -> services.SandboxAnswe
     application = SandboxApplication.objects.filter(lender=lender, application_ref=lead_uuid).first()
     if application is None:
         return services.SandboxAnswer(404, {"errors": [{"field": "uuid", "message": "No such lead."}]})
-    return services.SandboxAnswer(200, lead_state(application))
+    state = lead_state(application)
+    if state.get("status") == "no_offers" and services.sandbox_rejection_as_error(services.sandbox_settings_for(lender)):
+        return services.sandbox_rejection_as_error(services.sandbox_settings_for(lender))
+    return services.SandboxAnswer(200, state)
 
 
 def sandbox_product_follow(*, lender: Lender, lead_uuid: str, product_id: str) -> str | None:

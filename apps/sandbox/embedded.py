@@ -117,7 +117,10 @@ def sandbox_decide(
     final = _rejection(tracking_id, ref, "consumer_not_eligible") if income < services.REJECT_BELOW_INCOME else approval
     fields: dict[str, Any] = {"product_id": product.product_id, "decision": final["decision"], "decision_body": final}
     knobs = knobs or services.sandbox_settings_for(lender)
-    if str(income).endswith(services.PENDING_SUFFIX) or knobs.pending_then_resolve:
+    pending = str(income).endswith(services.PENDING_SUFFIX) or knobs.pending_then_resolve
+    if final["decision"] == "rejected" and not pending and services.sandbox_rejection_as_error(knobs):
+        return services.sandbox_rejection_as_error(knobs)
+    if pending:
         fields.update(
             decision="pending", resolves_at=timezone.now() + timedelta(seconds=knobs.pending_seconds), resolution_body=final,
             decision_body={"trackingId": tracking_id, "decision": "pending", "reason": "manual_review",
@@ -130,7 +133,9 @@ def sandbox_decide(
             )
     except IntegrityError:  # a repeat, or the same trackingId twice at once: the first one wins.
         application = SandboxApplication.objects.get(lender=lender, tracking_id=tracking_id)
-        return services.SandboxAnswer(200, _current_decision(application))
+        body = _current_decision(application)
+        return services.SandboxAnswer(200, {**body, "applicationRef": services.sandbox_repeat_reference(
+            knobs, body["applicationRef"], prefix="APP-")})
     if application.decision == "pending":
         services.sandbox_callback_schedule(lender=lender, knobs=knobs, body=application.resolution_body,
                                   after_seconds=knobs.pending_seconds)

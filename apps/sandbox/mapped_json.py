@@ -171,14 +171,19 @@ def sandbox_mapped_request(*, lender: Lender, payload: Any, portal_url: str) -> 
         return _errors(*errors)
     reference = payload["referencia"]
     existing = SandboxApplication.objects.filter(lender=lender, tracking_id=reference).first()
+    knobs = services.sandbox_settings_for(lender)
     if existing is not None:
-        return services.SandboxAnswer(200, {"data": _current(existing)})
+        body = _current(existing)
+        return services.SandboxAnswer(200, {"data": {**body, "radicado": services.sandbox_repeat_reference(
+            knobs, body["radicado"], prefix="RAD-")}})
     filed = f"RAD-{secrets.token_hex(5).upper()}"
     income, requested = payload["cliente"]["ingresoMensual"], payload.get("montoSolicitado")
     final = _final(product, reference, filed, income, requested, portal_url)
-    knobs = services.sandbox_settings_for(lender)
     fields: dict[str, Any] = {"decision": final["estado"], "decision_body": final}
-    if str(income).endswith(services.PENDING_SUFFIX) or knobs.pending_then_resolve:
+    pending = str(income).endswith(services.PENDING_SUFFIX) or knobs.pending_then_resolve
+    if final["estado"] == "RECHAZADO" and not pending and services.sandbox_rejection_as_error(knobs):
+        return services.sandbox_rejection_as_error(knobs)
+    if pending:
         fields.update(decision="EN_ESTUDIO", resolution_body=final,
                       resolves_at=timezone.now() + timedelta(seconds=knobs.pending_seconds),
                       decision_body={"referencia": reference, "estado": "EN_ESTUDIO", "radicado": filed, "motivo": None,

@@ -67,6 +67,22 @@ class SandboxLenderSettings(models.Model):
     token_ttl_seconds = models.PositiveIntegerField(
         default=3600, help_text="Lifetime of the OAuth2 tokens the sandbox issues (async and offers styles)."
     )
+    # Knobs that break one conformance check each (apps/conformance): a lender that gets its
+    # integration wrong in that one way, for the kit to catch.
+    repeat_answers_differ = models.BooleanField(
+        default=False, help_text="Idempotency broken: a repeated trackingId gets a new application reference.")
+    rejection_as_error = models.BooleanField(
+        default=False, help_text="A rejection is answered as HTTP 500 instead of a business answer.")
+    handoff_refused = models.BooleanField(
+        default=False, help_text="The portal page answers 400 to a hand-off that carries click_id.")
+    postback_click_id_changed = models.BooleanField(
+        default=False, help_text="Postbacks sent for the conformance kit carry the click_id upper-cased.")
+    postback_bad_signature = models.BooleanField(
+        default=False, help_text="Postbacks sent for the conformance kit are signed with a wrong secret.")
+    postback_nonce_reused = models.BooleanField(
+        default=False, help_text="Postbacks sent for the conformance kit all carry the same nonce.")
+    postback_bad_transition = models.BooleanField(
+        default=False, help_text="Postbacks sent for the conformance kit report a rejection after the disbursement.")
     tokens_issued = models.PositiveIntegerField(default=0, editable=False)
     callbacks_sent = models.PositiveIntegerField(default=0, editable=False)
     calls_received = models.PositiveIntegerField(default=0, editable=False)

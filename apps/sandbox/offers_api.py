@@ -178,8 +178,11 @@ def sandbox_offers_answer(*, lender: Lender, payload: Any, idempotency_key: str,
         return services.SandboxAnswer(400, {"errors": [{"code": "MKTPL-400", "message": "Body must be a JSON object."}]})
     key = idempotency_key or str(_object(payload, "identification").get("client_reference_id") or "")
     existing = SandboxApplication.objects.filter(lender=lender, tracking_id=key).first() if key else None
+    knobs = services.sandbox_settings_for(lender)
     if existing is not None:
-        return services.SandboxAnswer(200, existing.decision_body)
+        body = existing.decision_body
+        return services.SandboxAnswer(200, {**body, "referral_code": services.sandbox_repeat_reference(
+            knobs, body["referral_code"])})
     assertions = _assertions(payload, product)
     identification = _object(payload, "identification")
     if assertions:
@@ -191,6 +194,8 @@ def sandbox_offers_answer(*, lender: Lender, payload: Any, idempotency_key: str,
     offers = [] if code else _offers(product, payload, referral, portal_url)
     if not code and not offers:
         code = "MKTPL-1009"
+    if code and services.sandbox_rejection_as_error(knobs):
+        return services.sandbox_rejection_as_error(knobs)
     body = {"referral_code": referral, "offers_url": f"{portal_url}?ref={referral}", "identification": identification,
             "offers": offers, "errors": [{"code": code, "message": BUSINESS[code]}] if code else []}
     if key:

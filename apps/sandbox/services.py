@@ -122,6 +122,19 @@ def _script_step_consume(lender: Lender) -> tuple[str, SandboxLenderSettings]:
     return step, row
 
 
+def sandbox_rejection_as_error(knobs: SandboxLenderSettings) -> SandboxAnswer | None:
+    """The `rejection_as_error` knob: a rejection answered as a server error (else None)."""
+    if knobs.rejection_as_error:
+        return SandboxAnswer(500, {"error": "Internal server error."})
+    return None
+
+
+def sandbox_repeat_reference(knobs: SandboxLenderSettings, reference: str, *, prefix: str = "") -> str:
+    """The reference a repeated request is answered with: the stored one, or with the
+    `repeat_answers_differ` knob a new one each time (a lender that is not idempotent)."""
+    return f"{prefix}{secrets.token_hex(5).upper()}" if knobs.repeat_answers_differ else reference
+
+
 # --- OAuth2 tokens (async and offers styles) -------------------------------------------------
 
 

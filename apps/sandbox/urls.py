@@ -18,4 +18,5 @@ urlpatterns = [
     *sandbox_urlpatterns(),
     path("portal/<str:lender_code>/sign", views.portal, name="portal"),
     path("portal/<str:lender_code>/postback", views.portal_postback, name="portal-postback"),
+    path("postbacks/<str:lender_code>/send", views.postbacks_send, name="postbacks-send"),
 ]

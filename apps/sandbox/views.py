@@ -33,6 +33,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.lenders.models import Lender
 from apps.sandbox import services
 from apps.sandbox.models import SandboxApplication, SandboxLenderSettings
+from apps.sandbox.postbacks import sandbox_postbacks_dispatch
 from prosperas.db import connection_give_back, database_released
 from prosperas.inbound.signing import signatures_match
 
@@ -252,7 +253,31 @@ def _portal_lender(lender_code: str) -> Lender:
 @_sandbox_enabled
 def portal(request: HttpRequest, lender_code: str) -> HttpResponse:
     lender = _portal_lender(lender_code)
+    knobs = services.sandbox_settings_for(lender)
+    if knobs.handoff_refused and "click_id" in request.GET:  # a landing page that rejects our parameters
+        return HttpResponse("Unknown parameter: click_id", status=400, content_type="text/plain")
     return render(request, "sandbox/portal.html", _portal_context(request, lender, request.GET))
+
+
+@require_POST
+@csrf_exempt
+@_sandbox_enabled
+def postbacks_send(request: HttpRequest, lender_code: str) -> HttpResponse:
+    """Tell the sandbox lender to send its postbacks for these click_ids (the conformance kit's
+    journeys): `{"click_ids": [...]}`, answered 202 at once; the postbacks follow from a
+    background thread, as a lender's would (postbacks.sandbox_postbacks_dispatch). They go to this
+    platform's own postback endpoint, never to an address the request names: signed postbacks
+    are not handed to whoever asks."""
+    lender = _portal_lender(lender_code)
+    payload = request_json(request)
+    click_ids = payload.get("click_ids") if isinstance(payload, dict) else None
+    if not (isinstance(click_ids, list) and 0 < len(click_ids) <= 50
+            and all(isinstance(c, str) and 0 < len(c) <= 255 for c in click_ids)):
+        return JsonResponse({"errors": [{"field": "click_ids", "message": "Give 1 to 50 click_ids (strings)."}]},
+                            status=400)
+    sent = sandbox_postbacks_dispatch(lender=lender, knobs=services.sandbox_settings_for(lender), click_ids=click_ids,
+                                      url=request.build_absolute_uri("/api/v1/postbacks"))
+    return JsonResponse({"accepted": len(click_ids), "postbacks": sent}, status=202)
 
 
 @require_http_methods(["POST"])
