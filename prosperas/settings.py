@@ -481,3 +481,10 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG or TESTING else "jso
 if LOG_FORMAT not in {"json", "plain"}:
     raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}.")
 LOGGING = logging_config(level=LOG_LEVEL, line_format=LOG_FORMAT)
+
+# Error and trace export, each off unless its variable is set (prosperas/telemetry.py; README).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="production")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="prosperas")
