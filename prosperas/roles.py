@@ -41,7 +41,9 @@ ROLES: dict[str, list[str]] = {
     # Answers for personal data and for who did what: the audit log, consents, accounts.
     "compliance": _perms("auditlog.logentry", VIEW) + _perms("leads.lead", VIEW) + _perms("leads.consent", VIEW)
     + _perms("leads.outboxmessage", VIEW)
-    + _perms("leads.leadevent", VIEW) + _perms("auth.user", VIEW) + _perms("auth.group", VIEW),
+    + _perms("leads.leadevent", VIEW) + _perms("auth.user", VIEW) + _perms("auth.group", VIEW)
+    # Serves consumers' data requests: export and erasure by document number (apps/lifecycle).
+    + _perms("lifecycle.datarequest", VIEW, ADD),
     # Reads the reports and the numbers behind them; changes nothing.
     "analyst": _perms("leads.lead", VIEW) + _perms("campaigns.campaign", VIEW) + _perms("campaigns.ledgerentry", VIEW)
     + _perms("lenders.lender", VIEW) + _perms("lenders.lendercall", VIEW) + _perms("postbacks.postbackevent", VIEW)
@@ -67,6 +69,15 @@ def roles_sync(apps) -> None:
         found = []
         for perm in wanted:
             app_label, codename = perm.split(".")
+            if not _model_exists(apps, app_label, codename):
+                continue  # its app's migration has not run yet: a later roles migration adds it
             found.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
         group, _ = Group.objects.get_or_create(name=name)
         group.permissions.set(found)
+
+
+def _model_exists(apps, app_label: str, codename: str) -> bool:
+    """Whether the model a permission ("lifecycle", "view_datarequest") is about is in this
+    registry (a migration's state knows only the models migrated so far)."""
+    return any(model._meta.app_label == app_label and codename.endswith(f"_{model._meta.model_name}")
+               for model in apps.get_models())
