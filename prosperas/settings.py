@@ -158,6 +158,9 @@ DATABASES["default"]["OPTIONS"].update(
     server_side_binding=True,
     prepare_threshold=5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None,
 )
+# Behind PgBouncer in transaction mode, a server-side cursor (QuerySet.iterator()) would outlive the
+# transaction its server connection was lent for: Django then reads with client-side cursors.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DATABASE_TRANSACTION_POOLER", default=False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = _required_url("REDIS_URL")
