@@ -158,3 +158,23 @@ def test_a_mapped_lender_declares_the_fields_its_templates_name():
     )
     assert {"birth_date", "postal_code", "email", "phone"} <= set(lender_declared_fields(lender))
     assert "address_line" not in lender_declared_fields(lender)
+
+
+@pytest.mark.django_db
+def test_admin_shows_the_policy_and_staff_approve_fields_there(admin_client):
+    from auditlog.models import LogEntry
+
+    from tests.lenders.test_admin import change_url, form_data
+
+    lender = LenderFactory(adapter="async_lead", released_fields=["email"])
+    html = admin_client.get(change_url(lender)).content.decode()
+    assert 'class="field-policy"' in html and "Declared by adapter" in html
+    assert "document_number" in html  # identity and income: always sent
+    assert 'name="released_fields" value="birth_date"' in html
+    response = admin_client.post(change_url(lender), form_data(lender, released_fields=["email", "birth_date"]))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    lender.refresh_from_db()
+    assert lender_released_fields(lender) == frozenset({"email", "birth_date"})
+    assert LogEntry.objects.get_for_object(lender).filter(changes__has_key="released_fields").exists()
+    refused = admin_client.post(change_url(lender), form_data(lender, released_fields=["password"]))
+    assert refused.status_code == 200 and Lender.objects.get(pk=lender.pk).released_fields == ["email", "birth_date"]
