@@ -7,10 +7,11 @@ Personal data never leaves in an error report:
   `send_default_pii=False`): no user or client address, cookies, request bodies, query strings,
   SQL parameters, task arguments or frame variables;
 - `event_scrub` (before_send) masks the value under every personal key (PERSONAL_KEYS, and
-  sentry-sdk's own list of secret keys) at any depth, and masks by value, as the stored lender exchanges are masked: every
-  personal value of the journey the event concerns (given by the sources the apps register with
-  `personal_values_source_register`, read from the bound log context), and anything shaped like
-  an email address, a Colombian mobile number, a document number or an amount of money.
+  sentry-sdk's own list of secret keys) at any depth, and masks by value, as the stored lender
+  exchanges are masked: every personal value of the journey the event concerns (given by the
+  sources the apps register with `personal_values_source_register`, read from the bound log
+  context), and anything shaped like an email address, a Colombian mobile number, a document
+  number or an amount of money.
 
 Traces carry no personal data either: the instrumentations record URLs, routes and SQL with its
 placeholders, never request bodies or query parameters (tests/test_telemetry.py checks it).

@@ -329,7 +329,8 @@ class LenderAdmin(admin.ModelAdmin):
              "sent" if row.released else "not sent") for row in lender_field_policy(obj)))
         return format_html(
             '<table class="field-policy"><thead><tr><th>Field</th><th>Declared by adapter</th><th>Approved</th>'
-            "<th>Released</th></tr></thead><tbody><tr><td>{}</td><td>always</td><td>always</td><td><b>sent</b></td></tr>"
+            "<th>Released</th></tr></thead><tbody>"
+            "<tr><td>{}</td><td>always</td><td>always</td><td><b>sent</b></td></tr>"
             "{}</tbody></table>", ", ".join(RELEASED_ALWAYS), rows)
 
     @admin.display(description="Stored credentials")

@@ -116,7 +116,8 @@ def _related_rows(instance: models.Model):
             if row is not None:
                 yield relation.related_model._meta.label, [row]
         elif relation.one_to_many:
-            rows = list(relation.related_model._base_manager.filter(**{relation.field.name: instance.pk}).order_by("pk"))
+            manager = relation.related_model._base_manager
+            rows = list(manager.filter(**{relation.field.name: instance.pk}).order_by("pk"))
             if rows:
                 yield relation.related_model._meta.label, rows
 
@@ -173,8 +174,9 @@ def consumer_data_erase(*, document_number: str, actor=None) -> ErasureResult:
 
 
 def _record(kind: str, document_number: str, leads: list[Lead], actor, action: int) -> None:
+    staff = actor if getattr(actor, "pk", None) else None
     DataRequest.objects.create(kind=kind, document_digest=document_digest(document_number), leads_found=len(leads),
-                               requested_by=actor if getattr(actor, "pk", None) else None)
+                               requested_by=staff)
     for lead in leads:
-        LogEntry.objects.log_create(lead, force_log=True, action=action, actor=actor if getattr(actor, "pk", None) else None,
+        LogEntry.objects.log_create(lead, force_log=True, action=action, actor=staff,
                                     changes={"data_request": [None, kind]}, additional_data={"data_request": kind})

@@ -153,7 +153,8 @@ def test_a_mapped_lender_declares_the_fields_its_templates_name():
     lender = LenderFactory(adapter="mapped_json")
     MappedApi.objects.create(
         lender=lender, prequalify_path="/decisions",
-        prequalify_template='{"id": "{{tracking_id}}", "dob": "{{consumer.birth_date}}", "zip": "{{consumer.postal_code}}"}',
+        prequalify_template='{"id": "{{tracking_id}}", "dob": "{{consumer.birth_date}}", '
+                            '"zip": "{{consumer.postal_code}}"}',
         decision_path="status", approved_values="ok", rejected_values="no",
     )
     assert {"birth_date", "postal_code", "email", "phone"} <= set(lender_declared_fields(lender))

@@ -36,7 +36,8 @@ def _person(canary: Canary):
     ledger charge, a decision, consents, a lender call whose stored answer echoes the name, a
     postback event and an email in the outbox."""
     now = timezone.now()
-    shelf = shelf_with(price_per_lead=Decimal("1000"), budget=Decimal("100000"), starts_at=now - timezone.timedelta(days=30))
+    shelf = shelf_with(price_per_lead=Decimal("1000"), budget=Decimal("100000"),
+                       starts_at=now - timezone.timedelta(days=30))
     personal = {"document_type": "CC", "full_name": canary.full_name, "email": canary.email,
                 "phone": f"+57{canary.mobile}", "birth_date": canary.birth_date, "monthly_income": canary.income}
     first = LeadFactory(origin=shelf.origin, listing=shelf.listing, campaign=shelf.campaign, status="handed_off",
@@ -52,11 +53,13 @@ def _person(canary: Canary):
     Consent.objects.create(lead=first, kind="terms", text_version="1", accepted_at=now, ip_address="203.0.113.7")
     echo = json.dumps({"error": f"{canary.full_name} already a customer"})
     LenderCall.objects.create(lender=first.lender, lead=first, capability="prequalify", attempt=1, idempotency_key="k1",
-                              outcome="rejected", http_status=200, request_method="POST", request_url="http://127.0.0.1:9/x",
+                              outcome="rejected", http_status=200, request_method="POST",
+                              request_url="http://127.0.0.1:9/x",
                               request_body="{}", response_body=echo, started_at=now, finished_at=now, duration_ms=80)
     PostbackEvent.objects.create(lender=first.lender, lead=first, click_id=first.tracking_id, status="disbursed",
                                  occurred_at=now, effect="applied", raw_body=echo.encode(), headers={"X": "y"},
-                                 nonce="nonce-abcdefgh", metadata={"holder": canary.full_name}, amount=Decimal("1000000"),
+                                 nonce="nonce-abcdefgh", metadata={"holder": canary.full_name},
+                                 amount=Decimal("1000000"),
                                  currency="COP")
     OutboxMessage.objects.create(sender="no-reply@prosperas.example", recipients=canary.email,
                                  subject=f"Hola {canary.first_name}", text_body="Tu solicitud avanza.")
@@ -83,7 +86,8 @@ def test_the_export_holds_everything_about_the_person_decrypted_and_nothing_of_o
     entries = LogEntry.objects.filter(action=LogEntry.Action.ACCESS, object_pk__in=[str(first.pk), str(second.pk)])
     assert entries.count() == 2
     request = DataRequest.objects.get()
-    assert (request.kind, request.leads_found, request.document_digest) == ("export", 2, document_digest(canary.document))
+    assert (request.kind, request.leads_found) == ("export", 2)
+    assert request.document_digest == document_digest(canary.document)
     assert canary.document not in json.dumps(list(LogEntry.objects.values("changes", "additional_data")), default=str)
 
 
