@@ -51,7 +51,9 @@ ROLES: dict[str, list[str]] = {
     + _perms("leads.leadevent", VIEW) + _perms("auth.user", VIEW) + _perms("auth.group", VIEW)
     # Sees a consumer's personal data unmasked, one lead at a time, with a reason (apps/leads/reveals.py).
     + ["leads.reveal_personal_data"] + _perms("leads.personaldatareveal", VIEW) + _perms("backoffice.alert", VIEW)
-    + _perms("conformance.activationoverride", VIEW),
+    + _perms("conformance.activationoverride", VIEW)
+    # Serves consumers' data requests: export and erasure by document number (apps/lifecycle).
+    + _perms("lifecycle.datarequest", VIEW, ADD),
     # Reads the reports and the numbers behind them; changes nothing.
     "analyst": _perms("leads.lead", VIEW) + _perms("campaigns.campaign", VIEW) + _perms("campaigns.ledgerentry", VIEW)
     + _perms("lenders.lender", VIEW) + _perms("lenders.lendercall", VIEW) + _perms("postbacks.postbackevent", VIEW)
@@ -90,3 +92,4 @@ def roles_sync(apps) -> None:
                 found.append(permission)
         group, _ = Group.objects.get_or_create(name=name)
         group.permissions.set(found)
+

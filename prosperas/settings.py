@@ -160,6 +160,9 @@ DATABASES["default"]["OPTIONS"].update(
     server_side_binding=True,
     prepare_threshold=5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None,
 )
+# Behind PgBouncer in transaction mode, a server-side cursor (QuerySet.iterator()) would outlive the
+# transaction its server connection was lent for: Django then reads with client-side cursors.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DATABASE_TRANSACTION_POOLER", default=False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = _required_url("REDIS_URL")
@@ -488,3 +491,10 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG or TESTING else "jso
 if LOG_FORMAT not in {"json", "plain"}:
     raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}.")
 LOGGING = logging_config(level=LOG_LEVEL, line_format=LOG_FORMAT)
+
+# Error and trace export, each off unless its variable is set (prosperas/telemetry.py; README).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="production")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="prosperas")

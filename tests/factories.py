@@ -8,6 +8,7 @@ from django.utils import timezone
 from apps.campaigns.models import Campaign
 from apps.leads.engine.requests import lead_extra_data_set
 from apps.leads.models import Lead
+from apps.lenders.adapters.base import JOURNEY_FIELDS
 from apps.lenders.models import Lender
 from apps.listings.models import Listing
 from apps.origins.models import Origin
@@ -35,6 +36,8 @@ class LenderFactory(factory.django.DjangoModelFactory):
     timeout_seconds = 15
     max_retries = 3
     credentials = factory.LazyFunction(lambda: {"api_key": "sandbox-" + secrets.token_hex(8)})
+    # Every journey field approved: what leaves is then what the adapter declares (apps/lenders/release.py).
+    released_fields = factory.LazyFunction(lambda: list(JOURNEY_FIELDS))
     postback_key = factory.Sequence(lambda n: f"pk_test_{n}_{secrets.token_hex(4)}")
     postback_secret = factory.LazyFunction(lambda: secrets.token_hex(32))
 

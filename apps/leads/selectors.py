@@ -278,3 +278,13 @@ def journeys_by_status(*, since: datetime) -> dict[str, int]:
         .order_by().values_list("status").annotate(count=Count("id"))
     )
     return {status: counted.get(status, 0) for status in LeadStatus.values}
+
+
+def journey_personal_values(context: dict[str, str]) -> list[str]:
+    """The personal values of the journey a log context names (its lead id): what an error report
+    about it must mask (prosperas/telemetry.py; registered in apps/leads/apps.py)."""
+    from apps.leads.engine.requests import lead_personal_values
+
+    lead_id = context.get("lead_id", "")
+    lead = Lead.objects.filter(pk=int(lead_id)).first() if lead_id.isdigit() else None
+    return lead_personal_values(lead) if lead is not None else []

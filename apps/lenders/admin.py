@@ -36,10 +36,11 @@ from apps.lenders.circuit import lender_circuit_force
 from apps.lenders.config import lender_callback_url
 from apps.lenders.tools import lender_dry_run, lender_secrets_apply
 from apps.lenders.adapters import ADAPTERS, adapter_class
-from apps.lenders.adapters.base import AdapterConfigurationError
+from apps.lenders.adapters.base import JOURNEY_FIELDS, AdapterConfigurationError
 from apps.lenders.adapters.mapped_spec import PLACEHOLDERS
 from apps.lenders.masking import mask_text
 from apps.lenders.models import CircuitState, Lender, LenderCall, MappedApi
+from apps.lenders.release import RELEASED_ALWAYS, lender_field_policy
 from prosperas.crypto import mask
 
 STATS_WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
@@ -95,6 +96,12 @@ class LenderAdminForm(forms.ModelForm):
     clear_previous_secret = forms.BooleanField(required=False, help_text="End a rotation: the previous secret stops working.")
     credentials_remove = forms.MultipleChoiceField(
         required=False, widget=forms.CheckboxSelectMultiple, label="Remove credentials",
+    )
+    released_fields = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple, label="Approved for release",
+        choices=[(name, f"{label} ({name})") for name, label in JOURNEY_FIELDS.items()],
+        help_text="Consumer fields this lender may receive besides identity and income. Only those its adapter "
+                  "declares are sent (and asked of the consumer); see the policy above.",
     )
 
     class Meta:
@@ -209,7 +216,7 @@ class LenderAdmin(admin.ModelAdmin):
     list_filter = ["adapter", "environment", "is_active", "circuit_state"]
     search_fields = ["code", "name"]
     readonly_fields = ["stored_credentials", "stored_postback_secrets", "recent_calls", "callback_url", "circuit_state",
-                       "circuit_changed_at", "circuit_note", "circuit_held_open", "tools"]
+                       "circuit_changed_at", "circuit_note", "circuit_held_open", "tools", "field_policy"]
     actions = ["force_circuit_open", "force_circuit_closed"]
     change_list_template = "admin/lenders/lender/change_list.html"
 
@@ -340,6 +347,11 @@ class LenderAdmin(admin.ModelAdmin):
             ("Circuit breaker", {"fields": ["circuit_state", "circuit_changed_at", "circuit_note", "circuit_held_open"],
                                  "description": "Open: the lender is not called, its listings leave the catalog and "
                                                 "compare mode skips it. Use the list's actions to force it either way."}),
+            ("Personal data released", {
+                "fields": [*(["field_policy"] if obj else []), "released_fields"],
+                "description": "What leaves for this lender: identity and income always (the decision needs them); "
+                               "any other field only when its adapter declares it and it is approved here.",
+            }),
             ("Credentials (write-only)", {
                 "fields": ["stored_credentials", *credential_fields, "new_credential_name", "new_credential_value",
                            *(["credentials_remove"] if obj and obj.credentials else [])],
@@ -349,6 +361,18 @@ class LenderAdmin(admin.ModelAdmin):
                            "keep_previous_secret", "clear_previous_secret", "postback_ip_allowlist"],
             }),
         ]
+
+    @admin.display(description="Policy")
+    def field_policy(self, obj: Lender) -> str:
+        """Each journey field: declared by the adapter, approved by staff, so sent or not."""
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td><b>{}</b></td></tr>", (
+            (f"{row.label} ({row.name})", "yes" if row.declared else "no", "yes" if row.approved else "no",
+             "sent" if row.released else "not sent") for row in lender_field_policy(obj)))
+        return format_html(
+            '<table class="field-policy"><thead><tr><th>Field</th><th>Declared by adapter</th><th>Approved</th>'
+            "<th>Released</th></tr></thead><tbody>"
+            "<tr><td>{}</td><td>always</td><td>always</td><td><b>sent</b></td></tr>"
+            "{}</tbody></table>", ", ".join(RELEASED_ALWAYS), rows)
 
     @admin.display(description="Stored credentials")
     def stored_credentials(self, obj: Lender) -> str:

@@ -87,6 +87,12 @@ class Lender(models.Model):
         help_text="Retries after a technical failure (timeout, reset, 5xx, 429), at most 3.",
     )
     credentials = EncryptedJSONField(blank=True, help_text="Adapter credentials (API keys, client secrets).")
+    # Journey fields staff approved to send this lender, beyond identity and income; only those
+    # its adapter also declares leave (apps/lenders/release.py).
+    released_fields = models.JSONField(
+        default=list, blank=True,
+        help_text="Consumer fields approved for release to this lender (those its adapter declares).",
+    )
 
     postback_auth = models.CharField(max_length=10, choices=PostbackAuth.choices, default=PostbackAuth.HMAC)
     postback_key = models.CharField(

@@ -43,8 +43,9 @@ OUTBOUND_CAPABILITIES = (LenderCall.Capability.PREQUALIFY, LenderCall.Capability
 
 
 def lender_required_fields(lender: Lender, *, capability: str = "prequalify") -> tuple[str, ...]:
-    """JOURNEY_FIELDS this lender's adapter needs before `prequalify` (or `submit`): the flow asks
-    the consumer for them. For submit, the prequalify fields are included."""
+    """JOURNEY_FIELDS this lender's adapter needs before `prequalify` (or `submit`) and staff
+    released to it: the flow asks the consumer for them. For submit, the prequalify fields are
+    included."""
     try:
         cls = adapter_class(lender.adapter)
     except AdapterConfigurationError:
@@ -52,7 +53,9 @@ def lender_required_fields(lender: Lender, *, capability: str = "prequalify") ->
     names = list(cls.prequalify_fields)
     if capability == "submit":
         names += [name for name in cls.submit_fields if name not in names]
-    return tuple(names)
+    # What is not released to this lender is not asked for either (apps/lenders/release.py).
+    approved = set(lender.released_fields or ())
+    return tuple(name for name in names if name in approved)
 
 
 def journey_fields_for(lenders: list[Lender], *, capability: str = "prequalify") -> dict[str, str]:

@@ -20,6 +20,7 @@ from django.urls import URLPattern, URLResolver, include, path
 
 from apps.lenders.adapters import ADAPTERS, adapter_class
 from apps.lenders.models import Lender
+from apps.lenders.release import lender_declared_fields
 from apps.sandbox.services import sandbox_settings_for
 
 
@@ -92,10 +93,15 @@ def sandbox_base_url(*, style: str, site_url: str, code: str) -> str:
 def sandbox_lender_prepare(*, lender: Lender, site_url: str, **options: Any) -> None:
     """Point `lender` at the sandbox of its adapter's style on `site_url`, give it the
     credentials that sandbox checks (kept when already set) and whatever else the style needs
-    (`options` go to the style's setup). The caller saves nothing else: this saves."""
+    (`options` go to the style's setup). The caller saves nothing else: this saves. A sandbox
+    lender is ours: the fields its adapter declares are approved for release to it, unless staff
+    already chose which (apps/lenders/release.py)."""
     style = sandbox_style(lender.adapter)
     lender.base_url = sandbox_base_url(style=lender.adapter, site_url=site_url, code=lender.code)
     lender.credentials = {**style.credentials(), **(lender.credentials or {})}
     lender.save()
     style.setup(lender, **options)
+    if not lender.released_fields:
+        lender.released_fields = list(lender_declared_fields(lender))
+        lender.save(update_fields=["released_fields"])
     sandbox_settings_for(lender)

@@ -39,6 +39,8 @@ class ToyAdapter(LenderAdapter):
     sandbox_module = "tests.lenders.toy_style"
     supports_submit = False
     credential_names = ("toy_token",)
+    # What it sends beyond identity and income: undeclared, it would never leave (apps/lenders/release.py).
+    prequalify_fields = ("birth_date",)
     reads_extra_data = False
 
     def prequalify(self, request: PrequalifyRequest, *, idempotency_key: str) -> DecisionResult:

@@ -250,13 +250,13 @@ def _request(
     lead, key = claim.lead, claim.call.idempotency_key
     if capability == Capability.PREQUALIFY:
         reads_extra = adapter_class(lender.adapter).reads_extra_data
-        request = prequalify_request_build(lead, ask=claim.ask, extra_data=reads_extra)
+        request = prequalify_request_build(lead, ask=claim.ask, extra_data=reads_extra, lender=lender)
         return (lambda adapter: adapter.prequalify(request, idempotency_key=key)), request.consumer.personal_values()
     if capability == Capability.POLL:
         reference = Decision.objects.filter(lead_id=lead.pk, lender_id=lender.pk).values_list(
             "lender_reference", flat=True).first() or ""
         return (lambda adapter: adapter.poll(lead.tracking_id, lender_reference=reference)), lead_personal_values(lead)
-    request = submit_request_build(lead)
+    request = submit_request_build(lead, lender=lender)
     return (lambda adapter: adapter.submit(request, idempotency_key=key)), request.consumer.personal_values()
 
 

@@ -1,6 +1,7 @@
 """The frozen requests an adapter receives, built from the journey: identity, income and the
 catalog entry for a decision; the chosen offer too for a submission. Consumer data is
-decrypted here, in the worker, and never travels through the broker."""
+decrypted here, in the worker, and never travels through the broker. Each request carries only
+the fields released to the lender it is for (apps/lenders/release.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from django.db import transaction
 from apps.leads.engine.outcomes import MissingJourneyData
 from apps.leads.models import DecisionRequest, Lead, LeadExtraData
 from apps.lenders.adapters.base import JOURNEY_FIELDS, Consumer, Offer, PrequalifyRequest, SubmitRequest
+from apps.lenders.models import Lender
+from apps.lenders.release import consumer_release, lender_released_fields
 
 # Lead columns an adapter's declared JOURNEY_FIELDS are read from; the others live in LeadExtraData.
 LEAD_COLUMNS = ("email", "phone", "birth_date", "region", "requested_amount")
@@ -38,21 +41,24 @@ def lead_personal_values(lead: Lead) -> list[str]:
 
 
 def prequalify_request_build(
-    lead: Lead, *, ask: DecisionRequest | None = None, extra_data: bool = True
+    lead: Lead, *, ask: DecisionRequest | None = None, extra_data: bool = True, lender: Lender | None = None,
 ) -> PrequalifyRequest:
     """The decision request; in compare mode, for the catalog entry this lender was asked for.
-    `extra_data`: whether to read LeadExtraData (an adapter that never reads it saves a query)."""
+    `extra_data`: whether to read LeadExtraData (an adapter that never reads it saves a query);
+    `lender`: the lender it is for (the ask's, else the journey's), whose released fields it carries."""
     product, listing = (ask.product, ask.listing) if ask is not None else (lead.product, lead.listing)
     if product is None or listing is None:
         raise MissingJourneyData("The journey has no product or listing to apply for.")
+    released = lender_released_fields(lender or (ask.lender if ask is not None else lead.lender))
     return PrequalifyRequest(
         tracking_id=lead.tracking_id, product_id=product.product_id, listing_id=listing.listing_id,
-        consumer=consumer_from_lead(lead, extra_data=extra_data),
-        requested_amount=int(lead.requested_amount) if lead.requested_amount is not None else None,
+        consumer=consumer_release(consumer_from_lead(lead, extra_data=extra_data), released),
+        requested_amount=(int(lead.requested_amount) if lead.requested_amount is not None
+                          and "requested_amount" in released else None),
     )
 
 
-def submit_request_build(lead: Lead) -> SubmitRequest:
+def submit_request_build(lead: Lead, *, lender: Lender | None = None) -> SubmitRequest:
     if lead.product is None or lead.listing is None:
         raise MissingJourneyData("The journey has no product or listing to apply for.")
     chosen = lead.chosen_offer
@@ -62,9 +68,11 @@ def submit_request_build(lead: Lead) -> SubmitRequest:
         lender_offer_id=chosen.lender_offer_id, amount=chosen.amount, term_months=chosen.term_months,
         monthly_payment=chosen.monthly_payment, annual_rate=chosen.annual_rate, currency=chosen.currency, url=chosen.url,
     )
+    released = lender_released_fields(lender or lead.lender)
     return SubmitRequest(
         tracking_id=lead.tracking_id, product_id=lead.product.product_id, listing_id=lead.listing.listing_id,
-        consumer=consumer_from_lead(lead), offer=offer, lender_reference=lead.lender_reference,
+        consumer=consumer_release(consumer_from_lead(lead), released), offer=offer,
+        lender_reference=lead.lender_reference,
     )
 
 

@@ -280,6 +280,13 @@ class LenderAdapter:
     # How long to wait before asking again about a pending decision (shortened in tests).
     poll_interval_seconds: ClassVar[float] = 5.0
     @classmethod
+    def declared_fields(cls, options: Mapping[str, Any]) -> tuple[str, ...]:
+        """Every JOURNEY_FIELDS name this style sends a lender (beyond identity and income): what
+        staff may approve for release to it (apps/lenders/release.py). A configurable style
+        decides per lender."""
+        return tuple(dict.fromkeys(cls.prequalify_fields + cls.submit_fields))
+
+    @classmethod
     def submits(cls, options: Mapping[str, Any]) -> bool:
         """Whether this lender has a submission call; a configurable style decides per lender."""
         return cls.supports_submit

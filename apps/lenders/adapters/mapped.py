@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from apps.lenders.adapters.base import (
+    JOURNEY_FIELDS,
     AdapterConfigurationError,
     Decision,
     DecisionResult,
@@ -55,6 +56,14 @@ class MappedJsonAdapter(LenderAdapter):
     @classmethod
     def submits(cls, options: Mapping[str, Any]) -> bool:
         return bool(options.get("submit_path"))
+
+    @classmethod
+    def declared_fields(cls, options: Mapping[str, Any]) -> tuple[str, ...]:
+        """The journey fields its templates name ({{consumer.email}}, {{requested_amount}}), besides
+        the class's own declaration."""
+        named = [name.removeprefix("consumer.") for key in ("prequalify_template", "submit_template")
+                 for name in PLACEHOLDER.findall(options.get(key) or "")]
+        return tuple(dict.fromkeys([*super().declared_fields(options), *(n for n in named if n in JOURNEY_FIELDS)]))
 
     @classmethod
     def polls(cls, options: Mapping[str, Any]) -> bool:
