@@ -65,6 +65,12 @@ beat_schedule = {
         "options": {"expires": settings.POSTBACK_FOLLOW_UP_INTERVAL_SECONDS},
     },
     "sweep-lead-notifications": {"task": "apps.leads.tasks.sweep_pending_notifications", "schedule": 300.0},
+    # The dashboards' daily rollups (apps/reports/rollups.py): incremental, so a skipped run is harmless.
+    "refresh-report-rollups": {
+        "task": "apps.reports.tasks.refresh_rollups",
+        "schedule": settings.REPORTS_ROLLUP_INTERVAL_SECONDS,
+        "options": {"expires": settings.REPORTS_ROLLUP_INTERVAL_SECONDS},
+    },
     # Retention (apps/lifecycle): once a day, at a quiet hour of the marketplace's time zone.
     "purge-expired-data": {
         "task": "apps.lifecycle.tasks.purge_expired_data",

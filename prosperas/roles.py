@@ -45,7 +45,8 @@ ROLES: dict[str, list[str]] = {
     # Reads the reports and the numbers behind them; changes nothing.
     "analyst": _perms("leads.lead", VIEW) + _perms("campaigns.campaign", VIEW) + _perms("campaigns.ledgerentry", VIEW)
     + _perms("lenders.lender", VIEW) + _perms("lenders.lendercall", VIEW) + _perms("postbacks.postbackevent", VIEW)
-    + _perms("products.product", VIEW) + _perms("listings.listing", VIEW) + _perms("origins.origin", VIEW),
+    + _perms("products.product", VIEW) + _perms("listings.listing", VIEW) + _perms("origins.origin", VIEW)
+    + _perms("reports.dashboard", VIEW),
 }
 
 
