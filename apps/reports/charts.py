@@ -18,7 +18,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 WIDTH, HEIGHT = 760, 260
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 56
+LEFT, RIGHT, TOP, BOTTOM = 64, 16, 26, 56
 PALETTE_SIZE = 8  # .chart__series-0 … -7 in the stylesheet
 Number = int | float | Decimal | None
 
@@ -86,12 +86,14 @@ def _axes(chart: Chart, top: float, width: float, height: float) -> list[str]:
         label = _fmt(int(tick) if float(tick).is_integer() else tick)
         parts.append(f'<text class="chart__tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(label)}</text>')
     if chart.unit:
-        parts.append(f'<text class="chart__tick" x="4" y="{TOP - 4}">{escape(chart.unit)}</text>')
+        parts.append(f'<text class="chart__tick" x="4" y="12">{escape(chart.unit)}</text>')
     count = len(chart.labels)
     shown = sorted({0, count // 2, count - 1}) if chart.kind == "line" and count > 8 else range(count)
     for index in shown:
         x = _x(chart, index, width)
-        parts.append(f'<text class="chart__tick" x="{x:.1f}" y="{TOP + height + 16}" text-anchor="middle">'
+        # The axis' first and last labels sit inside the frame: a date is wider than its margin.
+        anchor = "middle" if chart.kind == "bar" or 0 < index < count - 1 else ("start" if index == 0 else "end")
+        parts.append(f'<text class="chart__tick" x="{x:.1f}" y="{TOP + height + 16}" text-anchor="{anchor}">'
                      f'{escape(chart.labels[index][:18])}</text>')
     if chart.target is not None:
         y = _y(chart.target, top, height)

@@ -57,3 +57,19 @@ def market(db):
     walk(shelf, decision=APPROVED, handed_off=True, result="approved")
     walk(shelf, decision=APPROVED, handed_off=True, result="disbursed")
     return shelf
+
+
+def calls_over_days(lender, days: int = 7) -> None:
+    """A week of a lender's decision calls: slower and more failing each day."""
+    from apps.lenders.models import LenderCall
+
+    lead = Lead.objects.filter(lender=lender).first()
+    calls = []
+    for back in range(days):
+        started_at = timezone.now() - timedelta(days=back, minutes=5)
+        for number in range(20):
+            outcome = "technical_failure" if number < back else ("approved" if number % 3 else "rejected")
+            calls.append(LenderCall(lender=lender, lead=lead, capability="prequalify", attempt=number + 1,
+                                    idempotency_key="k", outcome=outcome, started_at=started_at,
+                                    finished_at=started_at, duration_ms=300 + 700 * back + 150 * number))
+    LenderCall.objects.bulk_create(calls)
