@@ -24,6 +24,7 @@ from apps.leads.outbox import BACKEND_PATH as OUTBOX_BACKEND
 from apps.leads.staff_actions import ACTIONS, LeadActionRefused, lead_staff_act
 from apps.lenders.models import LenderCall
 from prosperas.admin_inlines import ReadOnlyInline
+from prosperas.admin_paging import LargeTableAdminMixin
 from prosperas.crypto import mask
 
 
@@ -88,10 +89,11 @@ class SubmissionInline(ReadOnlyInline):
 
 
 @admin.register(Lead)
-class LeadAdmin(admin.ModelAdmin):
+class LeadAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     list_display = ["tracking_id", "origin", "lender", "status", "needs_review", "created_at"]
     list_filter = ["status", "needs_review", "origin", "lender", "monthly_income_band", "created_at"]
-    search_fields = ["=tracking_id", "lender_reference"]
+    # Exact and case-sensitive, as tracking IDs are compared (DESIGN.md §3): each hits an index.
+    search_fields = ["tracking_id__exact", "lender_reference__exact"]
     list_select_related = ["origin", "lender"]
     date_hierarchy = "created_at"
     fieldsets = [

@@ -109,6 +109,9 @@ class Lead(models.Model):
             models.Index(fields=["lender", "status", "-created_at"], name="lead_lender_status_created"),
             # The dashboards' rollups find the leads changed since their last run (apps/reports).
             models.Index(fields=["updated_at"], name="lead_updated_at"),
+            # Admin search by the lender's reference, exact; only leads that have one.
+            models.Index(fields=["lender_reference"], name="lead_lender_reference",
+                         condition=~models.Q(lender_reference="")),
         ]
         # Staff actions on a journey (apps/leads/staff_actions.py), each its own permission.
         permissions = [

@@ -26,8 +26,8 @@ MAX_DAYS = 366
 
 
 class DashboardFilterForm(forms.Form):
-    date_from = forms.DateField(required=False, label="From")
-    date_to = forms.DateField(required=False, label="to")
+    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label="to", widget=forms.DateInput(attrs={"type": "date"}))
     origin = forms.ModelChoiceField(Origin.objects.order_by("name"), required=False)
     lender = forms.ModelChoiceField(Lender.objects.order_by("name"), required=False)
     campaign = forms.ModelChoiceField(Campaign.objects.order_by("name"), required=False)
