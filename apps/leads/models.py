@@ -107,8 +107,10 @@ class Lead(models.Model):
             models.Index(fields=["status", "updated_at"]), models.Index(fields=["origin", "-created_at"]),
             # Admin at size: the leads list filtered by lender and status, newest first.
             models.Index(fields=["lender", "status", "-created_at"], name="lead_lender_status_created"),
-            # The dashboards' rollups find the leads changed since their last run (apps/reports).
+            # The dashboards' rollups find the leads changed since their last run, then rebuild the
+            # days those leads started (apps/reports); the admin's date hierarchy reads its bounds.
             models.Index(fields=["updated_at"], name="lead_updated_at"),
+            models.Index(fields=["created_at"], name="lead_created_at"),
             # Admin search by the lender's reference, exact; only leads that have one.
             models.Index(fields=["lender_reference"], name="lead_lender_reference",
                          condition=~models.Q(lender_reference="")),

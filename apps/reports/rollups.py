@@ -17,7 +17,6 @@ pending decision answered tomorrow) touches its day again and is counted there.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -63,6 +62,20 @@ def _span(days: set[date]) -> tuple[datetime, datetime]:
     return _start(min(days)), _start(max(days) + timedelta(days=1))
 
 
+def _within(field: str, days: set[date]) -> Q:
+    """`field` on one of `days`: a range per run of consecutive days, so scattered days (late
+    events on old leads) read only their own rows."""
+    ordered, condition = sorted(days), Q()
+    first = previous = ordered[0]
+    for day in [*ordered[1:], None]:
+        if day is not None and day == previous + timedelta(days=1):
+            previous = day
+            continue
+        condition |= Q(**{f"{field}__gte": _start(first), f"{field}__lt": _start(previous + timedelta(days=1))})
+        first = previous = day
+    return condition
+
+
 def _day(field: str) -> TruncDate:
     return TruncDate(field, tzinfo=marketplace_zone())
 
@@ -80,10 +93,9 @@ def _funnel_touched(since: datetime | None, now: datetime) -> set[date]:
 
 
 def funnel_days_rebuild(days: set[date]) -> int:
-    start, end = _span(days)
     events = PostbackEvent.objects.filter(lead=OuterRef("pk"), effect=PostbackEvent.Effect.APPLIED)
     rows = (
-        Lead.objects.filter(created_at__gte=start, created_at__lt=end)
+        Lead.objects.filter(_within("created_at", days))
         .annotate(day=_day("created_at")).values("day", "origin_id", "lender_id", "campaign_id")
         .annotate(
             started=Count("id"),
@@ -263,11 +275,3 @@ def rollups_rebuild(*, date_from: date, date_to: date, kinds: Iterable[str] | No
             RollupState.objects.select_for_update().get(kind=kind)
             rebuilt[kind] = ROLLUPS[kind].rebuild(days)
     return rebuilt
-
-
-def rollup_rows_by_day(rows: Iterable, key: Callable) -> dict:
-    """{key(row): {day: row}} — a small helper for the selectors."""
-    grouped: dict = defaultdict(dict)
-    for row in rows:
-        grouped[key(row)][row.day] = row
-    return grouped

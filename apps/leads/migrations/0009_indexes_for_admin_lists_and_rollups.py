@@ -25,6 +25,10 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='lead',
+            index=models.Index(fields=['created_at'], name='lead_created_at'),
+        ),
+        migrations.AddIndex(
+            model_name='lead',
             index=models.Index(condition=models.Q(('lender_reference', ''), _negated=True), fields=['lender_reference'], name='lead_lender_reference'),
         ),
     ]
