@@ -184,24 +184,28 @@ def campaign_charts(filters: Filters) -> list[Chart]:
     keys = _top({key: sum(row.spend for row in days.values()) for key, days in spent.items()})
     chosen = {campaign.pk: campaign for campaign in campaigns.filter(pk__in=keys)}
     keys = [key for key in keys if key in chosen]
-    before = dict(CampaignDay.objects.filter(campaign_id__in=keys, day__lt=filters.date_from)
-                  .values("campaign_id").annotate(total=Sum("spend")).values_list("campaign_id", "total"))
+    before = {row["campaign_id"]: row for row in CampaignDay.objects.filter(
+        campaign_id__in=keys, day__lt=filters.date_from).values("campaign_id").annotate(
+        spend=Sum("spend"), leads=Sum("leads")).order_by()}
     single = chosen[keys[0]] if len(keys) == 1 else None
 
-    def budget_used(key: int) -> list:
-        total, values = before.get(key) or Decimal(0), []
+    def used(key: int, name: str, limit) -> list:
+        """The campaign's `name` to date (from its first day, not the period's), in % of `limit`."""
+        total, values = (before.get(key) or {}).get(name) or Decimal(0), []
         for day in filters.days:
-            total += spent[key][day].spend if day in spent[key] else 0
-            budget = chosen[key].budget
-            values.append(round(float(100 * total / budget), 1) if budget else None)
+            total += getattr(spent[key][day], name) if day in spent[key] else 0
+            values.append(round(float(100 * total / limit), 1) if limit else None)
         return values
 
     leads_target = {"target": float(single.daily_lead_cap), "target_label": "daily lead cap"} \
         if single is not None and single.daily_lead_cap else {}
     return [
         Chart("budget_used", "Spend to date, % of budget", "line", filters.labels,
-              [Series(chosen[key].name, budget_used(key)) for key in keys], unit="%", target=100.0,
-              target_label="budget"),
+              [Series(chosen[key].name, used(key, "spend", chosen[key].budget)) for key in keys], unit="%",
+              target=100.0, target_label="budget"),
+        Chart("total_cap_used", "Leads to date, % of the total lead cap", "line", filters.labels,
+              [Series(chosen[key].name, used(key, "leads", chosen[key].total_lead_cap)) for key in keys
+               if chosen[key].total_lead_cap], unit="%", target=100.0, target_label="total lead cap"),
         Chart("spend", "Spend per day", "line", filters.labels,
               [Series(chosen[key].name, [spent[key][day].spend if day in spent[key] else 0 for day in filters.days])
                for key in keys], unit=single.currency if single else ""),

@@ -50,7 +50,8 @@ def backdate(lead: Lead, days: int) -> None:
 @pytest.fixture
 def market(db):
     shelf = shelf_with(price_per_lead=Decimal("1000"), price_per_approved=Decimal("4000"),
-                       price_per_disbursed=Decimal("10000"), budget=Decimal("1000000"), daily_lead_cap=50)
+                       price_per_disbursed=Decimal("10000"), budget=Decimal("1000000"), daily_lead_cap=50,
+                       total_lead_cap=100)
     walk(shelf, decision=None)
     walk(shelf, decision=REJECTED)
     walk(shelf, decision=APPROVED, handed_off=True)

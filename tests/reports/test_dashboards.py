@@ -106,6 +106,9 @@ def test_each_chart_downloads_its_numbers_as_csv(market, analyst):
                          {**_period(), "campaign": market.campaign.pk}).content.decode()
     spent = 5 * 1000 + 2 * 4000 + 10000
     assert list(csv.reader(io.StringIO(pacing)))[-2] == [today, str(round(100 * spent / 1_000_000, 1))]
+    total_cap = analyst.get(reverse("admin:reports_dashboard_csv", args=["campaigns", "total_cap_used"]),
+                            {**_period(), "campaign": market.campaign.pk}).content.decode()
+    assert list(csv.reader(io.StringIO(total_cap)))[-2] == [today, "5.0"]  # 5 leads of a total cap of 100
     assert analyst.get(reverse("admin:reports_dashboard_csv", args=["funnel", "nope"])).status_code == 404
 
 
