@@ -167,13 +167,18 @@ def chart_svg(chart: Chart) -> SafeString:
     )
 
 
+def _cell(text: str) -> str:
+    """A name as a spreadsheet reads it: never as a formula (a campaign called "=HYPERLINK(...)")."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def chart_csv(chart: Chart) -> str:
     """One row per label, one column per series: the numbers the chart draws."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["label", *(series.name for series in chart.series)])
+    writer.writerow(["label", *(_cell(series.name) for series in chart.series)])
     for index, label in enumerate(chart.labels):
-        writer.writerow([label, *("" if series.values[index] is None else series.values[index]
+        writer.writerow([_cell(label), *("" if series.values[index] is None else series.values[index]
                                   for series in chart.series)])
     if chart.target is not None:
         writer.writerow([chart.target_label or "target", *(chart.target for _ in chart.series)])

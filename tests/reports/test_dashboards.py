@@ -172,3 +172,9 @@ def test_the_dashboards_draw_their_charts_in_a_browser_under_the_policy(
     colour = page.locator("#chart-funnel .chart__series-0 rect").first.evaluate("e => getComputedStyle(e).fill")
     assert colour == "rgb(31, 119, 180)"  # the stylesheet's colour: the class applied, not blocked
     assert blocked == []
+
+
+def test_names_in_the_csv_are_never_read_as_formulas():
+    chart = Chart("k", "t", "bar", ["=HYPERLINK(\"x\")"], [Series("@cmd", [-1])])
+    rows = list(csv.reader(io.StringIO(chart_csv(chart))))
+    assert rows == [["label", "'@cmd"], ["'=HYPERLINK(\"x\")", "-1"]]
