@@ -13,6 +13,11 @@ pending decision answered tomorrow) touches its day again and is counted there.
   minutes of their start, so a run rebuilds the days from its watermark (less an hour) on.
 - postbacks: events by the day they were received, refusals by the hour they were counted in.
 - campaigns: ledger entries by their marketplace day.
+
+Retention (apps/lifecycle) deletes abandoned leads after RETENTION_ABANDONED_LEADS_DAYS and
+refused-request counts after RETENTION_REFUSED_REQUESTS_DAYS. Rows already rolled up keep
+counting them; but a day rebuilt after its raw rows were purged (a postback arriving half a year
+after its lead started, or `reports_rollup --from` over old days) counts only what is left.
 """
 
 from __future__ import annotations
