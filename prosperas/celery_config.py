@@ -71,6 +71,12 @@ beat_schedule = {
         "schedule": settings.ALERT_EVALUATE_INTERVAL_SECONDS,
         "options": {"expires": settings.ALERT_EVALUATE_INTERVAL_SECONDS},
     },
+    # The dashboards' daily rollups (apps/reports/rollups.py): incremental, so a skipped run is harmless.
+    "refresh-report-rollups": {
+        "task": "apps.reports.tasks.refresh_rollups",
+        "schedule": settings.REPORTS_ROLLUP_INTERVAL_SECONDS,
+        "options": {"expires": settings.REPORTS_ROLLUP_INTERVAL_SECONDS},
+    },
     # Retention (apps/lifecycle): once a day, at a quiet hour of the marketplace's time zone.
     "purge-expired-data": {
         "task": "apps.lifecycle.tasks.purge_expired_data",

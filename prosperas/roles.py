@@ -58,7 +58,7 @@ ROLES: dict[str, list[str]] = {
     "analyst": _perms("leads.lead", VIEW) + _perms("campaigns.campaign", VIEW) + _perms("campaigns.ledgerentry", VIEW)
     + _perms("lenders.lender", VIEW) + _perms("lenders.lendercall", VIEW) + _perms("postbacks.postbackevent", VIEW)
     + _perms("products.product", VIEW) + _perms("listings.listing", VIEW) + _perms("origins.origin", VIEW)
-    + _perms("backoffice.alert", VIEW),
+    + _perms("backoffice.alert", VIEW) + _perms("reports.dashboard", VIEW),
 }
 
 

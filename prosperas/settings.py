@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "apps.backoffice",
     "apps.lifecycle",
     "apps.operations",
+    "apps.reports",
     "csp",
     "django_ratelimit",
     "django_otp",
@@ -220,6 +221,10 @@ POSTBACK_TIMESTAMP_TOLERANCE_SECONDS = 300
 POSTBACK_NONCE_RETENTION_SECONDS = 600
 # How often the emails and result charges that applied postbacks set off are done (celery beat).
 POSTBACK_FOLLOW_UP_INTERVAL_SECONDS = env.float("POSTBACK_FOLLOW_UP_INTERVAL_SECONDS", default=2.0)
+# The dashboards' daily rollups (apps/reports): how often the beat task brings them up to date,
+# and how long after it occurred a postback counts as late.
+REPORTS_ROLLUP_INTERVAL_SECONDS = env.float("REPORTS_ROLLUP_INTERVAL_SECONDS", default=300.0)
+REPORTS_LATE_POSTBACK_SECONDS = env.int("REPORTS_LATE_POSTBACK_SECONDS", default=3600)
 # A follow-up that keeps failing is tried this many times, each delay twice the one before (from
 # the interval, at most 5 minutes: about 8.5 minutes from the first failure to the last at the
 # defaults), then given up and shown to staff (postback events admin, "Follow-up: failed"), who

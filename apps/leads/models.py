@@ -104,7 +104,18 @@ class Lead(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "updated_at"]), models.Index(fields=["origin", "-created_at"])]
+        indexes = [
+            models.Index(fields=["status", "updated_at"]), models.Index(fields=["origin", "-created_at"]),
+            # Admin at size: the leads list filtered by lender and status, newest first.
+            models.Index(fields=["lender", "status", "-created_at"], name="lead_lender_status_created"),
+            # The dashboards' rollups find the leads changed since their last run, then rebuild the
+            # days those leads started (apps/reports); the admin's date hierarchy reads its bounds.
+            models.Index(fields=["updated_at"], name="lead_updated_at"),
+            models.Index(fields=["created_at"], name="lead_created_at"),
+            # Admin search by the lender's reference, exact; only leads that have one.
+            models.Index(fields=["lender_reference"], name="lead_lender_reference",
+                         condition=~models.Q(lender_reference="")),
+        ]
         # Staff actions on a journey (apps/leads/staff_actions.py), each its own permission.
         permissions = [
             ("retry_lead", "Can retry a lead's failed lender call"),

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from apps.lenders.adapters.base import AdapterConfigurationError, DecisionResult, PermanentFailure, TechnicalFailure
 from apps.lenders.config import adapter_for
-from apps.lenders.models import CircuitState, Lender, LenderCall
+from apps.lenders.models import CircuitChange, CircuitState, Lender, LenderCall
 from apps.lenders.selectors import lender_recent_outcomes
 from prosperas.db import database_released
 
@@ -44,6 +44,9 @@ def _circuit_move(lender: Lender, *, from_states: set[str], to: str, note: str, 
         fields["circuit_held_open"] = held_open
     moved = Lender.objects.filter(pk=lender.pk, circuit_state__in=from_states).update(**fields)
     if moved:
+        # The state this process last saw: the UPDATE above moved it from one of from_states.
+        CircuitChange.objects.create(lender=lender, from_state=lender.circuit_state, to_state=to,
+                                     note=fields["circuit_note"], changed_at=fields["circuit_changed_at"])
         for name, value in fields.items():
             setattr(lender, name, value)
         logger.warning("lender %s circuit -> %s: %s", lender.code, to, note)

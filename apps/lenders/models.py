@@ -223,6 +223,24 @@ class LenderCall(models.Model):
         return f"{self.lender.code} {self.capability} #{self.attempt} {self.outcome}"
 
 
+class CircuitChange(models.Model):
+    """Each move of a lender's circuit breaker (apps/lenders/circuit.py), appended as it happens:
+    the Lender row keeps only the current state; the dashboards chart the history."""
+
+    lender = models.ForeignKey(Lender, on_delete=models.CASCADE, related_name="circuit_changes", db_index=False)
+    from_state = models.CharField(max_length=10, choices=CircuitState.choices)
+    to_state = models.CharField(max_length=10, choices=CircuitState.choices)
+    note = models.CharField(max_length=512, blank=True)
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-changed_at"]
+        indexes = [models.Index(fields=["lender", "-changed_at"]), models.Index(fields=["changed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.lender_id}: {self.from_state} -> {self.to_state}"
+
+
 class MappedApi(models.Model):
     """A lender with a plain JSON API described by staff instead of code (adapter "mapped_json").
 

@@ -79,6 +79,8 @@ class PostbackEvent(models.Model):
             models.Index(fields=["click_id"], name="postback_event_click_id"),
             models.Index(fields=["lead", "status"]),
             models.Index(fields=["lender", "-received_at"]),
+            # Admin search by the lender's event_id, exact; only events that carry one.
+            models.Index(fields=["event_id"], condition=~models.Q(event_id=""), name="postback_event_event_id"),
             # Only the events still to follow up: what postback_follow_ups_run scans, kept tiny.
             models.Index(fields=["id"],
                          condition=models.Q(followed_up_at__isnull=True, follow_up_failed_at__isnull=True),
