@@ -14,6 +14,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from prosperas.logging_config import logging_config
+from prosperas.partner_settings import partner_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -62,6 +63,7 @@ INSTALLED_APPS = [
     "apps.flow",
     "apps.origin_api",
     "apps.sandbox",
+    "apps.partners",
     "oauth2_provider",
     "apps.backoffice",
     "apps.lifecycle",
@@ -481,3 +483,6 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG or TESTING else "jso
 if LOG_FORMAT not in {"json", "plain"}:
     raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}.")
 LOGGING = logging_config(level=LOG_LEVEL, line_format=LOG_FORMAT)
+
+# Lender onboarding: egress addresses, credential overlap, one-time links, portal invitations.
+globals().update(partner_settings(env))

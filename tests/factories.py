@@ -8,7 +8,7 @@ from django.utils import timezone
 from apps.campaigns.models import Campaign
 from apps.leads.engine.requests import lead_extra_data_set
 from apps.leads.models import Lead
-from apps.lenders.models import Lender
+from apps.lenders.models import Lender, LenderCredential, secret_digest
 from apps.listings.models import Listing
 from apps.origins.models import Origin
 from apps.products.models import Product
@@ -27,6 +27,7 @@ class OriginFactory(factory.django.DjangoModelFactory):
 class LenderFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Lender
+        skip_postgeneration_save = True
 
     code = factory.Sequence(lambda n: f"lender-{n}")
     name = factory.Sequence(lambda n: f"Lender {n}")
@@ -37,6 +38,13 @@ class LenderFactory(factory.django.DjangoModelFactory):
     credentials = factory.LazyFunction(lambda: {"api_key": "sandbox-" + secrets.token_hex(8)})
     postback_key = factory.Sequence(lambda n: f"pk_test_{n}_{secrets.token_hex(4)}")
     postback_secret = factory.LazyFunction(lambda: secrets.token_hex(32))
+
+    @factory.post_generation
+    def issued_credential(lender, create, extracted, **kwargs):
+        """The credential row behind the secret, as the platform would have issued it."""
+        if create and lender.postback_secret:
+            LenderCredential.objects.create(lender=lender, secret=lender.postback_secret, issued_by="factory",
+                                            digest=secret_digest(lender.postback_secret))
 
 
 class ProductFactory(factory.django.DjangoModelFactory):

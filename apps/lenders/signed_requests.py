@@ -30,7 +30,9 @@ from django.utils import timezone
 
 from apps.lenders.masking import mask_json, truncate
 from apps.lenders.models import Lender, PostbackAuthFailure, PostbackNonce, refusal_hour
-from prosperas.inbound.auth import API_KEY, HMAC, Credentials
+from apps.lenders.credentials import LAST_USED_EVERY_SECONDS, credential_used
+from prosperas.inbound import signing
+from prosperas.inbound.auth import API_KEY, HMAC, Credentials, bearer_token
 from prosperas.inbound.body import HEADERS_NOT_KEPT
 from prosperas.sql import columns, datetime_param, fetch_one, fields_of, instance_from_row
 
@@ -41,7 +43,10 @@ logger = logging.getLogger(__name__)
 LENDER_IDENTITY_FIELDS = ("id", "code")
 LENDER_CREDENTIAL_FIELDS = ("environment", "postback_auth", "postback_key", "postback_secret",
                             "postback_secret_previous", "postback_api_key_digest", "postback_ip_allowlist")
-LENDER_AUTH_FIELDS = LENDER_IDENTITY_FIELDS + LENDER_CREDENTIAL_FIELDS
+# When the previous secret stops verifying: read with the others, compared with the clock on
+# every request (a kept copy expires it on time too); not part of the write guard.
+LENDER_EXPIRY_FIELDS = ("postback_secret_previous_until",)
+LENDER_AUTH_FIELDS = LENDER_IDENTITY_FIELDS + LENDER_CREDENTIAL_FIELDS + LENDER_EXPIRY_FIELDS
 
 # Each web process keeps the lenders it authenticated for this long. An event is recorded on a
 # kept copy only while the lender's credential columns in the database still hold what was read
@@ -98,7 +103,8 @@ def _lender_read(key: tuple) -> LenderAsRead | None:
         _lenders_read.pop(key, None)
         return None
     loaded = instance_from_row(Lender, fields_of(Lender, LENDER_AUTH_FIELDS), row)
-    stored = tuple(row[len(LENDER_IDENTITY_FIELDS):])  # selected in LENDER_AUTH_FIELDS' order
+    # Selected in LENDER_AUTH_FIELDS' order: the credential columns follow the identity ones.
+    stored = tuple(row[len(LENDER_IDENTITY_FIELDS):len(LENDER_IDENTITY_FIELDS) + len(LENDER_CREDENTIAL_FIELDS)])
     if len(_lenders_read) >= LENDER_CACHE_SIZE:
         _lenders_read.clear()
     _lenders_read[key] = _Kept(expires=time.monotonic() + LENDER_CACHE_SECONDS, stored=stored,
@@ -200,7 +206,9 @@ def refusal_sample(*, at: datetime, headers: Mapping[str, str], raw_body: bytes)
 
 def credentials_of(read: LenderAsRead) -> Credentials:
     lender = read.lender
-    secrets = tuple(secret for secret in (lender.postback_secret, lender.postback_secret_previous) if secret)
+    until = lender.postback_secret_previous_until
+    previous = lender.postback_secret_previous if until is None or until > timezone.now() else ""
+    secrets = tuple(secret for secret in (lender.postback_secret, previous) if secret)
     return Credentials(sender=lender, name=lender.code, mode=lender.postback_auth, secrets=secrets,
                        allowlist=tuple(lender.ip_allowlist), kept=read.cached, stored=read.stored)
 
@@ -226,3 +234,28 @@ class LenderKeyStore:
 
 
 LENDER_KEYS = LenderKeyStore()
+
+_use_checked: dict[int, float] = {}
+
+
+def credential_use_record(credentials: Credentials, *, headers: Mapping[str, str], raw_body: bytes) -> None:
+    """Note which of the lender's secrets verified this request (its credential's last use). At
+    most once a minute per lender and process: most requests stop at the dictionary look-up, and
+    only then is the matching secret found again (one or two HMACs) and written."""
+    lender_id = credentials.sender.pk
+    now = time.monotonic()
+    if now - _use_checked.get(lender_id, float("-inf")) < LAST_USED_EVERY_SECONDS:
+        return
+    _use_checked[lender_id] = now
+    for secret in credentials.secrets:
+        if _verifies(credentials.mode, secret, headers=headers, raw_body=raw_body):
+            credential_used(lender_id=lender_id, secret=secret)
+            return
+
+
+def _verifies(mode: str, secret: str, *, headers: Mapping[str, str], raw_body: bytes) -> bool:
+    if mode == API_KEY:
+        return bearer_token(headers) == secret
+    expected = signing.signature(secret, headers.get(signing.HEADER_TIMESTAMP, ""),
+                                 headers.get(signing.HEADER_NONCE, ""), raw_body)
+    return signing.signatures_match(expected, headers.get(signing.HEADER_SIGNATURE, ""))
