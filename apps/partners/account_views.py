@@ -19,6 +19,7 @@ from django_otp import devices_for_user, login as otp_login, match_token
 from apps.lenders.credentials import handover_open
 from apps.partners import selectors, services
 from apps.partners.forms import CodeForm, LoginForm, SetPasswordForm
+from apps.partners.views import in_english
 
 ENROL_SESSION_KEY = "partners_enrol_user"
 
@@ -30,6 +31,7 @@ def _no_store(response: HttpResponse) -> HttpResponse:
 
 
 @never_cache
+@in_english
 def login_view(request):
     form = LoginForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -56,6 +58,7 @@ def logout_view(request):
 
 
 @never_cache
+@in_english
 def invitation_view(request, token: str):
     try:
         invitation = services.invitation_open(token)
@@ -74,6 +77,7 @@ def invitation_view(request, token: str):
 
 
 @never_cache
+@in_english
 def enrol_view(request):
     """The second factor, right after the invitation (only then: a stolen password alone cannot
     enrol a device). A user who already has a confirmed device signs in instead."""
@@ -104,6 +108,7 @@ def _qr_data_uri(text: str) -> str:
 
 
 @never_cache
+@in_english
 def handover_view(request, token: str):
     """GET asks before showing (link previews and mail scanners open links: they must not burn
     it); POST claims the link once and shows the secret."""

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -24,9 +25,19 @@ from apps.products.selectors import product_data
 from apps.products.services import product_lender_submit
 
 
+def in_english(view):
+    """The portal speaks English (lenders' integration language), whatever the site's default."""
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        with translation.override("en"):
+            return view(request, *args, **kwargs)
+    return wrapper
+
+
 def partner_required(view):
     @wraps(view)
     @never_cache
+    @in_english
     def wrapper(request, *args, **kwargs):
         user = request.user
         if not (user.is_authenticated and user.is_verified() and selectors.partner_lenders(user).exists()):
