@@ -193,6 +193,7 @@ class ChecklistStep:
     done: bool
     evidence: str
     link: str = ""  # a portal URL name
+    link_label: str = ""
 
 
 def onboarding_checklist(lender: Lender) -> list[ChecklistStep]:
@@ -211,14 +212,14 @@ def onboarding_checklist(lender: Lender) -> list[ChecklistStep]:
     return [
         ChecklistStep("Postback credentials issued", bool(live),
                       f"{len(live)} live secret(s), key {lender.postback_key}" if live else "No live secret yet.",
-                      "partners:credentials"),
+                      "partners:credentials", "Manage credentials"),
         ChecklistStep("Capability 1: real-time decision", decisions > 0,
                       f"{decisions} decision(s) answered by your API." if decisions else "No decision answered yet."),
         ChecklistStep("Capability 2: submission and redirect", submissions > 0,
                       f"{submissions} submission(s) accepted." if submissions else "No submission accepted yet."),
         ChecklistStep("Postbacks", accepted > 0,
                       f"{accepted} postback(s) matched to an application." if accepted
-                      else "No postback matched yet: try the console.", "partners:debugger"),
+                      else "No postback matched yet: try the console.", "partners:debugger", "Open the postback debugger"),
         ChecklistStep("Product data", products > 0,
-                      f"{products} product(s) on file." if products else "No product sent yet.", "partners:products"),
+                      f"{products} product(s) on file." if products else "No product sent yet.", "partners:products", "See your products"),
     ]
