@@ -378,7 +378,8 @@ class LenderCredential(models.Model):
 
     lender = models.ForeignKey(Lender, on_delete=models.CASCADE, related_name="postback_credentials")
     secret = EncryptedTextField()
-    digest = models.CharField(max_length=64, editable=False, help_text="SHA-256 of the secret.")
+    # Indexed: a bearer key that is not the lender's current one is looked up here (rotation).
+    digest = models.CharField(max_length=64, editable=False, db_index=True, help_text="SHA-256 of the secret.")
     issued_by = models.CharField(max_length=160, blank=True, help_text="Who asked for it (staff, a lender user).")
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Set by a rotation: verifies until then.")

@@ -29,7 +29,7 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.lenders.masking import mask_json, truncate
-from apps.lenders.models import Lender, PostbackAuthFailure, PostbackNonce, refusal_hour
+from apps.lenders.models import Lender, LenderCredential, PostbackAuthFailure, PostbackNonce, refusal_hour
 from apps.lenders.credentials import LAST_USED_EVERY_SECONDS, credential_used
 from prosperas.inbound import signing
 from prosperas.inbound.auth import API_KEY, HMAC, Credentials, bearer_token
@@ -221,8 +221,11 @@ class LenderKeyStore:
         return None if read is None else credentials_of(read)
 
     def by_api_key(self, api_key: str, *, fresh: bool) -> Credentials | None:
-        read = lender_for_authentication(column="postback_api_key_digest", value=Lender.api_key_digest(api_key),
-                                         api_key_only=True, fresh=fresh)
+        digest = Lender.api_key_digest(api_key)
+        read = lender_for_authentication(column="postback_api_key_digest", value=digest, api_key_only=True,
+                                         fresh=fresh)
+        if read is None:  # not a current key: a rotated-out one still in its overlap window?
+            read = _lender_of_previous_api_key(digest, fresh=fresh)
         return None if read is None else credentials_of(read)
 
     def refusal_record(self, *, sender: Lender | None, reason: str, client_ip: str | None, key: str = "",
@@ -231,6 +234,17 @@ class LenderKeyStore:
 
     def nonce_spend(self, *, sender: Lender, nonce: str, tester: bool = False) -> bool:
         return nonce_spend(lender_id=sender.pk, nonce=nonce, tester=tester, seen_at=timezone.now())
+
+
+def _lender_of_previous_api_key(digest: str, *, fresh: bool) -> LenderAsRead | None:
+    """The api_key lender whose rotated-out key (still unexpired, unrevoked) has this digest: one
+    indexed read of the credentials, then the lender by its public key as every request reads it
+    (credentials_of decides whether the previous key still verifies)."""
+    now = timezone.now()
+    found = (LenderCredential.objects.filter(digest=digest, revoked_at__isnull=True, expires_at__gt=now,
+                                             lender__postback_auth=Lender.PostbackAuth.API_KEY)
+             .values_list("lender__postback_key", flat=True).first())
+    return None if found is None else lender_for_authentication(column="postback_key", value=found, fresh=fresh)
 
 
 LENDER_KEYS = LenderKeyStore()

@@ -138,3 +138,18 @@ def test_no_secret_reaches_the_logs_or_the_audit_log(lender, caplog, post_postba
     logged = caplog.text + str(list(LogEntry.objects.values_list("changes", "changes_text")))
     assert issued.secret not in logged and token not in logged and issued.credential.digest not in logged
     assert LogEntry.objects.get_for_object(issued.credential).exists()
+
+
+def test_a_bearer_key_lender_keeps_its_old_key_during_the_overlap(client):
+    lender = LenderFactory(postback_auth=Lender.PostbackAuth.API_KEY)
+    old = service.credential_issue(lender=lender, issued_by="test").secret
+    new = service.credential_issue(lender=lender, issued_by="test").secret
+    lead = LeadFactory(listing__product__lender=lender)
+
+    def send(key):
+        return client.post("/api/v1/postbacks", {"click_id": lead.tracking_id, "status": "pre_approved"},
+                           content_type="application/json", headers={"Authorization": f"Bearer {key}"})
+
+    assert (send(old).status_code, send(new).status_code) == (202, 202)
+    service.credential_revoke(credential=LenderCredential.objects.get(digest=secret_digest(old)), revoked_by="test")
+    assert (send(old).status_code, send(new).status_code) == (401, 202)

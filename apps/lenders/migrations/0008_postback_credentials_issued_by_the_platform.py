@@ -70,7 +70,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('secret', prosperas.crypto.EncryptedTextField()),
-                ('digest', models.CharField(editable=False, help_text='SHA-256 of the secret.', max_length=64)),
+                ('digest', models.CharField(db_index=True, editable=False, help_text='SHA-256 of the secret.', max_length=64)),
                 ('issued_by', models.CharField(blank=True, help_text='Who asked for it (staff, a lender user).', max_length=160)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('expires_at', models.DateTimeField(blank=True, help_text='Set by a rotation: verifies until then.', null=True)),
