@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.lenders.models import CredentialHandover, Lender, LenderCredential, new_postback_secret, secret_digest
@@ -117,10 +118,11 @@ def handover_create(*, credential: LenderCredential, created_by: str) -> str:
 def handover_open(*, token: str) -> IssuedCredential | None:
     """The credential and its secret, the first time an unexpired link is opened; None after
     (opened, expired, unknown, or the credential revoked since). Claimed by one conditional
-    UPDATE, so two clicks at once show it once."""
+    UPDATE, so two clicks at once show it once. A secret that no longer verifies is not shown."""
     now = timezone.now()
+    still_verifies = Q(credential__expires_at__isnull=True) | Q(credential__expires_at__gt=now)
     claimed = CredentialHandover.objects.filter(
-        token_digest=secret_digest(token), opened_at__isnull=True, expires_at__gt=now,
+        still_verifies, token_digest=secret_digest(token), opened_at__isnull=True, expires_at__gt=now,
         credential__revoked_at__isnull=True,
     ).update(opened_at=now)
     if not claimed:

@@ -114,6 +114,10 @@ def test_an_expired_or_revoked_handover_link_shows_nothing(lender):
     service.credential_revoke(credential=issued.credential, revoked_by="test")
     assert service.handover_open(token=revoked) is None
     assert service.handover_open(token="made-up") is None
+    rotated = service.credential_issue(lender=lender, issued_by="test", overlap=timedelta(0))
+    rotated_out = service.handover_create(credential=rotated.credential, created_by="test")
+    service.credential_issue(lender=lender, issued_by="test", overlap=timedelta(0))
+    assert service.handover_open(token=rotated_out) is None
 
 
 def test_the_migration_turns_typed_secrets_into_credentials():
