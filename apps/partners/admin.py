@@ -34,12 +34,14 @@ class PartnerInvitationAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         """The invitation is made, and emailed, by the service: the token is in the email only."""
-        obj_new = invitation_create(
+        made = invitation_create(
             email=form.cleaned_data["email"], lenders=list(form.cleaned_data["lenders"]), invited_by=request.user,
             accept_url_for=lambda token: request.build_absolute_uri(reverse("partners:invitation", args=[token])),
         )
-        obj.pk = obj_new.pk
-        obj.__dict__.update({k: v for k, v in obj_new.__dict__.items() if not k.startswith("_")})
+        # The admin's own instance stands for the one made (its messages and redirect use it).
+        obj.pk, obj.email, obj.token_digest = made.pk, made.email, made.token_digest
+        obj.created_at, obj.expires_at, obj.invited_by = made.created_at, made.expires_at, made.invited_by
+        obj._state.adding = False
 
     def save_related(self, request, form, formsets, change):
         """The service set the lenders already."""

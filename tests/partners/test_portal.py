@@ -11,14 +11,11 @@ from django.core import mail
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from apps.lenders.credentials import credential_issue
 from apps.lenders.models import LenderCall, LenderCredential
-from apps.lenders.signed_requests import refusal_record
 from apps.partners.models import PartnerInvitation, PartnerMembership
-from apps.postbacks.models import PostbackEvent
 from apps.products.models import ProductRevision
 from tests.factories import LeadFactory, ProductFactory
-from tests.partners.conftest import PASSWORD, member_of, totp_code
+from tests.partners.conftest import PASSWORD, totp_code
 from tests.postbacks.conftest import post_postback  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
