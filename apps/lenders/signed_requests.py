@@ -28,9 +28,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.utils import timezone
 
+from apps.lenders.credentials import LAST_USED_EVERY_SECONDS, credential_used
 from apps.lenders.masking import mask_json, truncate
 from apps.lenders.models import Lender, LenderCredential, PostbackAuthFailure, PostbackNonce, refusal_hour
-from apps.lenders.credentials import LAST_USED_EVERY_SECONDS, credential_used
 from prosperas.inbound import signing
 from prosperas.inbound.auth import API_KEY, HMAC, Credentials, bearer_token
 from prosperas.inbound.body import HEADERS_NOT_KEPT

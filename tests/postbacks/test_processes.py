@@ -11,8 +11,8 @@ import requests
 from django.db import connections
 
 from apps.leads.models import Lead, LeadNotification, LeadStatus
-from apps.lenders.models import PostbackAuthFailure
 from apps.lenders.credentials import credential_issue
+from apps.lenders.models import PostbackAuthFailure
 from apps.postbacks.models import PostbackEvent
 from apps.postbacks.services import postback_follow_ups_run
 from prosperas.inbound import signing
