@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from prosperas.logging_config import logging_config
 from prosperas.settings_backoffice import backoffice_settings
+from prosperas.partner_settings import partner_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -64,6 +65,7 @@ INSTALLED_APPS = [
     "apps.origin_api",
     "apps.sandbox",
     "apps.conformance",
+    "apps.partners",
     "oauth2_provider",
     "apps.backoffice",
     "apps.lifecycle",
@@ -503,3 +505,5 @@ SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="production")
 SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
 OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
 OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="prosperas")
+# Lender onboarding: egress addresses, credential overlap, one-time links, portal invitations.
+globals().update(partner_settings(env))

@@ -14,6 +14,7 @@ urlpatterns = [
     path("docs/", include("apps.postbacks.docs_urls")),
     path("docs/", include("apps.origin_api.docs_urls")),
     path("sandbox/", include("apps.sandbox.urls")),
+    path("partners/", include("apps.partners.urls")),
     path("", include("apps.operations.urls")),
     path("", include("apps.flow.urls")),
 ]

@@ -9,7 +9,7 @@ from apps.campaigns.models import Campaign
 from apps.leads.engine.requests import lead_extra_data_set
 from apps.leads.models import Lead
 from apps.lenders.adapters.base import JOURNEY_FIELDS
-from apps.lenders.models import Lender
+from apps.lenders.models import Lender, LenderCredential, secret_digest
 from apps.listings.models import Listing
 from apps.origins.models import Origin
 from apps.products.models import Product
@@ -28,6 +28,7 @@ class OriginFactory(factory.django.DjangoModelFactory):
 class LenderFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Lender
+        skip_postgeneration_save = True
 
     code = factory.Sequence(lambda n: f"lender-{n}")
     name = factory.Sequence(lambda n: f"Lender {n}")
@@ -40,6 +41,13 @@ class LenderFactory(factory.django.DjangoModelFactory):
     released_fields = factory.LazyFunction(lambda: list(JOURNEY_FIELDS))
     postback_key = factory.Sequence(lambda n: f"pk_test_{n}_{secrets.token_hex(4)}")
     postback_secret = factory.LazyFunction(lambda: secrets.token_hex(32))
+
+    @factory.post_generation
+    def issued_credential(lender, create, extracted, **kwargs):
+        """The credential row behind the secret, as the platform would have issued it."""
+        if create and lender.postback_secret:
+            LenderCredential.objects.create(lender=lender, secret=lender.postback_secret, issued_by="factory",
+                                            digest=secret_digest(lender.postback_secret))
 
 
 class ProductFactory(factory.django.DjangoModelFactory):

@@ -21,6 +21,11 @@ AUDITED: dict[str, dict] = {
         "exclude_fields": ["circuit_state", "circuit_changed_at", "circuit_note"],
     },
     "lenders.MappedApi": {},
+    # Issued, rotated and revoked by staff or the lender's people; the last use is not a change.
+    "lenders.LenderCredential": {"mask_fields": ["secret", "digest"], "exclude_fields": ["last_used_at"]},
+    "lenders.CredentialHandover": {"mask_fields": ["token_digest"]},
+    "partners.PartnerMembership": {},
+    "partners.PartnerInvitation": {"mask_fields": ["token_digest"]},
     "products.ProductKind": {},
     "products.Product": {},
     "listings.Listing": {},

@@ -16,6 +16,7 @@ import json
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.apps import apps as django_apps
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -34,6 +35,7 @@ from apps.lenders.activation import (
 )
 from apps.lenders.circuit import lender_circuit_force
 from apps.lenders.config import lender_callback_url
+from apps.lenders.credentials import credential_issue, handover_create
 from apps.lenders.tools import lender_dry_run, lender_secrets_apply
 from apps.lenders.adapters import ADAPTERS, adapter_class
 from apps.lenders.adapters.base import JOURNEY_FIELDS, AdapterConfigurationError
@@ -87,14 +89,6 @@ class LenderAdminForm(forms.ModelForm):
     base_url = forms.URLField(
         max_length=500, assume_scheme="https", help_text=Lender._meta.get_field("base_url").help_text
     )
-    postback_secret = forms.CharField(
-        required=False, strip=True, widget=forms.PasswordInput(render_value=False),
-        help_text="Write-only. Blank keeps the current secret. HMAC secret, or the bearer API key in api_key mode.",
-    )
-    keep_previous_secret = forms.BooleanField(
-        required=False, help_text="With a new secret: keep the current one valid too, until you clear it (rotation).",
-    )
-    clear_previous_secret = forms.BooleanField(required=False, help_text="End a rotation: the previous secret stops working.")
     credentials_remove = forms.MultipleChoiceField(
         required=False, widget=forms.CheckboxSelectMultiple, label="Remove credentials",
     )
@@ -107,8 +101,9 @@ class LenderAdminForm(forms.ModelForm):
 
     class Meta:
         model = Lender
-        # Secrets are set by lender_secrets_apply from the write-only inputs, never bound directly.
-        exclude = ["credentials", "postback_secret", "postback_secret_previous"]
+        # Adapter credentials are set by lender_secrets_apply from the write-only inputs, never
+        # bound directly; postback secrets are issued by the platform (apps.lenders.credentials).
+        exclude = ["credentials"]
 
     activation_override_reason = forms.CharField(
         required=False, strip=True, widget=forms.Textarea(attrs={"rows": 2}), label="Activation override reason",
@@ -122,13 +117,9 @@ class LenderAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         stored = dict(self.instance.credentials or {}) if self.instance.pk else {}
         self.fields["credentials_remove"].choices = [(name, name) for name in sorted(stored)]
-        if not self.instance.pk:
-            self.fields["postback_secret"].help_text = "Write-only. Required for a new lender."
 
     def clean(self):
         cleaned = super().clean()
-        if not self.instance.pk and not cleaned.get("postback_secret"):
-            self.add_error("postback_secret", "A new lender needs a postback secret.")
         if bool(cleaned.get("new_credential_name")) != bool(cleaned.get("new_credential_value")):
             self.add_error("new_credential_value", "Give both a name and a value, or neither.")
         self._activation_check(cleaned)
@@ -165,9 +156,6 @@ class LenderAdminForm(forms.ModelForm):
             lender=lender,
             credentials_updates=self.credential_updates(),
             credentials_remove=self.cleaned_data.get("credentials_remove") or [],
-            postback_secret=self.cleaned_data.get("postback_secret") or "",
-            keep_previous_secret=self.cleaned_data.get("keep_previous_secret", False),
-            clear_previous_secret=self.cleaned_data.get("clear_previous_secret", False),
         )
         if commit:
             lender.save()
@@ -216,9 +204,9 @@ class LenderAdmin(admin.ModelAdmin):
                     "timeout_seconds", "max_retries"]
     list_filter = ["adapter", "environment", "is_active", "circuit_state"]
     search_fields = ["code", "name"]
-    readonly_fields = ["stored_credentials", "stored_postback_secrets", "recent_calls", "callback_url", "circuit_state",
-                       "circuit_changed_at", "circuit_note", "circuit_held_open", "tools", "field_policy"]
-    actions = ["force_circuit_open", "force_circuit_closed"]
+    readonly_fields = ["postback_key", "stored_credentials", "stored_postback_secrets", "recent_calls", "callback_url",
+                       "circuit_state", "circuit_changed_at", "circuit_note", "circuit_held_open", "tools", "field_policy"]
+    actions = ["force_circuit_open", "force_circuit_closed", "postback_secret_issue"]
     change_list_template = "admin/lenders/lender/change_list.html"
 
     def get_inlines(self, request, obj):
@@ -358,8 +346,10 @@ class LenderAdmin(admin.ModelAdmin):
                            *(["credentials_remove"] if obj and obj.credentials else [])],
             }),
             ("Postbacks", {
-                "fields": ["postback_auth", "postback_key", "stored_postback_secrets", "postback_secret",
-                           "keep_previous_secret", "clear_previous_secret", "postback_ip_allowlist"],
+                "fields": ["postback_auth", "postback_key", "stored_postback_secrets", "postback_ip_allowlist"],
+                "description": "The platform issues postback secrets: use the list's action \"Issue a new postback "
+                               "secret\" (a one-time link for the lender's technical contact; the one it replaces "
+                               "keeps verifying for the overlap window), or the lender does it in the portal.",
             }),
         ]
 
@@ -379,12 +369,33 @@ class LenderAdmin(admin.ModelAdmin):
     def stored_credentials(self, obj: Lender) -> str:
         return masked_credentials(obj.credentials) if obj and obj.pk else "(none)"
 
-    @admin.display(description="Stored postback secrets")
+    @admin.display(description="Postback credentials")
     def stored_postback_secrets(self, obj: Lender) -> str:
+        """The issued credentials by fingerprint, state and last use: never a secret."""
         if not (obj and obj.pk):
-            return "(none)"
-        current = f"current: {mask(obj.postback_secret)}"
-        return current + (f"; previous (rotation): {mask(obj.postback_secret_previous)}" if obj.postback_secret_previous else "")
+            return "(none: issue one from the list's actions once the lender is saved)"
+        rows = format_html_join("", "<li>{} · {} · issued {} by {} · last used {}</li>", (
+            (c.fingerprint, c.state(), c.created_at.strftime("%Y-%m-%d %H:%M"), c.issued_by or "-",
+             c.last_used_at.strftime("%Y-%m-%d %H:%M") if c.last_used_at else "never")
+            for c in obj.postback_credentials.all()[:10]))
+        return format_html("<ul>{}</ul>", rows) if rows else "(none issued)"
+
+    @admin.action(description="Issue a new postback secret (one-time link for the lender)")
+    def postback_secret_issue(self, request, queryset):
+        """Rotate: a new secret per selected lender, handed over by a one-time link staff send to
+        the lender's technical contact; staff never see the secret itself."""
+        handovers = []
+        for lender in queryset:
+            issued = credential_issue(lender=lender, issued_by=f"staff:{request.user.get_username()}")
+            token = handover_create(credential=issued.credential, created_by=f"staff:{request.user.get_username()}")
+            handovers.append((lender, issued.credential, request.build_absolute_uri(
+                reverse("partners:handover", args=[token]))))
+        response = TemplateResponse(request, "admin/lenders/lender/handover_links.html", {
+            **self.admin_site.each_context(request), "title": "One-time links", "handovers": handovers,
+            "hours": settings.LENDER_HANDOVER_HOURS, "overlap_hours": settings.LENDER_CREDENTIAL_OVERLAP_HOURS,
+        })
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.display(description="Recent calls")
     def recent_calls(self, obj: Lender) -> str:

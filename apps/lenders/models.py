@@ -30,6 +30,21 @@ def split_allowlist(value: str) -> list[str]:
     return [part.strip() for part in value.replace(",", "\n").splitlines() if part.strip()]
 
 
+def new_postback_key() -> str:
+    """The public key a lender sends in X-Prosperas-Key: issued by the platform, never typed."""
+    return "pk_" + secrets.token_urlsafe(24)
+
+
+def new_postback_secret() -> str:
+    """A postback secret (HMAC key, or the bearer key in api_key mode): 256 bits of randomness."""
+    return "sk_" + secrets.token_urlsafe(32)
+
+
+def secret_digest(secret: str) -> str:
+    """SHA-256 of a secret: how a credential row is found without decrypting any (last use, api keys)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 def new_callback_token() -> str:
     """The unguessable part of a lender's callback URL (seed 002: "an unguessable random identifier")."""
     return secrets.token_urlsafe(32)
@@ -96,11 +111,20 @@ class Lender(models.Model):
 
     postback_auth = models.CharField(max_length=10, choices=PostbackAuth.choices, default=PostbackAuth.HMAC)
     postback_key = models.CharField(
-        max_length=64, unique=True, help_text="Public key the lender sends in X-Prosperas-Key."
+        max_length=64, unique=True, default=new_postback_key, editable=False,
+        help_text="Public key the lender sends in X-Prosperas-Key (issued by the platform).",
     )
-    postback_secret = EncryptedTextField(help_text="HMAC secret, or the bearer API key in api_key mode.")
+    # The three columns below are what the postback endpoint verifies with, kept by
+    # apps.lenders.credentials from the lender's LenderCredential rows (never written otherwise):
+    # the newest live secret, and during a rotation's overlap the one it replaced and until when.
+    postback_secret = EncryptedTextField(
+        blank=True, editable=False, help_text="HMAC secret, or the bearer API key in api_key mode.",
+    )
     postback_secret_previous = EncryptedTextField(
-        blank=True, help_text="During a rotation: the old secret, still accepted until cleared."
+        blank=True, editable=False, help_text="During a rotation: the old secret, still accepted until it expires.",
+    )
+    postback_secret_previous_until = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the previous secret stops verifying.",
     )
     postback_api_key_digest = models.CharField(
         max_length=64, blank=True, editable=False, db_index=True,
@@ -385,3 +409,58 @@ class PostbackAuthFailure(models.Model):
                                     name="refusal_count_one_row_per_bucket", nulls_distinct=False),
         ]
 
+
+
+class LenderCredential(models.Model):
+    """A postback secret the platform issued to one lender row (so one environment). The newest
+    live one verifies; during a rotation the one it replaced verifies too until `expires_at`;
+    a revoked one never again. apps.lenders.credentials issues, rotates and revokes them and
+    keeps the lender's verification columns (postback_secret, postback_secret_previous) in step."""
+
+    lender = models.ForeignKey(Lender, on_delete=models.CASCADE, related_name="postback_credentials")
+    secret = EncryptedTextField()
+    # Indexed: a bearer key that is not the lender's current one is looked up here (rotation).
+    digest = models.CharField(max_length=64, editable=False, db_index=True, help_text="SHA-256 of the secret.")
+    issued_by = models.CharField(max_length=160, blank=True, help_text="Who asked for it (staff, a lender user).")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Set by a rotation: verifies until then.")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last request it verified (recorded at most once a minute per process).",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["lender", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.lender.code} credential {self.fingerprint}"
+
+    @property
+    def fingerprint(self) -> str:
+        """What people see of it: the start of its digest, which tells credentials apart and
+        reveals nothing of the secret."""
+        return self.digest[:10]
+
+    def state(self, now=None) -> str:
+        now = now or timezone.now()
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at is None:
+            return "active"
+        return "expiring" if self.expires_at > now else "expired"
+
+
+class CredentialHandover(models.Model):
+    """A one-time, expiring link that shows a credential's secret to the lender's technical
+    contact: opened once, then dead. Only the token's digest is stored."""
+
+    credential = models.ForeignKey(LenderCredential, on_delete=models.CASCADE, related_name="handovers")
+    token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.CharField(max_length=160, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    opened_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"handover of {self.credential}"

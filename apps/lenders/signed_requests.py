@@ -28,9 +28,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.utils import timezone
 
+from apps.lenders.credentials import LAST_USED_EVERY_SECONDS, credential_used
 from apps.lenders.masking import mask_json, truncate
-from apps.lenders.models import Lender, PostbackAuthFailure, PostbackNonce, refusal_hour
-from prosperas.inbound.auth import API_KEY, HMAC, Credentials
+from apps.lenders.models import Lender, LenderCredential, PostbackAuthFailure, PostbackNonce, refusal_hour
+from prosperas.inbound import signing
+from prosperas.inbound.auth import API_KEY, HMAC, Credentials, bearer_token
 from prosperas.inbound.body import HEADERS_NOT_KEPT
 from prosperas.sql import columns, datetime_param, fetch_one, fields_of, instance_from_row
 
@@ -41,7 +43,10 @@ logger = logging.getLogger(__name__)
 LENDER_IDENTITY_FIELDS = ("id", "code")
 LENDER_CREDENTIAL_FIELDS = ("environment", "postback_auth", "postback_key", "postback_secret",
                             "postback_secret_previous", "postback_api_key_digest", "postback_ip_allowlist")
-LENDER_AUTH_FIELDS = LENDER_IDENTITY_FIELDS + LENDER_CREDENTIAL_FIELDS
+# When the previous secret stops verifying: read with the others, compared with the clock on
+# every request (a kept copy expires it on time too); not part of the write guard.
+LENDER_EXPIRY_FIELDS = ("postback_secret_previous_until",)
+LENDER_AUTH_FIELDS = LENDER_IDENTITY_FIELDS + LENDER_CREDENTIAL_FIELDS + LENDER_EXPIRY_FIELDS
 
 # Each web process keeps the lenders it authenticated for this long. An event is recorded on a
 # kept copy only while the lender's credential columns in the database still hold what was read
@@ -98,7 +103,8 @@ def _lender_read(key: tuple) -> LenderAsRead | None:
         _lenders_read.pop(key, None)
         return None
     loaded = instance_from_row(Lender, fields_of(Lender, LENDER_AUTH_FIELDS), row)
-    stored = tuple(row[len(LENDER_IDENTITY_FIELDS):])  # selected in LENDER_AUTH_FIELDS' order
+    # Selected in LENDER_AUTH_FIELDS' order: the credential columns follow the identity ones.
+    stored = tuple(row[len(LENDER_IDENTITY_FIELDS):len(LENDER_IDENTITY_FIELDS) + len(LENDER_CREDENTIAL_FIELDS)])
     if len(_lenders_read) >= LENDER_CACHE_SIZE:
         _lenders_read.clear()
     _lenders_read[key] = _Kept(expires=time.monotonic() + LENDER_CACHE_SECONDS, stored=stored,
@@ -200,7 +206,9 @@ def refusal_sample(*, at: datetime, headers: Mapping[str, str], raw_body: bytes)
 
 def credentials_of(read: LenderAsRead) -> Credentials:
     lender = read.lender
-    secrets = tuple(secret for secret in (lender.postback_secret, lender.postback_secret_previous) if secret)
+    until = lender.postback_secret_previous_until
+    previous = lender.postback_secret_previous if until is None or until > timezone.now() else ""
+    secrets = tuple(secret for secret in (lender.postback_secret, previous) if secret)
     return Credentials(sender=lender, name=lender.code, mode=lender.postback_auth, secrets=secrets,
                        allowlist=tuple(lender.ip_allowlist), kept=read.cached, stored=read.stored)
 
@@ -213,8 +221,11 @@ class LenderKeyStore:
         return None if read is None else credentials_of(read)
 
     def by_api_key(self, api_key: str, *, fresh: bool) -> Credentials | None:
-        read = lender_for_authentication(column="postback_api_key_digest", value=Lender.api_key_digest(api_key),
-                                         api_key_only=True, fresh=fresh)
+        digest = Lender.api_key_digest(api_key)
+        read = lender_for_authentication(column="postback_api_key_digest", value=digest, api_key_only=True,
+                                         fresh=fresh)
+        if read is None:  # not a current key: a rotated-out one still in its overlap window?
+            read = _lender_of_previous_api_key(digest, fresh=fresh)
         return None if read is None else credentials_of(read)
 
     def refusal_record(self, *, sender: Lender | None, reason: str, client_ip: str | None, key: str = "",
@@ -225,4 +236,40 @@ class LenderKeyStore:
         return nonce_spend(lender_id=sender.pk, nonce=nonce, tester=tester, seen_at=timezone.now())
 
 
+def _lender_of_previous_api_key(digest: str, *, fresh: bool) -> LenderAsRead | None:
+    """The api_key lender whose rotated-out key (still unexpired, unrevoked) has this digest: one
+    indexed read of the credentials, then the lender by its public key as every request reads it
+    (credentials_of decides whether the previous key still verifies)."""
+    now = timezone.now()
+    found = (LenderCredential.objects.filter(digest=digest, revoked_at__isnull=True, expires_at__gt=now,
+                                             lender__postback_auth=Lender.PostbackAuth.API_KEY)
+             .values_list("lender__postback_key", flat=True).first())
+    return None if found is None else lender_for_authentication(column="postback_key", value=found, fresh=fresh)
+
+
 LENDER_KEYS = LenderKeyStore()
+
+_use_checked: dict[int, float] = {}
+
+
+def credential_use_record(credentials: Credentials, *, headers: Mapping[str, str], raw_body: bytes) -> None:
+    """Note which of the lender's secrets verified this request (its credential's last use). At
+    most once a minute per lender and process: most requests stop at the dictionary look-up, and
+    only then is the matching secret found again (one or two HMACs) and written."""
+    lender_id = credentials.sender.pk
+    now = time.monotonic()
+    if now - _use_checked.get(lender_id, float("-inf")) < LAST_USED_EVERY_SECONDS:
+        return
+    _use_checked[lender_id] = now
+    for secret in credentials.secrets:
+        if _verifies(credentials.mode, secret, headers=headers, raw_body=raw_body):
+            credential_used(lender_id=lender_id, secret=secret)
+            return
+
+
+def _verifies(mode: str, secret: str, *, headers: Mapping[str, str], raw_body: bytes) -> bool:
+    if mode == API_KEY:
+        return bearer_token(headers) == secret
+    expected = signing.signature(secret, headers.get(signing.HEADER_TIMESTAMP, ""),
+                                 headers.get(signing.HEADER_NONCE, ""), raw_body)
+    return signing.signatures_match(expected, headers.get(signing.HEADER_SIGNATURE, ""))

@@ -55,23 +55,14 @@ def lender_dry_run(*, lender: Lender) -> DryRun:
 
 def lender_secrets_apply(
     *, lender: Lender, credentials_updates: dict[str, str] | None = None, credentials_remove: list[str] | None = None,
-    postback_secret: str = "", keep_previous_secret: bool = False, clear_previous_secret: bool = False,
 ) -> None:
-    """Change a lender's secrets on the (unsaved) instance; blank values keep what is stored.
-
-    A new postback secret may keep the old one as `postback_secret_previous`, so both verify
-    during a rotation. The bearer key's digest follows the secret and the auth mode.
-    """
+    """Change a lender's adapter credentials on the (unsaved) instance; blank values keep what is
+    stored. Postback secrets are not set here: the platform issues them (apps.lenders.credentials)."""
     credentials = dict(lender.credentials or {})
     for name in credentials_remove or []:
         credentials.pop(name, None)
     credentials.update({name: value for name, value in (credentials_updates or {}).items() if value})
     lender.credentials = credentials
-    if clear_previous_secret:
-        lender.postback_secret_previous = ""
-    if postback_secret and postback_secret != lender.postback_secret:
-        if keep_previous_secret and lender.postback_secret:
-            lender.postback_secret_previous = lender.postback_secret
-        lender.postback_secret = postback_secret
+    # The bearer key's digest follows the auth mode (the secret itself only changes by issuing).
     api_key_mode = lender.postback_auth == Lender.PostbackAuth.API_KEY and lender.postback_secret
     lender.postback_api_key_digest = Lender.api_key_digest(lender.postback_secret) if api_key_mode else ""

@@ -92,4 +92,6 @@ def docs_context(request: HttpRequest) -> dict:
         "nonce_retention_minutes": settings.POSTBACK_NONCE_RETENTION_SECONDS // 60,
         "timestamp_example": contract.OFFSET_DATETIME_EXAMPLE,
         "worked": worked_example(),
+        "overlap_hours": settings.LENDER_CREDENTIAL_OVERLAP_HOURS,
+        "egress_ips": list(settings.EGRESS_IPS.items()),
     }

@@ -40,7 +40,7 @@ from apps.leads.rows import lead_postback_apply, lead_postback_params, lead_post
 from apps.leads.services import lead_postback_follow_up
 from apps.lenders.models import Lender
 from apps.lenders.retention import nonce_retention, nonces_due
-from apps.lenders.signed_requests import LENDER_KEYS, lender_unchanged
+from apps.lenders.signed_requests import LENDER_KEYS, credential_use_record, lender_unchanged
 from apps.postbacks import contract, rows
 from apps.postbacks.models import PostbackEvent
 from apps.postbacks.selectors import click_id_lookalike
@@ -130,6 +130,7 @@ def postback_authenticate(*, headers: Mapping[str, str], raw_body: bytes, client
     """
     verified = auth.authenticate(LENDER_KEYS, headers=headers, raw_body=raw_body, client_ip=client_ip, fresh=fresh)
     credentials = verified.credentials
+    credential_use_record(credentials, headers=headers, raw_body=raw_body)
     return Authenticated(lender=credentials.sender, nonce=verified.nonce,
                          lender_stored=credentials.stored if credentials.kept else None)
 

@@ -1,4 +1,5 @@
-"""Lender admin: secrets are never displayed and blank inputs keep them; the call log is read-only."""
+"""Lender admin: secrets are never displayed and blank inputs keep them; postback secrets are issued by
+the platform, never typed; the call log is read-only."""
 
 from django.utils import timezone
 
@@ -16,7 +17,6 @@ def form_data(lender: Lender, **changes) -> dict:
         "max_retries": lender.max_retries, "pending_timeout_seconds": lender.pending_timeout_seconds,
         "postback_auth": lender.postback_auth, "postback_key": lender.postback_key,
         "postback_ip_allowlist": "", "credential__api_key": "", "new_credential_name": "", "new_credential_value": "",
-        "postback_secret": "",
     }
     data.update(changes)
     return data
@@ -42,18 +42,32 @@ def test_blank_secret_inputs_keep_the_stored_values(admin_client):
     assert (lender.name, lender.credentials, lender.postback_secret) == ("Renamed", {"api_key": API_KEY}, SECRET)
 
 
-def test_a_new_secret_can_keep_the_old_one_during_a_rotation(admin_client):
+def test_staff_cannot_type_a_postback_secret_or_key(admin_client):
     lender = LenderFactory(credentials={"api_key": API_KEY}, postback_secret=SECRET)
+    html = admin_client.get(change_url(lender)).content.decode()
+    assert 'name="postback_secret' not in html and 'name="postback_key"' not in html
     admin_client.post(change_url(lender), form_data(
-        lender, credential__api_key="sk_new", postback_secret="whsec_new_secret_value", keep_previous_secret="on",
+        lender, credential__api_key="sk_new", postback_secret="typed-by-staff", postback_key="pk_typed",
         new_credential_name="client_id", new_credential_value="cid-1",
     ))
     lender.refresh_from_db()
     assert lender.credentials == {"api_key": "sk_new", "client_id": "cid-1"}
-    assert (lender.postback_secret, lender.postback_secret_previous) == ("whsec_new_secret_value", SECRET)
-    admin_client.post(change_url(lender), form_data(lender, clear_previous_secret="on", credentials_remove=["client_id"]))
+    assert (lender.postback_secret, lender.postback_key) == (SECRET, lender.postback_key) and lender.postback_key != "pk_typed"
+
+
+def test_issuing_a_secret_gives_staff_one_time_links_never_the_secret(admin_client):
+    lender = LenderFactory(postback_secret=SECRET)
+    response = admin_client.post("/admin/lenders/lender/", {
+        "action": "postback_secret_issue", "_selected_action": [lender.pk]})
+    html = response.content.decode()
     lender.refresh_from_db()
-    assert lender.postback_secret_previous == "" and lender.credentials == {"api_key": "sk_new"}
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    assert lender.postback_secret != SECRET and lender.postback_secret not in html
+    assert lender.postback_secret_previous == SECRET  # the overlap window
+    assert "/partners/handover/" in html
+    change_page = admin_client.get(change_url(lender)).content.decode()
+    assert lender.postback_secret not in change_page and SECRET not in change_page
+    assert "expiring" in change_page and "active" in change_page
 
 
 def test_a_bearer_key_lender_gets_the_digest_of_its_key(admin_client):
@@ -63,15 +77,15 @@ def test_a_bearer_key_lender_gets_the_digest_of_its_key(admin_client):
     assert lender.postback_api_key_digest == Lender.api_key_digest(SECRET)
 
 
-def test_a_new_lender_needs_a_postback_secret(admin_client):
+def test_a_new_lender_gets_a_platform_key_and_no_typed_secret(admin_client):
     page = admin_client.get("/admin/lenders/lender/add/")
     assert page.status_code == 200 and 'name="credential__api_key"' in page.content.decode()
-    data = form_data(LenderFactory.build(code="new-lender", postback_key="pk_new"), credential__api_key=API_KEY)
-    response = admin_client.post("/admin/lenders/lender/add/", data)
-    assert response.status_code == 200 and "needs a postback secret" in response.content.decode()
-    admin_client.post("/admin/lenders/lender/add/", {**data, "postback_secret": SECRET})
+    data = form_data(LenderFactory.build(code="new-lender"), credential__api_key=API_KEY)
+    response = admin_client.post("/admin/lenders/lender/add/", {**data, "postback_secret": SECRET})
+    assert response.status_code == 302, response.content.decode()[:2000]
     created = Lender.objects.get(code="new-lender")
-    assert created.credentials == {"api_key": API_KEY} and created.postback_secret == SECRET
+    assert created.credentials == {"api_key": API_KEY} and created.postback_secret == ""
+    assert created.postback_key.startswith("pk_") and len(created.postback_key) > 20
 
 
 def test_the_call_log_is_searchable_by_tracking_id_and_read_only(admin_client):

@@ -112,3 +112,10 @@ def test_the_contract_documents_the_rate_limits_in_force_and_the_429(client, set
     for path, method in (("/api/v1/postbacks", "post"), ("/api/v1/postbacks/test", "post"),
                          ("/api/v1/products", "post"), ("/api/v1/products/{product_id}", "put")):
         assert "Retry-After" in schema["paths"][path][method]["responses"]["429"]["description"]
+
+
+def test_the_docs_page_publishes_our_egress_addresses_per_environment(client, db, settings):
+    settings.EGRESS_IPS = {"staging": ["203.0.113.10"], "production": ["198.51.100.7", "198.51.100.8"]}
+    html = client.get("/docs/postbacks/").content.decode()
+    assert "<code>203.0.113.10</code>" in html and "<code>198.51.100.7</code>, <code>198.51.100.8</code>" in html
+    assert "overlap window" in html

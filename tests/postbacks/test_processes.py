@@ -4,14 +4,15 @@ once each by runners racing each other."""
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 import requests
 from django.db import connections
 
 from apps.leads.models import Lead, LeadNotification, LeadStatus
+from apps.lenders.credentials import credential_issue
 from apps.lenders.models import PostbackAuthFailure
-from apps.lenders.tools import lender_secrets_apply
 from apps.postbacks.models import PostbackEvent
 from apps.postbacks.services import postback_follow_ups_run
 from prosperas.inbound import signing
@@ -106,8 +107,8 @@ def test_a_change_by_staff_applies_to_the_next_request_in_every_process(two_web_
 
     # Both processes now keep the lender with its first secret.
     assert [send(web, "pre_approved", old_secret).status_code for web in two_web_processes] == [202, 202]
-    lender_secrets_apply(lender=lender, postback_secret="rotated-" + old_secret)
-    lender.save()
+    credential_issue(lender=lender, issued_by="test", overlap=timedelta(0))  # no overlap: the old one stops now
+    lender.refresh_from_db()
 
     refused = send(first_process, "approved", old_secret)
     assert (refused.status_code, refused.json()["error"]) == (401, "bad_signature")

@@ -86,9 +86,12 @@ def test_authenticate_looks_headers_up_as_given_and_returns_the_lender_and_nonce
 
 def test_the_lender_is_loaded_without_its_adapter_credentials(lender, django_assert_num_queries):
     headers = signing.signed_headers(key=lender.postback_key, secret=lender.postback_secret, raw_body=b"{}")
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):  # the lender, and its credential's last use (once a minute)
         authenticated = postback_authenticate(headers=headers, raw_body=b"{}", client_ip="127.0.0.1")
     assert "credentials" in authenticated.lender.get_deferred_fields()
+    headers = signing.signed_headers(key=lender.postback_key, secret=lender.postback_secret, raw_body=b"{}")
+    with django_assert_num_queries(1):  # within the minute: the lender only (fresh, so read again)
+        postback_authenticate(headers=headers, raw_body=b"{}", client_ip="127.0.0.1", fresh=True)
 
 
 def test_ingest_spends_the_nonce_with_the_event_and_refuses_a_replay_recording_nothing(lender, lead):

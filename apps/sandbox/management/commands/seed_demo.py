@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from apps.campaigns.models import Campaign, CampaignOrigin
 from apps.legal.models import DataController
+from apps.lenders.credentials import credential_issue
 from apps.lenders.models import Lender
 from apps.listings.models import Listing
 from apps.listings.services import listing_id_mint
@@ -97,7 +98,6 @@ class Command(BaseCommand):
         lender = Lender.objects.filter(code=spec["code"]).first() or Lender(
             code=spec["code"],
             postback_key=f"pk_demo_{spec['code'].replace('-', '_')}",
-            postback_secret=secrets.token_hex(32),
         )
         lender.name = spec["name"]
         lender.adapter = spec["adapter"]
@@ -105,6 +105,9 @@ class Command(BaseCommand):
         lender.is_active = True
         # The sandbox of the lender's API style on this site, with the credentials it checks.
         sandbox_lender_prepare(lender=lender, site_url=site_url)
+        if not lender.postback_credentials.exists():  # issued once: a second load keeps the secret
+            credential_issue(lender=lender, issued_by="seed_demo")
+            lender.refresh_from_db()
 
         fields = {**TERMS_DEFAULTS, **spec["product"], **spec["terms"], "lender": lender, "currency": "COP",
                   "state": Product.State.LIVE, "disclosure": DISCLOSURE}
