@@ -28,6 +28,7 @@ ROLES: dict[str, list[str]] = {
     # Helps consumers and lenders with journeys: reads them (personal data masked) and acts on them.
     "support": [perm for label in JOURNEY for perm in _perms(label, VIEW)]
     + [f"leads.{action}_lead" for action in ("retry", "poll", "cancel", "notify", "review")]
+    + _perms("leads.revocationnotice", VIEW)
     + _perms("origins.origin", VIEW) + _perms("lenders.lender", VIEW) + _perms("products.product", VIEW)
     + _perms("listings.listing", VIEW),
     # Runs the storefront: products, listings, campaigns (budgets, caps, conditions).
@@ -41,6 +42,8 @@ ROLES: dict[str, list[str]] = {
     # Answers for personal data and for who did what: the audit log, consents, accounts.
     "compliance": _perms("auditlog.logentry", VIEW) + _perms("leads.lead", VIEW) + _perms("leads.consent", VIEW)
     + _perms("leads.outboxmessage", VIEW)
+    # Consent texts: drafts written and published; consumers' revocations passed on to lenders.
+    + _perms("legal.consenttext", VIEW, ADD, CHANGE) + _perms("leads.revocationnotice", VIEW, CHANGE)
     + _perms("leads.leadevent", VIEW) + _perms("auth.user", VIEW) + _perms("auth.group", VIEW),
     # Reads the reports and the numbers behind them; changes nothing.
     "analyst": _perms("leads.lead", VIEW) + _perms("campaigns.campaign", VIEW) + _perms("campaigns.ledgerentry", VIEW)

@@ -293,7 +293,8 @@ class LenderAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         credential_fields = [CREDENTIAL_PREFIX + name for name in credential_names_for(obj)]
         return [
-            (None, {"fields": ["code", "name", "adapter", "base_url", "environment", "is_active", *(["tools"] if obj else [])]}),
+            (None, {"fields": ["code", "name", "adapter", "base_url", "environment", "is_active",
+                               "privacy_contact_email", *(["tools"] if obj else [])]}),
             ("Calls", {"fields": ["timeout_seconds", "max_retries", "pending_timeout_seconds",
                                   *(["callback_url", "recent_calls"] if obj else [])]}),
             ("Circuit breaker", {"fields": ["circuit_state", "circuit_changed_at", "circuit_note", "circuit_held_open"],
