@@ -45,7 +45,7 @@ def consent(request: HttpRequest, token: str) -> HttpResponse:
     if lead is None:
         return not_found(request)
     receipt = consent_receipt(lead)
-    form = RevokeForm(request.POST or None)
+    form = RevokeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and receipt is not None and receipt.revoked_at is None and form.is_valid():
         try:
             consent_revoke(lead=lead)

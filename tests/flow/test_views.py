@@ -507,8 +507,9 @@ def test_the_hand_off_shows_a_short_page_naming_the_lender_before_the_redirect(j
     page = interstitial.content.decode()
     assert interstitial.status_code == 200
     assert "Te llevamos a Banco Aliado" in page
-    # A new navigation, not the form POST's redirect chain, so CSP form-action 'self' allows it.
-    assert f'<meta http-equiv="refresh" content="1;url={journey.url("handoff")}">' in page
+    # A new navigation, not the form POST's redirect chain, so CSP form-action 'self' allows it;
+    # at once (a delayed refresh is a time limit the consumer cannot adjust: WCAG 2.2.1).
+    assert f'<meta http-equiv="refresh" content="0;url={journey.url("handoff")}">' in page
     assert redirect.status_code == 302 and redirect["Location"].startswith(LENDER_REDIRECT)
 
 
