@@ -18,13 +18,20 @@ from django.db.models import Q
 from apps.leads.models import Consent, DecisionRequest, Lead
 from apps.lenders.models import Lender, LenderCall
 from apps.legal.models import ConsentText
-from apps.legal.selectors import (  # noqa: F401 - re-exported: the callers' single entry point
+from apps.legal.selectors import (
     consent_text_current,
     consent_text_for_version,
     consent_text_published,
     consent_version_published_on,
     consent_versions_published,
 )
+
+# Re-exported: the journey's callers (flow, origin_api) read consent texts through this module.
+__all__ = [
+    "REQUIRED_CONSENT_KINDS", "ConsentReceipt", "consent_receipt", "consent_recipients", "consent_text_current",
+    "consent_text_for_journey", "consent_text_for_version", "consent_text_published", "consent_version_published_on",
+    "consent_versions_published", "consents_accepted",
+]
 
 # Every kind a consumer must accept before a lender may study an application.
 REQUIRED_CONSENT_KINDS: tuple[str, ...] = tuple(Consent.Kind.values)
