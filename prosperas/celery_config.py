@@ -34,7 +34,9 @@ worker_cancel_long_running_tasks_on_connection_loss = False
 
 task_default_queue = "default"
 # The lender tasks keep their names from before they moved to apps/leads/tasks.py (enqueue.py).
-task_routes = {"apps.lenders.tasks.*": {"queue": "lender_calls"}}
+# Telling a lender of a consumer's revocation is a lender call too (apps/leads/revocation.py).
+task_routes = {"apps.lenders.tasks.*": {"queue": "lender_calls"},
+               "apps.leads.tasks.revocation_notice_send_task": {"queue": "lender_calls"}}
 
 broker_transport_options: dict = {
     # Longer than the longest task (30 s deadline) plus every retry delay (backoff capped at 60 s).

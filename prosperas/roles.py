@@ -31,6 +31,7 @@ ROLES: dict[str, list[str]] = {
     # Helps consumers and lenders with journeys: reads them (personal data masked) and acts on them.
     "support": [perm for label in JOURNEY for perm in _perms(label, VIEW)]
     + [f"leads.{action}_lead" for action in ("retry", "poll", "cancel", "notify", "review")]
+    + _perms("leads.revocationnotice", VIEW)
     + _perms("origins.origin", VIEW) + _perms("lenders.lender", VIEW) + _perms("products.product", VIEW)
     + _perms("listings.listing", VIEW) + _perms("backoffice.bulkretry", VIEW) + ALERTS_HANDLED,
     # Runs the storefront: products, listings, campaigns (budgets, caps, conditions).
@@ -48,6 +49,8 @@ ROLES: dict[str, list[str]] = {
     # Answers for personal data and for who did what: the audit log, consents, accounts.
     "compliance": _perms("auditlog.logentry", VIEW) + _perms("leads.lead", VIEW) + _perms("leads.consent", VIEW)
     + _perms("leads.outboxmessage", VIEW)
+    # Consent texts: drafts written and published; consumers' revocations passed on to lenders.
+    + _perms("legal.consenttext", VIEW, ADD, CHANGE) + _perms("leads.revocationnotice", VIEW, CHANGE)
     + _perms("leads.leadevent", VIEW) + _perms("auth.user", VIEW) + _perms("auth.group", VIEW)
     # Sees a consumer's personal data unmasked, one lead at a time, with a reason (apps/leads/reveals.py).
     + ["leads.reveal_personal_data"] + _perms("leads.personaldatareveal", VIEW) + _perms("backoffice.alert", VIEW)

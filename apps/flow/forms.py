@@ -11,7 +11,6 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from apps.leads.consents import CONSENT_TEXT_VERSION  # noqa: F401 - the flow's views read it from here
 from apps.leads.consumer_data import (
     ADULT_AGE,
     DOCUMENT_PATTERNS,
@@ -153,10 +152,23 @@ class IdentityForm(FlowForm):
         error_messages={"required": _("Sin esta autorización la entidad no puede estudiar tu solicitud.")},
     )
 
-    def __init__(self, *args, extra_fields: tuple[str, ...] = (), **kwargs):
+    # The published consent text the page showed (apps.legal ConsentText): what is recorded with
+    # the consents, checked by the view against the journey's language and mode.
+    consent_text = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, extra_fields: tuple[str, ...] = (), consent_text=None, **kwargs):
         """`extra_fields`: what the chosen lender's adapter declares beyond identity and income
-        (apps.lenders.selectors.lender_required_fields); the others are removed from the page."""
+        (apps.lenders.selectors.lender_required_fields); the others are removed from the page.
+        `consent_text`: the published text whose checkbox labels the page shows."""
         super().__init__(*args, **kwargs)
+        self.consent_text = consent_text
+        if consent_text is None:
+            # No published text for this language and mode: nothing can be accepted.
+            self.fields["consent_text"].required = True
+        else:
+            self.fields["consent_text"].initial = consent_text.pk
+            for name, kind in CONSENT_FIELDS.items():
+                self.fields[name].label = consent_text.label_for(kind)
         for name in IDENTITY_EXTRA_FIELDS:
             if name in extra_fields:
                 self.fields[name].required = True

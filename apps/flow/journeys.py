@@ -152,6 +152,10 @@ def journey_page(*steps: str, methods: tuple[str, ...] = ("GET",)):
                 return journey_expired(request, token)
             log_context_bind(lead_id=lead.pk, tracking_id=lead.tracking_id)  # on this request's lines and its tasks'
             journey_language_set(lead=lead, language=request_language(request))  # writes only on a change
+            if steps and lead.consent_revoked_at is not None:
+                # The consumer revoked their consent: no step of the journey goes on; its receipt says so.
+                redirect_class = SeeOther if request.method == "POST" else HttpResponseRedirect
+                return redirect_class(reverse("flow:consent", args=[lead.public_token]))
             if steps and journey_step(lead) not in steps:
                 redirect_class = SeeOther if request.method == "POST" else HttpResponseRedirect
                 return redirect_class(step_url(lead))

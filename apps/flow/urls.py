@@ -3,7 +3,7 @@
 from django.urls import path
 from django.views.i18n import set_language
 
-from apps.flow import views
+from apps.flow import consent_views, views
 
 app_name = "flow"
 
@@ -22,4 +22,5 @@ urlpatterns = [
     path("j/<str:token>/details", views.details, name="details"),
     path("j/<str:token>/handoff", views.handoff, name="handoff"),
     path("j/<str:token>/status", views.status, name="status"),
+    path("j/<str:token>/consent", consent_views.consent, name="consent"),
 ]

@@ -38,7 +38,8 @@ from apps.flow.journeys import (
     session_remember,
     step_url,
 )
-from apps.flow.forms import CONSENT_TEXT_VERSION, IDENTITY_EXTRA_FIELDS, DetailsForm, IdentityForm, OfferChoiceForm
+from apps.flow.forms import CONSENT_FIELDS, IDENTITY_EXTRA_FIELDS, DetailsForm, IdentityForm, OfferChoiceForm
+from apps.leads.consents import consent_text_for_journey, consent_text_published
 from apps.flow.selectors import COMPARE_SORTS, DEFAULT_SORT, compare_offers, compare_progress
 from apps.leads.models import Lead, LeadStatus
 from apps.leads.selectors import (
@@ -51,6 +52,7 @@ from apps.leads.selectors import (
     journey_step,
 )
 from apps.leads.services import (
+    ConsentRevoked,
     ConsentsGiven,
     JourneyError,
     journey_compare_identity_submit,
@@ -68,6 +70,7 @@ from apps.leads.services import (
 )
 from apps.leads.engine.requests import lead_extra_data_set
 from apps.leads.selectors import decision_notice_html, rejection_category
+from apps.lenders.models import CircuitState
 from apps.lenders.selectors import journey_fields_for, lender_required_fields, rejection_sentence
 from apps.campaigns.catalog import catalog_entry, catalog_for_origin
 from apps.campaigns.catalog import catalog_views_record
@@ -75,7 +78,7 @@ from apps.origins.models import Origin
 from apps.origins.selectors import origin_get_active, origin_list_active
 from apps.origins.services import DEEP_LINK_FIELDS, DEEP_LINK_TOKEN_PARAMETER, DeepLinkRefused, deep_link_receive
 from apps.postbacks.selectors import lead_timeline_public
-from apps.legal.selectors import data_controller_get
+from apps.legal.selectors import consent_text_current, data_controller_get
 from apps.products.selectors import product_kind_names
 
 logger = logging.getLogger(__name__)
@@ -192,7 +195,37 @@ def _identity_form(request: HttpRequest, lead: Lead) -> IdentityForm:
         initial["requested_amount"] = lead.requested_amount
     if lead.region:
         initial["region"] = lead.region
-    return IdentityForm(request.POST or None, extra_fields=extra, initial=initial)
+    current = consent_text_for_journey(lead, language=request_language(request))
+    data, changed = request.POST or None, False
+    if data is not None and data.get("consent_text"):
+        posted = consent_text_published(pk=data.get("consent_text"), language=request_language(request),
+                                        compare_mode=lead.compare_mode)
+        if posted is None and current is not None:
+            # The page was shown with a text no longer valid here (another language, a tampered
+            # form): show the current one, whose boxes the consumer must tick again.
+            data = data.copy()
+            data["consent_text"] = str(current.pk)
+            for name in CONSENT_FIELDS:
+                data.pop(name, None)
+            changed = True
+        else:
+            current = posted
+    form = IdentityForm(data, extra_fields=extra, initial=initial, consent_text=current)
+    form.consent_text_changed = changed
+    return form
+
+
+def _consent_lenders(lead: Lead) -> list[str]:
+    """Compare mode: the lenders the consumer's data goes to, as the consent text promises to
+    list them (those the fan-out asks: active, circuit not open; apps.leads.engine.compare)."""
+    if not lead.compare_mode:
+        return []
+    names: list[str] = []
+    for entry in catalog_for_origin(origin=lead.origin):
+        lender = entry.campaign.lender
+        if lender.is_active and lender.circuit_state != CircuitState.OPEN and lender.name not in names:
+            names.append(lender.name)
+    return names
 
 
 @journey_page(JourneyStep.IDENTITY, methods=("GET", "POST"))
@@ -203,8 +236,12 @@ def identity(request: HttpRequest, lead: Lead) -> HttpResponse:
         # The extra data, then the identity with its consents (one transaction), are stored
         # before the lender is asked (its task starts on commit). A second submit finds the
         # journey moved on and changes nothing (journey_page).
-        consents = ConsentsGiven(kinds=tuple(form.accepted_consents()), text_version=CONSENT_TEXT_VERSION,
-                                 ip_address=client_ip(request))
+        # The text the page showed; a form without it (a client that does not send it) accepts
+        # the current one, which is what this page shows now.
+        text = consent_text_published(pk=form.cleaned_data["consent_text"], language=request_language(request),
+                                      compare_mode=lead.compare_mode) or form.consent_text
+        consents = ConsentsGiven(kinds=tuple(form.accepted_consents()), text_version=text.version,
+                                 ip_address=client_ip(request), text_id=text.pk, language=text.language)
         if form.extra_data():
             lead_extra_data_set(lead=lead, values=form.extra_data())
         if lead.compare_mode:
@@ -216,7 +253,14 @@ def identity(request: HttpRequest, lead: Lead) -> HttpResponse:
         except DeliveryRefused as refusal:
             return _listing_unavailable(request, refusal, form)
         return SeeOther(step_url(lead, JourneyStep.DECISION))
-    return render(request, "flow/identity.html", _journey_context(lead, form=form))
+    return _render_identity(request, lead, form)
+
+
+def _render_identity(request: HttpRequest, lead: Lead, form: IdentityForm) -> HttpResponse:
+    text = consent_text_published(pk=form["consent_text"].value(), language=request_language(request),
+                                  compare_mode=lead.compare_mode) or form.consent_text
+    return render(request, "flow/identity.html", _journey_context(
+        lead, form=form, consent_text=text, consent_lenders=_consent_lenders(lead)))
 
 
 def _listing_unavailable(request: HttpRequest, refusal: DeliveryRefused, form: IdentityForm) -> HttpResponse:
@@ -233,7 +277,7 @@ def _listing_unavailable(request: HttpRequest, refusal: DeliveryRefused, form: I
                              "revisa tus datos y envíalos para continuar.") % {
         "previous": previous, "listing": entry.listing.title, "lender": entry.campaign.lender.name})
     lead = journey_get(public_token=lead.public_token)
-    return render(request, "flow/identity.html", _journey_context(lead, form=form))
+    return _render_identity(request, lead, form)
 
 
 def _rejection(lead: Lead) -> dict:
@@ -307,10 +351,13 @@ def offer_choose(request: HttpRequest, lead: Lead) -> HttpResponse:
 def retry(request: HttpRequest, lead: Lead) -> HttpResponse:
     """"Try again" after a technical failure: the same tracking ID goes to the lender again (in
     compare mode, to every lender whose ask failed)."""
-    if lead.compare_mode and lead.status == LeadStatus.DECISION_FAILED:
-        journey_compare_request(lead=lead, entries=catalog_for_origin(origin=lead.origin))
-        return SeeOther(step_url(lead))
-    journey_retry(lead=lead)
+    try:
+        if lead.compare_mode and lead.status == LeadStatus.DECISION_FAILED:
+            journey_compare_request(lead=lead, entries=catalog_for_origin(origin=lead.origin))
+        else:
+            journey_retry(lead=lead)
+    except ConsentRevoked:
+        return SeeOther(reverse("flow:consent", args=[lead.public_token]))
     return SeeOther(step_url(lead))
 
 
@@ -411,6 +458,8 @@ def status(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_GET
 def legal(request: HttpRequest) -> HttpResponse:
-    """Terms, privacy policy and the personal-data processing authorization, in the version the
-    identity page records with each consent."""
-    return render(request, "flow/legal.html", {"text_version": CONSENT_TEXT_VERSION, "controller": data_controller_get()})
+    """Terms, privacy policy and the personal-data processing authorization; the version named is
+    the consent texts' latest published one, which the identity page records with each consent."""
+    text = consent_text_current(language=request_language(request), compare_mode=False)
+    return render(request, "flow/legal.html", {"text_version": text.version if text else "",
+                                               "controller": data_controller_get()})

@@ -21,11 +21,21 @@ from django.views.decorators.http import require_POST
 from apps.campaigns.selectors import marketplace_day
 from apps.leads import reports
 from apps.leads.models import (
-    Consent, Decision, Lead, LeadEvent, LeadNotification, Offer, OutboxMessage, PersonalDataReveal, Submission,
+    Consent,
+    Decision,
+    Lead,
+    LeadEvent,
+    LeadNotification,
+    Offer,
+    OutboxMessage,
+    PersonalDataReveal,
+    RevocationNotice,
+    Submission,
 )
 from apps.leads.outbox import BACKEND_PATH as OUTBOX_BACKEND
 from apps.leads.reveals import PERMISSION as REVEAL_PERMISSION
 from apps.leads.reveals import RevealRefused, lead_personal_data_reveal, reveal_active
+from apps.leads.revocation import revocation_notice_done
 from apps.leads.staff_actions import ACTIONS, LeadActionRefused, lead_staff_act
 from apps.lenders.models import LenderCall
 from prosperas.admin_inlines import ReadOnlyInline
@@ -74,9 +84,16 @@ class LenderCallInline(ReadOnlyInline):
 
 class ConsentInline(ReadOnlyInline):
     model = Consent
-    fields = ["kind", "text_version", "accepted_at", "ip_address"]
+    fields = ["kind", "text_version", "language", "text", "accepted_at", "ip_address"]
     readonly_fields = fields
     show_change_link = False
+
+
+class RevocationNoticeInline(ReadOnlyInline):
+    model = RevocationNotice
+    fields = ["lender", "channel", "state", "error", "created_at", "done_at", "done_by"]
+    readonly_fields = fields
+    show_change_link = True
 
 
 class NotificationInline(ReadOnlyInline):
@@ -107,13 +124,13 @@ class LeadAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         ("Consumer (masked)", {"fields": ["document_type", "document_number_masked", "full_name_masked",
                                           "email_masked", "phone_masked", "birth_date_masked", "region",
                                           "monthly_income_masked", "currency", "language"]}),
-        ("Application", {"fields": ["compare_mode", "origin_reference", "requested_amount", "requested_term_months",
+        ("Application", {"fields": ["compare_mode", "consent_revoked_at", "origin_reference", "requested_amount", "requested_term_months",
                                     "chosen_offer", "lender_reference", "redirect_url", "handoff_url"]}),
         ("Timestamps", {"fields": ["created_at", "identity_at", "decided_at", "submitted_at", "handed_off_at",
                                    "lender_status_at", "updated_at"]}),
     ]
     inlines = [LeadEventInline, DecisionInline, SubmissionInline, LenderCallInline, ConsentInline,
-               NotificationInline]
+               RevocationNoticeInline, NotificationInline]
     actions = ["mark_reviewed"]
 
     def get_fieldsets(self, request, obj=None):
@@ -338,3 +355,38 @@ OUTBOX_HTML_TAGS = {"p", "a", "strong", "em", "b", "i", "br", "div", "span", "ul
 def _email_masked(address: str) -> str:
     local, _, domain = address.partition("@")
     return f"{local[:1]}•••@{domain}" if domain else mask(address)
+
+
+@admin.register(RevocationNotice)
+class RevocationNoticeAdmin(admin.ModelAdmin):
+    """Consumers' revocations to pass on to lenders. Those marked "by staff" are the lenders whose
+    API cannot take one: write to the lender's privacy contact naming the tracking ID (never the
+    consumer's data), then mark the notice done. Failed API notices are followed up the same way."""
+
+    list_display = ["created_at", "lender", "lender_contact", "tracking_id", "channel", "state", "done_at"]
+    list_filter = ["state", "channel", "lender"]
+    list_select_related = ["lender", "lead"]
+    fields = ["lead", "tracking_id", "lender", "lender_contact", "channel", "state", "error", "created_at", "done_at",
+              "done_by"]
+    readonly_fields = fields
+    actions = ["mark_done"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Lender's privacy contact")
+    def lender_contact(self, notice):
+        email = notice.lender.privacy_contact_email
+        return format_html('<a href="mailto:{}">{}</a>', email, email) if email else "— (set it on the lender)"
+
+    @admin.display(description="Tracking ID")
+    def tracking_id(self, notice):
+        return notice.lead.tracking_id
+
+    @admin.action(description="Mark done: the lender was told", permissions=["change"])
+    def mark_done(self, request, queryset):
+        done = sum(revocation_notice_done(notice_id=pk, user=request.user) for pk in queryset.values_list("pk", flat=True))
+        self.message_user(request, f"{done} revocation notices marked done.", messages.SUCCESS)

@@ -19,6 +19,7 @@ LENDER_PREQUALIFY = "apps.lenders.tasks.lender_prequalify"
 LENDER_POLL = "apps.lenders.tasks.lender_poll"
 LENDER_SUBMIT = "apps.lenders.tasks.lender_submit"
 LEAD_STATUS_NOTIFY = "apps.leads.tasks.lead_status_notify_task"
+REVOCATION_NOTICE_SEND = "apps.leads.tasks.revocation_notice_send_task"
 
 
 def task_send(name: str, *, countdown: float | None = None, producer=None, **kwargs) -> None:

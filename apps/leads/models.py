@@ -91,6 +91,9 @@ class Lead(models.Model):
     redirect_url = models.URLField(max_length=2000, blank=True, help_text="As the lender gave it.")
     handoff_url = models.URLField(max_length=2500, blank=True, help_text="Where the consumer was sent.")
     needs_review = models.BooleanField(default=False, help_text="A postback contradicted this lead's state.")
+    # Set once, when the consumer revokes their consent (apps/leads/revocation.py): the engine
+    # makes no lender call for the journey from then on.
+    consent_revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -284,6 +287,7 @@ class LeadEvent(models.Model):
         POSTBACK = "postback", "Postback"
         RETRY = "retry", "Consumer retried"
         STAFF = "staff", "Staff action"
+        CONSENT_REVOKED = "consent_revoked", "Consumer revoked consent"
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -309,6 +313,10 @@ class Consent(models.Model):
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="consents")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     text_version = models.CharField(max_length=40)
+    # The exact text shown, in the language it was shown in (a published legal.ConsentText never
+    # changes). Empty only for an origin's attestation of a version with no row in that language.
+    text = models.ForeignKey("legal.ConsentText", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    language = models.CharField(max_length=8, blank=True)
     accepted_at = models.DateTimeField()
     ip_address = models.GenericIPAddressField(null=True, blank=True)
 
@@ -317,6 +325,43 @@ class Consent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} v{self.text_version}"
+
+
+# What a consumer is emailed about beyond their lead's statuses.
+CONSENT_RECEIPT = "consent_receipt"
+CONSENT_REVOKED = "consent_revoked"
+NOTIFICATION_TOPICS = [(CONSENT_RECEIPT, "Consent receipt"), (CONSENT_REVOKED, "Consent revoked")]
+
+
+class RevocationNotice(models.Model):
+    """Telling one lender that received a consumer's data that the consumer revoked their consent:
+    through its API where the lender's adapter can (`supports_revocation`), otherwise a task for
+    staff, who write to the lender's privacy contact and mark it done."""
+
+    class Channel(models.TextChoices):
+        API = "api", "Through the lender's API"
+        STAFF = "staff", "By staff, to the lender's contact"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed (API): staff to follow up"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="revocation_notices")
+    lender = models.ForeignKey("lenders.Lender", on_delete=models.PROTECT, related_name="revocation_notices")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    error = models.CharField(max_length=512, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey("auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["lead", "lender"], name="revocation_notice_once_per_lender")]
+        indexes = [models.Index(fields=["state", "channel"])]
+
+    def __str__(self) -> str:
+        return f"revocation to {self.lender_id} ({self.channel}, {self.state})"
 
 
 class LeadNotification(models.Model):
@@ -332,7 +377,8 @@ class LeadNotification(models.Model):
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="notifications")
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
-    lead_status = models.CharField(max_length=24, choices=LeadStatus.choices)
+    # A status the lead reached, or one of NOTIFICATION_TOPICS (the consent receipt, the revocation).
+    lead_status = models.CharField(max_length=24, choices=LeadStatus.choices + NOTIFICATION_TOPICS)
     language = models.CharField(max_length=8)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     error = models.CharField(max_length=512, blank=True)

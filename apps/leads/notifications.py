@@ -26,8 +26,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from apps.leads.consents import consent_receipt
 from apps.leads.enqueue import LEAD_STATUS_NOTIFY, task_send
-from apps.leads.models import Lead, LeadNotification, LeadStatus
+from apps.leads.models import CONSENT_RECEIPT, CONSENT_REVOKED, Lead, LeadNotification, LeadStatus
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ logger = logging.getLogger(__name__)
 NOTIFIED_STATUSES = frozenset(
     {LeadStatus.PRE_APPROVED, LeadStatus.APPROVED, LeadStatus.DISBURSED, LeadStatus.REJECTED, LeadStatus.CANCELLED}
 )
+# Beyond statuses: the receipt of what the consumer accepted, and the confirmation of its revocation.
+CONSENT_TOPICS = frozenset({CONSENT_RECEIPT, CONSENT_REVOKED})
 # Languages with templates under templates/email/; anything else gets the marketplace's own.
 LANGUAGES = ("es", "en")
 DEFAULT_LANGUAGE = "es"
@@ -50,7 +53,7 @@ def lead_notification_prepare(*, lead: Lead, status: str) -> bool:
     unique per lead, channel and status). False when there is nothing to send: no address, or a
     status nobody is told about. Call inside the transaction that moves the lead, so the row
     exists exactly when the move does. One INSERT ... ON CONFLICT DO NOTHING: no savepoint."""
-    if status not in NOTIFIED_STATUSES or not lead.email:
+    if (status not in NOTIFIED_STATUSES and status not in CONSENT_TOPICS) or not lead.email:
         return False
     LeadNotification.objects.bulk_create(
         [LeadNotification(lead=lead, channel=LeadNotification.Channel.EMAIL, lead_status=status,
@@ -153,12 +156,17 @@ def _email_send(*, lead: Lead, status: str, language: str) -> None:
         # The private status page, which opens from any browser (a mail app, another phone): the
         # resume link would need the session of the browser the journey ran in.
         "status_url": settings.SITE_URL + reverse("flow:status", kwargs={"token": lead.public_token}),
+        # The consent receipt page, which opens from any browser like the status page.
+        "receipt_url": settings.SITE_URL + reverse("flow:consent", kwargs={"token": lead.public_token}),
     }
+    template = status if status in CONSENT_TOPICS else "lead_status"
     with translation.override(language):
         context["product_name"] = lead.product.name if lead.product else ""  # in the email's language
-        subject = render_to_string(f"email/lead_status.{language}.subject.txt", context)
-        text = render_to_string(f"email/lead_status.{language}.txt", context)
-        html = render_to_string(f"email/lead_status.{language}.html", context)
+        if status in CONSENT_TOPICS:
+            context["receipt"] = consent_receipt(lead)
+        subject = render_to_string(f"email/{template}.{language}.subject.txt", context)
+        text = render_to_string(f"email/{template}.{language}.txt", context)
+        html = render_to_string(f"email/{template}.{language}.html", context)
     message = EmailMultiAlternatives(
         subject=" ".join(subject.split()), body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[lead.email],
     )

@@ -18,7 +18,7 @@ from django.utils import timezone
 from apps.campaigns.services import lead_delivery_record
 from apps.leads.engine.compare import lender_decisions_request
 from apps.leads.enqueue import prequalify_enqueue, submit_enqueue
-from apps.leads.models import Decision, IncomeBand, Lead, LeadEvent, LeadStatus, Offer
+from apps.leads.models import CONSENT_RECEIPT, Decision, IncomeBand, Lead, LeadEvent, LeadStatus, Offer
 from apps.leads.moves import lead_event_add, lead_move
 from apps.leads.selectors import compare_status, decision_request_for_offer
 from apps.origins.services import tracking_id_mint
@@ -30,6 +30,18 @@ RETRYABLE = {LeadStatus.DECISION_FAILED: LeadStatus.AWAITING_DECISION, LeadStatu
 
 class JourneyError(Exception):
     """The consumer asked for something the journey cannot do in its state."""
+
+
+class ConsentRevoked(JourneyError):
+    """The consumer revoked their consent: the journey shares nothing more (apps/leads/revocation.py)."""
+
+
+def _consent_in_force(lead: Lead) -> None:
+    """Refuse a step that would share the consumer's data once they revoked their consent. Read
+    from the database, not the instance: the revocation may come from another browser. The lender
+    engine checks again under the lead's lock before any call (engine/attempt.py)."""
+    if lead.consent_revoked_at or Lead.objects.filter(pk=lead.pk, consent_revoked_at__isnull=False).exists():
+        raise ConsentRevoked("The consumer revoked their consent for this journey.")
 
 
 @dataclass(frozen=True)
@@ -83,12 +95,16 @@ class ConsentsGiven:
     ip_address: str | None
     # When the consumer accepted, if not now: an origin's screen attests to an earlier moment.
     accepted_at: datetime | None = None
+    # The published legal.ConsentText the page showed, and its language (the hosted flow).
+    text_id: int | None = None
+    language: str = ""
 
 
 def _consents_store(lead: Lead, consents: ConsentsGiven | None) -> None:
     if consents is not None:
         consent_record(lead=lead, kinds=list(consents.kinds), text_version=consents.text_version,
-                       ip_address=consents.ip_address, accepted_at=consents.accepted_at)
+                       ip_address=consents.ip_address, accepted_at=consents.accepted_at,
+                       text_id=consents.text_id, language=consents.language)
 
 
 def _identity_values(identity: IdentityData) -> dict:
@@ -129,6 +145,7 @@ def journey_identity_submit(*, lead: Lead, identity: IdentityData, consents: Con
 @transaction.atomic
 def journey_retry(*, lead: Lead) -> bool:
     """The consumer's "try again" after a technical failure: same tracking ID, same request."""
+    _consent_in_force(lead)
     target = RETRYABLE.get(lead.status)
     if target is None or not lead_move(lead, from_statuses={lead.status}, to=target):
         return False
@@ -153,6 +170,7 @@ def journey_compare_request(*, lead: Lead, entries) -> list[int]:
     """
     if not lead.compare_mode:
         raise JourneyError("This journey is not in compare mode.")
+    _consent_in_force(lead)
     if not (lead.document_number and lead.monthly_income is not None):
         raise JourneyError("Identity and income come first.")
     # No savepoint inside the caller's transaction (the flow's, or journey_compare_identity_submit's):
@@ -186,6 +204,7 @@ def _compare_ask(lead: Lead, entries) -> list[int]:
 @transaction.atomic
 def journey_offer_choose(*, lead: Lead, offer_id: int) -> bool:
     """Choose one of the lead's offers. Choosing again before submitting replaces the choice."""
+    _consent_in_force(lead)
     offer = Offer.objects.filter(pk=offer_id, decision__lead=lead, decision__outcome=Decision.Outcome.APPROVED).first()
     if offer is None:
         raise JourneyError("That offer is not one of this journey's offers.")
@@ -206,11 +225,14 @@ def journey_offer_choose(*, lead: Lead, offer_id: int) -> bool:
 @transaction.atomic
 def journey_details_submit(*, lead: Lead, email: str, phone: str) -> bool:
     """The last data the lender needs; then the application goes to the lender."""
+    _consent_in_force(lead)
     if lead.chosen_offer_id is None:
         raise JourneyError("Choose an offer first.")
     # The contact data goes in the status update itself (stored encrypted, as by save()).
     if not lead_move(lead, from_statuses={LeadStatus.OFFERED}, to=LeadStatus.SUBMITTING, email=email, phone=phone):
         return False
+    # The consent receipt, if the identity step had no address to send it to (once: a unique row).
+    _notify_status_change(lead, CONSENT_RECEIPT)
     # A lender with no submission call is handled by the same task: the chosen offer's URL
     # becomes the redirect there (apps/leads/engine/attempt.py), so there is one path to hand-off.
     submit_enqueue(lead_id=lead.pk)
@@ -264,6 +286,12 @@ def lead_postback_follow_up(*, lead_id: int, status: str) -> None:
     campaign_result_charge(lead=lead, status=status)
 
 
+def lead_notify(lead: Lead, topic: str) -> None:
+    """Email the consumer about `topic` (a status, or a consent topic: models.NOTIFICATION_TOPICS)
+    once the caller's transaction commits; once per lead and topic."""
+    _notify_status_change(lead, topic)
+
+
 def _notify_status_change(lead: Lead, status: str) -> None:
     """The consumer hears of each real change by email: the notification row is written in this
     transaction, and its task, given ids only, is enqueued once it is committed. robust: a broker
@@ -281,18 +309,29 @@ def _notify_status_change(lead: Lead, status: str) -> None:
 
 def consent_record(
     *, lead: Lead, kinds: list[str], text_version: str, ip_address: str | None, accepted_at: datetime | None = None,
+    text_id: int | None = None, language: str = "",
 ) -> int:
-    """Store each consent the consumer accepted, with the version of the text they saw and their
-    address (Colombia's habeas data: Ley 1581 de 2012 asks to be able to prove the authorization).
-    Accepting the same version again stores nothing new. Returns how many rows were added."""
+    """Store each consent the consumer accepted, with the exact text they saw (`text_id`, a
+    published legal.ConsentText, in `language`) and their address (Colombia's habeas data: Ley 1581
+    de 2012 asks to be able to prove the authorization). Without `text_id` (an origin names only a
+    version) the version's text in the journey's language and mode is recorded. Accepting the same
+    version again stores nothing new. Returns how many rows were added."""
+    from apps.leads.consents import consent_text_for_version
     from apps.leads.models import Consent
 
+    if text_id is None:
+        language = language or lead.language
+        text = consent_text_for_version(version=text_version, language=language, compare_mode=lead.compare_mode)
+        text_id, language = (text.pk, text.language) if text else (None, language)
     now = accepted_at or timezone.now()
     created = Consent.objects.bulk_create(
-        [Consent(lead=lead, kind=kind, text_version=text_version, accepted_at=now, ip_address=ip_address)
+        [Consent(lead=lead, kind=kind, text_version=text_version, accepted_at=now, ip_address=ip_address,
+                 text_id=text_id, language=language)
          for kind in kinds],
         ignore_conflicts=True,
     )
+    if created:
+        _notify_status_change(lead, CONSENT_RECEIPT)
     return len(created)
 
 

@@ -23,6 +23,7 @@ from apps.leads.engine.attempt import lender_poll_attempt, lender_prequalify_att
 from apps.leads.engine.sweep import lender_work_sweep
 from apps.leads.models import LeadNotification
 from apps.leads.notifications import lead_notifications_due, lead_status_notify
+from apps.leads.revocation import revocation_notice_send, revocation_notices_due
 
 # The longest attempt: a 30 s deadline plus a connect timeout and the bookkeeping around it.
 TASK_SOFT_TIME_LIMIT = 50
@@ -77,10 +78,23 @@ def lead_status_notify_task(self, *, lead_id: int, status: str, **kwargs) -> str
     return notification.state if notification else None
 
 
+@shared_task(name=enqueue.REVOCATION_NOTICE_SEND, **LENDER_TASK)
+def revocation_notice_send_task(self, *, notice_id: int, **kwargs) -> str:
+    """Tell a lender through its API that the consumer revoked their consent (apps/leads/revocation.py)."""
+    outcome = revocation_notice_send(notice_id=notice_id)
+    if outcome.should_retry:
+        raise self.retry(countdown=outcome.countdown)
+    return outcome.action
+
+
 @shared_task(soft_time_limit=60, time_limit=90)
 def sweep_pending_notifications(**kwargs) -> int:
-    """Re-enqueue notifications whose task was lost. Beat runs it every few minutes."""
+    """Re-enqueue notifications whose task was lost, and revocations still to tell a lender's API.
+    Beat runs it every few minutes."""
     due = lead_notifications_due(older_than_seconds=NOTIFY_SWEEP_AFTER_SECONDS)
     for lead_id, status in due:
         lead_status_notify_task.delay(lead_id=lead_id, status=status)
-    return len(due)
+    revocations = revocation_notices_due(older_than_seconds=NOTIFY_SWEEP_AFTER_SECONDS)
+    for notice_id in revocations:
+        revocation_notice_send_task.delay(notice_id=notice_id)
+    return len(due) + len(revocations)

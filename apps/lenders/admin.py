@@ -330,7 +330,7 @@ class LenderAdmin(admin.ModelAdmin):
         credential_fields = [CREDENTIAL_PREFIX + name for name in credential_names_for(obj)]
         return [
             (None, {"fields": ["code", "name", "adapter", "base_url", "environment", "staging_counterpart", "is_active",
-                               "activation_override_reason", *(["tools"] if obj else [])]}),
+                               "activation_override_reason", "privacy_contact_email", *(["tools"] if obj else [])]}),
             ("Calls", {"fields": ["timeout_seconds", "max_retries", "pending_timeout_seconds",
                                   *(["callback_url", "recent_calls"] if obj else [])]}),
             ("Circuit breaker", {"fields": ["circuit_state", "circuit_changed_at", "circuit_note", "circuit_held_open"],

@@ -37,6 +37,7 @@ from apps.lenders.adapters.base import (
     DecisionResult,
     LenderAdapter,
     PermanentFailure,
+    RevocationResult,
     TechnicalFailure,
 )
 from apps.lenders.circuit import lender_circuit_observe
@@ -139,7 +140,12 @@ def lender_call_send(
                      "".join(traceback.format_tb(exc.__traceback__)))
         raise _failed(call, lender, started, adapter, personal, FailureKind.TECHNICAL,
                       f"Unexpected {type(exc).__name__} in the adapter.") from exc
-    outcome = str(answer.decision) if isinstance(answer, DecisionResult) else LenderCall.Outcome.SUBMITTED
+    if isinstance(answer, DecisionResult):
+        outcome = str(answer.decision)
+    elif isinstance(answer, RevocationResult):
+        outcome = LenderCall.Outcome.REVOKED
+    else:
+        outcome = LenderCall.Outcome.SUBMITTED
     _complete(call, lender, outcome, started, adapter, personal)
     return answer
 

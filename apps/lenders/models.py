@@ -152,6 +152,11 @@ class Lender(models.Model):
         default=False, editable=False, help_text="Forced open by staff: probes do not close it until staff do.",
     )
 
+    privacy_contact_email = models.EmailField(
+        blank=True,
+        help_text="Where a consumer's revocation of consent is sent when the lender's API cannot take it "
+                  "(the lender's habeas data contact).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -203,6 +208,7 @@ class LenderCall(models.Model):
         SUBMIT = "submit", "Submit"
         POLL = "poll", "Poll (pending decision)"
         CALLBACK = "callback", "Callback (inbound, from the lender)"
+        REVOKE = "revoke", "Revoke consent"
 
     class Outcome(models.TextChoices):
         IN_FLIGHT = "in_flight", "In flight"
@@ -210,6 +216,7 @@ class LenderCall(models.Model):
         REJECTED = "rejected", "Rejected"
         PENDING = "pending", "Pending"
         SUBMITTED = "submitted", "Submitted"
+        REVOKED = "revoked", "Revocation acknowledged"
         TECHNICAL_FAILURE = "technical_failure", "Technical failure"
         PERMANENT_FAILURE = "permanent_failure", "Permanent failure"
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
-from apps.leads.consents import PUBLISHED_CONSENT_TEXTS, REQUIRED_CONSENT_KINDS, consent_version_published_on
+from apps.leads.consents import REQUIRED_CONSENT_KINDS, consent_version_published_on, consent_versions_published
 from apps.leads.consumer_data import (
     ADULT_AGE,
     DOCUMENT_PATTERNS,
@@ -163,8 +163,9 @@ class LoanSerializer(StrictSerializer):
 
 class ConsentSerializer(StrictSerializer):
     textVersion = StrictCharField(
-        max_length=40, help_text="Required. The version of Prosperas' consent texts the borrower was shown: one of "
-        + ", ".join(PUBLISHED_CONSENT_TEXTS) + ".")
+        max_length=40, help_text="Required. The version of Prosperas' consent texts the borrower was shown: one "
+        "Prosperas has published (staff publish them in admin; an unknown version is refused and the answer lists "
+        "the published ones).")
     acceptedAt = OffsetDateTimeField(help_text="Required. When the borrower accepted: ISO 8601 with an offset, not "
                                      "in the future and not before that version was published.")
     kinds = serializers.ListField(
@@ -176,7 +177,7 @@ class ConsentSerializer(StrictSerializer):
     def validate_textVersion(self, value: str) -> str:
         if consent_version_published_on(value) is None:
             raise _error("Prosperas has published no consent text of this version; published: "
-                         + ", ".join(PUBLISHED_CONSENT_TEXTS) + ".", "unknown_version")
+                         + ", ".join(consent_versions_published()) + ".", "unknown_version")
         return value
 
     def validate_kinds(self, value: list[str]) -> list[str]:

@@ -4,6 +4,9 @@
     POST personal/v1/leads        Bearer -> 201 {uuid, partnerLeadId, status: "created"}
                                   (a repeated partnerLeadId -> 200 with the lead's current state)
     GET  personal/v1/leads/<uuid> Bearer -> the lead's current state
+    POST personal/v1/leads/<uuid>/consent-revocation
+                                  Bearer -> 200 {uuid, partnerLeadId, consentRevokedAt}: the borrower
+                                  revoked consent (a repeat answers the first moment recorded)
     GET  go/<uuid>/<productId>    a product's lenderOfferUrl: marks it selected, redirects to the portal
 
 The lead moves with time (the `pending_seconds` knob, P): created, in_progress after 0.2 P,
@@ -198,6 +201,21 @@ def sandbox_lead_get(*, lender: Lender, lead_uuid: str) -> services.SandboxAnswe
     return services.SandboxAnswer(200, state)
 
 
+def sandbox_consent_revoke(*, lender: Lender, lead_uuid: str, payload: Any) -> services.SandboxAnswer:
+    """POST personal/v1/leads/<uuid>/consent-revocation: record when the borrower revoked consent
+    (the first time only; a retry gets the same answer)."""
+    application = SandboxApplication.objects.filter(lender=lender, application_ref=lead_uuid).first()
+    if application is None:
+        return services.SandboxAnswer(404, {"errors": [{"field": "uuid", "message": "No such lead."}]})
+    if not isinstance(payload, dict) or payload.get("partnerLeadId") != application.tracking_id:
+        return _errors(("partnerLeadId", "Must be the lead's partnerLeadId."))
+    SandboxApplication.objects.filter(pk=application.pk, consent_revoked_at__isnull=True).update(
+        consent_revoked_at=timezone.now(), updated_at=timezone.now())
+    application.refresh_from_db(fields=["consent_revoked_at"])
+    return services.SandboxAnswer(200, {"uuid": application.application_ref, "partnerLeadId": application.tracking_id,
+                                        "consentRevokedAt": application.consent_revoked_at.isoformat()})
+
+
 def sandbox_product_follow(*, lender: Lender, lead_uuid: str, product_id: str) -> str | None:
     """A consumer followed a product's lenderOfferUrl: the lead becomes product_selected. Returns
     the application reference for the portal, or None for an unknown lead or product."""
@@ -235,6 +253,13 @@ def lead_detail(request: HttpRequest, lender: Lender, lead_uuid: str) -> HttpRes
     return views.json_answer(sandbox_lead_get(lender=lender, lead_uuid=lead_uuid))
 
 
+@require_POST
+@lender_api(STYLE, views.bearer_refusal)
+def consent_revocation(request: HttpRequest, lender: Lender, lead_uuid: str) -> HttpResponse:
+    return views.json_answer(sandbox_consent_revoke(lender=lender, lead_uuid=lead_uuid,
+                                                    payload=views.request_json(request)))
+
+
 @require_GET
 @_sandbox_enabled
 def go(request: HttpRequest, lender_code: str, lead_uuid: str, product_id: str) -> HttpResponse:
@@ -255,6 +280,7 @@ SANDBOX = SandboxStyle(
         path("oauth2/token", views.token, {"style": STYLE}, name="async-token"),
         path("personal/v1/leads", leads, name="async-leads"),
         path("personal/v1/leads/<str:lead_uuid>", lead_detail, name="async-lead"),
+        path("personal/v1/leads/<str:lead_uuid>/consent-revocation", consent_revocation, name="async-revocation"),
         path("go/", go, {"lead_uuid": "", "product_id": ""}, name="async-go-base"),
         path("go/<str:lead_uuid>/<str:product_id>", go, name="async-go"),
     ],

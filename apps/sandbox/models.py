@@ -109,6 +109,8 @@ class SandboxApplication(models.Model):
     resolution_body = models.JSONField(null=True, blank=True, help_text="What a pending decision resolves to.")
     application_body = models.JSONField(null=True, blank=True, help_text="The answer to POST /applications.")
     selected_product_id = models.CharField(max_length=64, blank=True, help_text="Async style: the product followed.")
+    consent_revoked_at = models.DateTimeField(
+        null=True, blank=True, help_text="Async style: when the platform told this lender the borrower revoked consent.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -27,6 +27,8 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -227,6 +229,15 @@ def token(request: HttpRequest, style: str, lender_code: str) -> HttpResponse:
 # --- the lender portal ----------------------------------------------------------------------
 
 
+# The portal speaks the consumer's language (the flow's cookie, or the browser's), as a lender's
+# site would; the statuses keep their contract names beside the words.
+POSTBACK_STATUS_LABELS = {
+    "pre_approved": gettext_lazy("Preaprobado"), "approved": gettext_lazy("Aprobado"),
+    "disbursed": gettext_lazy("Desembolsado"), "rejected": gettext_lazy("No aprobado"),
+    "cancelled": gettext_lazy("Cancelado"),
+}
+
+
 def _portal_context(request: HttpRequest, lender: Lender, values, **extra) -> dict:
     ref = values.get("ref", "")
     application = SandboxApplication.objects.filter(lender=lender, application_ref=ref).first() if ref else None
@@ -237,7 +248,7 @@ def _portal_context(request: HttpRequest, lender: Lender, values, **extra) -> di
         "click_id": values.get("click_id", ""),
         "product_id": values.get("product_id", ""),
         "listing_id": values.get("listing_id", ""),
-        "statuses": services.POSTBACK_STATUSES,
+        "statuses": [(status, POSTBACK_STATUS_LABELS[status]) for status in services.POSTBACK_STATUSES],
         **extra,
     }
 
@@ -287,7 +298,7 @@ def portal_postback(request: HttpRequest, lender_code: str) -> HttpResponse:
     status = request.POST.get("status", "")
     context = _portal_context(request, lender, request.POST, selected_status=status)
     if status not in services.POSTBACK_STATUSES:
-        context["postback_error"] = "Choose a status."
+        context["postback_error"] = _("Elige un estado.")
         return render(request, "sandbox/portal.html", context, status=400)
     answer = services.sandbox_postback_send(
         lender=lender, click_id=request.POST.get("click_id", ""), status=status,

@@ -113,7 +113,7 @@ def test_choosing_an_offer_routes_the_application_to_that_lender(client, market,
     assert chosen["Location"] == f"/j/{lead.public_token}/details"
     assert (lead.lender_id, lead.chosen_offer_id, lead.status) == (beta.pk, offer.pk, LeadStatus.SUBMITTING)
     assert lead.listing.product.lender_id == beta.pk
-    assert len(callbacks) == 1
+    assert len(callbacks) == 2  # the submission, and the consent receipt's email (the address is known now)
 
 
 def test_when_no_lender_has_an_offer_the_page_says_so_plainly(client, market):

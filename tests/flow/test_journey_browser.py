@@ -106,7 +106,7 @@ def test_a_consumer_walks_from_the_catalog_to_the_lender_portal_and_the_postback
     assert lead.status == LeadStatus.HANDED_OFF
 
     page.locator("select").first.select_option("approved")
-    page.get_by_role("button", name=re.compile("send postback", re.IGNORECASE)).click()
+    page.get_by_role("button", name=re.compile("send postback|enviar postback", re.IGNORECASE)).click()
     expect(page.locator("#postback-result")).to_contain_text("202", timeout=10_000)
     wait_until(lambda: Lead.objects.get(pk=lead.pk).status == LeadStatus.APPROVED, timeout=10)
     screenshot()

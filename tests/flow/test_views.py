@@ -406,7 +406,9 @@ def test_details_submit_the_application_once(journey, django_capture_on_commit_c
     assert second["Location"] == journey.url("handoff")  # the journey had moved on: its page
     lead = journey.reload()
     assert (lead.status, lead.email, lead.phone) == (LeadStatus.SUBMITTING, "ana.perez@example.com", "+573001234567")
-    assert len(callbacks) == 1  # one lender_submit enqueued
+    # One lender_submit enqueued, and the consent receipt's email (the address is known now), once.
+    assert len(callbacks) == 2
+    assert list(lead.notifications.values_list("lead_status", flat=True)) == ["consent_receipt"]
 
 
 def test_invalid_details_answer_200_with_field_errors_and_keep_what_was_typed(journey):
@@ -505,8 +507,9 @@ def test_the_hand_off_shows_a_short_page_naming_the_lender_before_the_redirect(j
     page = interstitial.content.decode()
     assert interstitial.status_code == 200
     assert "Te llevamos a Banco Aliado" in page
-    # A new navigation, not the form POST's redirect chain, so CSP form-action 'self' allows it.
-    assert f'<meta http-equiv="refresh" content="1;url={journey.url("handoff")}">' in page
+    # A new navigation, not the form POST's redirect chain, so CSP form-action 'self' allows it;
+    # at once (a delayed refresh is a time limit the consumer cannot adjust: WCAG 2.2.1).
+    assert f'<meta http-equiv="refresh" content="0;url={journey.url("handoff")}">' in page
     assert redirect.status_code == 302 and redirect["Location"].startswith(LENDER_REDIRECT)
 
 
@@ -749,14 +752,16 @@ def test_identity_and_contact_data_given_in_the_flow_are_stored_encrypted(journe
 
 
 def test_identity_stores_each_accepted_consent_with_its_text_version_and_address(journey):
-    from apps.flow.forms import CONSENT_TEXT_VERSION
+    from apps.legal.selectors import consent_text_current
 
     journey.start()
     journey.give_identity()
 
+    shown = consent_text_current(language="es", compare_mode=False)
     consents = journey.lead.consents.order_by("kind")
     assert [c.kind for c in consents] == ["data_processing", "privacy", "terms"]
-    assert {(c.text_version, c.ip_address) for c in consents} == {(CONSENT_TEXT_VERSION, "127.0.0.1")}
+    assert {(c.text_version, c.text_id, c.language, c.ip_address) for c in consents} == {
+        (shown.version, shown.pk, "es", "127.0.0.1")}
     assert all(c.accepted_at is not None for c in consents)
 
 

@@ -214,7 +214,7 @@ def test_the_portal_shows_the_click_id_exactly_and_no_personal_data(api):
     shown = re.search(r'id="click-id">([^<]*)<', html).group(1)
     assert shown == "movilco_3f2c+a/b=c&amp;d%20e é"  # the exact value, HTML-escaped
     assert api.product.product_id in html and "lst_x1" in html and ref in html
-    assert 'name="status"' in html and "Send postback" in html and 'id="postback-result"' not in html
+    assert 'name="status"' in html and "Enviar postback" in html and 'id="postback-result"' not in html
     for value in ("1020304050", "Ana", "Pérez"):
         assert value not in html
 
@@ -241,7 +241,7 @@ def test_the_portal_sends_a_signed_postback_and_shows_the_answer(live_lender):
 
 def test_the_portal_refuses_an_unknown_status(api):
     response = api.client.post(f"/sandbox/portal/{api.lender.code}/postback", {"status": "won", "click_id": "x"})
-    assert response.status_code == 400 and "Choose a status" in response.content.decode()
+    assert response.status_code == 400 and "Elige un estado." in response.content.decode()
 
 
 def test_the_sandbox_pages_are_reachable_without_a_session(api):

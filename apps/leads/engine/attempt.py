@@ -210,6 +210,10 @@ def _claim(*, lead_id: int, lender: Lender, capability: str, due: DueCheck) -> C
                 ask = _ask_locked(lead_id, lender.pk)
             else:
                 lead = journey.select_for_update(of=("self",)).get(pk=lead_id)
+        if lead.consent_revoked_at is not None:
+            # The consumer revoked their consent: nothing more is sent for this journey
+            # (apps/leads/revocation.py; read under the lock the revocation takes too).
+            return NotDue("the consumer revoked their consent")
         found = due(lead, lender, ask)
         if isinstance(found, NotDue):
             return found
@@ -226,7 +230,7 @@ ASK_FIELDS_READ = ("state", "lead_id", "lender_id", "campaign_id", "product__pro
 JOURNEY_FIELDS_READ = (
     "tracking_id", "status", "compare_mode", "lender_id", "product__product_id", "listing__listing_id",
     "document_type", "document_number", "full_name", "email", "phone", "birth_date", "region", "monthly_income",
-    "currency", "requested_amount", "lender_reference", "chosen_offer_id",
+    "currency", "requested_amount", "lender_reference", "chosen_offer_id", "consent_revoked_at",
 )
 
 

@@ -82,6 +82,8 @@ def lender_compare_dispatch(*, lead_id: int) -> AttemptOutcome:
         lead = Lead.objects.select_for_update().filter(pk=lead_id, compare_mode=True).first()
         if lead is None or lead.status != LeadStatus.AWAITING_DECISION:
             return AttemptOutcome(Action.SKIPPED, detail="not a compare-mode journey awaiting decisions")
+        if lead.consent_revoked_at is not None:
+            return AttemptOutcome(Action.SKIPPED, detail="the consumer revoked their consent")
         failed = list(DecisionRequest.objects.filter(lead_id=lead_id, state=DecisionRequest.State.FAILED)
                       .values_list("lender_id", flat=True))
         DecisionRequest.objects.filter(lead_id=lead_id, lender_id__in=failed).update(

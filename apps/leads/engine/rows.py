@@ -29,7 +29,7 @@ ASK_FIELDS = ("id", "state", "lead", "lender", "campaign", "product", "listing")
 JOURNEY_FIELDS = (
     "id", "tracking_id", "status", "compare_mode", "lender", "document_type", "document_number", "full_name",
     "email", "phone", "birth_date", "region", "monthly_income", "currency", "requested_amount", "lender_reference",
-    "chosen_offer",
+    "chosen_offer", "consent_revoked_at",
 )
 
 

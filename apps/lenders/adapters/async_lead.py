@@ -3,6 +3,7 @@
     POST {base_url}/oauth2/token             (client credentials)  -> {access_token, expires_in}
     POST {base_url}/personal/v1/leads        (Bearer)              -> 201 {uuid, status: "created"}
     GET  {base_url}/personal/v1/leads/<uuid> (Bearer)              -> the lead's current state
+    POST {base_url}/personal/v1/leads/<uuid>/consent-revocation (Bearer) -> 200 {uuid, consentRevokedAt}
     POST <our callback URL>                  (by the lender)       -> the lead's final state; we answer a status only
 
 The decision is never in the first answer: the lead is `pending` under the lender's uuid until
@@ -41,6 +42,8 @@ from apps.lenders.adapters.base import (
     PermanentFailure,
     PrequalifyRequest,
     RejectionCategory,
+    RevocationRequest,
+    RevocationResult,
     TechnicalFailure,
 )
 from apps.lenders.adapters.embedded import invalid_data
@@ -75,6 +78,9 @@ class AsyncLeadAdapter(LenderAdapter):
     supports_submit = False
     supports_poll = True
     supports_callback = True
+    # The API takes the borrower's revocation of consent for a lead: it stops processing the
+    # borrower's data and answers the lead's uuid with the moment it recorded.
+    supports_revocation = True
     credential_names = ("client_id", "client_secret")
     prequalify_fields = ("requested_amount", "birth_date", "email", "region", "employment_status")
     submit_fields = ()
@@ -94,6 +100,20 @@ class AsyncLeadAdapter(LenderAdapter):
         if response.status != 200:
             raise TechnicalFailure(f"Lender answered an unexpected HTTP {response.status}.", exchange=response.exchange)
         return _parsed(response, tracking_id=tracking_id, currency=DEFAULT_CURRENCY)
+
+    def revoke(self, request: RevocationRequest, *, idempotency_key: str) -> RevocationResult:
+        if not request.lender_reference:
+            raise PermanentFailure("No lead uuid was stored for this journey: the lender cannot be told by API.")
+        path = f"{LEADS_PATH}/{quote(request.lender_reference, safe='')}/consent-revocation"
+        body = {"partnerLeadId": request.tracking_id, "revokedAt": request.revoked_at}
+        response = self._call("POST", path, json_body=body, idempotency_key=idempotency_key)
+        if response.status != 200:
+            raise TechnicalFailure(f"Lender answered an unexpected HTTP {response.status}.", exchange=response.exchange)
+        data = response.json_object()
+        if data.get("uuid") != request.lender_reference or not isinstance(data.get("consentRevokedAt"), str):
+            raise TechnicalFailure("The lender's acknowledgement names another lead or no revocation time.",
+                                   exchange=response.exchange)
+        return RevocationResult(status="revoked", lender_reference=data["uuid"], raw_response=data)
 
     def parse_callback(self, body: bytes) -> CallbackResult:
         try:

@@ -217,6 +217,26 @@ class SubmissionResult:
     raw_response: Any = None
 
 
+@dataclass(frozen=True)
+class RevocationRequest:
+    """The consumer revoked the consent under which the lender received their data for this
+    journey: the lender is to stop processing it (Ley 1581 de 2012, art. 8 e). No personal data:
+    the tracking ID and the lender's own reference name the application."""
+
+    tracking_id: str
+    revoked_at: str  # ISO 8601 with offset
+    lender_reference: str = ""
+
+
+@dataclass(frozen=True)
+class RevocationResult:
+    """The lender acknowledged the revocation."""
+
+    status: str
+    lender_reference: str = ""
+    raw_response: Any = None
+
+
 # The circuit breaker's probe (LenderAdapter.probe) is a decision request for a made-up consumer
 # whose tracking ID is `probe-<uuid4>`, so a lender (every sandbox lender does) can tell it and
 # answer without keeping anything. No journey's tracking ID can start so: a minted one is a UUID
@@ -248,7 +268,7 @@ class LenderAdapter:
 
     Subclasses set `key` (their line in the registry, apps/lenders/adapters/__init__.py) and
     `label`, declare capabilities with `supports_submit`, `supports_poll` and
-    `supports_callback`, name the credentials they read in `credential_names` (the admin offers
+    `supports_callback` (and `supports_revocation`), name the credentials they read in `credential_names` (the admin offers
     a write-only input for each) and the sandbox module that plays their lender in
     `sandbox_module`, and implement `prequalify` (and `submit` / `poll` / `parse_callback` when
     supported) with `self.http`. One adapter instance serves one attempt: its HTTP client's
@@ -270,6 +290,9 @@ class LenderAdapter:
     supports_poll: ClassVar[bool] = False
     # A lender that calls us back on our per-lender callback URL (parse_callback).
     supports_callback: ClassVar[bool] = False
+    # A lender whose API takes a consumer's revocation of consent (`revoke`); for the others the
+    # revocation becomes a task for staff, who write to the lender's privacy contact.
+    supports_revocation: ClassVar[bool] = False
     credential_names: ClassVar[tuple[str, ...]] = ()
     # JOURNEY_FIELDS the flow must collect before `prequalify` / `submit`, beyond identity and
     # income (`prequalify_fields`) or beyond what prequalify already needed (`submit_fields`).
@@ -320,6 +343,12 @@ class LenderAdapter:
         """Only called when `supports_callback`: the lender's callback body, authenticated by the
         unguessable URL it arrived on. Raise TechnicalFailure for a body that cannot be read
         (we answer non-2xx and the lender sends it again)."""
+        raise NotImplementedError
+
+    def revoke(self, request: RevocationRequest, *, idempotency_key: str) -> RevocationResult:
+        """Only called when `supports_revocation`: tell the lender the consumer revoked their
+        consent, so it stops processing their data. Idempotent on the lender's side: a repeat
+        (a retry) acknowledges again. Raise TechnicalFailure / PermanentFailure as `prequalify`."""
         raise NotImplementedError
 
     def probe(self) -> DecisionResult:
