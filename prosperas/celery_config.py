@@ -34,7 +34,8 @@ worker_cancel_long_running_tasks_on_connection_loss = False
 
 task_default_queue = "default"
 # The lender tasks keep their names from before they moved to apps/leads/tasks.py (enqueue.py).
-task_routes = {"apps.lenders.tasks.*": {"queue": "lender_calls"}}
+# Callbacks to origins have a queue of their own, so they are never held behind lender calls.
+task_routes = {"apps.lenders.tasks.*": {"queue": "lender_calls"}, "apps.origin_api.tasks.*": {"queue": "origin_callbacks"}}
 
 broker_transport_options: dict = {
     # Longer than the longest task (30 s deadline) plus every retry delay (backoff capped at 60 s).
@@ -63,6 +64,12 @@ beat_schedule = {
         "schedule": settings.POSTBACK_FOLLOW_UP_INTERVAL_SECONDS,
         # A run later than the next one is pointless: the next one does its work.
         "options": {"expires": settings.POSTBACK_FOLLOW_UP_INTERVAL_SECONDS},
+    },
+    # Callbacks due again (retries, lost tasks) and origins' searches that reached their deadline.
+    "sweep-origin-callbacks": {
+        "task": "apps.origin_api.tasks.sweep_callbacks",
+        "schedule": settings.ORIGIN_CALLBACK_SWEEP_SECONDS,
+        "options": {"expires": settings.ORIGIN_CALLBACK_SWEEP_SECONDS},
     },
     "sweep-lead-notifications": {"task": "apps.leads.tasks.sweep_pending_notifications", "schedule": 300.0},
     # Retention (apps/lifecycle): once a day, at a quiet hour of the marketplace's time zone.

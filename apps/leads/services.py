@@ -20,6 +20,7 @@ from apps.leads.engine.compare import lender_decisions_request
 from apps.leads.enqueue import prequalify_enqueue, submit_enqueue
 from apps.leads.models import Decision, IncomeBand, Lead, LeadEvent, LeadStatus, Offer
 from apps.leads.moves import lead_event_add, lead_move
+from apps.leads.signals import lead_changed_on_commit
 from apps.leads.selectors import compare_status, decision_request_for_offer
 from apps.origins.services import tracking_id_mint
 
@@ -262,6 +263,7 @@ def lead_postback_follow_up(*, lead_id: int, status: str) -> None:
     lead = Lead.objects.select_for_update().get(pk=lead_id)
     _notify_status_change(lead, status)
     campaign_result_charge(lead=lead, status=status)
+    lead_changed_on_commit(lead.pk)
 
 
 def _notify_status_change(lead: Lead, status: str) -> None:

@@ -79,6 +79,14 @@ class ApiReason:
 
 
 @dataclass(frozen=True)
+class LenderOutcome:
+    lender_code: str
+    lender_name: str
+    outcome: str  # approved, rejected, or failed (no answer: technical failure or none in time)
+    offers: int
+
+
+@dataclass(frozen=True)
 class LeadView:
     origin_lead: OriginLead
     lead: Lead
@@ -88,6 +96,7 @@ class LeadView:
     lenders_asked: int
     lenders_answered: int
     selected: ApiOffer | None
+    outcomes: tuple[LenderOutcome, ...] = ()  # each asked lender that has answered or failed
 
 
 def origin_lead_view(origin_lead: OriginLead, *, now: datetime | None = None) -> LeadView:
@@ -111,8 +120,24 @@ def origin_lead_view(origin_lead: OriginLead, *, now: datetime | None = None) ->
         origin_lead=origin_lead, lead=lead, status=status, offers=grouped,
         reasons=_reasons(asks, decisions) if not offers else [],
         lenders_asked=len(asks), lenders_answered=sum(moment is not None for moment in facts.finished_at),
-        selected=selected,
+        selected=selected, outcomes=_outcomes(asks, decisions, offers),
     )
+
+
+def _outcomes(asks: list[DecisionRequest], decisions: dict[int, Decision], offers: list[Offer]) -> tuple:
+    outcomes = []
+    for ask in asks:
+        decision = decisions.get(ask.lender_id)
+        if decision is not None and decision.outcome != Decision.Outcome.PENDING:
+            outcome = str(decision.outcome)
+        elif ask.state == DecisionRequest.State.FAILED:
+            outcome = "failed"
+        else:
+            continue
+        count = sum(offer.decision_id == decision.pk for offer in offers) if decision is not None else 0
+        outcomes.append(LenderOutcome(lender_code=ask.lender.code, lender_name=ask.lender.name, outcome=outcome,
+                                      offers=count))
+    return tuple(outcomes)
 
 
 def _search_facts(lead: Lead, asks: list[DecisionRequest], decisions: dict[int, Decision],

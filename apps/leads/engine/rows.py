@@ -19,6 +19,7 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.leads.models import Decision, DecisionRequest, Lead, LeadEvent, LeadStatus
+from apps.leads.signals import lead_changed_on_commit
 from apps.listings.models import Listing
 from apps.products.models import Product
 from prosperas.sql import columns, datetime_param, fetch_one, fields_of, instance_from_row
@@ -112,3 +113,4 @@ def lead_offered_with_event(lead: Lead, *, message: str) -> None:
          "message": message[:512]},
     )
     lead.status, lead.updated_at, lead.decided_at = LeadStatus.OFFERED, now, now
+    lead_changed_on_commit(lead.pk)
