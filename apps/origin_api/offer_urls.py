@@ -1,4 +1,4 @@
-"""The borrower's pages behind an offer's offerUrl, mounted at /o/ in prosperas/urls.py."""
+"""The borrower's pages behind an offer's offerUrl, mounted at /offer/ in prosperas/urls.py."""
 
 from django.urls import path
 
@@ -7,6 +7,6 @@ from apps.origin_api import offer_views
 app_name = "origin_offers"
 
 urlpatterns = [
-    path("offers/<str:token>", offer_views.follow, name="follow"),
-    path("offers/<str:token>/lender", offer_views.handoff, name="handoff"),
+    path("<str:token>", offer_views.follow, name="follow"),
+    path("<str:token>/lender", offer_views.handoff, name="handoff"),
 ]

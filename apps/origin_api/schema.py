@@ -50,7 +50,7 @@ OFFER_EXAMPLE = {
     "lenderCode": "banco-andino", "lenderName": "Banco Andino", "productId": "ln_andino_libre",
     "listingId": "lst_andino_libre", "amount": "5000000.00", "currency": "COP", "termMonths": 24,
     "monthlyPayment": "265000.00", "annualRate": "0.2850", "apr": None, "totalToRepay": "6360000.00",
-    "offerUrl": "https://prosperas.example/o/offers/MTIuMzQ6dFhKMmVaU0Q1b0FfWk5rNjFwN2RmQ0tqVnM",
+    "offerUrl": "https://prosperas.example/offer/MTIuMzQ6dFhKMmVaU0Q1b0FfWk5rNjFwN2RmQ0tqVnM",
 }
 
 TOKEN_SCHEMA = {

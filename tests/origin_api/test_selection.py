@@ -60,4 +60,4 @@ def test_a_forged_or_altered_offer_link_is_not_found(client, caller, market):
     _origin_lead, url, _other = _offered(caller, market)
     path = _path(url)
     assert client.get(path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")).status_code == 404
-    assert client.get("/o/offers/bm90LWEtdG9rZW4").status_code == 404
+    assert client.get("/offer/bm90LWEtdG9rZW4").status_code == 404
