@@ -84,7 +84,7 @@ def decision_outcome(*, lead_id: int, lender_id: int) -> str | None:
     return row[0] if row else None
 
 
-LOCKED_LEAD_FIELDS = ("id", "status", "compare_mode", "lender_reference")
+LOCKED_LEAD_FIELDS = ("id", "status", "compare_mode", "lender_reference", "announces_changes")
 
 
 def lead_locked(*, lead_id: int) -> Lead:
@@ -113,4 +113,4 @@ def lead_offered_with_event(lead: Lead, *, message: str) -> None:
          "message": message[:512]},
     )
     lead.status, lead.updated_at, lead.decided_at = LeadStatus.OFFERED, now, now
-    lead_changed_on_commit(lead.pk)
+    lead_changed_on_commit(lead)
