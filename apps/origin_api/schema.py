@@ -27,7 +27,7 @@ class OriginTokenScheme(OpenApiAuthenticationExtension):
             "tokenUrl": "/api/v1/oauth2/token", "scopes": settings.OAUTH2_PROVIDER["SCOPES"]}}}
 
     def get_security_requirement(self, auto_schema):
-        return {self.name: ["leads"]}
+        return {self.name: list(getattr(auto_schema.view, "required_scopes", None) or ["leads"])}
 
 
 TAG = "Origin API"
