@@ -18,6 +18,17 @@ def lead_changed_on_commit(lead) -> None:
     """Send lead_changed when the current transaction commits (at once outside one), if the lead
     announces its changes; a hosted-flow journey costs nothing. Robust: a receiver that fails
     (its broker down) must not undo or hide the change; receivers keep their own sweeps."""
-    if lead.announces_changes:
-        lead_id = lead.pk
-        transaction.on_commit(lambda: lead_changed.send_robust(sender=None, lead_id=lead_id), robust=True)
+    if not lead.announces_changes:
+        return
+    connection = transaction.get_connection()
+    # Once per lead and transaction: a step that adds several timeline entries is one change.
+    if connection.in_atomic_block and any(getattr(func, "lead_changed_id", None) == lead.pk
+                                          for _savepoints, func, _robust in connection.run_on_commit):
+        return
+    lead_id = lead.pk
+
+    def send() -> None:
+        lead_changed.send_robust(sender=None, lead_id=lead_id)
+
+    send.lead_changed_id = lead_id
+    transaction.on_commit(send, robust=True)

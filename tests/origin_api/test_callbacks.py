@@ -183,3 +183,18 @@ def test_rotating_the_secret_keeps_the_old_one_signing_during_the_overlap(caller
 def test_callback_tasks_run_on_their_own_queue():
     for name in ("apps.origin_api.tasks.deliver_callback", "apps.origin_api.tasks.sync_origin_lead"):
         assert celery_app.amqp.router.route({}, name)["queue"].name == "origin_callbacks"
+
+
+def test_a_step_that_adds_several_timeline_entries_announces_one_change(caller, django_capture_on_commit_callbacks):
+    from apps.leads.signals import lead_changed
+
+    received = []
+    lead_changed.connect(lambda sender, lead_id, **kw: received.append(lead_id), dispatch_uid="test-announce",
+                         weak=False)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            caller.post_lead(lead_body("wallet-announce"))
+    finally:
+        lead_changed.disconnect(dispatch_uid="test-announce")
+    origin_lead = OriginLead.objects.get(partner_lead_id="wallet-announce")
+    assert origin_lead.lead.events.count() >= 2 and received == [origin_lead.lead_id]
