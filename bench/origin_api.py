@@ -15,7 +15,8 @@ Everything on loopback, bounded (a few minutes), cleaned up at the end:
    released together): p50 / p95 time to the 201. Then, for every lender's decision stored in those
    rounds (Decision.created_at, written by the lender worker), the time until its
    `lead.lender_outcome` callback reached the receiver: p50 / p95. Targets: 201 p95 <= 100 ms,
-   decision -> callback p95 <= 1 s. The machine's load average is printed with the figures: on a
+   decision -> callback p95 <= 1 s. Before the rounds, ALONE leads one at a time give the same two
+   figures uncontended, as a reference. The machine's load average is printed with the figures: on a
    shared machine they are pessimistic.
 
 The last line printed is one JSON object of the figures.
@@ -49,6 +50,7 @@ SETTLE_SECONDS = float(os.environ.get("BENCH_SETTLE_SECONDS", "60"))
 TARGET_CREATE_P95_MS = 100.0
 TARGET_CALLBACK_P95_MS = 1000.0
 LENDERS = 2
+ALONE = int(os.environ.get("BENCH_ALONE", "10"))
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -170,9 +172,9 @@ def lead_body(partner_lead_id: str, index: int) -> bytes:
     }).encode()
 
 
-def burst(port: int, token: str, round_number: int) -> tuple[list[float], list[str], int]:
-    """LEADS submissions released together: (ms to each 201, the leads' uuids, non-201 answers)."""
-    barrier = threading.Barrier(LEADS)
+def burst(port: int, token: str, round_number: int, leads: int = LEADS) -> tuple[list[float], list[str], int]:
+    """`leads` submissions released together: (ms to each 201, the leads' uuids, non-201 answers)."""
+    barrier = threading.Barrier(leads)
     times: list[float] = []
     uuids: list[str] = []
     failures = [0]
@@ -197,7 +199,7 @@ def burst(port: int, token: str, round_number: int) -> tuple[list[float], list[s
                 failures[0] += 1
         connection.close()
 
-    threads = [threading.Thread(target=one, args=(index,)) for index in range(LEADS)]
+    threads = [threading.Thread(target=one, args=(index,)) for index in range(leads)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -246,6 +248,15 @@ def main() -> int:
         token = token_get(port, client_id, client_secret)
         print(f"Setup: database {db_name}, gunicorn gthread 2x8 on port {port}, {LENDERS} sandbox lenders, "
               f"{LEADS} concurrent leads x {ROUNDS} rounds")
+        # The same path uncontended, as a reference: one lead at a time, ALONE times.
+        alone_create, alone_callback = [], []
+        for number in range(ALONE):
+            times, uuids, _refused = burst(port, token, 1000 + number, leads=1)
+            latencies, _missing = decision_to_callback(receiver, uuids)
+            alone_create += times
+            alone_callback += latencies
+        print(f"alone ({ALONE} leads one by one): 201 p50 {percentile(alone_create, 0.5):.1f} ms  | "
+              f"decision->callback p50 {percentile(alone_callback, 0.5):.1f} ms  max {max(alone_callback):.1f} ms")
         rounds = []
         for round_number in range(ROUNDS):
             times, uuids, refused = burst(port, token, round_number)
@@ -266,6 +277,8 @@ def main() -> int:
         print(f"load average (1/5/15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores; "
               f"unverified callbacks: {receiver.unverified}")
         print(json.dumps({"bench": "origin_api", "leads": LEADS, "rounds": ROUNDS, **figures,
+                          "alone_create_p50": round(percentile(alone_create, 0.5), 1),
+                          "alone_callback_p50": round(percentile(alone_callback, 0.5), 1),
                           "create_target_ms": TARGET_CREATE_P95_MS, "callback_target_ms": TARGET_CALLBACK_P95_MS,
                           "refused": sum(row["refused"] for row in rounds),
                           "missing_callbacks": sum(row["missing_callbacks"] for row in rounds),
