@@ -7,15 +7,22 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from apps.leads.models import LeadStatus
-from apps.origin_api.selection import OfferLinkInvalid, offer_follow, offer_handoff_url, offer_link_read
+from apps.origin_api.selection import (
+    OfferLinkInvalid,
+    offer_follow,
+    offer_handoff_url,
+    offer_link_read,
+    offer_submission_retry,
+)
 
 
 def _page(request: HttpRequest, link, state: str, status: int = 200) -> HttpResponse:
     context = {"lead": link.lead if link else None, "origin": link.origin_lead.origin if link else None,
-               "state": state, "lender": link.offer.decision.lender.name if link else ""}
+               "state": state, "lender": link.offer.decision.lender.name if link else "",
+               "token": request.resolver_match.kwargs.get("token", "")}
     return render(request, "origin_api/offer.html", context, status=status)
 
 
@@ -48,3 +55,15 @@ def handoff(request: HttpRequest, token: str) -> HttpResponse:
     if link.lead.status == LeadStatus.SUBMITTING:
         return _page(request, link, "waiting")
     return _page(request, link, "unavailable", status=409)
+
+
+@require_POST
+def retry(request: HttpRequest, token: str) -> HttpResponse:
+    """"Try again" on the failed page: the application goes to the lender again (a double
+    submit sends it once: the lead is no longer failed the second time)."""
+    try:
+        link = offer_link_read(token)
+    except OfferLinkInvalid:
+        return _page(request, None, "invalid", status=404)
+    offer_submission_retry(link)
+    return redirect("origin_offers:handoff", token=token)

@@ -16,7 +16,13 @@ from django.core import signing
 from django.urls import reverse
 
 from apps.leads.models import Lead, LeadStatus, Offer
-from apps.leads.services import JourneyError, journey_details_submit, journey_handoff, journey_offer_choose
+from apps.leads.services import (
+    JourneyError,
+    journey_details_submit,
+    journey_handoff,
+    journey_offer_choose,
+    journey_retry,
+)
 from apps.origin_api.models import OriginLead
 
 TOKEN_SALT = "apps.origin_api.selection.offer"
@@ -90,3 +96,12 @@ def offer_handoff_url(link: OfferLink) -> str | None:
         return journey_handoff(lead=lead)
     except JourneyError:
         return None
+
+
+def offer_submission_retry(link: OfferLink) -> bool:
+    """The borrower's "try again" after the lender could not be reached: the same application,
+    with the same tracking ID, sent again (the hosted flow's journey_retry)."""
+    lead = Lead.objects.get(pk=link.lead.pk)
+    if lead.status != LeadStatus.SUBMISSION_FAILED or lead.chosen_offer_id != link.offer.pk:
+        return False
+    return journey_retry(lead=lead)

@@ -61,3 +61,18 @@ def test_a_forged_or_altered_offer_link_is_not_found(client, caller, market):
     path = _path(url)
     assert client.get(path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")).status_code == 404
     assert client.get("/offer/bm90LWEtdG9rZW4").status_code == 404
+
+
+def test_after_a_failed_submission_the_borrower_tries_again_with_the_same_tracking_id(client, caller, market):
+    origin_lead, url, _other = _offered(caller, market)
+    client.get(_path(url))
+    Lead.objects.filter(pk=origin_lead.lead_id).update(status=LeadStatus.SUBMISSION_FAILED)
+    page = client.get(_path(url) + "/lender")
+    assert page.status_code == 200 and b"/retry" in page.content
+
+    again = client.post(_path(url) + "/retry")
+    assert again.status_code == 302 and again["Location"].endswith("/lender")
+    lead = Lead.objects.get(pk=origin_lead.lead_id)
+    assert lead.status == LeadStatus.SUBMITTING and lead.events.filter(kind="retry").count() == 1
+    client.post(_path(url) + "/retry")  # a double submit sends once
+    assert lead.events.filter(kind="retry").count() == 1
