@@ -198,3 +198,18 @@ def test_a_step_that_adds_several_timeline_entries_announces_one_change(caller, 
         lead_changed.disconnect(dispatch_uid="test-announce")
     origin_lead = OriginLead.objects.get(partner_lead_id="wallet-announce")
     assert origin_lead.lead.events.count() >= 2 and received == [origin_lead.lead_id]
+
+
+def test_the_sweep_tells_a_search_that_reached_its_deadline_and_finds_due_deliveries(caller, market, hooked, receiver):
+    origin_lead = _lead(caller)
+    OriginLead.objects.filter(pk=origin_lead.pk).update(search_deadline=timezone.now() - timedelta(seconds=1))
+    assert callbacks.searches_past_deadline() == [origin_lead.lead_id]  # nothing wrote when it passed
+
+    receiver.answers[:] = [503]
+    synced = callbacks.origin_lead_sync(lead_id=origin_lead.lead_id)
+    assert payload_types(receiver.verified()) == [("lead.status_changed", "timed_out")]
+    assert not synced.attempts[0][1].delivered  # answered 503: to be tried again
+    assert callbacks.searches_past_deadline() == []
+    delivery_id = synced.attempts[0][0]
+    CallbackDelivery.objects.filter(pk=delivery_id).update(next_attempt_at=timezone.now())
+    assert callbacks.callbacks_due() == [delivery_id]
