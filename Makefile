@@ -33,6 +33,9 @@ ENGINES := $(if $(and $(DATABASE_URL),$(REDIS_URL)),,$(PY) -m prosperas.embedded
 # is a child process nobody would restart).
 WORKER := $(PY) -m celery -A prosperas worker -Q lender_calls,default -P threads -c $(WORKER_CONCURRENCY) \
 	-n demo@%h --without-gossip --without-mingle --without-heartbeat -l INFO
+# Callbacks to origins: a worker of their own on their own queue, never waiting behind lender calls.
+CALLBACKS_WORKER := $(PY) -m celery -A prosperas worker -Q origin_callbacks -P threads -c 16 \
+	-n callbacks@%h --without-gossip --without-mingle --without-heartbeat -l INFO
 BEAT := $(PY) -m celery -A prosperas beat -s var/celerybeat-schedule -l INFO
 
 # The demo: PostgreSQL and Redis (private ones unless the URLs are set), demo data, a real Celery
@@ -44,7 +47,8 @@ run: venv .env
 	@mkdir -p var && rm -rf var/metrics  # each demo run's metrics start from zero
 	@export DEBUG=true SITE_URL=http://127.0.0.1:$(PORT); \
 	exec $(ENGINES) sh -c '$(PY) manage.py migrate --noinput && $(PY) manage.py seed_demo && \
-	  exec $(PY) -m prosperas.supervise --name worker --keep "$(WORKER)" --name beat --keep "$(BEAT)" \
+	  exec $(PY) -m prosperas.supervise --name worker --keep "$(WORKER)" \
+	    --name callbacks --keep "$(CALLBACKS_WORKER)" --name beat --keep "$(BEAT)" \
 	    --main-name web -- $(PY) manage.py runserver 127.0.0.1:$(PORT)'
 
 # The whole suite, on PostgreSQL and Redis: those of DATABASE_URL / REDIS_URL when set (CI sets

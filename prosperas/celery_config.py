@@ -35,8 +35,10 @@ worker_cancel_long_running_tasks_on_connection_loss = False
 task_default_queue = "default"
 # The lender tasks keep their names from before they moved to apps/leads/tasks.py (enqueue.py).
 # Telling a lender of a consumer's revocation is a lender call too (apps/leads/revocation.py).
+# Callbacks to origins have a queue of their own, so they are never held behind lender calls.
 task_routes = {"apps.lenders.tasks.*": {"queue": "lender_calls"},
-               "apps.leads.tasks.revocation_notice_send_task": {"queue": "lender_calls"}}
+               "apps.leads.tasks.revocation_notice_send_task": {"queue": "lender_calls"},
+               "apps.origin_api.tasks.*": {"queue": "origin_callbacks"}}
 
 broker_transport_options: dict = {
     # Longer than the longest task (30 s deadline) plus every retry delay (backoff capped at 60 s).
@@ -65,6 +67,12 @@ beat_schedule = {
         "schedule": settings.POSTBACK_FOLLOW_UP_INTERVAL_SECONDS,
         # A run later than the next one is pointless: the next one does its work.
         "options": {"expires": settings.POSTBACK_FOLLOW_UP_INTERVAL_SECONDS},
+    },
+    # Callbacks due again (retries, lost tasks) and origins' searches that reached their deadline.
+    "sweep-origin-callbacks": {
+        "task": "apps.origin_api.tasks.sweep_callbacks",
+        "schedule": settings.ORIGIN_CALLBACK_SWEEP_SECONDS,
+        "options": {"expires": settings.ORIGIN_CALLBACK_SWEEP_SECONDS},
     },
     "sweep-lead-notifications": {"task": "apps.leads.tasks.sweep_pending_notifications", "schedule": 300.0},
     # The marketplace's alerts (apps/backoffice/alerts.py): opened, refreshed and cleared.

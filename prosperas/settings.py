@@ -469,6 +469,13 @@ OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 ORIGIN_API_SEARCH_TIMEOUT_SECONDS = env.int("ORIGIN_API_SEARCH_TIMEOUT_SECONDS", default=120)
 # How long the earlier clients of an origin and environment keep working after a new one is made.
 ORIGIN_API_ROTATION_OVERLAP_HOURS = env.int("ORIGIN_API_ROTATION_OVERLAP_HOURS", default=24)
+# Callbacks to origins (apps/origin_api/callbacks.py): each attempt's deadline, the first retry's
+# delay (each next one three times longer, at most 6 h), the window after which a delivery is
+# given up, and how often beat sweeps for due deliveries and searches past their deadline.
+ORIGIN_CALLBACK_TIMEOUT_SECONDS = env.float("ORIGIN_CALLBACK_TIMEOUT_SECONDS", default=5.0)
+ORIGIN_CALLBACK_FIRST_RETRY_SECONDS = env.float("ORIGIN_CALLBACK_FIRST_RETRY_SECONDS", default=0.5 if TESTING else 10.0)
+ORIGIN_CALLBACK_RETRY_HOURS = env.float("ORIGIN_CALLBACK_RETRY_HOURS", default=24.0)
+ORIGIN_CALLBACK_SWEEP_SECONDS = env.float("ORIGIN_CALLBACK_SWEEP_SECONDS", default=5.0)
 
 # --- Operations: health, metrics, logs ----------------------------------------------------------
 # /metrics answers a bearer token (METRICS_TOKEN) or an address in METRICS_ALLOWED_NETWORKS (the

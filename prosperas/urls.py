@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/v1/", include("apps.products.urls")),
     path("api/v1/", include("apps.leads.urls")),
     path("api/v1/", include("apps.origin_api.urls")),
+    path("offer/", include("apps.origin_api.offer_urls")),
     path("docs/", include("apps.postbacks.docs_urls")),
     path("docs/", include("apps.origin_api.docs_urls")),
     path("sandbox/", include("apps.sandbox.urls")),

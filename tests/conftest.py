@@ -52,14 +52,15 @@ def broker_isolation():
     yield {"CELERY_BROKER_KEYPREFIX": prefix}
 
 
-def start_worker(env_extra: dict, *, name: str, concurrency: int = 8, beat: bool = False) -> subprocess.Popen:
-    """A real `celery worker` process on the lender-call and default queues, threads pool; with
+def start_worker(env_extra: dict, *, name: str, concurrency: int = 8, beat: bool = False,
+                 queues: str = "lender_calls,default,origin_callbacks") -> subprocess.Popen:
+    """A real `celery worker` process on the lender-call, default and callback queues, threads pool; with
     `beat`, running the periodic tasks too (embedded beat, as `make run` starts it)."""
     env = {**os.environ, **env_extra, "DATABASE_URL": _database_url(), "PYTHONUNBUFFERED": "1"}
     log = open(ROOT / "var" / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
     beat_args = ["-B", "-s", str(ROOT / "var" / f"{name}-beat-schedule")] if beat else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "prosperas", "worker", "-Q", "lender_calls,default",
+        [sys.executable, "-m", "celery", "-A", "prosperas", "worker", "-Q", queues,
          "-P", "threads", "-c", str(concurrency), "-n", f"{name}@%h", "--without-gossip",
          "--without-mingle", "--without-heartbeat", "-l", "INFO", *beat_args],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,

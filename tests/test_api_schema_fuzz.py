@@ -103,7 +103,8 @@ LENDER_OPERATIONS = {
     "POST /api/v1/postbacks", "POST /api/v1/postbacks/test", "GET /api/v1/products", "POST /api/v1/products",
     "GET /api/v1/products/{product_id}", "PUT /api/v1/products/{product_id}",
 }
-ORIGIN_OPERATIONS = {"POST /api/v1/oauth2/token", "POST /api/v1/leads", "GET /api/v1/leads/{lead_uuid}"}
+ORIGIN_OPERATIONS = {"POST /api/v1/oauth2/token", "POST /api/v1/leads", "GET /api/v1/leads/{lead_uuid}",
+                     "GET /api/v1/events"}
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["positive", "negative"])

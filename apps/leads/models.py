@@ -61,6 +61,9 @@ class Lead(models.Model):
     origin = models.ForeignKey("origins.Origin", on_delete=models.PROTECT, related_name="leads", db_index=False)
     # Indexed with updated_at (Meta.indexes), which serves the lookups by status alone too.
     status = models.CharField(max_length=24, choices=LeadStatus.choices, default=LeadStatus.NEW)
+    # Submitted by an origin through its API: its changes are announced (apps.leads.signals) so the
+    # origin's callbacks follow them; hosted-flow journeys announce nothing.
+    announces_changes = models.BooleanField(default=False, editable=False)
 
     listing = models.ForeignKey("listings.Listing", on_delete=models.PROTECT, null=True, related_name="leads")
     product = models.ForeignKey("products.Product", on_delete=models.PROTECT, null=True, related_name="leads")

@@ -7,10 +7,12 @@ from __future__ import annotations
 from django.utils import timezone
 
 from apps.leads.models import Lead, LeadEvent
+from apps.leads.signals import lead_changed_on_commit
 
 
 def lead_event_add(lead: Lead, kind: str, message: str = "") -> None:
     LeadEvent.objects.create(lead=lead, kind=kind, status=lead.status, message=message[:512])
+    lead_changed_on_commit(lead)
 
 
 def lead_move(lead: Lead, *, from_statuses: set[str], to: str, **fields) -> bool:

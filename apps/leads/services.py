@@ -20,6 +20,7 @@ from apps.leads.engine.compare import lender_decisions_request
 from apps.leads.enqueue import prequalify_enqueue, submit_enqueue
 from apps.leads.models import CONSENT_RECEIPT, Decision, IncomeBand, Lead, LeadEvent, LeadStatus, Offer
 from apps.leads.moves import lead_event_add, lead_move
+from apps.leads.signals import lead_changed_on_commit
 from apps.leads.selectors import compare_status, decision_request_for_offer
 from apps.origins.services import tracking_id_mint
 
@@ -284,6 +285,7 @@ def lead_postback_follow_up(*, lead_id: int, status: str) -> None:
     lead = Lead.objects.select_for_update().get(pk=lead_id)
     _notify_status_change(lead, status)
     campaign_result_charge(lead=lead, status=status)
+    lead_changed_on_commit(lead)
 
 
 def lead_notify(lead: Lead, topic: str) -> None:
@@ -357,16 +359,17 @@ def journey_origin_reference_set(*, lead: Lead, reference: str) -> bool:
 
 
 @transaction.atomic
-def journey_compare_start(*, origin, origin_reference: str = "") -> Lead:
+def journey_compare_start(*, origin, origin_reference: str = "", announces_changes: bool = False) -> Lead:
     """A compare-mode journey (Origin.compare_mode): no listing or lender yet; identity and
     income are asked once and every eligible lender is asked at once (journey_compare_request).
     The chosen offer sets the lender, listing and campaign (journey_offer_choose).
 
     `origin_reference` is the origin's own reference for the journey, when it gave one (an
-    origin's API lead: its partnerLeadId)."""
+    origin's API lead: its partnerLeadId); `announces_changes` makes its changes send
+    apps.leads.signals.lead_changed (an API lead, whose origin hears of them by callback)."""
     lead = Lead.objects.create(
         origin=origin, tracking_id=tracking_id_mint(origin=origin), public_token=secrets.token_urlsafe(32),
-        compare_mode=True, origin_reference=origin_reference[:128],
+        compare_mode=True, origin_reference=origin_reference[:128], announces_changes=announces_changes,
     )
     lead_event_add(lead, LeadEvent.Kind.STARTED, "compare")
     return lead

@@ -11,9 +11,13 @@ from django.http import HttpRequest
 from django.urls import reverse
 from rest_framework import serializers
 
-from apps.origin_api.schema import LEAD_EXAMPLE
+from apps.origin_api.schema import EVENT_EXAMPLE, LEAD_EXAMPLE
 from apps.origin_api.serializers import LeadInputSerializer
 from apps.origin_api.statuses import STATUS_MEANINGS
+from apps.origin_api.webhooks import UNGUESSABLE_MIN_CHARS
+
+# A callback's body: an event of the feed without its id (the id is the webhook-id header).
+CALLBACK_EXAMPLE = {key: value for key, value in EVENT_EXAMPLE.items() if key != "id"}
 
 
 def field_rules(serializer: serializers.Serializer, prefix: str = "") -> list[tuple[str, str]]:
@@ -41,4 +45,10 @@ def docs_context(request: HttpRequest) -> dict:
         "token_minutes": settings.OAUTH2_PROVIDER["ACCESS_TOKEN_EXPIRE_SECONDS"] // 60,
         "search_seconds": settings.ORIGIN_API_SEARCH_TIMEOUT_SECONDS,
         "overlap_hours": settings.ORIGIN_API_ROTATION_OVERLAP_HOURS,
+        "events_url": request.build_absolute_uri(reverse("origin_api:events")),
+        "unguessable_chars": UNGUESSABLE_MIN_CHARS,
+        "callback_example": json.dumps(CALLBACK_EXAMPLE, indent=2, ensure_ascii=False),
+        "callback_timeout": f"{settings.ORIGIN_CALLBACK_TIMEOUT_SECONDS:g}",
+        "first_retry": f"{settings.ORIGIN_CALLBACK_FIRST_RETRY_SECONDS:g}",
+        "retry_hours": f"{settings.ORIGIN_CALLBACK_RETRY_HOURS:g}",
     }

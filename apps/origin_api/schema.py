@@ -2,11 +2,12 @@
 views with `extend_schema(**...)`."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 from apps.origin_api.serializers import (
     ErrorSerializer,
+    EventPageSerializer,
     LeadCreatedSerializer,
     LeadInputSerializer,
     LeadSerializer,
@@ -26,7 +27,7 @@ class OriginTokenScheme(OpenApiAuthenticationExtension):
             "tokenUrl": "/api/v1/oauth2/token", "scopes": settings.OAUTH2_PROVIDER["SCOPES"]}}}
 
     def get_security_requirement(self, auto_schema):
-        return {self.name: ["leads"]}
+        return {self.name: list(getattr(auto_schema.view, "required_scopes", None) or ["leads"])}
 
 
 TAG = "Origin API"
@@ -49,6 +50,7 @@ OFFER_EXAMPLE = {
     "lenderCode": "banco-andino", "lenderName": "Banco Andino", "productId": "ln_andino_libre",
     "listingId": "lst_andino_libre", "amount": "5000000.00", "currency": "COP", "termMonths": 24,
     "monthlyPayment": "265000.00", "annualRate": "0.2850", "apr": None, "totalToRepay": "6360000.00",
+    "offerUrl": "https://prosperas.example/offer/MTIuMzQ6dFhKMmVaU0Q1b0FfWk5rNjFwN2RmQ0tqVnM",
 }
 
 TOKEN_SCHEMA = {
@@ -91,8 +93,10 @@ AUTH_RESPONSES = {
         _error("Invalid token", "invalid_token",
                "The bearer token is unknown, expired or revoked: get a new one from POST /api/v1/oauth2/token."),
     ]),
-    403: OpenApiResponse(ErrorSerializer, description="The token has no `leads` scope.", examples=[
-        _error("Scope", "insufficient_scope", "This token's scopes do not include the one this endpoint needs (leads).")
+    403: OpenApiResponse(ErrorSerializer, description="The token lacks this endpoint's scope (`leads`; `events` for "
+                         "the event feed).", examples=[
+        _error("Scope", "insufficient_scope", "This token's scopes do not include the one this endpoint needs "
+               "(leads, or events for /api/v1/events).")
     ]),
 }
 
@@ -163,5 +167,35 @@ LEAD_DETAIL_SCHEMA = {
         **AUTH_RESPONSES,
         404: OpenApiResponse(ErrorSerializer, examples=[
             _error("Not found", "lead_not_found", "None of your leads has this uuid.")]),
+    },
+}
+
+EVENT_EXAMPLE = {
+    "id": "evt_5f0c6f1e2a8b4c7d9e0f1a2b3c4d5e6f", "type": "lead.lender_outcome",
+    "timestamp": "2026-12-03T15:15:04.120000+00:00",
+    "data": {"uuid": EXAMPLE_UUID, "partnerLeadId": "wallet-000123", "trackingId": EXAMPLE_TRACKING_ID,
+             "lenderCode": "banco-andino", "lenderName": "Banco Andino", "outcome": "approved", "offers": 1,
+             "status": "finding_products"},
+}
+
+EVENTS_SCHEMA = {
+    "tags": [TAG],
+    "summary": "Page through your leads' events",
+    "description": "Every event of your leads in this environment (the status changes and lenders' outcomes our "
+    "callbacks carry, with the same ids and bodies), in the order they were committed. Start without a cursor; "
+    "send `nextCursor` back as `cursor` for the events after a page. Each event appears once, and no event is ever "
+    "added behind a cursor already given, so paging from a stored cursor rebuilds everything since. Needs the "
+    "`events` scope.",
+    "parameters": [
+        OpenApiParameter("cursor", str, description="`nextCursor` of the previous page; none for the first page."),
+        OpenApiParameter("limit", int, description="Events per page, 1-500 (default 100)."),
+    ],
+    "responses": {
+        200: OpenApiResponse(EventPageSerializer, examples=[OpenApiExample("A page", response_only=True, value={
+            "events": [EVENT_EXAMPLE], "nextCursor": "MTI6WWZ1X2x2c0NhV0JwNm1kM3RUT1V4aw", "hasMore": False})]),
+        400: OpenApiResponse(ErrorSerializer, description="A cursor this feed did not give, or a bad limit.",
+                             examples=[_error("Bad cursor", "invalid_cursor",
+                                              "This cursor was not given by this feed.")]),
+        **AUTH_RESPONSES,
     },
 }

@@ -21,6 +21,7 @@ from apps.lenders.adapters.parsing import sanitized_notice
 from apps.lenders.models import LenderCall
 from apps.lenders.selectors import rejection_classify
 from apps.origin_api.models import OriginApiClient, OriginLead
+from apps.origin_api.selection import offer_url
 from apps.origin_api.statuses import ApiStatus, SearchFacts, api_status
 
 
@@ -58,6 +59,7 @@ class ApiOffer:
     product_id: str
     listing_id: str
     offer: Offer
+    offer_url: str = ""  # ours: following it selects the offer and hands the borrower to the lender
 
     @property
     def total_to_repay(self) -> Decimal:
@@ -79,6 +81,14 @@ class ApiReason:
 
 
 @dataclass(frozen=True)
+class LenderOutcome:
+    lender_code: str
+    lender_name: str
+    outcome: str  # approved, rejected, or failed (no answer: technical failure or none in time)
+    offers: int
+
+
+@dataclass(frozen=True)
 class LeadView:
     origin_lead: OriginLead
     lead: Lead
@@ -88,6 +98,7 @@ class LeadView:
     lenders_asked: int
     lenders_answered: int
     selected: ApiOffer | None
+    outcomes: tuple[LenderOutcome, ...] = ()  # each asked lender that has answered or failed
 
 
 def origin_lead_view(origin_lead: OriginLead, *, now: datetime | None = None) -> LeadView:
@@ -101,7 +112,7 @@ def origin_lead_view(origin_lead: OriginLead, *, now: datetime | None = None) ->
     status = api_status(lead_status=lead.status, offer_chosen=lead.chosen_offer_id is not None, facts=facts,
                         deadline=origin_lead.search_deadline, now=now or timezone.now())
     by_lender = {ask.lender_id: ask for ask in asks}
-    api_offers = [_api_offer(offer, by_lender[offer.decision.lender_id]) for offer in offers
+    api_offers = [_api_offer(offer, by_lender[offer.decision.lender_id], origin_lead.pk) for offer in offers
                   if offer.decision.lender_id in by_lender]
     grouped: dict[str, list[ApiOffer]] = {group.value: [] for group in AmountGroup}
     for item in api_offers:
@@ -111,8 +122,24 @@ def origin_lead_view(origin_lead: OriginLead, *, now: datetime | None = None) ->
         origin_lead=origin_lead, lead=lead, status=status, offers=grouped,
         reasons=_reasons(asks, decisions) if not offers else [],
         lenders_asked=len(asks), lenders_answered=sum(moment is not None for moment in facts.finished_at),
-        selected=selected,
+        selected=selected, outcomes=_outcomes(asks, decisions, offers),
     )
+
+
+def _outcomes(asks: list[DecisionRequest], decisions: dict[int, Decision], offers: list[Offer]) -> tuple:
+    outcomes = []
+    for ask in asks:
+        decision = decisions.get(ask.lender_id)
+        if decision is not None and decision.outcome != Decision.Outcome.PENDING:
+            outcome = str(decision.outcome)
+        elif ask.state == DecisionRequest.State.FAILED:
+            outcome = "failed"
+        else:
+            continue
+        count = sum(offer.decision_id == decision.pk for offer in offers) if decision is not None else 0
+        outcomes.append(LenderOutcome(lender_code=ask.lender.code, lender_name=ask.lender.name, outcome=outcome,
+                                      offers=count))
+    return tuple(outcomes)
 
 
 def _search_facts(lead: Lead, asks: list[DecisionRequest], decisions: dict[int, Decision],
@@ -135,9 +162,10 @@ def _search_facts(lead: Lead, asks: list[DecisionRequest], decisions: dict[int, 
     )
 
 
-def _api_offer(offer: Offer, ask: DecisionRequest) -> ApiOffer:
+def _api_offer(offer: Offer, ask: DecisionRequest, origin_lead_id: int) -> ApiOffer:
     return ApiOffer(lender_code=ask.lender.code, lender_name=ask.lender.name, product_id=ask.product.product_id,
-                    listing_id=ask.listing.listing_id, offer=offer)
+                    listing_id=ask.listing.listing_id, offer=offer,
+                    offer_url=offer_url(origin_lead_id=origin_lead_id, offer_id=offer.pk))
 
 
 def _reasons(asks: list[DecisionRequest], decisions: dict[int, Decision]) -> list[ApiReason]:

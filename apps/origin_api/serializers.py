@@ -234,6 +234,9 @@ class OfferSerializer(serializers.Serializer):
     apr = serializers.DecimalField(max_digits=7, decimal_places=4, allow_null=True,
                                    help_text="The APR as a fraction, when the lender gives one; else null.")
     totalToRepay = MoneyField(source="total_to_repay", help_text="The monthly payment times the term.")
+    offerUrl = serializers.URLField(source="offer_url", help_text="Ours: open it in the borrower's browser when "
+                                    "they choose this offer. It records product_selected, sends the application "
+                                    "to the lender and takes the borrower to the lender's site.")
 
 
 class OfferGroupsSerializer(serializers.Serializer):
@@ -277,6 +280,25 @@ class LeadSerializer(serializers.Serializer):
     reasons = ReasonSerializer(many=True, help_text="Why each lender said no, when no lender made an offer.")
     selectedOffer = SelectedOfferSerializer(source="selected", allow_null=True,
                                             help_text="The offer chosen, from product_selected on; else null.")
+
+
+class EventSerializer(serializers.Serializer):
+    """An event as its callback carried it (the callback's body is this object without `sequence`)."""
+
+    id = serializers.CharField(source="public_id", help_text="The event's id: `webhook-id` of its callbacks.")
+    type = serializers.ChoiceField(choices=["lead.status_changed", "lead.lender_outcome"])
+    timestamp = serializers.CharField(source="payload.timestamp", help_text="When it happened (ISO 8601).")
+    data = serializers.DictField(source="payload.data", help_text="lead.status_changed: the lead as GET "
+                                 "/api/v1/leads/{uuid} showed it then. lead.lender_outcome: uuid, partnerLeadId, "
+                                 "trackingId, lenderCode, lenderName, outcome (approved, rejected, failed), offers, "
+                                 "status.")
+
+
+class EventPageSerializer(serializers.Serializer):
+    events = EventSerializer(many=True, help_text="In commit order; at most `limit`.")
+    nextCursor = serializers.CharField(source="next_cursor", help_text="Send it as `cursor` for the events after "
+                                       "these; opaque (store it, never parse it).")
+    hasMore = serializers.BooleanField(source="has_more", help_text="More events are ready now: ask again at once.")
 
 
 class ErrorSerializer(serializers.Serializer):

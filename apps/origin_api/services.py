@@ -137,7 +137,8 @@ def _lead_create(client: OriginApiClient, submission: LeadSubmission) -> OriginL
     """A compare-mode journey as the hosted flow runs one (journey_compare_start, then identity
     with consents and every eligible lender asked at once), plus the API's own row. The row is
     inserted right after the journey, before any campaign is charged, so a duplicate stops early."""
-    lead = journey_compare_start(origin=client.origin, origin_reference=submission.partner_lead_id)
+    lead = journey_compare_start(origin=client.origin, origin_reference=submission.partner_lead_id,
+                                 announces_changes=True)
     origin_lead = OriginLead.objects.create(
         lead=lead, origin=client.origin, environment=client.environment, client=client,
         partner_lead_id=submission.partner_lead_id, body_digest=submission.body_digest,

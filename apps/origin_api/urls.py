@@ -11,4 +11,5 @@ urlpatterns = [
     path("oauth2/token", views.TokenApi.as_view(), name="token"),
     path("leads", views.LeadCreateApi.as_view(), name="leads"),
     path("leads/<str:lead_uuid>", views.LeadDetailApi.as_view(), name="lead"),
+    path("events", views.EventFeedApi.as_view(), name="events"),
 ]

@@ -21,10 +21,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.leads.services import ConsentsGiven, IdentityData
-from apps.origin_api import docs, schema
+from apps.origin_api import docs, feed, schema
 from apps.origin_api.oauth import OriginTokenAuthentication
 from apps.origin_api.selectors import origin_lead_get, origin_lead_view
-from apps.origin_api.serializers import LeadCreatedSerializer, LeadInputSerializer, LeadSerializer
+from apps.origin_api.serializers import EventPageSerializer, LeadCreatedSerializer, LeadInputSerializer, LeadSerializer
 from apps.origin_api.services import (
     LeadSubmission,
     PartnerLeadConflict,
@@ -108,6 +108,28 @@ class LeadDetailApi(OriginApiView):
         return Response(LeadSerializer(origin_lead_view(origin_lead)).data)
 
 
+class BadQuery(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid_query"
+
+
+class EventFeedApi(OriginApiView):
+    required_scopes = ["events"]
+
+    @extend_schema(**schema.EVENTS_SCHEMA)
+    def get(self, request):
+        limit = request.query_params.get("limit", str(feed.DEFAULT_LIMIT))
+        if not limit.isdigit() or not 1 <= int(limit) <= feed.MAX_LIMIT:
+            raise BadQuery(f"limit must be a whole number from 1 to {feed.MAX_LIMIT}.", code="invalid_limit")
+        caller = request.user
+        try:
+            page = feed.origin_events_page(origin=caller.origin, environment=caller.environment,
+                                           cursor=request.query_params.get("cursor") or None, limit=int(limit))
+        except feed.CursorInvalid as invalid:
+            raise BadQuery(str(invalid), code="invalid_cursor") from None
+        return Response(EventPageSerializer(page).data)
+
+
 def _submission(data: dict, body: dict) -> LeadSubmission:
     borrower, loan, consent = data["borrower"], data["loan"], data["consent"]
     born = borrower.get("birthDate")
@@ -141,7 +163,8 @@ ERROR_CODES = {
 MESSAGES = {
     "not_authenticated": "Send a bearer token from POST /api/v1/oauth2/token in the Authorization header.",
     "invalid_token": "The bearer token is unknown, expired or revoked: get a new one from POST /api/v1/oauth2/token.",
-    "insufficient_scope": "This token's scopes do not include the one this endpoint needs (leads).",
+    "insufficient_scope": "This token's scopes do not include the one this endpoint needs (leads, or events for "
+    "/api/v1/events).",
 }
 
 

@@ -36,3 +36,23 @@ def test_the_schema_describes_the_token_the_leads_and_the_poll_with_examples(cli
     assert scheme["flows"]["clientCredentials"]["tokenUrl"] == "/api/v1/oauth2/token"
     assert set(scheme["flows"]["clientCredentials"]["scopes"]) == {"leads", "events"}
     assert create["security"] == [{"originOAuth2": ["leads"]}]
+
+
+def test_the_guide_shows_how_to_verify_callbacks_in_python_and_node_and_how_to_page_the_feed(client):
+    page = client.get("/docs/origins/").content.decode()
+
+    assert "from standardwebhooks.webhooks import Webhook" in page and 'from "standardwebhooks"' in page
+    assert "webhook-id" in page and "webhook-signature" in page and "whsec_" in page
+    assert "http://testserver/api/v1/events" in page and "nextCursor" in page and "offerUrl" in page
+
+
+def test_the_schema_describes_the_feed_with_its_scope_and_an_example(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+
+    events = schema["paths"]["/api/v1/events"]["get"]
+    assert events["security"] == [{"originOAuth2": ["events"]}]
+    assert {parameter["name"] for parameter in events["parameters"]} == {"cursor", "limit"}
+    assert set(events["responses"]) >= {"200", "400", "401", "403"}
+    assert "examples" in events["responses"]["200"]["content"]["application/json"]
+    offer = schema["components"]["schemas"]["Offer"]["properties"]
+    assert "offerUrl" in offer

@@ -39,6 +39,7 @@ def test_offers_are_grouped_by_amount_with_lender_product_listing_and_pricing(ca
     assert {group: [offer["amount"] for offer in offers] for group, offers in body["offers"].items()} == {
         "requested": ["3000000.00"], "higher": ["5000000.00"], "lower": ["2000000.00"]}
     lower = body["offers"]["lower"][0]
+    assert lower.pop("offerUrl").startswith("http://127.0.0.1:8000/offer/")  # ours, with our ids only
     ask = lead.decision_requests.get(lender=beta)
     assert lower == {
         "lenderCode": "beta", "lenderName": "Fintech Beta", "productId": ask.product.product_id,

@@ -89,3 +89,20 @@ def test_demo_listings_and_products_read_in_spanish_and_in_english():
     with translation.override("es-co"):
         assert Listing.objects.get(product__product_id="ln_personal_01").title == "Libre inversión Banco Andino"
     assert DataController.objects.get().email.endswith("@prosperas.co")
+
+
+@pytest.mark.django_db
+def test_the_demo_origins_get_one_staging_client_of_the_origins_api_each_run_after_run(capsys):
+    from apps.origin_api.models import OriginApiClient
+
+    call_command("seed_demo", admin_password="demo-pass-123")
+    first = capsys.readouterr().out
+    call_command("seed_demo", admin_password="demo-pass-123")
+    second = capsys.readouterr().out
+
+    clients = OriginApiClient.objects.select_related("origin", "application")
+    assert sorted((client.origin.code, client.environment) for client in clients) == [
+        ("billeteraya", "staging"), ("movilco", "staging")]
+    for client in clients:
+        assert client.application.client_id in first and client.application.client_id in second
+    assert first.count("client_secret") == 2 and "(shown when it was made" in second

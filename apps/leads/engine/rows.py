@@ -19,6 +19,7 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.leads.models import Decision, DecisionRequest, Lead, LeadEvent, LeadStatus
+from apps.leads.signals import lead_changed_on_commit
 from apps.listings.models import Listing
 from apps.products.models import Product
 from prosperas.sql import columns, datetime_param, fetch_one, fields_of, instance_from_row
@@ -83,7 +84,7 @@ def decision_outcome(*, lead_id: int, lender_id: int) -> str | None:
     return row[0] if row else None
 
 
-LOCKED_LEAD_FIELDS = ("id", "status", "compare_mode", "lender_reference")
+LOCKED_LEAD_FIELDS = ("id", "status", "compare_mode", "lender_reference", "announces_changes")
 
 
 def lead_locked(*, lead_id: int) -> Lead:
@@ -112,3 +113,4 @@ def lead_offered_with_event(lead: Lead, *, message: str) -> None:
          "message": message[:512]},
     )
     lead.status, lead.updated_at, lead.decided_at = LeadStatus.OFFERED, now, now
+    lead_changed_on_commit(lead)

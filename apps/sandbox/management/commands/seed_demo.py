@@ -15,6 +15,8 @@ COP 1,000,000, so a lower one is offered another listing; from 1,000,000 to 1,20
 sandbox lender itself says no.
 """
 
+import io
+import json
 import secrets
 from datetime import timedelta
 from decimal import Decimal
@@ -22,6 +24,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -89,6 +92,18 @@ class Command(BaseCommand):
         self.stdout.write(f"  Admin         : {site_url}/admin/  user 'admin', password '{password}'")
         self.stdout.write(f"                  one user per staff role, same password: {', '.join(roles)}")
         self.stdout.write(f"  API docs      : {site_url}/api/docs/")
+        self._origin_api_clients(origins, site_url)
+
+    def _origin_api_clients(self, origins: dict[str, Origin], site_url: str) -> None:
+        """A staging client of the origins' API for each demo origin, made by its own command (the
+        sandbox does not import the origins' API); a secret is printed the run it is made."""
+        self.stdout.write(f"  Origin API    : {site_url}/docs/origins/  staging clients:")
+        for code in origins:
+            out = io.StringIO()
+            call_command("origin_credentials", code, environment="staging", if_missing=True, stdout=out)
+            issued = json.loads(out.getvalue())
+            secret = issued["client_secret"] or "(shown when it was made; `manage.py origin_credentials` rotates it)"
+            self.stdout.write(f"                  {code}: client_id {issued['client_id']}  client_secret {secret}")
 
     def _origin(self, spec: dict) -> Origin:
         origin, _ = Origin.objects.update_or_create(code=spec["code"], defaults={**spec, "is_active": True})
