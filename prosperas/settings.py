@@ -355,6 +355,11 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+# --- Waiting pages: honest words, live updates (apps/leads/waiting.py, apps/flow/live.py) --------
+FLOW_SLOW_AFTER_SECONDS = env.float("FLOW_SLOW_AFTER_SECONDS", default=8.0)
+# Open server-sent event streams one web process serves at once; beyond them pages poll instead.
+FLOW_LIVE_STREAMS_PER_PROCESS = env.int("FLOW_LIVE_STREAMS_PER_PROCESS", default=4)
+
 # --- Rate limits (django-ratelimit) -------------------------------------------------------------
 # Per client address, counted in the shared cache (Redis). Starting journeys and posting the
 # flow's forms are limited; a consumer over the limit gets a friendly 429 page. Tests raise the

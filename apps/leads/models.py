@@ -90,6 +90,10 @@ class Lead(models.Model):
     redirect_url = models.URLField(max_length=2000, blank=True, help_text="As the lender gave it.")
     handoff_url = models.URLField(max_length=2500, blank=True, help_text="Where the consumer was sent.")
     needs_review = models.BooleanField(default=False, help_text="A postback contradicted this lead's state.")
+    result_email_requested_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the consumer chose to leave the waiting page and be emailed the lender's decision.",
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -269,6 +273,7 @@ class LeadEvent(models.Model):
         POSTBACK = "postback", "Postback"
         RETRY = "retry", "Consumer retried"
         STAFF = "staff", "Staff action"
+        RESULT_EMAIL = "result_email", "Consumer asked for the decision by email"
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)

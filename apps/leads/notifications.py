@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 NOTIFIED_STATUSES = frozenset(
     {LeadStatus.PRE_APPROVED, LeadStatus.APPROVED, LeadStatus.DISBURSED, LeadStatus.REJECTED, LeadStatus.CANCELLED}
 )
+# A lender's decision (or our failing to get one): worth an email only to a consumer who chose to
+# leave the waiting page and be told (apps/leads/waiting.py).
+DECISION_STATUSES = frozenset({LeadStatus.OFFERED, LeadStatus.NOT_ELIGIBLE, LeadStatus.DECISION_FAILED})
 # Languages with templates under templates/email/; anything else gets the marketplace's own.
 LANGUAGES = ("es", "en")
 DEFAULT_LANGUAGE = "es"
@@ -48,9 +51,10 @@ def notification_language(lead: Lead) -> str:
 def lead_notification_prepare(*, lead: Lead, status: str) -> bool:
     """Record that the consumer is due an email about `lead` reaching `status` (once: the row is
     unique per lead, channel and status). False when there is nothing to send: no address, or a
-    status nobody is told about. Call inside the transaction that moves the lead, so the row
+    status nobody is told about (a decision is told only to a consumer who asked). Call inside the transaction that moves the lead, so the row
     exists exactly when the move does. One INSERT ... ON CONFLICT DO NOTHING: no savepoint."""
-    if status not in NOTIFIED_STATUSES or not lead.email:
+    asked = status in DECISION_STATUSES and lead.result_email_requested_at is not None
+    if not (status in NOTIFIED_STATUSES or asked) or not lead.email:
         return False
     LeadNotification.objects.bulk_create(
         [LeadNotification(lead=lead, channel=LeadNotification.Channel.EMAIL, lead_status=status,
@@ -150,6 +154,7 @@ def _email_send(*, lead: Lead, status: str, language: str) -> None:
         "status": status,
         "first_name": (lead.full_name.split() or [""])[0],
         "lender_name": lead.lender.name if lead.lender else "",
+        "compare_mode": lead.compare_mode,
         # The private status page, which opens from any browser (a mail app, another phone): the
         # resume link would need the session of the browser the journey ran in.
         "status_url": settings.SITE_URL + reverse("flow:status", kwargs={"token": lead.public_token}),
