@@ -9,6 +9,7 @@ from django.core import mail
 from django.utils import timezone
 
 from apps.flow import live
+from apps.leads.engine.results import decision_record
 from apps.leads.models import Lead, LeadEvent, LeadNotification, LeadStatus
 from apps.leads.notifications import lead_status_notify
 from apps.leads.waiting import WaitStage, journey_wait_stage
@@ -198,3 +199,32 @@ def test_a_stream_gives_its_slot_back_once_even_if_never_read():
     stream.close()  # closed again by the server: no second release (a BoundedSemaphore would raise)
 
     assert slots.acquire(blocking=False)
+
+
+def test_in_compare_mode_a_failed_ask_is_told_and_the_first_offers_are_emailed_to_a_consumer_who_left(
+    client, django_capture_on_commit_callbacks
+):
+    from tests.factories import LenderFactory, ListingFactory, OriginFactory, ProductFactory, publish
+    from tests.flow.conftest import IDENTITY_FORM
+
+    origin = OriginFactory(code="billetera", name="Billetera", compare_mode=True)
+    lenders = [LenderFactory(code=code, name=name) for code, name in (("alfa", "Banco Alfa"), ("beta", "Fintech Beta"))]
+    for lender in lenders:
+        publish(listing=ListingFactory(product=ProductFactory(lender=lender)), origin=origin)
+    token = client.post(f"/o/{origin.code}/start")["Location"].split("/")[2]
+    client.post(f"/j/{token}/identity", IDENTITY_FORM)
+    lead = Lead.objects.get(public_token=token)
+    LenderCall.objects.create(lender=lenders[0], lead=lead, capability=LenderCall.Capability.PREQUALIFY,
+                              started_at=timezone.now(), attempt=1, outcome=LenderCall.Outcome.TECHNICAL_FAILURE)
+
+    page = _text(client.get(f"/j/{token}/decision"))
+    assert "Algunas entidades están respondiendo lento" in page and "Respondieron 0 de 2 entidades" in page
+    assert client.post(f"/j/{token}/result-email", {"email": EMAIL}).status_code == 303
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        decision_record(lead_id=lead.pk, lender_id=lenders[1].pk, result=approved("B-1"))
+    assert len(callbacks) == 1
+    lead_status_notify(lead_id=lead.pk, status=LeadStatus.OFFERED)
+    [message] = mail.outbox
+    assert message.subject == "Ya tienes ofertas de crédito"
+    assert f"/j/{token}/status" in message.body
