@@ -228,3 +228,16 @@ def test_in_compare_mode_a_failed_ask_is_told_and_the_first_offers_are_emailed_t
     [message] = mail.outbox
     assert message.subject == "Ya tienes ofertas de crédito"
     assert f"/j/{token}/status" in message.body
+
+
+def test_without_javascript_the_page_reloads_slowly_while_it_offers_the_email_form(journey):
+    _waiting_journey(journey)
+    _technical_failure(journey)
+
+    page = _text(journey.client.get(journey.url("decision")))
+
+    assert '<noscript><meta http-equiv="refresh" content="30"></noscript>' in page
+    assert f'<a href="/j/{journey.lead.public_token}/decision">Ver si ya hay respuesta</a>' in page
+    journey.client.post(journey.url("result-email"), {"email": EMAIL})
+    page = _text(journey.client.get(journey.url("decision")))
+    assert '<noscript><meta http-equiv="refresh" content="3"></noscript>' in page
