@@ -56,7 +56,6 @@ from apps.leads.selectors import (
     journey_has_ended,
     journey_is_waiting,
     journey_offers,
-    journey_step,
 )
 from apps.leads.services import (
     ConsentsGiven,

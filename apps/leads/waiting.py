@@ -40,9 +40,8 @@ class WaitStage(enum.StrEnum):
 def wait_round_started_at(lead: Lead) -> datetime | None:
     """When the consumer began waiting on the lenders this round: the identity step, or their
     last "try again"."""
-    retried = lender_round_started_at(lead_id=lead.pk)
-    return max(moment for moment in (lead.identity_at, retried) if moment is not None) if (
-        lead.identity_at or retried) else None
+    moments = [moment for moment in (lead.identity_at, lender_round_started_at(lead_id=lead.pk)) if moment]
+    return max(moments, default=None)
 
 
 def journey_wait_stage(lead: Lead, *, now: datetime | None = None) -> str:
