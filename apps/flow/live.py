@@ -44,9 +44,10 @@ KEEPALIVE_SECONDS = 2.0
 LIVE_FIELDS = ("id", "public_token", "status", "compare_mode", "identity_at", "lender_id")
 
 
-def journey_live_state(lead: Lead, progress: CompareProgress | None = None) -> str:
-    """What the waiting page shows, as a string that changes whenever the page would."""
-    stage = journey_wait_stage(lead)
+def journey_live_state(lead: Lead, progress: CompareProgress | None = None, stage: str | None = None) -> str:
+    """What the waiting page shows, as a string that changes whenever the page would (`stage`:
+    the wait's stage when the caller has read it already)."""
+    stage = journey_wait_stage(lead) if stage is None else stage
     state = f"{lead.status}:{stage}" if stage else str(lead.status)
     if lead.compare_mode and journey_step(lead) == JourneyStep.DECISION:
         progress = progress or compare_progress(lead=lead)
@@ -71,7 +72,7 @@ def waiting_context(lead: Lead, *, progress: CompareProgress | None = None,
     offer_email = stage in (WaitStage.SLOW, WaitStage.RETRYING) or lead.status == LeadStatus.DECISION_PENDING
     return {
         "stage": stage,
-        "poll_state": journey_live_state(lead, progress),
+        "poll_state": journey_live_state(lead, progress, stage),
         "offer_result_email": offer_email,
         "result_email_requested": lead.result_email_requested_at is not None,
         "email_form": email_form or ResultEmailForm(initial={"email": lead.email}),
