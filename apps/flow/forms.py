@@ -297,3 +297,14 @@ class DetailsForm(FlowForm):
         if phone is None:
             raise forms.ValidationError(_("Escribe un celular colombiano de 10 dígitos que empiece por 3."))
         return phone
+
+
+class ResultEmailForm(FlowForm):
+    """On a slow wait: the address to send the lender's decision to, so the consumer may leave."""
+
+    email = forms.EmailField(
+        label=_("Tu correo electrónico"), max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "spellcheck": "false"}),
+        error_messages={"invalid": _("Escribe un correo válido, por ejemplo nombre@correo.com."),
+                        "required": _("Escribe tu correo para que te enviemos la respuesta.")},
+    )

@@ -3,7 +3,7 @@
 from django.urls import path
 from django.views.i18n import set_language
 
-from apps.flow import consent_views, views
+from apps.flow import consent_views, live, views
 
 app_name = "flow"
 
@@ -15,6 +15,8 @@ urlpatterns = [
     path("o/<str:origin_code>/start", views.start, name="start"),
     path("j/<str:token>/", views.resume, name="resume"),
     path("j/<str:token>/state", views.state, name="state"),
+    path("j/<str:token>/events", live.events, name="events"),
+    path("j/<str:token>/result-email", views.result_email, name="result_email"),
     path("j/<str:token>/identity", views.identity, name="identity"),
     path("j/<str:token>/decision", views.decision, name="decision"),
     path("j/<str:token>/offer", views.offer_choose, name="offer_choose"),

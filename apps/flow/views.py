@@ -38,7 +38,15 @@ from apps.flow.journeys import (
     session_remember,
     step_url,
 )
-from apps.flow.forms import CONSENT_FIELDS, IDENTITY_EXTRA_FIELDS, DetailsForm, IdentityForm, OfferChoiceForm
+from apps.flow.forms import (
+    CONSENT_FIELDS,
+    IDENTITY_EXTRA_FIELDS,
+    DetailsForm,
+    IdentityForm,
+    OfferChoiceForm,
+    ResultEmailForm,
+)
+from apps.flow.live import journey_live_state, waiting_context
 from apps.leads.consents import consent_text_for_journey, consent_text_published
 from apps.flow.selectors import COMPARE_SORTS, DEFAULT_SORT, compare_offers, compare_progress
 from apps.leads.models import Lead, LeadStatus
@@ -49,7 +57,6 @@ from apps.leads.selectors import (
     journey_has_ended,
     journey_is_waiting,
     journey_offers,
-    journey_step,
 )
 from apps.leads.services import (
     ConsentRevoked,
@@ -69,6 +76,7 @@ from apps.leads.services import (
     journey_start,
 )
 from apps.leads.engine.requests import lead_extra_data_set
+from apps.leads.waiting import ResultEmailRefused, journey_result_email_request
 from apps.leads.selectors import decision_notice_html, rejection_category
 from apps.lenders.models import CircuitState
 from apps.lenders.selectors import journey_fields_for, lender_required_fields, rejection_sentence
@@ -170,11 +178,9 @@ def resume(request: HttpRequest, lead: Lead) -> HttpResponse:
 
 @journey_page(methods=("GET",))
 def state(request: HttpRequest, lead: Lead) -> HttpResponse:
-    """What the waiting pages poll: the status only, nothing personal (in compare mode with how
-    many lenders have answered, so that each answer shows as it arrives)."""
-    if lead.compare_mode and journey_step(lead) == JourneyStep.DECISION:
-        return JsonResponse({"state": f"{lead.status}:{compare_progress(lead=lead).poll_state}"})
-    return JsonResponse({"state": lead.status})
+    """What the waiting pages poll when they cannot hold an event stream (apps/flow/live.py): the
+    page's live state, nothing personal."""
+    return JsonResponse({"state": journey_live_state(lead)})
 
 
 def _journey_context(lead: Lead, **extra) -> dict:
@@ -298,7 +304,8 @@ def _choosable_offers(lead: Lead) -> list:
     return journey_offers(lead=lead)
 
 
-def _render_compare(request: HttpRequest, lead: Lead, form: OfferChoiceForm | None = None) -> HttpResponse:
+def _render_compare(request: HttpRequest, lead: Lead, form: OfferChoiceForm | None = None,
+                    email_form: ResultEmailForm | None = None) -> HttpResponse:
     """Compare mode: offers appear as each lender answers, grouped by amount and sortable."""
     sort = request.GET.get("sort", DEFAULT_SORT)
     sort = sort if sort in COMPARE_SORTS else DEFAULT_SORT
@@ -309,19 +316,22 @@ def _render_compare(request: HttpRequest, lead: Lead, form: OfferChoiceForm | No
     context = _journey_context(
         lead, groups=groups, form=form, progress=progress, sort=sort,
         sorts=[(key, label) for key, (label, _key) in COMPARE_SORTS.items()],
-        poll_state=f"{lead.status}:{progress.poll_state}",
+        offer_count=sum(len(group.offers) for group in groups),
+        **waiting_context(lead, progress=progress, email_form=email_form),
     )
     context["waiting"] = context["waiting"] or (lead.status == LeadStatus.OFFERED and not progress.complete)
     return render(request, "flow/compare.html", context)
 
 
-def _render_decision(request: HttpRequest, lead: Lead, form: OfferChoiceForm | None = None) -> HttpResponse:
+def _render_decision(request: HttpRequest, lead: Lead, form: OfferChoiceForm | None = None,
+                     email_form: ResultEmailForm | None = None) -> HttpResponse:
     if lead.compare_mode:
-        return _render_compare(request, lead, form)
+        return _render_compare(request, lead, form, email_form)
     offers = journey_offers(lead=lead) if lead.status == LeadStatus.OFFERED else []
     if form is None and offers:
         form = OfferChoiceForm(offers=offers, initial={"offer": lead.chosen_offer_id})
     extra = _rejection(lead) if lead.status == LeadStatus.NOT_ELIGIBLE else {}
+    extra.update(waiting_context(lead, email_form=email_form))
     return render(request, "flow/decision.html", _journey_context(lead, offers=offers, form=form, **extra))
 
 
@@ -344,6 +354,21 @@ def offer_choose(request: HttpRequest, lead: Lead) -> HttpResponse:
         else:
             return SeeOther(step_url(lead, JourneyStep.DETAILS))
     return _render_decision(request, lead, form)
+
+
+@journey_page(JourneyStep.DECISION, methods=("POST",))
+@rate_limited("post")
+def result_email(request: HttpRequest, lead: Lead) -> HttpResponse:
+    """"Email me the answer": the consumer may leave a slow wait; the decision is emailed with
+    the private status link when it arrives (apps/leads/waiting.py). A repeat changes nothing."""
+    form = ResultEmailForm(request.POST)
+    if not form.is_valid():
+        return _render_decision(request, lead, email_form=form)
+    try:
+        journey_result_email_request(lead=lead, email=form.cleaned_data["email"])
+    except ResultEmailRefused:
+        return SeeOther(step_url(lead))
+    return SeeOther(step_url(lead, JourneyStep.DECISION))
 
 
 @journey_page(methods=("POST",))

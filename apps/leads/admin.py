@@ -126,8 +126,8 @@ class LeadAdmin(LargeTableAdminMixin, admin.ModelAdmin):
                                           "monthly_income_masked", "currency", "language"]}),
         ("Application", {"fields": ["compare_mode", "consent_revoked_at", "origin_reference", "requested_amount", "requested_term_months",
                                     "chosen_offer", "lender_reference", "redirect_url", "handoff_url"]}),
-        ("Timestamps", {"fields": ["created_at", "identity_at", "decided_at", "submitted_at", "handed_off_at",
-                                   "lender_status_at", "updated_at"]}),
+        ("Timestamps", {"fields": ["created_at", "identity_at", "result_email_requested_at", "decided_at",
+                                   "submitted_at", "handed_off_at", "lender_status_at", "updated_at"]}),
     ]
     inlines = [LeadEventInline, DecisionInline, SubmissionInline, LenderCallInline, ConsentInline,
                RevocationNoticeInline, NotificationInline]

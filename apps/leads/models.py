@@ -97,6 +97,10 @@ class Lead(models.Model):
     # Set once, when the consumer revokes their consent (apps/leads/revocation.py): the engine
     # makes no lender call for the journey from then on.
     consent_revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    result_email_requested_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the consumer chose to leave the waiting page and be emailed the lender's decision.",
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -291,6 +295,7 @@ class LeadEvent(models.Model):
         RETRY = "retry", "Consumer retried"
         STAFF = "staff", "Staff action"
         CONSENT_REVOKED = "consent_revoked", "Consumer revoked consent"
+        RESULT_EMAIL = "result_email", "Consumer asked for the decision by email"
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)

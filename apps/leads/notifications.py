@@ -38,6 +38,9 @@ NOTIFIED_STATUSES = frozenset(
 )
 # Beyond statuses: the receipt of what the consumer accepted, and the confirmation of its revocation.
 CONSENT_TOPICS = frozenset({CONSENT_RECEIPT, CONSENT_REVOKED})
+# A lender's decision (or our failing to get one): worth an email only to a consumer who chose to
+# leave the waiting page and be told (apps/leads/waiting.py).
+DECISION_STATUSES = frozenset({LeadStatus.OFFERED, LeadStatus.NOT_ELIGIBLE, LeadStatus.DECISION_FAILED})
 # Languages with templates under templates/email/; anything else gets the marketplace's own.
 LANGUAGES = ("es", "en")
 DEFAULT_LANGUAGE = "es"
@@ -51,9 +54,10 @@ def notification_language(lead: Lead) -> str:
 def lead_notification_prepare(*, lead: Lead, status: str) -> bool:
     """Record that the consumer is due an email about `lead` reaching `status` (once: the row is
     unique per lead, channel and status). False when there is nothing to send: no address, or a
-    status nobody is told about. Call inside the transaction that moves the lead, so the row
+    status nobody is told about (a decision is told only to a consumer who asked). Call inside the transaction that moves the lead, so the row
     exists exactly when the move does. One INSERT ... ON CONFLICT DO NOTHING: no savepoint."""
-    if (status not in NOTIFIED_STATUSES and status not in CONSENT_TOPICS) or not lead.email:
+    asked = status in DECISION_STATUSES and lead.result_email_requested_at is not None
+    if not (status in NOTIFIED_STATUSES or status in CONSENT_TOPICS or asked) or not lead.email:
         return False
     LeadNotification.objects.bulk_create(
         [LeadNotification(lead=lead, channel=LeadNotification.Channel.EMAIL, lead_status=status,
@@ -153,6 +157,7 @@ def _email_send(*, lead: Lead, status: str, language: str) -> None:
         "status": status,
         "first_name": (lead.full_name.split() or [""])[0],
         "lender_name": lead.lender.name if lead.lender else "",
+        "compare_mode": lead.compare_mode,
         # The private status page, which opens from any browser (a mail app, another phone): the
         # resume link would need the session of the browser the journey ran in.
         "status_url": settings.SITE_URL + reverse("flow:status", kwargs={"token": lead.public_token}),

@@ -7,7 +7,6 @@ publish later versions in admin.
 
 import datetime
 
-from django.db import migrations
 
 FIRST_VERSION = "2026-11-01"
 SECOND_VERSION = "2026-12-03"

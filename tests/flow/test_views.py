@@ -294,9 +294,10 @@ def test_waiting_for_the_decision_polls_the_state_and_refreshes_without_javascri
     page = _text(journey.client.get(journey.url("decision")))
 
     assert '<noscript><meta http-equiv="refresh" content="3"></noscript>' in page
-    assert "js/poll.js" in page
+    assert "js/live.js" in page
     assert f'data-state-url="/j/{journey.lead.public_token}/state"' in page
-    assert 'data-state="awaiting_decision"' in page
+    assert f'data-events-url="/j/{journey.lead.public_token}/events"' in page
+    assert 'data-state="awaiting_decision:usual"' in page
 
 
 def test_state_answers_the_status_and_nothing_personal(journey):
@@ -305,7 +306,7 @@ def test_state_answers_the_status_and_nothing_personal(journey):
 
     response = journey.client.get(journey.url("state"))
 
-    assert response.json() == {"state": "awaiting_decision"}
+    assert response.json() == {"state": "awaiting_decision:usual"}
     assert "no-store" in response["Cache-Control"]
 
 
@@ -317,7 +318,7 @@ def test_offers_are_listed_with_amount_term_payment_and_rate(journey):
     assert page.count('type="radio" name="offer"') == 2
     assert "$5.000.000" in page and "$6.000.000" in page
     assert "24 meses" in page and "Cuota $265.000/mes" in page and "Tasa 28,5 % E.A." in page
-    assert "poll.js" not in page
+    assert "live.js" not in page
 
 
 def test_pending_decision_says_the_lender_is_reviewing_and_keeps_checking(journey):
@@ -329,7 +330,7 @@ def test_pending_decision_says_the_lender_is_reviewing_and_keeps_checking(journe
 
     assert "está revisando tu solicitud" in page
     assert "Seguiremos consultando" in page
-    assert "js/poll.js" in page
+    assert "js/live.js" in page
 
 
 def test_not_eligible_is_said_in_plain_words_never_as_an_error(journey):

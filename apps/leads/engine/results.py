@@ -13,6 +13,8 @@ from apps.leads.engine.outcomes import Action, AttemptOutcome
 from apps.leads.enqueue import poll_enqueue
 from apps.leads.models import Decision, DecisionReason, DecisionRequest, Lead, LeadEvent, LeadStatus, Offer, OfferTerms, Submission
 from apps.leads.moves import lead_event_add, lead_move
+from apps.leads.notifications import DECISION_STATUSES
+from apps.leads.waiting import journey_result_email_due
 from apps.leads.selectors import compare_status, lender_round_started_at
 from apps.lenders.adapters.base import DecisionResult, SubmissionResult
 from apps.lenders.config import poll_countdown
@@ -71,6 +73,7 @@ def decision_record(
             rows.lead_offered_with_event(lead, message=f"{code}: {message}")
         else:  # already offered, or the consumer has gone on
             lead_event_add(lead, LeadEvent.Kind.DECISION, f"{code}: {message}")
+        _result_email_if_asked(lead)
         return decision
     target = {
         Decision.Outcome.APPROVED: LeadStatus.OFFERED if result.offers else LeadStatus.NOT_ELIGIBLE,
@@ -81,7 +84,14 @@ def decision_record(
     if lead_move(lead, from_statuses=waiting, to=target, decided_at=timezone.now(),
              lender_reference=decision.lender_reference or lead.lender_reference):
         lead_event_add(lead, LeadEvent.Kind.DECISION, message)
+        _result_email_if_asked(lead)
     return decision
+
+
+def _result_email_if_asked(lead: Lead) -> None:
+    """The consumer who left the waiting page asking for an email gets the decision (waiting.py)."""
+    if lead.status in DECISION_STATUSES:
+        journey_result_email_due(lead.pk)
 
 
 def _decision_insert(*, lead_id: int, lender_id: int, result: DecisionResult) -> Decision | None:
@@ -155,10 +165,13 @@ def decision_fail(*, lead_id: int, message: str, lender_id: int | None = None) -
         )
         code = lead.decision_requests.filter(lender_id=lender_id).values_list("lender__code", flat=True).first()
         lead_event_add(lead, LeadEvent.Kind.DECISION_FAILED, f"{code or lender_id}: {message}")
+        if moved:
+            _result_email_if_asked(lead)
         return moved
     moved = lead_move(lead, from_statuses={LeadStatus.AWAITING_DECISION, LeadStatus.DECISION_PENDING}, to=LeadStatus.DECISION_FAILED)
     if moved:
         lead_event_add(lead, LeadEvent.Kind.DECISION_FAILED, message)
+        _result_email_if_asked(lead)
     return moved
 
 
