@@ -15,10 +15,14 @@ def lead_event_add(lead: Lead, kind: str, message: str = "") -> None:
     lead_changed_on_commit(lead)
 
 
-def lead_move(lead: Lead, *, from_statuses: set[str], to: str, **fields) -> bool:
-    """Conditional UPDATE: true when this call moved the lead, false when another got there first."""
+def lead_move(lead: Lead, *, from_statuses: set[str], to: str, unless_revoked: bool = False, **fields) -> bool:
+    """Conditional UPDATE: true when this call moved the lead, false when another got there first
+    (or, with `unless_revoked`, when the consumer has revoked their consent)."""
     now = timezone.now()
-    updated = Lead.objects.filter(pk=lead.pk, status__in=from_statuses).update(status=to, updated_at=now, **fields)
+    journey = Lead.objects.filter(pk=lead.pk, status__in=from_statuses)
+    if unless_revoked:
+        journey = journey.filter(consent_revoked_at__isnull=True)
+    updated = journey.update(status=to, updated_at=now, **fields)
     if updated:
         lead.status = to
         lead.updated_at = now

@@ -171,7 +171,8 @@ def journey_compare_request(*, lead: Lead, entries) -> list[int]:
     """
     if not lead.compare_mode:
         raise JourneyError("This journey is not in compare mode.")
-    _consent_in_force(lead)
+    if lead.consent_revoked_at:
+        raise ConsentRevoked("The consumer revoked their consent for this journey.")
     if not (lead.document_number and lead.monthly_income is not None):
         raise JourneyError("Identity and income come first.")
     # No savepoint inside the caller's transaction (the flow's, or journey_compare_identity_submit's):
@@ -183,10 +184,13 @@ def journey_compare_request(*, lead: Lead, entries) -> list[int]:
 
 def _compare_ask(lead: Lead, entries) -> list[int]:
     previous = lead.status
+    # The move is refused once the consent is revoked (from another browser, say): every lender
+    # call of the fan-out waits for this transaction, so the check costs no read of its own.
     if not lead_move(
         lead, from_statuses={LeadStatus.NEW, LeadStatus.AWAITING_DECISION, LeadStatus.DECISION_FAILED},
-        to=LeadStatus.AWAITING_DECISION, identity_at=lead.identity_at or timezone.now(),
+        to=LeadStatus.AWAITING_DECISION, unless_revoked=True, identity_at=lead.identity_at or timezone.now(),
     ):
+        _consent_in_force(lead)
         return []
     # A journey moved out of NEW just now (under its row lock) was never asked nor delivered.
     first = previous == LeadStatus.NEW

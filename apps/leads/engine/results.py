@@ -90,8 +90,12 @@ def decision_record(
 
 def _result_email_if_asked(lead: Lead) -> None:
     """The consumer who left the waiting page asking for an email gets the decision (waiting.py)."""
-    if lead.status in DECISION_STATUSES:
-        journey_result_email_due(lead.pk)
+    if lead.status not in DECISION_STATUSES:
+        return
+    # The locked read (rows.lead_locked) says whether they asked: most never do, and then nothing is read.
+    if "result_email_requested_at" not in lead.get_deferred_fields() and lead.result_email_requested_at is None:
+        return
+    journey_result_email_due(lead.pk)
 
 
 def _decision_insert(*, lead_id: int, lender_id: int, result: DecisionResult) -> Decision | None:

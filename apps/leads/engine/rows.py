@@ -84,7 +84,7 @@ def decision_outcome(*, lead_id: int, lender_id: int) -> str | None:
     return row[0] if row else None
 
 
-LOCKED_LEAD_FIELDS = ("id", "status", "compare_mode", "lender_reference", "announces_changes")
+LOCKED_LEAD_FIELDS = ("id", "status", "compare_mode", "lender_reference", "announces_changes", "result_email_requested_at")
 
 
 def lead_locked(*, lead_id: int) -> Lead:
