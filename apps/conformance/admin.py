@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from apps.conformance.models import ActivationOverride, Certificate, ConformanceProfile, ConformanceRun
+from apps.conformance.report import report_checks
 from apps.conformance.services import conformance_run_start
 from apps.lenders.models import Lender
 
@@ -68,25 +69,11 @@ class ConformanceRunAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request, run):
             raise PermissionDenied
         certificate = Certificate.objects.filter(run=run).first()
-        checks = [{**check, "evidence": [_evidence_display(item) for item in check.get("evidence", [])]}
-                  for check in run.checks]
+        checks = report_checks(run)
         context = {**self.admin_site.each_context(request), "title": f"Conformance run {run.pk}: {run.lender}",
                    "run": run, "checks": checks, "certificate": certificate, "opts": self.model._meta,
                    "refresh": not run.finished}
         return TemplateResponse(request, "admin/conformance/conformancerun/report.html", context)
-
-
-def _evidence_display(item: dict) -> dict:
-    """Evidence as the report shows it: JSON bodies indented (already masked when stored)."""
-    shown = dict(item)
-    for key in ("request", "response"):
-        if shown.get(key):
-            try:
-                shown[key] = json.dumps(json.loads(shown[key]), indent=2, ensure_ascii=False)
-            except ValueError:
-                pass
-    shown["details"] = {key: value for key, value in item.items() if key not in {"kind", "text", "request", "response"}}
-    return shown
 
 
 @admin.register(Certificate)

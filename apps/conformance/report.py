@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -65,3 +67,21 @@ def p95(values: list[int]) -> int:
     if len(values) == 1:
         return values[0]
     return int(statistics.quantiles(values, n=20, method="inclusive")[18])
+
+
+def report_checks(run) -> list[dict[str, Any]]:
+    """A run's checks as the report pages show them (admin and the lender portal)."""
+    return [{**check, "evidence": [evidence_display(item) for item in check.get("evidence", [])]} for check in run.checks]
+
+
+def evidence_display(item: dict) -> dict:
+    """Evidence as the report shows it: JSON bodies indented (already masked when stored)."""
+    shown = dict(item)
+    for key in ("request", "response"):
+        if shown.get(key):
+            try:
+                shown[key] = json.dumps(json.loads(shown[key]), indent=2, ensure_ascii=False)
+            except ValueError:
+                pass
+    shown["details"] = {key: value for key, value in item.items() if key not in {"kind", "text", "request", "response"}}
+    return shown

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.partners import account_views, views
+from apps.partners import account_views, conformance_views, views
 
 app_name = "partners"
 
@@ -20,4 +20,7 @@ urlpatterns = [
     path("products/", views.products_view, name="products"),
     path("products/<str:product_id>/propose/", views.product_propose_view, name="product_propose"),
     path("sla/", views.sla_view, name="sla"),
+    path("conformance/", conformance_views.conformance_view, name="conformance"),
+    path("conformance/<int:lender_id>/start/", conformance_views.conformance_start_view, name="conformance_start"),
+    path("conformance/runs/<int:run_id>/", conformance_views.conformance_run_view, name="conformance_run"),
 ]
