@@ -4,7 +4,6 @@ are), the certificates (revocable), the per-lender profiles, and the activation 
 
 from __future__ import annotations
 
-import json
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
