@@ -53,15 +53,6 @@ _connections = requests.adapters.HTTPAdapter(
 _sessions = threading.local()
 
 
-def lender_connections_close() -> None:
-    """Close every kept connection (the pools stay usable: the next call connects anew)."""
-    _connections.close()
-
-
-# A forked child (Celery's prefork pool) must not share its parent's sockets.
-os.register_at_fork(after_in_child=lender_connections_close)
-
-
 def _session() -> requests.Session:
     # requests.Session is not thread-safe (its cookies, its settings): each thread keeps its own,
     # all of them sending through the process's shared connections.
