@@ -3,6 +3,7 @@
 import pytest
 
 from apps.flow.forms import DetailsForm, IdentityForm
+from apps.legal.models import ConsentText
 
 VALID_IDENTITY = {"document_type": "CC", "document_number": "1020304050", "full_name": "Ana Pérez",
                   "monthly_income": "3500000", "accept_terms": "on", "accept_privacy": "on",
@@ -10,7 +11,8 @@ VALID_IDENTITY = {"document_type": "CC", "document_number": "1020304050", "full_
 
 
 def _identity(**changes) -> IdentityForm:
-    form = IdentityForm({**VALID_IDENTITY, **changes})
+    # The page shows a published consent text; its id travels with the form (no database here).
+    form = IdentityForm({**VALID_IDENTITY, "consent_text": "1", **changes}, consent_text=ConsentText(pk=1))
     form.is_valid()
     return form
 
