@@ -105,6 +105,16 @@ def site_language():
     translation.deactivate()
 
 
+@pytest.fixture(autouse=True)
+def lender_connections_fresh():
+    """Each test starts with no kept lender connection: the lender client keeps connections alive
+    across calls, and a test's loopback server may listen on a port an earlier one used, whose
+    old connection would still answer as the earlier server."""
+    from apps.lenders.http import lender_connections_close
+
+    lender_connections_close()
+
+
 @pytest.fixture
 def eager_tasks():
     """Tasks enqueued by the code under test run at once, in this process."""

@@ -38,14 +38,38 @@ USER_AGENT = "Prosperas-Platform/1.0"
 # or logs an exchange can leak a lender's credentials.
 SECRET_HEADER = re.compile(r"authorization|api[-_]?key|token|secret|signature|password|cookie", re.IGNORECASE)
 
+# The connections to lenders, kept open between calls and shared by every thread of the process.
+# A worker's threads take turns (Celery's threads pool hands each task to the next idle thread),
+# so a pool per thread would almost never hold a live connection to the lender a task calls: each
+# call would connect anew, and in production shake hands over TLS anew. urllib3's pools are
+# thread-safe; a call holds its connection until the answer is read, then gives it back. Up to
+# CONNECTIONS_KEPT_PER_HOST idle connections are kept per lender host, as many as a worker's
+# threads (a fan-out may open more to one host at once: those are closed when their call ends).
+LENDER_HOSTS_KEPT = 100
+CONNECTIONS_KEPT_PER_HOST = 120
+_connections = requests.adapters.HTTPAdapter(
+    pool_connections=LENDER_HOSTS_KEPT, pool_maxsize=CONNECTIONS_KEPT_PER_HOST, max_retries=0,
+)
 _sessions = threading.local()
 
 
+def lender_connections_close() -> None:
+    """Close every kept connection (the pools stay usable: the next call connects anew)."""
+    _connections.close()
+
+
+# A forked child (Celery's prefork pool) must not share its parent's sockets.
+os.register_at_fork(after_in_child=lender_connections_close)
+
+
 def _session() -> requests.Session:
-    # requests.Session is not thread-safe; each worker thread keeps its own connection pool.
+    # requests.Session is not thread-safe (its cookies, its settings): each thread keeps its own,
+    # all of them sending through the process's shared connections.
     session = getattr(_sessions, "session", None)
     if session is None:
         session = requests.Session()
+        session.mount("https://", _connections)
+        session.mount("http://", _connections)
         session.headers["User-Agent"] = USER_AGENT
         session.trust_env = bool(urllib.request.getproxies())
         if not session.trust_env:
@@ -249,9 +273,14 @@ class LenderHttpClient:
         except requests.RequestException as exc:
             raise TechnicalFailure(f"Connection failed: {type(exc).__name__}.") from exc
         try:
-            return response.status_code, response.headers, self._read_body(response)
-        finally:
-            response.close()
+            body = self._read_body(response)
+        except BaseException:
+            response.close()  # part of an answer is left unread: the connection cannot carry another call
+            raise
+        # Read to its end: the connection goes back to the pool for the next call. (Closing the
+        # response would close the connection too, since requests did not read the stream itself.)
+        response.raw.release_conn()
+        return response.status_code, response.headers, body
 
     def _read_body(self, response: requests.Response) -> bytes:
         """Read the body in chunks, never past the deadline.

@@ -95,6 +95,15 @@ class MisbehavingLender(BaseHTTPRequestHandler):
     def route_unauthorized(self, body):
         self.answer(401, b'{"error": "bad key"}')
 
+    def route_who(self, body):
+        """Which of our connections the request came on: the client's port."""
+        self.answer(200, json.dumps({"port": self.client_address[1]}).encode())
+
+    def route_then_close(self, body):
+        """An answer, then the connection closed (as a lender's keep-alive timeout would)."""
+        self.answer(200, json.dumps({"port": self.client_address[1]}).encode(), headers=[("Connection", "close")])
+        self.close_connection = True
+
 
 @pytest.fixture
 def lender_server():
@@ -173,3 +182,39 @@ def test_the_recorded_exchange_masks_secret_headers_but_sends_them(client):
     assert response.json()["api_key"] == "sk-live-123"
     assert response.exchange.request_headers["X-Api-Key"] == "***"
     assert response.exchange.request_body == '{"a":1}'
+
+
+def _port_from_a_thread(base_url: str, path: str = "/who") -> int:
+    """One call (one attempt: a client of its own) made from a new thread; the port it came from."""
+    ports = []
+
+    def call():
+        ports.append(LenderHttpClient(base_url=base_url, timeout_seconds=15).request("POST", path, json_body={}).json()["port"])
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    thread.join(10)
+    return ports[0]
+
+
+def test_calls_from_different_threads_share_one_kept_connection(lender_server):
+    """A worker's threads take turns: the connection one call opened carries the next, whichever
+    thread makes it (in production, no new TLS handshake per call)."""
+    ports = {_port_from_a_thread(lender_server) for _ in range(5)}
+    assert len(ports) == 1
+
+
+def test_a_connection_the_lender_closed_is_replaced_without_a_failure(lender_server):
+    first = _port_from_a_thread(lender_server, "/then-close")
+    time.sleep(0.1)
+    assert _port_from_a_thread(lender_server) != first
+
+
+def test_a_connection_left_mid_answer_is_not_used_again(client, lender_server):
+    """The kept connection carries the trickling call, which ends at the deadline with part of the
+    answer unread: that connection is closed, and the next calls share a new one."""
+    before = _port_from_a_thread(lender_server)
+    with pytest.raises(TechnicalFailure):
+        client.request("POST", "/trickle", json_body={})
+    after = {_port_from_a_thread(lender_server) for _ in range(2)}
+    assert len(after) == 1 and before not in after

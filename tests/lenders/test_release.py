@@ -36,6 +36,7 @@ class RecordingRelay:
         self.sent = bytearray()
         self.lock = threading.Lock()
         self.connections = 0
+        self.sockets: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -46,6 +47,7 @@ class RecordingRelay:
                 return
             self.connections += 1
             upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
             threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
 
@@ -66,7 +68,14 @@ class RecordingRelay:
                     pass
 
     def close(self) -> None:
+        """Gone, as a server that stops is: its connections too (the client keeps connections alive
+        between calls, and a later relay may listen on this same port)."""
         self.listener.close()
+        for end in self.sockets:
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 def _through(relay: RecordingRelay, url: str) -> str:
