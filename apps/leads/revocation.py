@@ -52,7 +52,8 @@ def consent_revoke(*, lead: Lead) -> bool:
     """Record the consumer's revocation of the journey's consent and set off what follows it (the
     lenders told, the consumer's email), once: True when this call revoked it, False when it was
     revoked already (a double click, a second tab)."""
-    lead = Lead.objects.select_for_update(of=("self",)).get(pk=lead.pk)
+    # Not FOR UPDATE, which would deadlock with a worker's claim holding an ask below (rows.lead_locked).
+    lead = Lead.objects.select_for_update(of=("self",), no_key=True).get(pk=lead.pk)
     if lead.consent_revoked_at is not None:
         return False
     if not lead.consents.exists():

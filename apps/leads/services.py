@@ -286,7 +286,7 @@ def lead_postback_follow_up(*, lead_id: int, status: str) -> None:
     under the lead's lock like the move itself."""
     from apps.campaigns.services import campaign_result_charge
 
-    lead = Lead.objects.select_for_update().get(pk=lead_id)
+    lead = Lead.objects.select_for_update(no_key=True).get(pk=lead_id)
     _notify_status_change(lead, status)
     campaign_result_charge(lead=lead, status=status)
     lead_changed_on_commit(lead)
@@ -386,7 +386,7 @@ def journey_compare_identity_submit(
     """Store identity and income once (with the consents given, when passed), then ask every
     lender of `entries` (catalog entries) for a decision. The row lock makes a double submit
     find the journey moved on and change nothing."""
-    if not Lead.objects.select_for_update().filter(pk=lead.pk, status=LeadStatus.NEW, compare_mode=True).exists():
+    if not Lead.objects.select_for_update(no_key=True).filter(pk=lead.pk, status=LeadStatus.NEW, compare_mode=True).exists():
         return []
     _consents_store(lead, consents)
     values = _identity_values(identity)

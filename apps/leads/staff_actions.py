@@ -61,7 +61,7 @@ def lead_staff_act(*, lead_id: int, action: str, staff, text: str = "") -> str:
     if chosen.needs_text and not text:
         raise LeadActionRefused(f"{chosen.label}: say why (a reason or a note is required).")
     with transaction.atomic():
-        lead = Lead.objects.select_for_update().filter(pk=lead_id).first()
+        lead = Lead.objects.select_for_update(no_key=True).filter(pk=lead_id).first()
         if lead is None:
             raise LeadActionRefused("No such lead.")
         done = HANDLERS[action](lead, text)

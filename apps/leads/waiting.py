@@ -72,7 +72,7 @@ def journey_result_email_request(*, lead: Lead, email: str) -> bool:
     harmless: the first choice's time stands, the address is the latest given. When the
     decision has already arrived, its email is due at once. True when an email is now due."""
     with transaction.atomic():
-        locked = Lead.objects.select_for_update().get(pk=lead.pk)
+        locked = Lead.objects.select_for_update(no_key=True).get(pk=lead.pk)
         if locked.status not in DECISION_WAITING | DECISION_STATUSES:
             raise ResultEmailRefused(locked.status)
         first = locked.result_email_requested_at is None

@@ -2,17 +2,23 @@
 HTTP: it stops every further lender call of the journey, and reaches each lender that received
 the data, through the adapter where the lender's API takes it, otherwise as a task for staff."""
 
+import threading
+import time
+
 import pytest
 from django.core import mail
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.campaigns.catalog import CatalogEntry
 from apps.leads import services as lead_services
 from apps.leads.engine.requests import lead_extra_data_set
+from apps.leads.engine.rows import compare_ask_locked
 from apps.leads.engine.attempt import lender_prequalify_attempt, lender_submit_attempt
 from apps.leads.models import CONSENT_REVOKED, Decision, DecisionRequest, Lead, LeadEvent, LeadStatus, RevocationNotice
 from apps.leads.notifications import lead_status_notify
 from apps.leads.revocation import NothingToRevoke, consent_revoke, revocation_notice_done, revocation_notice_send
+from apps.lenders.calls import lender_call_open
 from apps.lenders.models import LenderCall
 from apps.sandbox.models import SandboxApplication
 from tests.factories import (
@@ -169,3 +175,43 @@ def test_a_real_worker_tells_the_lender_once_the_revocation_commits(compare_mark
     wait_until(lambda: RevocationNotice.objects.get(lead=lead, lender=async_lender.lender).state == "done", timeout=10)
     assert len(calls(lead, "revoke")) == 1
     assert Lead.objects.get(pk=lead.pk).consent_revoked_at <= timezone.now()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_revocation_waits_for_a_claim_in_progress_instead_of_deadlocking_with_it(compare_market):
+    """A worker's claim holds the lender's ask and opens its call (whose reference to the lead is
+    checked when it commits) while the consumer revokes: the revocation waits for the claim and
+    ends after it, never a deadlock (which PostgreSQL would break by failing one of the two)."""
+    lead, _, embedded = compare_market
+    claim_holds_the_ask, errors = threading.Event(), []
+
+    def claim():
+        try:
+            with transaction.atomic():
+                assert compare_ask_locked(lead_id=lead.pk, lender_id=embedded.lender.pk) is not None
+                lender_call_open(lender=embedded.lender, lead_id=lead.pk, capability="prequalify",
+                                 tracking_id=lead.tracking_id)
+                claim_holds_the_ask.set()
+                time.sleep(0.5)  # the revocation takes the lead and waits on this ask meanwhile
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def revoke():
+        try:
+            claim_holds_the_ask.wait(10)
+            consent_revoke(lead=lead)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claim), threading.Thread(target=revoke)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert Lead.objects.get(pk=lead.pk).consent_revoked_at is not None
+    assert DecisionRequest.objects.get(lead=lead, lender=embedded.lender).state == "failed"

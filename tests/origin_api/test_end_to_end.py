@@ -106,6 +106,19 @@ SUBMISSIONS = 100
 THREADS = 25
 
 
+def _post_as_an_origin_would(http: requests.Session, base_url: str, token: str, body: dict) -> int:
+    """POST a lead, sent again when the connection drops (a test server under 25 clients' load may
+    reset one): the partnerLeadId makes the second send return the lead the first one created."""
+    for attempt in range(3):
+        try:
+            return http.post(f"{base_url}/api/v1/leads", json=body, timeout=60,
+                             headers={"Authorization": f"Bearer {token}"}).status_code
+        except requests.ConnectionError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def test_a_capped_campaign_is_never_overshot_through_the_api(live_server, sandbox_of, broker_isolation):
     # No worker: the asks are what delivery charges; the lenders' answers do not matter here.
     origin = OriginFactory()
@@ -120,9 +133,7 @@ def test_a_capped_campaign_is_never_overshot_through_the_api(live_server, sandbo
             barrier.wait()
             with requests.Session() as http:
                 for n in numbers:
-                    response = http.post(f"{live_server.url}/api/v1/leads", json=lead_body(f"lead-{n}"), timeout=60,
-                                         headers={"Authorization": f"Bearer {token}"})
-                    statuses.append(response.status_code)
+                    statuses.append(_post_as_an_origin_would(http, live_server.url, token, lead_body(f"lead-{n}")))
         except Exception as error:  # noqa: BLE001 - reported by the assertion below
             errors.append(error)
 
@@ -132,7 +143,8 @@ def test_a_capped_campaign_is_never_overshot_through_the_api(live_server, sandbo
     for thread in threads:
         thread.join(timeout=180)
 
-    assert not errors and statuses == [201] * SUBMISSIONS
+    # 201 for each new lead; 200 where a dropped connection's retry found the lead it had created.
+    assert not errors and len(statuses) == SUBMISSIONS and set(statuses) <= {200, 201}
     capped.refresh_from_db()
     assert capped.leads_delivered == 10
     assert DecisionRequest.objects.filter(campaign=capped).count() == 10

@@ -209,7 +209,7 @@ def _claim(*, lead_id: int, lender: Lender, capability: str, due: DueCheck) -> C
             if lead.compare_mode:
                 ask = _ask_locked(lead_id, lender.pk)
             else:
-                lead = journey.select_for_update(of=("self",)).get(pk=lead_id)
+                lead = journey.select_for_update(of=("self",), no_key=True).get(pk=lead_id)
         if lead.consent_revoked_at is not None:
             # The consumer revoked their consent: nothing more is sent for this journey
             # (apps/leads/revocation.py; read under the lock the revocation takes too).

@@ -79,7 +79,7 @@ def lender_decisions_request(*, lead: Lead, entries: Iterable[Any], first: bool 
 def lender_compare_dispatch(*, lead_id: int) -> AttemptOutcome:
     """A compare-mode journey's "try again": ask again every lender whose ask failed."""
     with transaction.atomic():
-        lead = Lead.objects.select_for_update().filter(pk=lead_id, compare_mode=True).first()
+        lead = Lead.objects.select_for_update(no_key=True).filter(pk=lead_id, compare_mode=True).first()
         if lead is None or lead.status != LeadStatus.AWAITING_DECISION:
             return AttemptOutcome(Action.SKIPPED, detail="not a compare-mode journey awaiting decisions")
         if lead.consent_revoked_at is not None:

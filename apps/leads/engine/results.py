@@ -161,7 +161,7 @@ def decision_fail(*, lead_id: int, message: str, lender_id: int | None = None) -
     every asked lender (apps.leads.selectors.compare_status): it is decision_failed only when
     no lender approved and none is still pending.
     """
-    lead = Lead.objects.select_for_update().get(pk=lead_id)
+    lead = Lead.objects.select_for_update(no_key=True).get(pk=lead_id)
     if lead.compare_mode:
         target = compare_status(lead_id=lead_id)
         moved = target != lead.status and lead_move(
@@ -229,7 +229,7 @@ def pending_timed_out(lead_id: int, lender: Lender, decision: Decision) -> Attem
 @transaction.atomic
 def submission_record(*, lead_id: int, result: SubmissionResult) -> Submission:
     """Store the lender's answer to the submission. If one is already stored, it wins."""
-    lead = Lead.objects.select_for_update().get(pk=lead_id)
+    lead = Lead.objects.select_for_update(no_key=True).get(pk=lead_id)
     existing = Submission.objects.filter(lead=lead).first()
     if existing is not None:
         return existing

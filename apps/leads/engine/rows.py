@@ -89,10 +89,16 @@ LOCKED_LEAD_FIELDS = ("id", "status", "compare_mode", "lender_reference", "annou
 
 def lead_locked(*, lead_id: int) -> Lead:
     """The lead's status, mode and lender reference, its row locked until the transaction ends
-    (reading the latest status once any transaction moving it is done)."""
+    (reading the latest status once any transaction moving it is done).
+
+    Every lock on a lead is FOR NO KEY UPDATE: it queues behind every other lock on the lead as
+    FOR UPDATE would, but not behind the key-share lock with which a row referring to the lead
+    (a lender call, a decision) is checked when its transaction commits. A worker's claim holds
+    its compare ask and commits the call it opened; a FOR UPDATE on the lead taken meanwhile by a
+    transaction that then wants that ask (a revocation, a retry) would deadlock with it."""
     fields = fields_of(Lead, LOCKED_LEAD_FIELDS)
     row = fetch_one(f"SELECT {columns(fields)} FROM {connection.ops.quote_name(Lead._meta.db_table)}"
-                    " WHERE id = %s FOR UPDATE", [lead_id])
+                    " WHERE id = %s FOR NO KEY UPDATE", [lead_id])
     if row is None:
         raise Lead.DoesNotExist(f"No lead {lead_id}.")
     return instance_from_row(Lead, fields, row)
