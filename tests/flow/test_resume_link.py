@@ -200,3 +200,15 @@ def test_a_link_is_used_once_and_its_expiry_follows_the_setting(journey, setting
     assert resume_link_use(token=token).refusal == ResumeRefusal.USED
     assert resume_link_check(token="x" + token).refusal == ResumeRefusal.UNKNOWN
     assert lead.events.filter(kind=LeadEvent.Kind.RESUMED).count() == 1
+
+
+def test_staff_see_the_leads_links_and_their_use_in_admin_but_never_a_token(journey, client, django_user_model):
+    lead = journey.to_offered()
+    token = resume_link_create(lead=lead)
+    resume_link_use(token=token)
+    client.force_login(django_user_model.objects.create_superuser("staff", "staff@prosperas.test", "pw-tests-only"))
+
+    page = _text(client.get(f"/admin/leads/lead/{lead.pk}/change/"))
+
+    assert "Resume links" in page and "Consumer reopened the journey from the emailed link" in page
+    assert token not in page and ResumeLink.objects.get().token_digest not in page
