@@ -212,3 +212,12 @@ def test_staff_see_the_leads_links_and_their_use_in_admin_but_never_a_token(jour
 
     assert "Resume links" in page and "Consumer reopened the journey from the emailed link" in page
     assert token not in page and ResumeLink.objects.get().token_digest not in page
+
+
+def test_a_link_lifetime_under_an_hour_is_a_configuration_error(settings):
+    from prosperas.checks import check_resume_link_hours
+
+    settings.FLOW_RESUME_LINK_HOURS = 0
+    assert [error.id for error in check_resume_link_hours(None)] == ["prosperas.E011"]
+    settings.FLOW_RESUME_LINK_HOURS = 72
+    assert check_resume_link_hours(None) == []
