@@ -18,7 +18,7 @@ import enum
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -42,7 +42,7 @@ class ResumeCheck:
 
     lead: Lead | None
     refusal: ResumeRefusal | None = None
-    expires_at: object = None
+    expires_at: datetime | None = None
 
     @property
     def usable(self) -> bool:
