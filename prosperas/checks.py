@@ -92,3 +92,15 @@ def check_metrics_configuration(app_configs, **kwargs):
             hint="Set METRICS_TOKEN (Prometheus' bearer_token) or the scrapers' networks.", id="prosperas.W005",
         ))
     return warnings
+
+
+@register()
+def check_resume_link_hours(app_configs, **kwargs):
+    """The result email's one-time link (apps/leads/resume_links.py) must live long enough to be
+    opened: at 0 every link would be dead when the email arrives."""
+    if settings.FLOW_RESUME_LINK_HOURS < 1:
+        return [Error(
+            f"FLOW_RESUME_LINK_HOURS is {settings.FLOW_RESUME_LINK_HOURS}: the result email's link would be dead "
+            "on arrival.", hint="Set it to a number of hours of at least 1 (72 by default).", id="prosperas.E011",
+        )]
+    return []

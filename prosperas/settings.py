@@ -377,6 +377,8 @@ CONTENT_SECURITY_POLICY = {
 FLOW_SLOW_AFTER_SECONDS = env.float("FLOW_SLOW_AFTER_SECONDS", default=8.0)
 # Open server-sent event streams one web process serves at once; beyond them pages poll instead.
 FLOW_LIVE_STREAMS_PER_PROCESS = env.int("FLOW_LIVE_STREAMS_PER_PROCESS", default=4)
+# The one-time link in a result email that reopens the journey in any browser (apps/leads/resume_links.py).
+FLOW_RESUME_LINK_HOURS = env.int("FLOW_RESUME_LINK_HOURS", default=72)
 
 # --- Rate limits (django-ratelimit) -------------------------------------------------------------
 # Per client address, counted in the shared cache (Redis). Starting journeys and posting the

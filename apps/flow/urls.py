@@ -3,7 +3,7 @@
 from django.urls import path
 from django.views.i18n import set_language
 
-from apps.flow import consent_views, live, views
+from apps.flow import consent_views, live, resume_views, views
 
 app_name = "flow"
 
@@ -25,4 +25,6 @@ urlpatterns = [
     path("j/<str:token>/handoff", views.handoff, name="handoff"),
     path("j/<str:token>/status", views.status, name="status"),
     path("j/<str:token>/consent", consent_views.consent, name="consent"),
+    # The result email's one-time link; its token is its own, not the journey's.
+    path("continue/<str:token>/", resume_views.resume_link, name="resume_link"),
 ]

@@ -29,6 +29,7 @@ from apps.leads.models import (
     Offer,
     OutboxMessage,
     PersonalDataReveal,
+    ResumeLink,
     RevocationNotice,
     Submission,
 )
@@ -103,6 +104,16 @@ class NotificationInline(ReadOnlyInline):
     show_change_link = False
 
 
+class ResumeLinkInline(ReadOnlyInline):
+    """The one-time links the result emails carried: when each expires and whether it was used
+    (the token itself is never stored)."""
+
+    model = ResumeLink
+    fields = ["created_at", "expires_at", "used_at"]
+    readonly_fields = fields
+    show_change_link = False
+
+
 class SubmissionInline(ReadOnlyInline):
     model = Submission
     fields = ["status", "redirect_url", "lender_reference", "created_at"]
@@ -130,7 +141,7 @@ class LeadAdmin(LargeTableAdminMixin, admin.ModelAdmin):
                                    "submitted_at", "handed_off_at", "lender_status_at", "updated_at"]}),
     ]
     inlines = [LeadEventInline, DecisionInline, SubmissionInline, LenderCallInline, ConsentInline,
-               RevocationNoticeInline, NotificationInline]
+               RevocationNoticeInline, NotificationInline, ResumeLinkInline]
     actions = ["mark_reviewed"]
 
     def get_fieldsets(self, request, obj=None):

@@ -296,6 +296,7 @@ class LeadEvent(models.Model):
         STAFF = "staff", "Staff action"
         CONSENT_REVOKED = "consent_revoked", "Consumer revoked consent"
         RESULT_EMAIL = "result_email", "Consumer asked for the decision by email"
+        RESUMED = "resumed", "Consumer reopened the journey from the emailed link"
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -308,6 +309,21 @@ class LeadEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} -> {self.status}"
+
+
+class ResumeLink(models.Model):
+    """A one-time, expiring link in a result email that reopens the journey in the browser it is
+    opened in (apps/leads/resume_links.py). Only the token's digest is stored; the URL carries
+    the token alone, which names neither the lead nor the consumer."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="resume_links")
+    token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"resume link of lead {self.lead_id}"
 
 
 class Consent(models.Model):

@@ -29,6 +29,8 @@ from django.utils import timezone, translation
 from apps.leads.consents import consent_receipt
 from apps.leads.enqueue import LEAD_STATUS_NOTIFY, task_send
 from apps.leads.models import CONSENT_RECEIPT, CONSENT_REVOKED, Lead, LeadNotification, LeadStatus
+from apps.leads.resume_links import resume_link_create
+from apps.leads.selectors import journey_has_ended
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +154,16 @@ def lead_notifications_due(*, older_than_seconds: int) -> list[tuple[int, str]]:
     )
 
 
+def _resume_url(lead: Lead, status: str) -> str:
+    """A decision the consumer can act on (offers to choose, a failure to try again) comes with a
+    one-time link that reopens the journey in the browser that opens the email
+    (apps/leads/resume_links.py); each email its own link. None for anything else."""
+    if status not in DECISION_STATUSES or journey_has_ended(lead) or lead.consent_revoked_at is not None:
+        return ""
+    token = resume_link_create(lead=lead)
+    return settings.SITE_URL + reverse("flow:resume_link", kwargs={"token": token})
+
+
 def _email_send(*, lead: Lead, status: str, language: str) -> None:
     context = {
         "status": status,
@@ -159,10 +171,12 @@ def _email_send(*, lead: Lead, status: str, language: str) -> None:
         "lender_name": lead.lender.name if lead.lender else "",
         "compare_mode": lead.compare_mode,
         # The private status page, which opens from any browser (a mail app, another phone): the
-        # resume link would need the session of the browser the journey ran in.
+        # journey's own pages need the session of the browser the journey ran in.
         "status_url": settings.SITE_URL + reverse("flow:status", kwargs={"token": lead.public_token}),
         # The consent receipt page, which opens from any browser like the status page.
         "receipt_url": settings.SITE_URL + reverse("flow:consent", kwargs={"token": lead.public_token}),
+        "resume_url": _resume_url(lead, status),
+        "resume_hours": settings.FLOW_RESUME_LINK_HOURS,
     }
     template = status if status in CONSENT_TOPICS else "lead_status"
     with translation.override(language):

@@ -20,6 +20,7 @@ from playwright.sync_api import Page, expect
 
 from apps.leads.engine.results import decision_record, submission_record
 from apps.leads.models import DecisionRequest, Lead
+from apps.leads.resume_links import resume_link_create
 from apps.lenders.adapters.base import Decision as DecisionKind
 from apps.lenders.adapters.base import DecisionResult, Offer, SubmissionResult
 from apps.listings.models import Listing
@@ -171,6 +172,17 @@ def test_every_flow_page_has_no_accessibility_violation_in_both_languages(demo, 
         decision_record(lead_id=lead.pk, lender_id=ask.lender_id, result=offers(n))
     shows(page, ".sorts")
     audit(page, "compare-offers")
+
+    # The result email's one-time link, in a browser that never saw the journey; then used up.
+    link = f"{url}/continue/{resume_link_create(lead=lead)}/"
+    for name in ("resume-link", "resume-link-used"):
+        page.context.clear_cookies()
+        page.context.add_cookies([{"name": settings.LANGUAGE_COOKIE_NAME, "value": page.language, "url": url}])
+        page.goto(link)
+        audit(page, name)
+        if name == "resume-link":
+            page.locator("form.form button[type=submit]").click()
+            expect(page).to_have_url(re.compile(r"/decision$"))
 
     assert page.violations == {}, page.violations
 

@@ -30,6 +30,7 @@ from django.utils import timezone, translation
 from apps.campaigns.catalog import catalog_for_origin
 from apps.leads.engine.results import decision_fail, decision_record, submission_fail, submission_record
 from apps.leads.models import Lead
+from apps.leads.resume_links import resume_link_create
 from apps.legal.models import DataController
 from apps.lenders.adapters.base import Decision as DecisionKind
 from apps.lenders.adapters.base import DecisionResult, Offer, SubmissionResult
@@ -210,6 +211,14 @@ def walk_every_page(language: str) -> dict[str, str]:
     lead, walk.client = leads["coopunion"]
     decision_fail(lead_id=lead.pk, message="timeout")
     walk.see("decision failed", f"/j/{lead.public_token}/decision")
+    # The result email's one-time link, opened in another browser; then once more, in a third.
+    token = resume_link_create(lead=lead)
+    elsewhere, again = Walk(language), Walk(language)
+    elsewhere.see("resume link", f"/continue/{token}/")
+    elsewhere.client.post(f"/continue/{token}/")
+    again.client.get(f"/continue/{token}/")
+    again.see("resume link used", f"/j/{lead.public_token}/status")
+    walk.pages.update(elsewhere.pages | again.pages)
 
     # A submission that failed, and a journey opened from another browser.
     walk.new_browser()

@@ -1,6 +1,7 @@
 """Waiting pages in headless Chromium, on real parts: a stalled sandbox lender and the honest
 words as the wait goes on, the email of the decision to a consumer who left (sent by a real
-worker into the outbox, its status link opened in a fresh browser), and compare mode's offers
+worker into the outbox, its status link and its one-time link to continue opened in a fresh
+browser, which goes on to choose an offer), and compare mode's offers
 arriving in place while the consumer's choice stays put.
 
 Screenshots at 360×740, in Spanish and English, under test-artifacts/.
@@ -34,6 +35,7 @@ WORDS = {
         "email_button": "Envíenme la respuesta por correo", "email_done": "te enviaremos la respuesta a tu correo",
         "offers": "tiene ofertas para ti", "status_title": "Estado de tu solicitud",
         "status_sentence": "La entidad tiene ofertas para ti",
+        "continue_link": "Continuar mi solicitud", "choose": "Continuar", "email_label": "Correo electrónico",
     },
     "en": {
         "apply": "Apply", "document": "Document number", "name": "Full name",
@@ -43,6 +45,7 @@ WORDS = {
         "email_button": "Email me the answer", "email_done": "we will email you the answer",
         "offers": "has offers for you", "status_title": "Status of your application",
         "status_sentence": "The lender has offers for you",
+        "continue_link": "Continue my application", "choose": "Continue", "email_label": "Email",
     },
 }
 
@@ -152,6 +155,18 @@ def test_a_stalled_lender_is_told_as_it_happens_and_the_decision_is_emailed_to_t
         expect(other.get_by_text(words["status_sentence"])).to_be_visible()
         expect(other.get_by_text("Banco Lento")).to_be_visible()
         other.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{language}-5-status-link.png"), full_page=True)
+        # The one-time link reopens the journey in this browser: the offers, then the next step.
+        [resume_path] = set(re.findall(r"/continue/[A-Za-z0-9_-]+/", message.text_body))
+        assert resume_path in message.html_body
+        other.goto(f"{live_server.url}{resume_path}")
+        other.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{language}-6-continue-link.png"), full_page=True)
+        other.get_by_role("button", name=words["continue_link"]).click()
+        expect(other.get_by_role("heading", name=re.compile(words["offers"]))).to_be_visible()
+        other.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{language}-7-resumed.png"), full_page=True)
+        other.locator(".offer label").first.click()
+        other.get_by_role("button", name=words["choose"], exact=True).click()
+        expect(other).to_have_url(re.compile(r"/j/[^/]+/details$"))
+        expect(other.get_by_label(words["email_label"])).to_be_visible()
     finally:
         fresh.close()
     assert violations == []
