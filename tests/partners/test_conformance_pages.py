@@ -79,3 +79,26 @@ def test_a_failed_run_issues_no_certificate(partner_client, environments):
 def test_the_pages_need_a_signed_in_member(client, environments):
     response = client.get("/partners/conformance/")
     assert response.status_code == 302 and response["Location"].startswith("/partners/login/")
+
+
+def test_the_checklist_ends_with_the_certificate_that_production_needs(partner_client, environments):
+    staging, production = environments
+    production.staging_counterpart, production.is_active = staging, False
+    production.save(update_fields=["staging_counterpart", "is_active"])
+    html = partner_client.get("/partners/").content.decode()
+    assert html.count('class="done"') == 2  # the credentials of both environments
+    assert "Not certified yet: run the kit on your staging environment." in html
+    assert 'href="/partners/conformance/">Run the conformance kit' in html
+
+    run = _finished_run(staging, passed=True)
+
+    html = partner_client.get("/partners/").content.decode()
+    assert html.count('class="done"') == 4  # and the certificate, on staging and through it on production
+    assert f"(run {run.pk}). Our staff can now turn production live." in html
+
+
+def test_a_production_row_without_a_staging_row_says_so_in_the_checklist(partner_client, environments):
+    _finished_run(environments[0], passed=True)  # certified, but not linked to the production row
+    html = partner_client.get("/partners/").content.decode()
+    assert html.count('class="done"') == 3
+    assert "No staging environment is linked to this one yet" in html

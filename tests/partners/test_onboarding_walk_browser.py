@@ -54,6 +54,10 @@ def nav(page: Page, name: str):
     return page.get_by_role("navigation", name="Portal").get_by_role("link", name=name, exact=True)
 
 
+def environment_card(page: Page, environment: str):
+    return page.locator("section.card", has=page.locator(f".badge--{environment}"))
+
+
 def staff_sign_in(page: Page, base_url: str) -> None:
     page.goto(f"{base_url}/admin/login/?next=/admin/")
     page.get_by_label("Username").fill("admin")
@@ -128,7 +132,7 @@ def test_a_lender_walks_from_its_invitation_to_a_certified_staging_row_and_goes_
 
         page.get_by_role("link", name="Prosperas partners").click()
         nav(page, "Credentials").click()
-        staging_card = page.locator("section.card", has=page.locator(".badge--staging"))
+        staging_card = environment_card(page, "staging")
         staging_card.get_by_role("button", name="Rotate: issue a new secret").click()
         expect(page.locator(".card--secret")).to_contain_text("shown only this once")
         staging.refresh_from_db()
@@ -158,15 +162,24 @@ def test_a_lender_walks_from_its_invitation_to_a_certified_staging_row_and_goes_
         clock.mark("test postback signed, sent and found in the debugger")
         screenshot("-4-debugger")
 
+        nav(page, "Credentials").click()
+        active_secret = staging_card.locator("tr", has=page.locator(".state--active"))
+        expect(active_secret).to_have_count(1)
+        expect(active_secret.locator("td").nth(3)).not_to_have_text("never")  # its last use: the postbacks
+
         nav(page, "Onboarding").click()
-        expect(page.locator("section.card", has=page.locator(".badge--staging")).locator(".checklist .todo")
-               ).to_have_count(0)
-        clock.mark("checklist: every staging step done")
+        expect(environment_card(page, "staging").locator(".checklist .todo")).to_have_count(0)
+        certificate_step = environment_card(page, "production").locator(".checklist li", has_text="Conformance")
+        expect(certificate_step).to_have_class("done")
+        expect(certificate_step).to_contain_text("Our staff can now turn production live.")
+        clock.mark("checklist: every staging step done, the certificate too")
         screenshot("-5-checklist")
 
         staff_activate(staff, live_server.url, production)
         expect(staff.locator(".messagelist")).to_contain_text("was changed successfully")
-        clock.mark("staff activated production")
+        page.reload()
+        expect(certificate_step).to_contain_text("Live in production.")
+        clock.mark("staff activated production; the contact sees it live")
     finally:
         print("\n" + clock.report())
         staff.context.close()
