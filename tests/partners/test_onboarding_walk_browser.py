@@ -14,6 +14,7 @@ import re
 import time
 
 import pytest
+from auditlog.models import LogEntry
 from django_otp.oath import totp
 from playwright.sync_api import Page, expect
 
@@ -21,7 +22,7 @@ from apps.conformance.models import ActivationOverride, Certificate
 from apps.lenders.models import Lender
 from apps.partners.models import PartnerMembership
 from apps.postbacks.models import PostbackEvent
-from tests.conftest import start_worker, stop_worker
+from tests.conftest import ROOT, start_worker, stop_worker
 from tests.factories import LenderFactory
 from tests.partners.conftest import PASSWORD
 
@@ -82,7 +83,8 @@ def staff_activate(page: Page, base_url: str, production: Lender) -> None:
 
 
 def test_a_lender_walks_from_its_invitation_to_a_certified_staging_row_and_goes_live(
-        page: Page, browser, live_server, kit_lender, broker_isolation, admin_user, mailoutbox, screenshot):
+        page: Page, browser, live_server, kit_lender, broker_isolation, admin_user, mailoutbox, caplog,
+        screenshot):
     staging = kit_lender("embedded")
     Lender.objects.filter(pk=staging.pk).update(name="Acme Credit")
     production = LenderFactory(code=staging.code.replace("sbx-", "acme-"), name="Acme Credit", is_active=False,
@@ -128,6 +130,7 @@ def test_a_lender_walks_from_its_invitation_to_a_certified_staging_row_and_goes_
         page.get_by_role("button", name="Show the secret").click()
         staging.refresh_from_db()
         expect(page.locator("code.secret")).to_have_text(staging.postback_secret)
+        shown = [staging.postback_secret]
         first_credentials = clock.mark("contact opened the link: first credentials")
 
         page.get_by_role("link", name="Prosperas partners").click()
@@ -137,6 +140,7 @@ def test_a_lender_walks_from_its_invitation_to_a_certified_staging_row_and_goes_
         expect(page.locator(".card--secret")).to_contain_text("shown only this once")
         staging.refresh_from_db()
         expect(page.locator(".card--secret code.secret")).to_have_text(staging.postback_secret)
+        shown.append(staging.postback_secret)
         expect(staging_card.locator(".state--expiring")).to_have_count(1)
         clock.mark("contact rotated the staging secret in the portal")
         screenshot("-2-credentials")
@@ -180,6 +184,9 @@ def test_a_lender_walks_from_its_invitation_to_a_certified_staging_row_and_goes_
         page.reload()
         expect(certificate_step).to_contain_text("Live in production.")
         clock.mark("staff activated production; the contact sees it live")
+        staff.goto(f"{live_server.url}/admin/lenders/lender/{staging.pk}/change/")
+        expect(staff.locator("body")).to_contain_text("Postback credentials")
+        admin_page = staff.content()
     finally:
         print("\n" + clock.report())
         staff.context.close()
@@ -190,5 +197,12 @@ def test_a_lender_walks_from_its_invitation_to_a_certified_staging_row_and_goes_
     assert Certificate.objects.filter(lender=staging).count() == 1
     assert PartnerMembership.objects.filter(user__email=CONTACT).count() == 2
     assert PostbackEvent.objects.filter(lender=staging, click_id=click_id).exists()
+    # The secrets were shown once each, in the portal; nowhere after: admin, audit log, logs.
+    audit = " ".join(str(entry.changes) for entry in LogEntry.objects.all())
+    worker_log = (ROOT / "var" / "onboarding-worker.log").read_text()
+    assert "postback credential issued" in caplog.text and "conformance_run" in worker_log  # both were read
+    for secret in shown:
+        assert secret not in admin_page and secret not in audit
+        assert secret not in caplog.text and secret not in worker_log
     print(f"first credentials to a certified staging integration: {certified - first_credentials:.1f} s "
           f"(the issue's goal: under an hour)")
