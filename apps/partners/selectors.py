@@ -4,7 +4,7 @@ query here starts from `partner_lenders(user)`, and an object outside it is a 40
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -236,7 +236,8 @@ def _conformance_step(lender: Lender) -> ChecklistStep:
     staging = lender if lender.environment == Lender.Environment.STAGING else lender.staging_counterpart
     certificate = certificate_valid_for(staging) if staging is not None else None
     if certificate is not None:
-        evidence = f"Certified until {certificate.expires_at:%Y-%m-%d} (run {certificate.run_id})."
+        until = certificate.expires_at.astimezone(UTC)
+        evidence = f"Certified until {until:%Y-%m-%d %H:%M} UTC (run {certificate.run_id})."
         if lender.environment == Lender.Environment.PRODUCTION:
             evidence += " Live in production." if lender.is_active else " Our staff can now turn production live."
     elif staging is None:

@@ -1,7 +1,7 @@
 """The portal's conformance pages: a member runs the kit against their own staging row only, and
 reads each run's report with its certificate, as staff do in admin."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -102,3 +102,16 @@ def test_a_production_row_without_a_staging_row_says_so_in_the_checklist(partner
     html = partner_client.get("/partners/").content.decode()
     assert html.count('class="done"') == 3
     assert "No staging environment is linked to this one yet" in html
+
+
+def test_the_conformance_pages_give_times_in_utc_as_the_rest_of_the_portal(partner_client, environments):
+    staging, _ = environments
+    run = _finished_run(staging, passed=True)
+    at = datetime(2026, 3, 1, 3, 30, tzinfo=UTC)  # still 28 February in the site's time zone (Bogotá)
+    ConformanceRun.objects.filter(pk=run.pk).update(created_at=at, started_at=at, finished_at=at)
+    Certificate.objects.filter(run=run).update(issued_at=at, expires_at=at.replace(year=2036))
+    page = partner_client.get(f"/partners/conformance/runs/{run.pk}/").content.decode()
+    assert "Started 2026-03-01 03:30:00 UTC, finished 2026-03-01 03:30:00 UTC." in page
+    assert "2026-03-01 03:30 UTC, valid until 2036-03-01 03:30 UTC." in page
+    listing = partner_client.get("/partners/conformance/").content.decode()
+    assert "until 2036-03-01 03:30 UTC" in listing and "<td>2026-03-01 03:30</td>" in listing
