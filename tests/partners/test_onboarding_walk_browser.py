@@ -1,13 +1,17 @@
 """The whole onboarding of a lender, walked in headless Chromium as its people and ours would:
-staff invite the lender's technical contact in admin and hand a first staging secret over by a
-one-time link; the contact accepts the invitation, sets a password, enrols TOTP, opens the link,
-rotates the secret in the portal, runs the conformance kit against the staging sandbox lender (a
-real Celery worker runs it) to a certificate, sends a signed test postback from the console and
-finds it in the debugger; the onboarding checklist then shows every step done; staff, refused
-before the certificate, activate the production row after it.
+staff invite the lender's technical contact in admin, are refused when they try to turn the
+production row live, and hand a first staging secret over by a one-time link; the contact accepts
+the invitation, sets a password, enrols TOTP (the code computed from the key the page shows),
+signs out and in again with the next code, opens the link, rotates the secret in the portal, runs
+the conformance kit against the staging sandbox lender (a real Celery worker runs it) to a
+certificate, sends a signed test postback from the console and finds it in the debugger with our
+answer; the credentials page shows the secret's last use, the onboarding checklist every step
+done; staff find the certificate and activate production, which the contact then sees live. The
+secrets shown are found nowhere afterwards: admin, the audit log, the logs.
 
 The issue's goal is "first credentials to a certified staging integration in under an hour": the
-walk prints its elapsed times (never asserted: this machine is shared)."""
+walk prints the time of each step (never asserted: this machine is shared). Each page looked at
+is saved under test-artifacts/."""
 
 import base64
 import re
@@ -181,6 +185,7 @@ def test_a_lender_walks_from_its_invitation_to_a_certified_staging_row_and_goes_
         console.get_by_label("Status").select_option("approved")
         console.get_by_role("button", name="Sign and send").click()
         expect(page.locator(".result")).to_contain_text("HTTP 202")
+        expect(page.locator(".result pre")).to_contain_text('"status": "accepted"')  # our answer, in full
         page.get_by_label("Search by click_id").fill(click_id)
         page.get_by_role("button", name="Search").click()
         expect(page.locator("table.log tbody tr").first).to_contain_text("202 accepted")
