@@ -4,11 +4,12 @@ query here starts from `partner_lenders(user)`, and an object outside it is a 40
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.conformance.selectors import certificate_valid_for
 from apps.leads.models import Lead
 from apps.lenders.models import Lender, LenderCall, LenderCredential, PostbackAuthFailure
 from apps.lenders.selectors import LATENCY_TARGET_MS, OUTBOUND_CAPABILITIES, LenderCallStats, lender_call_stats
@@ -198,7 +199,8 @@ class ChecklistStep:
 
 def onboarding_checklist(lender: Lender) -> list[ChecklistStep]:
     """The source documents' order: credentials → capability 1 (decision) → capability 2
-    (submission) → postbacks → product data; each step done by what is really stored."""
+    (submission) → postbacks → product data, then the conformance certificate that production's
+    activation needs; each step done by what is really stored."""
     now = timezone.now()
     live = [c for c in lender.postback_credentials.filter(revoked_at__isnull=True)
             if c.expires_at is None or c.expires_at > now]
@@ -209,6 +211,7 @@ def onboarding_checklist(lender: Lender) -> list[ChecklistStep]:
                                   outcome=LenderCall.Outcome.SUBMITTED).count()
     accepted = PostbackEvent.objects.filter(lender=lender).exclude(effect=PostbackEvent.Effect.UNMATCHED).count()
     products = Product.objects.filter(lender=lender).count()
+    staging = lender.environment == Lender.Environment.STAGING  # the console sends to staging only
     return [
         ChecklistStep("Postback credentials issued", bool(live),
                       f"{len(live)} live secret(s), key {lender.postback_key}" if live else "No live secret yet.",
@@ -219,7 +222,27 @@ def onboarding_checklist(lender: Lender) -> list[ChecklistStep]:
                       f"{submissions} submission(s) accepted." if submissions else "No submission accepted yet."),
         ChecklistStep("Postbacks", accepted > 0,
                       f"{accepted} postback(s) matched to an application." if accepted
-                      else "No postback matched yet: try the console.", "partners:debugger", "Open the postback debugger"),
+                      else "No postback matched yet" + (": try the console." if staging else "."),
+                      "partners:debugger", "Open the postback debugger"),
         ChecklistStep("Product data", products > 0,
                       f"{products} product(s) on file." if products else "No product sent yet.", "partners:products", "See your products"),
+        _conformance_step(lender),
     ]
+
+
+def _conformance_step(lender: Lender) -> ChecklistStep:
+    """The kit runs on the staging row; its certificate is what lets staff turn production live
+    (apps.conformance.activation), so a production row shows its staging row's certificate."""
+    staging = lender if lender.environment == Lender.Environment.STAGING else lender.staging_counterpart
+    certificate = certificate_valid_for(staging) if staging is not None else None
+    if certificate is not None:
+        until = certificate.expires_at.astimezone(UTC)
+        evidence = f"Certified until {until:%Y-%m-%d %H:%M} UTC (run {certificate.run_id})."
+        if lender.environment == Lender.Environment.PRODUCTION:
+            evidence += " Live in production." if lender.is_active else " Our staff can now turn production live."
+    elif staging is None:
+        evidence = "No staging environment is linked to this one yet: ask our integrations team."
+    else:
+        evidence = "Not certified yet: run the kit on your staging environment."
+    return ChecklistStep("Conformance certificate", certificate is not None, evidence,
+                         "partners:conformance", "Run the conformance kit")

@@ -1,7 +1,7 @@
 """The portal's conformance pages: a member runs the kit against their own staging row only, and
 reads each run's report with its certificate, as staff do in admin."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -79,3 +79,39 @@ def test_a_failed_run_issues_no_certificate(partner_client, environments):
 def test_the_pages_need_a_signed_in_member(client, environments):
     response = client.get("/partners/conformance/")
     assert response.status_code == 302 and response["Location"].startswith("/partners/login/")
+
+
+def test_the_checklist_ends_with_the_certificate_that_production_needs(partner_client, environments):
+    staging, production = environments
+    production.staging_counterpart, production.is_active = staging, False
+    production.save(update_fields=["staging_counterpart", "is_active"])
+    html = partner_client.get("/partners/").content.decode()
+    assert html.count('class="done"') == 2  # the credentials of both environments
+    assert "Not certified yet: run the kit on your staging environment." in html
+    assert 'href="/partners/conformance/">Run the conformance kit' in html
+
+    run = _finished_run(staging, passed=True)
+
+    html = partner_client.get("/partners/").content.decode()
+    assert html.count('class="done"') == 4  # and the certificate, on staging and through it on production
+    assert f"(run {run.pk}). Our staff can now turn production live." in html
+
+
+def test_a_production_row_without_a_staging_row_says_so_in_the_checklist(partner_client, environments):
+    _finished_run(environments[0], passed=True)  # certified, but not linked to the production row
+    html = partner_client.get("/partners/").content.decode()
+    assert html.count('class="done"') == 3
+    assert "No staging environment is linked to this one yet" in html
+
+
+def test_the_conformance_pages_give_times_in_utc_as_the_rest_of_the_portal(partner_client, environments):
+    staging, _ = environments
+    run = _finished_run(staging, passed=True)
+    at = datetime(2026, 3, 1, 3, 30, tzinfo=UTC)  # still 28 February in the site's time zone (Bogotá)
+    ConformanceRun.objects.filter(pk=run.pk).update(created_at=at, started_at=at, finished_at=at)
+    Certificate.objects.filter(run=run).update(issued_at=at, expires_at=at.replace(year=2036))
+    page = partner_client.get(f"/partners/conformance/runs/{run.pk}/").content.decode()
+    assert "Started 2026-03-01 03:30:00 UTC, finished 2026-03-01 03:30:00 UTC." in page
+    assert "2026-03-01 03:30 UTC, valid until 2036-03-01 03:30 UTC." in page
+    listing = partner_client.get("/partners/conformance/").content.decode()
+    assert "until 2036-03-01 03:30 UTC" in listing and "<td>2026-03-01 03:30</td>" in listing

@@ -11,6 +11,7 @@ from django.core import mail
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from apps.lenders.credentials import credential_issue, handover_create
 from apps.lenders.models import LenderCall, LenderCredential
 from apps.partners.models import PartnerInvitation, PartnerMembership
 from apps.products.models import ProductRevision
@@ -112,6 +113,14 @@ def test_credentials_are_issued_shown_once_and_revoked(partner_client, environme
     partner_client.post(f"/partners/credentials/revoke/{credential.pk}/")
     staging.refresh_from_db()
     assert staging.postback_secret == old  # the rotated-out one still in its overlap, now the only live one
+
+
+def test_a_secret_handed_over_by_link_leads_on_to_the_onboarding_checklist(client, environments):
+    issued = credential_issue(lender=environments[0], issued_by="staff:test")
+    token = handover_create(credential=issued.credential, created_by="staff:test")
+    page = client.post(f"/partners/handover/{token}/").content.decode()
+    assert issued.secret in page
+    assert '<a href="/partners/">your onboarding checklist</a>' in page
 
 
 def test_the_debugger_lists_accepted_and_refused_postbacks_and_searches_by_click_id(
