@@ -96,6 +96,8 @@ def offer_follow(link: OfferLink) -> Followed:
             journey_offer_choose(lead=lead, offer_id=link.offer.pk)
         lead.refresh_from_db()
         if lead.status == LeadStatus.OFFERED and lead.chosen_offer_id == link.offer.pk:
+            if lead.consent_revoked_at is not None:
+                return Followed.UNAVAILABLE  # nothing more goes to a lender (apps/leads/revocation.py)
             if submission_fields_missing(lead):
                 return Followed.DETAILS
             # The origin sent every field the lender declares (contact data included).
@@ -114,7 +116,7 @@ def offer_fields_missing(link: OfferLink) -> tuple[str, ...] | None:
     """The fields the details page asks for; None when the page has nothing to do (the offer is
     not the choice waiting to be sent: sent already, another chosen, or the journey ended)."""
     lead = Lead.objects.select_related("lender").get(pk=link.lead.pk)
-    if lead.status != LeadStatus.OFFERED or lead.chosen_offer_id != link.offer.pk:
+    if lead.status != LeadStatus.OFFERED or lead.chosen_offer_id != link.offer.pk or lead.consent_revoked_at:
         return None
     return submission_fields_missing(lead)
 
