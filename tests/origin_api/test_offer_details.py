@@ -155,3 +155,32 @@ def test_the_page_speaks_english_to_an_english_browser_and_refuses_a_forged_link
     forged = browser.get(url[:-4] + "AAAA/details", allow_redirects=False, timeout=30)
     assert forged.status_code == 404
     assert browser.post(url[:-4] + "AAAA/details", data={}, timeout=30).status_code in (403, 404)
+
+
+def test_in_a_phone_browser_the_page_asks_for_the_address_and_the_borrower_lands_on_the_lender(
+        market, page, screenshot):
+    """Real Chromium at a phone's width, under the site's CSP: the form's POST ends on a page of
+    ours, which moves on to the lender (a redirect off-site at the end of a form POST would be
+    blocked by form-action 'self')."""
+    origin_lead, url = _offer_url(market, _without_address("wallet-browser"))
+    violations: list[str] = []
+    page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text
+            else None)
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.set_extra_http_headers({"Accept-Language": "es-CO,es;q=0.9"})
+
+    page.goto(url)
+    page.get_by_label("Dirección de tu casa").fill("Calle 10 # 5-51")
+    page.get_by_label("Ciudad o municipio").fill("Bogotá")
+    page.get_by_label("Código postal").fill("1101")
+    page.get_by_role("button", name=re.compile("Enviar solicitud")).click()
+    page.wait_for_selector(".field--invalid")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360  # nothing wider than the phone
+    screenshot("-errors")
+    page.get_by_label("Código postal").fill("110111")
+    page.get_by_role("button", name=re.compile("Enviar solicitud")).click()
+    page.wait_for_url(re.compile(r"/sandbox/"), timeout=20_000)
+
+    lead = Lead.objects.get(pk=origin_lead.lead_id)
+    assert parse_qs(urlsplit(page.url).query)["click_id"] == [lead.tracking_id]
+    assert lead.status == LeadStatus.HANDED_OFF and violations == []
