@@ -16,7 +16,6 @@ from apps.leads.consumer_data import (
     FULL_NAME_PATTERN,
     MAX_MONTHLY_INCOME,
     document_number_normalise,
-    mobile_normalise,
 )
 from apps.leads.forms import INCOME_PATTERN, JourneyDataForm
 from apps.leads.services import IdentityData
@@ -183,24 +182,12 @@ class OfferChoiceForm(FlowForm):
         self.fields["offer"].error_messages["invalid_choice"] = _("Esa oferta ya no está disponible; elige otra.")
 
 
-class DetailsForm(FlowForm):
-    email = forms.EmailField(
-        label=_("Correo electrónico"), max_length=254,
-        widget=forms.EmailInput(attrs={"autocomplete": "email", "spellcheck": "false"}),
-        error_messages={"invalid": _("Escribe un correo válido, por ejemplo nombre@correo.com.")},
-    )
-    phone = forms.CharField(
-        label=_("Celular"), max_length=25,
-        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "tel"}),
-        help_text=_("10 dígitos, empieza por 3. Por ejemplo: 300 123 4567"),
-    )
+class DetailsForm(JourneyDataForm):
+    """The contact data the lender receives with the application, asked with the journey fields'
+    declarations (apps.leads.forms): a phone is stored as +57 followed by its 10 digits."""
 
-    def clean_phone(self) -> str:
-        """Stored as +57 followed by the 10 digits, the form lenders expect."""
-        phone = mobile_normalise(self.cleaned_data["phone"])
-        if phone is None:
-            raise forms.ValidationError(_("Escribe un celular colombiano de 10 dígitos que empiece por 3."))
-        return phone
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, asked=("email", "phone"), **kwargs)
 
 
 class ResultEmailForm(FlowForm):
