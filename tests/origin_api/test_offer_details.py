@@ -9,6 +9,7 @@ its calls made by the tasks run at once (eager_tasks)."""
 from __future__ import annotations
 
 import re
+import threading
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
@@ -130,6 +131,30 @@ def test_a_lead_without_the_address_the_lender_needs_is_asked_for_it_then_handed
     late = browser.post(details, data=answers, allow_redirects=False, timeout=30)
     assert late.status_code == 303 and late.headers["Location"].endswith("/lender?sent")
     assert len(SUBMITTED_EXTRA) == 1 and Lead.objects.get(pk=lead.pk).events.filter(kind="handed_off").count() == 1
+
+
+def test_two_submits_at_the_same_moment_send_one_application(market):
+    origin_lead, url = _offer_url(market, _without_address("wallet-twice"))
+    browser = requests.Session()
+    page = browser.get(url, timeout=30)
+    answers = {"csrfmiddlewaretoken": _csrf(page), "address_line": "Calle 10 # 5-51", "city": "Bogotá",
+               "postal_code": "110111"}
+    statuses: list[int] = []
+    start = threading.Barrier(2)
+
+    def submit() -> None:
+        start.wait()
+        statuses.append(browser.post(url + "/details", data=answers, allow_redirects=False, timeout=60).status_code)
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(90)
+
+    assert statuses == [303, 303] and len(SUBMITTED_EXTRA) == 1
+    lead = Lead.objects.get(pk=origin_lead.lead_id)
+    assert lead.status == LeadStatus.SUBMITTED and lead.events.filter(kind="submitted").count() == 1
 
 
 def test_a_lead_with_every_field_the_lender_needs_goes_straight_to_the_lender(market):
