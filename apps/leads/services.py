@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from apps.campaigns.services import lead_delivery_record
 from apps.leads.engine.compare import lender_decisions_request
+from apps.leads.engine.requests import LEAD_COLUMNS, lead_extra_data_set
 from apps.leads.enqueue import prequalify_enqueue, submit_enqueue
 from apps.leads.models import CONSENT_RECEIPT, Decision, IncomeBand, Lead, LeadEvent, LeadStatus, Offer
 from apps.leads.moves import lead_event_add, lead_move
@@ -242,6 +243,30 @@ def journey_details_submit(*, lead: Lead, email: str, phone: str) -> bool:
     # becomes the redirect there (apps/leads/engine/attempt.py), so there is one path to hand-off.
     submit_enqueue(lead_id=lead.pk)
     return True
+
+
+@transaction.atomic
+def journey_details_complete(*, lead: Lead, offer_id: int, values: dict[str, str | int]) -> bool:
+    """The journey data the chosen lender still needs (a page asked the consumer for what the
+    journey lacks), stored as the identity step stores it, then the application goes to the
+    lender as with journey_details_submit. Only while offer `offer_id` is the choice and nothing
+    was sent yet: a repeat (a double tap, an old tab) stores nothing and returns False.
+
+    `values` by journey field name: Lead columns (encrypted where personal) or LeadExtraData."""
+    _consent_in_force(lead)
+    locked = Lead.objects.select_for_update().filter(
+        pk=lead.pk, status=LeadStatus.OFFERED, chosen_offer_id=offer_id).first()
+    if locked is None:
+        return False
+    columns = {name: value for name, value in values.items() if name in LEAD_COLUMNS and name not in ("email", "phone")}
+    if columns:
+        Lead.objects.filter(pk=locked.pk).update(updated_at=timezone.now(), **columns)  # encrypted as by save()
+    extra = {name: str(value) for name, value in values.items() if name not in LEAD_COLUMNS}
+    if extra:
+        lead_extra_data_set(lead=locked, values=extra)
+    # The contact data, given or as the journey holds it, goes in journey_details_submit's move.
+    return journey_details_submit(lead=locked, email=str(values.get("email") or locked.email),
+                                  phone=str(values.get("phone") or locked.phone))
 
 
 def handoff_url_build(redirect_url: str, *, click_id: str, product_id: str, listing_id: str) -> str:

@@ -45,14 +45,16 @@ OUTBOUND_CAPABILITIES = (LenderCall.Capability.PREQUALIFY, LenderCall.Capability
 def lender_required_fields(lender: Lender, *, capability: str = "prequalify") -> tuple[str, ...]:
     """JOURNEY_FIELDS this lender's adapter needs before `prequalify` (or `submit`) and staff
     released to it: the flow asks the consumer for them. For submit, the prequalify fields are
-    included."""
+    included, and so is every field the lender is sent: a configurable style's lender (the mapped
+    one) also receives what its templates name, so its application needs those too."""
     try:
         cls = adapter_class(lender.adapter)
     except AdapterConfigurationError:
         return ()
     names = list(cls.prequalify_fields)
     if capability == "submit":
-        names += [name for name in cls.submit_fields if name not in names]
+        sent = (*cls.submit_fields, *cls.declared_fields(lender.adapter_options()))
+        names += [name for name in dict.fromkeys(sent) if name not in names]
     # What is not released to this lender is not asked for either (apps/lenders/release.py).
     approved = set(lender.released_fields or ())
     return tuple(name for name in names if name in approved)

@@ -8,6 +8,7 @@ app_name = "origin_offers"
 
 urlpatterns = [
     path("<str:token>", offer_views.follow, name="follow"),
+    path("<str:token>/details", offer_views.details, name="details"),
     path("<str:token>/lender", offer_views.handoff, name="handoff"),
     path("<str:token>/retry", offer_views.retry, name="retry"),
 ]

@@ -236,7 +236,9 @@ class OfferSerializer(serializers.Serializer):
     totalToRepay = MoneyField(source="total_to_repay", help_text="The monthly payment times the term.")
     offerUrl = serializers.URLField(source="offer_url", help_text="Ours: open it in the borrower's browser when "
                                     "they choose this offer. It records product_selected, sends the application "
-                                    "to the lender and takes the borrower to the lender's site.")
+                                    "to the lender and takes the borrower to the lender's site. When that lender "
+                                    "needs a field your lead did not carry (an address, say), a short page of ours "
+                                    "asks the borrower for just that field first.")
 
 
 class OfferGroupsSerializer(serializers.Serializer):

@@ -172,6 +172,22 @@ def test_a_mapped_lender_declares_the_fields_its_templates_name():
     assert "address_line" not in lender_declared_fields(lender)
 
 
+
+@pytest.mark.django_db
+def test_a_mapped_lender_s_application_needs_the_fields_its_submission_template_names():
+    from apps.lenders.models import MappedApi
+
+    lender = LenderFactory(adapter="mapped_json")
+    MappedApi.objects.create(
+        lender=lender, prequalify_path="/decisions", prequalify_template='{"id": "{{tracking_id}}"}',
+        decision_path="status", approved_values="ok", rejected_values="no", submit_path="/applications",
+        submit_template='{"id": "{{tracking_id}}", "address": "{{consumer.address_line}}", '
+                        '"city": "{{consumer.city}}"}',
+    )
+    assert lender_required_fields(lender) == ()  # none to decide
+    assert lender_required_fields(lender, capability="submit") == ("email", "phone", "address_line", "city")
+
+
 @pytest.mark.django_db
 def test_admin_shows_the_policy_and_staff_approve_fields_there(admin_client):
     from auditlog.models import LogEntry

@@ -46,6 +46,14 @@ def test_the_guide_shows_how_to_verify_callbacks_in_python_and_node_and_how_to_p
     assert "http://testserver/api/v1/events" in page and "nextCursor" in page and "offerUrl" in page
 
 
+def test_the_guide_and_the_schema_say_an_offer_url_may_ask_for_a_field_the_lead_did_not_carry(client):
+    page = client.get("/docs/origins/").content.decode()
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+
+    assert 'id="offer-details"' in page and "asking only for the fields that lender needs" in page
+    assert "a short page of ours" in str(schema["components"]["schemas"])
+
+
 def test_the_schema_describes_the_feed_with_its_scope_and_an_example(client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
 

@@ -12,6 +12,7 @@ from apps.leads.models import DecisionRequest, Lead, LeadExtraData
 from apps.lenders.adapters.base import JOURNEY_FIELDS, Consumer, Offer, PrequalifyRequest, SubmitRequest
 from apps.lenders.models import Lender
 from apps.lenders.release import consumer_release, lender_released_fields
+from apps.lenders.selectors import lender_required_fields
 
 # Lead columns an adapter's declared JOURNEY_FIELDS are read from; the others live in LeadExtraData.
 LEAD_COLUMNS = ("email", "phone", "birth_date", "region", "requested_amount")
@@ -20,6 +21,22 @@ LEAD_COLUMNS = ("email", "phone", "birth_date", "region", "requested_amount")
 def lead_extra_values(lead: Lead) -> dict[str, str]:
     row = LeadExtraData.objects.filter(lead_id=lead.pk).first()
     return {str(name): str(value) for name, value in ((row.values or {}) if row else {}).items()}
+
+
+def journey_fields_given(lead: Lead) -> set[str]:
+    """The journey fields this journey holds a value for (Lead columns and LeadExtraData)."""
+    given = {name for name in LEAD_COLUMNS if getattr(lead, name) not in (None, "")}
+    return given | set(lead_extra_values(lead))
+
+
+def submission_fields_missing(lead: Lead) -> tuple[str, ...]:
+    """What the journey's lender declares it needs for the submission (its prequalify and submit
+    fields released to it: apps.lenders.selectors.lender_required_fields) that the journey does
+    not hold: sent without them, the application would reach the lender incomplete."""
+    if lead.lender_id is None:
+        return ()
+    given = journey_fields_given(lead)
+    return tuple(name for name in lender_required_fields(lead.lender, capability="submit") if name not in given)
 
 
 def consumer_from_lead(lead: Lead, *, extra_data: bool = True) -> Consumer:
