@@ -13,19 +13,22 @@
    below 1 the full build's time is extrapolated linearly.
 2. A gunicorn per database (gthread 2 x 8, as docker-compose runs it), the same Redis (its own
    broker key prefix, cleared at the end); this process's Django switches between the two.
-3. ROUNDS rounds, each measuring every figure on both databases (alternating which goes first):
+3. ROUNDS rounds (0: build only, kept with BENCH_SCALE_KEEP=1), each measuring every figure on
+   both databases (alternating which goes first):
    - signed postbacks at each of LEVELS concurrencies for SECONDS (bench/postbacks.py's load);
      the p99 at the small database's best concurrency (most postbacks/s within 100 ms p99);
    - every flow page's p95, CONSUMERS consumers with think time (bench/flow.py's journeys);
    - the catalog's p95 (bench/catalog.py's measure);
    - the lender sweep (the same WAITING leads due in both) and the postback follow-up task
      (FOLLOW_UPS fresh approvals in both): the median duration of a run;
-   - the rollups' incremental refresh;
+   - the rollups' incremental refresh after the latest leads and 20 old ones moved (as
+     bench/admin_size.py moves them);
    - admin through Django's test client (bench/admin_size.py's timing): the leads list by lender
      and status, the search by tracking ID, a lead's page, the lender call statistics, the funnel
      report, the calls and events lists and each dashboard: p95 of PAGE_REPEATS requests.
    The table shows each figure's median over the rounds and the ratio big / small; the goal is
-   each ratio within 1.5. For the big database, each admin page's slowest query is shown.
+   each ratio within 1.5. For the big database, each admin page's and task's queries are shown
+   with the big tables a plan reads whole (EXPLAIN): what will grow with the history.
 
 The last line printed is one JSON object of the figures.
 """
@@ -41,6 +44,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -228,7 +232,11 @@ def flow_pages(database: Database) -> dict[str, float]:
 
 
 def task_durations() -> dict[str, float]:
+    from django.db.models import Max, Min
+    from django.utils import timezone
+
     from apps.leads.engine.sweep import lender_work_sweep
+    from apps.leads.models import Lead
     from apps.postbacks.services import postback_follow_ups_run
     from apps.reports.rollups import rollups_refresh
 
@@ -243,8 +251,17 @@ def task_durations() -> dict[str, float]:
     done = postback_follow_ups_run()
     follow_up_ms = (time.perf_counter() - began) * 1000
     assert done == FOLLOW_UPS, f"the follow-up task did {done}, expected {FOLLOW_UPS}"
+    rollups_refresh()  # catch up with the round's load, untimed
+    # Then what moves between two runs (as bench/admin_size.py moves it): the latest leads and a
+    # few old ones (a late event each); each rebuilds its lead's start day.
+    later = timezone.now() + timedelta(minutes=5)
+    moved = list(Lead.objects.filter(created_at__gte=timezone.now() - timedelta(days=2))
+                 .order_by("-pk").values_list("pk", flat=True)[:180])
+    bounds = Lead.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    moved += [bounds["low"] + n * (bounds["high"] - bounds["low"]) // 20 for n in range(20)]
+    Lead.objects.filter(pk__in=moved).update(updated_at=timezone.now())
     began = time.perf_counter()
-    rollups_refresh()
+    rollups_refresh(now=later)
     return {"sweep_ms": statistics.median(sweeps), f"follow_up_{FOLLOW_UPS}_events_ms": follow_up_ms,
             "rollups_refresh_ms": (time.perf_counter() - began) * 1000}
 
@@ -255,18 +272,46 @@ def admin_figures(database: Database) -> dict[str, float]:
             for name, (url, params) in database.pages.items()}
 
 
-def slowest_queries(database: Database) -> dict[str, str]:
+BIG_TABLES = {"leads_lead", "leads_decision", "leads_offer", "leads_leadevent", "lenders_lendercall",
+              "postbacks_postbackevent", "campaigns_ledgerentry"}
+
+
+def _seq_scans(plan: dict) -> list[str]:
+    found = [plan["Relation Name"]] if plan.get("Node Type") == "Seq Scan" and plan.get(
+        "Relation Name") in BIG_TABLES else []
+    return found + [table for child in plan.get("Plans", []) for table in _seq_scans(child)]
+
+
+def query_notes(database: Database) -> dict[str, str]:
+    """Per admin page and task on `database`: its queries, the slowest, and every big table that
+    a query's plan reads whole (a sequential scan: a figure that grows with the history)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    found = {}
-    for name, (url, params) in database.pages.items():
+    from apps.leads.engine.sweep import lender_work_sweep
+    from apps.postbacks.services import postback_follow_ups_run
+    from apps.reports.rollups import rollups_refresh
+
+    calls = {name: (lambda url=url, params=params: database.client.get(url, params))
+             for name, (url, params) in database.pages.items()}
+    calls.update({"sweep": lender_work_sweep, "follow_up": postback_follow_ups_run, "rollups_refresh": rollups_refresh})
+    notes = {}
+    for name, call in calls.items():
         with CaptureQueriesContext(connection) as queries:
-            database.client.get(url, params)
-        slowest = max(queries.captured_queries, key=lambda query: float(query["time"]))
-        found[name] = (f"{len(queries)} queries, slowest {float(slowest['time']) * 1000:.1f} ms: "
-                       f"{slowest['sql'][:150]}")
-    return found
+            call()
+        scans = set()
+        for query in queries.captured_queries:
+            if query["sql"].lstrip().upper().startswith("SELECT"):
+                with connection.cursor() as cursor:
+                    cursor.execute("EXPLAIN (FORMAT JSON) " + query["sql"])
+                    plan = cursor.fetchone()[0]
+                plan = json.loads(plan) if isinstance(plan, str) else plan
+                scans.update(_seq_scans(plan[0]["Plan"]))
+        slowest = max(queries.captured_queries, key=lambda query: float(query["time"]), default=None)
+        notes[name] = (f"{len(queries)} queries" + (f", slowest {float(slowest['time']) * 1000:.0f} ms"
+                                                     if slowest else "")
+                       + (f"; reads whole: {', '.join(sorted(scans))}" if scans else ""))
+    return notes
 
 
 def round_measure(database: Database, round_number: int) -> tuple[dict[str, float], dict[int, object]]:
@@ -349,6 +394,8 @@ def main() -> int:
         django_start(small, prefix)  # connects to nothing yet: prepare() creates each database
         prepare(small)
         prepare(big)
+        if not ROUNDS:
+            return report(small, big, {}, {})
         for database in (small, big):
             serve(database, prefix)
         print(f"\nBoth served; {ROUNDS} rounds: postbacks at {LEVELS} for {SECONDS:g} s, {CONSUMERS} consumers' "
@@ -371,7 +418,7 @@ def main() -> int:
                     runs[database.label][level].append(run)
             print(f"  round {round_number}/{ROUNDS} done (load average {os.getloadavg()[0]:.1f})", flush=True)
         use(big)
-        slow = slowest_queries(big)
+        slow = query_notes(big)
     finally:
         cleanup([small, big], prefix)
     return report(small, big, results(figures, runs), slow)
@@ -379,7 +426,9 @@ def main() -> int:
 
 def report(small: Database, big: Database, rows: dict[str, dict], slow: dict[str, str]) -> int:
     build = sum(big.build_seconds.values())
-    estimate = build * 2_000_000 / BIG_LEADS if build else None
+    # Migrating takes as long whatever the size; every other step grows with the rows.
+    grows = build - big.build_seconds.get("migrate", 0.0)
+    estimate = big.build_seconds.get("migrate", 0.0) + grows * 2_000_000 / BIG_LEADS if build else None
     print(f"\nsmall: {SMALL_LEADS:,} leads; big: {BIG_LEADS:,} leads (scale {SCALE:g}), "
           f"{BIG_LEADS * 5:,} lender calls, {BIG_LEADS * 5:,} postback events")
     if build:
@@ -392,7 +441,9 @@ def report(small: Database, big: Database, rows: dict[str, dict], slow: dict[str
             note = f" (at concurrency {row['concurrency']})"
         print(f"{name:<44} {row['small']:>9.1f} {row['big']:>9.1f} {row['ratio']:>9.2f}  "
               f"{'ok' if row['within_goal'] else 'OVER'}{note}")
-    print("\nThe big database's slowest query per admin page:")
+    if not rows:
+        print("BENCH_ROUNDS=0: built, nothing measured.")
+    print("\nOn the big database (plans by EXPLAIN; 'reads whole' is a sequential scan of a big table):")
     for name, text in slow.items():
         print(f"  {name}: {text}")
     over = [name for name, row in rows.items() if not row["within_goal"]]

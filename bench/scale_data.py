@@ -10,7 +10,7 @@ b = (n - 1) % 100, so that every 100 leads hold the same mix:
     b 35-49  not eligible                      b 85-89  approved
     b 50-64  offered (left at the offers)      b 90-96  disbursed; b 97-99 cancelled
 
-The lenders' shares are uneven (35, 25, 20, 12, 8 %). Encrypted columns hold the ciphertext of
+The lenders' shares are uneven (35, 25, 20, 12, 8 %), per hundred leads. Encrypted columns hold the ciphertext of
 one made-up consumer, encrypted once with the bench's key, so admin pages decrypt them. Lender
 call bodies are kept for the last 30 days only (older ones emptied, as retention does).
 
@@ -108,7 +108,9 @@ def leads_create(leads: int, marketplace) -> None:
 
     origins, lenders, products, listings, campaigns = marketplace
     secret = _ciphertexts()
-    who = "(n * 37)"  # the lender's pick: neighbours go to different lenders
+    # The lender's pick, per hundred leads (each holds the whole mix of statuses): lenders and
+    # statuses independent, neighbouring hundreds at different lenders.
+    who = "(((n - 1) / 100) * 37)"
     identity = {name: f"CASE WHEN {BUCKET} >= 30 THEN {value} ELSE '' END" for name, value in secret.items()}
     identity["monthly_income"] = f"CASE WHEN {BUCKET} >= 30 THEN {secret['monthly_income']} END"
     insert_series(Lead, leads, {
