@@ -177,6 +177,7 @@ def serve(database: Database, prefix: str) -> None:
     use(database)
     database.env = site_environment(database.name, prefix)
     database.process, database.port = flow.gunicorn_start(database.env, ROOT / "var" / f"bench-scale-{database.label}.log")
+    _answers(database.port)
     database.origin = Origin.objects.order_by("pk").first()
     database.listing_ids = list(Listing.objects.order_by("pk").values_list("listing_id", flat=True))
     lender = Lender.objects.order_by("pk").first()
@@ -186,6 +187,21 @@ def serve(database: Database, prefix: str) -> None:
     database.client = Client()
     database.client.force_login(get_user_model().objects.get(username="bench"))
     database.pages = admin_pages(lender)
+
+
+def _answers(port: int, seconds: float = 180) -> None:
+    """Wait for the workers, not only the master: booting them on a loaded machine takes a while."""
+    import requests
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/health/live", timeout=seconds).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"gunicorn on port {port} did not answer /health/live within {seconds:g} s")
 
 
 def admin_pages(lender) -> dict[str, tuple[str, dict]]:
