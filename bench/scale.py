@@ -13,8 +13,8 @@
    below 1 the full build's time is extrapolated linearly.
 2. A gunicorn per database (gthread 2 x 8, as docker-compose runs it), the same Redis (its own
    broker key prefix, cleared at the end); this process's Django switches between the two.
-3. ROUNDS rounds (0: build only, kept with BENCH_SCALE_KEEP=1), each measuring every figure on
-   both databases (alternating which goes first):
+3. ROUNDS rounds (0: build only, kept with BENCH_SCALE_KEEP=1), each measuring each kind of
+   figure on both databases, one right after the other (alternating which goes first):
    - signed postbacks at each of LEVELS concurrencies for SECONDS (bench/postbacks.py's load);
      the p99 at the small database's best concurrency (most postbacks/s within 100 ms p99);
    - every flow page's p95, CONSUMERS consumers with think time (bench/flow.py's journeys);
@@ -331,15 +331,26 @@ def query_notes(database: Database) -> dict[str, str]:
     return notes
 
 
-def round_measure(database: Database, round_number: int) -> tuple[dict[str, float], dict[int, object]]:
-    use(database)
-    runs = postback_levels(database, round_number)
-    figures = flow_pages(database)
+def catalog_figures(database: Database) -> dict[str, float]:
     catalog.ROUNDS, catalog.CALLS, catalog.FULL_CALLS = 1, CATALOG_CALLS, 5
-    figures["catalog_p95_ms"] = catalog.catalog_bench(database.origin)["catalog_p95"]
-    figures.update(task_durations())
-    figures.update(admin_figures(database))
-    return figures, runs
+    return {"catalog_p95_ms": catalog.catalog_bench(database.origin)["catalog_p95"]}
+
+
+# Each round measures one kind of figure on both databases before the next kind: the two sides
+# of a ratio are taken moments apart, under the same load from the rest of the machine.
+PHASES = (flow_pages, catalog_figures, lambda database: task_durations(), admin_figures)
+
+
+def round_measure(databases: tuple[Database, ...], round_number: int, figures: dict, runs: dict) -> None:
+    for database in databases:
+        use(database)
+        for level, run in postback_levels(database, round_number).items():
+            runs[database.label][level].append(run)
+    for phase in PHASES:
+        for database in databases:
+            use(database)
+            for name, value in phase(database).items():
+                figures[database.label].setdefault(name, []).append(value)
 
 
 # --- The run ----------------------------------------------------------------------------------------
@@ -426,13 +437,7 @@ def main() -> int:
         figures = {"small": {}, "big": {}}
         runs = {"small": {level: [] for level in LEVELS}, "big": {level: [] for level in LEVELS}}
         for round_number in range(1, ROUNDS + 1):
-            order = (small, big) if round_number % 2 else (big, small)
-            for database in order:
-                measured, level_runs = round_measure(database, round_number)
-                for name, value in measured.items():
-                    figures[database.label].setdefault(name, []).append(value)
-                for level, run in level_runs.items():
-                    runs[database.label][level].append(run)
+            round_measure((small, big) if round_number % 2 else (big, small), round_number, figures, runs)
             print(f"  round {round_number}/{ROUNDS} done (load average {os.getloadavg()[0]:.1f})", flush=True)
         use(big)
         slow = query_notes(big)
