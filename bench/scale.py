@@ -3,7 +3,7 @@
     make bench NAME=scale        (runs .venv/bin/python bench/scale.py from the repo root)
     BENCH_SCALE=0.01 make bench NAME=scale        (20,000 leads: a quick look while developing)
 
-1. Two PostgreSQL databases on 127.0.0.1, built the same way by SQL (bench/scale_data.py): the
+1. Two PostgreSQL databases on 127.0.0.1, built the same way by SQL (bench/scale_data/): the
    small one (SMALL_LEADS leads, the size the other benchmarks run on) and the big one, 2 million
    leads x BENCH_SCALE with 5 lender calls and 5 postback events per lead (10 million each at
    scale 1), decisions, offers, timeline events and the ledger, spread over a year; then

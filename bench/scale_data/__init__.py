@@ -1,4 +1,5 @@
 """The year-like database of bench/scale.py, built by SQL (INSERT ... SELECT generate_series).
+(A package, not bench/scale_data.py, so that `make bench`, which runs every bench/*.py, leaves it.)
 
 A database of `leads` leads has 5 lender calls and 5 postback events per lead, a decision per
 decided lead (an offer per approval), a ledger charge per campaign lead and two timeline events
