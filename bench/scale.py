@@ -119,7 +119,7 @@ def use(database: Database) -> None:
     ContentType.objects.clear_cache()
 
 
-def _exists(name: str) -> bool:
+def _built(name: str) -> bool:
     import psycopg
 
     with psycopg.connect(flow.database_url(name), autocommit=True) as connection:
@@ -140,7 +140,7 @@ def prepare(database: Database) -> None:
 
     from apps.reports.rollups import rollups_refresh
 
-    if database.keep and _database_exists(database.name) and _exists(database.name):
+    if database.keep and _database_exists(database.name) and _built(database.name):
         print(f"{database.label}: reusing the kept database {database.name}", flush=True)
         use(database)
         call_command("migrate", verbosity=0, interactive=False)
