@@ -125,6 +125,12 @@ class Lead(models.Model):
             # Admin search by the lender's reference, exact; only leads that have one.
             models.Index(fields=["lender_reference"], name="lead_lender_reference",
                          condition=~models.Q(lender_reference="")),
+            # The funnel report counts a period's submissions and hand-offs of campaign leads
+            # (apps/leads/reports.py): a month of them, not a read of every lead ever started.
+            models.Index(fields=["submitted_at"], name="lead_campaign_submitted_at",
+                         condition=models.Q(campaign__isnull=False, submitted_at__isnull=False)),
+            models.Index(fields=["handed_off_at"], name="lead_campaign_handed_off_at",
+                         condition=models.Q(campaign__isnull=False, handed_off_at__isnull=False)),
         ]
         # Staff actions on a journey (apps/leads/staff_actions.py), each its own permission.
         permissions = [
@@ -164,6 +170,14 @@ class Decision(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["lead", "lender"], name="one_decision_per_lead_and_lender")]
+        indexes = [
+            # The funnel report reads a period's decisions (apps/leads/reports.py).
+            models.Index(fields=["created_at"], name="decision_created_at"),
+            # The sweep's pending decisions nobody asked about (apps/leads/selectors.py): a handful
+            # among millions, found without reading every decision each minute.
+            models.Index(fields=["updated_at"], name="decision_pending_updated_at",
+                         condition=models.Q(outcome="pending")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.lender.code}: {self.outcome}"

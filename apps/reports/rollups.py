@@ -28,7 +28,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Aggregate, Count, Exists, F, IntegerField, Min, OuterRef, Q, Sum
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -36,7 +36,7 @@ from apps.campaigns.models import LedgerEntry
 from apps.campaigns.selectors import marketplace_day, marketplace_zone
 from apps.leads.models import Lead, Offer
 from apps.lenders.models import CircuitChange, CircuitState, LenderCall, PostbackAuthFailure
-from apps.lenders.selectors import LATENCY_TARGET_MS, OUTBOUND_CAPABILITIES
+from apps.lenders.selectors import LATENCY_TARGET_MS, OUTBOUND_CAPABILITIES, PercentileDisc
 from apps.postbacks.models import PostbackEvent
 from apps.reports.models import CampaignDay, FunnelDay, LenderDay, PostbackDay, RollupState
 
@@ -46,17 +46,6 @@ MARGIN = timedelta(minutes=15)
 # are new calls): a run rebuilds the days of calls started this long before its watermark.
 CALL_MARGIN = timedelta(hours=1)
 APPROVED_EVENTS = (PostbackEvent.Status.APPROVED, PostbackEvent.Status.DISBURSED)
-
-
-class PercentileDisc(Aggregate):
-    """PostgreSQL's percentile_disc: the nearest-rank percentile, as lender_call_stats computes it."""
-
-    function = "percentile_disc"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = IntegerField()
-
-    def __init__(self, expression, *, fraction: float, **extra):
-        super().__init__(expression, fraction=float(fraction), **extra)
 
 
 def _start(day: date) -> datetime:

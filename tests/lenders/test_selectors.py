@@ -56,6 +56,16 @@ def test_call_statistics_give_p50_p95_and_rates_by_outcome(db):
     assert stats.meets_target is False and stats.rate("technical_failure") == 0.1 and stats.error_rate == 0.1
 
 
+def test_call_statistics_count_a_call_without_a_duration_but_rank_only_the_timed(db):
+    lender = LenderFactory()
+    lead = LeadFactory(listing__product__lender=lender)
+    calls(lender, lead, [300, 100, 200, None, None], outcome="technical_failure")
+    [stats] = selectors.lender_call_stats(since=timezone.now() - timedelta(hours=24), lender_ids=[lender.pk])
+    assert (stats.calls, stats.p50_ms, stats.p95_ms) == (5, selectors.percentile([100, 200, 300], 0.5), 300)
+    [idle] = selectors.lender_call_stats(since=timezone.now(), lender_ids=[lender.pk])
+    assert (idle.calls, idle.p50_ms, idle.p95_ms, idle.by_outcome) == (0, None, None, {})
+
+
 def test_the_statistics_page_shows_latency_against_the_target(admin_client):
     lender = LenderFactory(name="Banco Lento")
     calls(lender, LeadFactory(listing__product__lender=lender), [7000, 8000])
