@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('campaigns', '0003_budgets_caps_conditions_ledger'),
-        ('leads', '0011_lead_event_kinds_consent_revoked_and_result_email'),
+        ('leads', '0012_resume_links'),
         ('lenders', '0009_merge_the_december_branches'),
         ('listings', '0003_listing_content_in_spanish_and_english'),
         ('origins', '0004_clear_deep_link_prefill_out_of_sessions'),
