@@ -170,7 +170,7 @@ DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DATABASE_TRANSAC
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = _required_url("REDIS_URL")
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+CACHES = {"default": {"BACKEND": "prosperas.cache.RedisCache", "LOCATION": REDIS_URL}}  # Django's, clients reused
 
 # --- Celery -----------------------------------------------------------------------------------
 # The broker is Redis. It can still lose in-flight messages (a broker restart, a kill -9), which
@@ -408,8 +408,9 @@ RATELIMIT_USE_CACHE = "default"
 # A count the cache could not give back does not block a consumer (apps/flow/journeys.py also
 # lets requests through, logged, when the cache cannot be reached at all).
 RATELIMIT_FAIL_OPEN = True
-# W001 only says django-ratelimit's list of backends predates Django's own RedisCache, whose
-# add() and incr() are Redis SET NX and INCRBY: atomic and shared, which is all it needs.
+# W001 only says django-ratelimit's list of backends predates Django's own RedisCache (ours is it,
+# with its clients reused: prosperas/cache.py), whose add() and incr() are Redis SET NX and
+# INCRBY: atomic and shared, which is all it needs.
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 
 REST_FRAMEWORK = {
