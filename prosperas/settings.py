@@ -170,7 +170,14 @@ DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DATABASE_TRANSAC
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = _required_url("REDIS_URL")
-CACHES = {"default": {"BACKEND": "prosperas.cache.RedisCache", "LOCATION": REDIS_URL}}  # Django's, clients reused
+CACHES = {
+    "default": {"BACKEND": "prosperas.cache.RedisCache", "LOCATION": REDIS_URL},  # Django's, clients reused
+    # Rendered page pieces that hold nothing of a request (the catalog's cards), in each process.
+    "fragments": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 5000}},
+}
+# How long a rendered catalog card is kept (keyed by its listing's and product's last change and
+# the language, so an edit shows at once; an update that bypasses save() shows within this).
+CATALOG_CARD_SECONDS = env.int("CATALOG_CARD_SECONDS", default=60)
 
 # --- Celery -----------------------------------------------------------------------------------
 # The broker is Redis. It can still lose in-flight messages (a broker restart, a kill -9), which

@@ -115,6 +115,15 @@ def lender_connections_fresh():
     lender_connections_close()
 
 
+@pytest.fixture(autouse=True)
+def page_fragments_fresh():
+    """Each test renders the catalog's cards afresh: a card is kept rendered by its listing's and
+    product's last change, which a test's queryset update() leaves as it was."""
+    from django.core.cache import caches
+
+    caches["fragments"].clear()
+
+
 @pytest.fixture
 def eager_tasks():
     """Tasks enqueued by the code under test run at once, in this process."""

@@ -90,13 +90,14 @@ def _best_link_per_listing(links):
 
 # Columns a catalog page never shows, left unread: the lender's secrets (so none is decrypted to
 # draw a page) and bookkeeping timestamps (a fifth of the time spent turning rows into objects).
-# Code that does read one of them still gets it, with one more query.
+# Code that does read one of them still gets it, with one more query. The listing's and product's
+# last change are read: they key the page's kept cards (templates/flow/catalog.html).
 UNREAD_COLUMNS = (
     *(f"campaign__lender__{name}" for name in (
         "credentials", "postback_secret", "postback_secret_previous", "created_at", "updated_at")),
     *(f"campaign__{name}" for name in ("created_at", "updated_at", "budget_alerted_at")),
-    *(f"campaign__product__{name}" for name in ("created_at", "updated_at", "went_live_at")),
-    "listing__created_at", "listing__updated_at",
+    *(f"campaign__product__{name}" for name in ("created_at", "went_live_at")),
+    "listing__created_at",
 )
 
 

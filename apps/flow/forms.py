@@ -73,15 +73,18 @@ class IdentityForm(JourneyDataForm):
     )
     document_number = forms.CharField(
         label=_("Número de documento"), max_length=30,
+        error_messages={"required": _("Escribe el número de tu documento.")},
         widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}),
     )
     full_name = forms.CharField(
         label=_("Nombre completo"), max_length=120, min_length=3,
+        error_messages={"required": _("Escribe tu nombre completo, como aparece en tu documento.")},
         widget=forms.TextInput(attrs={"autocomplete": "name", "autocapitalize": "words"}),
         help_text=_("Como aparece en tu documento."),
     )
     monthly_income = forms.CharField(
         label=_("Ingresos mensuales (COP)"), max_length=20,
+        error_messages={"required": _("Escribe cuánto ganas al mes, en pesos.")},
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
         help_text=_("En pesos, sin centavos. Por ejemplo: 3.500.000"),
     )

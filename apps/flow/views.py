@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
@@ -114,7 +115,8 @@ def catalog(request: HttpRequest, origin_code: str) -> HttpResponse:
     entries = catalog_for_origin(origin=origin)
     catalog_views_record(origin=origin, entries=entries)
     context = {"origin": origin, "entries": entries, "in_progress": in_progress,
-               "kind_names": product_kind_names(entry.listing.product.kind for entry in entries)}
+               "kind_names": product_kind_names(entry.listing.product.kind for entry in entries),
+               "card_seconds": settings.CATALOG_CARD_SECONDS}
     return render(request, "flow/catalog.html", context)
 
 

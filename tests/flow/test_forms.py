@@ -1,6 +1,7 @@
 """The flow's forms: formats checked, what people naturally type accepted and normalised."""
 
 import pytest
+from django.utils import translation
 
 from apps.flow.forms import DetailsForm, IdentityForm
 from apps.legal.models import ConsentText
@@ -77,3 +78,12 @@ def test_colombian_mobiles_are_stored_with_the_country_code(typed):
 @pytest.mark.parametrize("typed", ["2001234567", "300123456", "30012345678", "+583001234567", "6011234567", "abc"])
 def test_numbers_that_are_not_colombian_mobiles_are_refused(typed):
     assert "phone" in DetailsForm({"email": "ana@example.com", "phone": typed}).errors
+
+
+def test_an_empty_identity_field_says_what_to_write_in_the_consumers_language():
+    form = _identity(document_number="", full_name="", monthly_income="")
+    assert form.errors["document_number"] == ["Escribe el número de tu documento."]
+    assert form.errors["full_name"] == ["Escribe tu nombre completo, como aparece en tu documento."]
+    assert form.errors["monthly_income"] == ["Escribe cuánto ganas al mes, en pesos."]
+    with translation.override("en"):
+        assert _identity(document_number="").errors["document_number"] == ["Enter your document number."]

@@ -104,11 +104,12 @@ def test_catalog_names_a_kind_staff_added_by_its_name(client, shop):
     assert "Banco Aliado · Crédito de vehículo" in _text(client.get("/o/movilco/"))
 
 
-def test_catalog_has_a_csrf_protected_form_per_listing(client, shop):
+def test_catalog_has_one_csrf_protected_form_whose_buttons_name_their_listing(client, shop):
     page = _text(client.get("/o/movilco/"))
 
     assert page.count('action="/o/movilco/start"') == 1
-    assert page.count('name="csrfmiddlewaretoken"') == 2  # the listing's, the language switch's
+    assert page.count('name="csrfmiddlewaretoken"') == 2  # the listings', the language switch's
+    assert f'name="listing_id" value="{shop.listing.listing_id}"' in page
 
 
 @pytest.mark.parametrize("listings", [1, 30])
