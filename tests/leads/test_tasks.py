@@ -169,9 +169,12 @@ def test_a_compare_fan_out_stores_each_decision_as_it_arrives(live_server, celer
         entries.append(CatalogEntry(listing=listing, campaign=publish(listing=listing, origin=origin)))
     lead = LeadFactory(origin=origin, compare_mode=True, lender=None, listing=None, product=None, **CONSUMER_IDENTITY)
     lead_services.journey_compare_request(lead=lead, entries=entries)
-    wait_until(lambda: status_of(lead) == LeadStatus.OFFERED)  # the first approval, while another is pending
-    assert Decision.objects.get(lead=lead, lender=lenders[1]).outcome == "pending"
+    wait_until(lambda: status_of(lead) == LeadStatus.OFFERED)  # the first approval, whatever the others say
+    # The second lender's answer came pending (stored when it came, before or after the first
+    # approval: the calls run side by side), then its poll resolved it.
     wait_until(lambda: Decision.objects.filter(lead=lead, lender=lenders[1], outcome="approved").exists())
+    prequalified = LenderCall.objects.filter(lead=lead, lender=lenders[1], capability="prequalify")
+    assert list(prequalified.values_list("outcome", flat=True)) == ["pending"]
     wait_until(lambda: DecisionRequest.objects.filter(lead=lead, lender=lenders[2], state="failed").exists())
     assert status_of(lead) == LeadStatus.OFFERED and Lead.objects.get(pk=lead.pk).lender_id is None
     assert Decision.objects.filter(lead=lead).count() == 2
