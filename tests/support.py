@@ -27,3 +27,20 @@ def postback_apply(lead, status: str, occurred_at=None) -> str:
     )
     postback_follow_ups_run()
     return outcome.event.effect
+
+
+def database_quiet(*, timeout: float = 15.0) -> None:
+    """Wait until no other connection to the test database is running a statement or holds a
+    transaction open: a live server's thread may still finish a request's last work (its
+    notifications, the lender's side of a call) after the test has its answer, and the flush that
+    ends a transactional test would deadlock with it."""
+    from django.db import connection
+
+    def quiet() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')")
+            return cursor.fetchone()[0] == 0
+
+    wait_until(quiet, timeout=timeout)

@@ -22,6 +22,7 @@ from apps.origin_api.models import Environment, OriginLead
 from apps.origin_api.services import origin_client_create
 from tests.factories import ListingFactory, OriginFactory, publish
 from tests.origin_api.conftest import lead_body, token_for
+from tests.support import database_quiet
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,7 +35,7 @@ SUBMITTED_EXTRA: list[dict] = []
 def market(live_server, sandbox_of, monkeypatch, eager_tasks):
     """An origin with API credentials and one lender, the embedded sandbox, whose adapter here
     needs the borrower's address with the application (not to decide): the case an origin's
-    lead may not cover. Returns (the API's base URL, a bearer token)."""
+    lead may not cover. Yields (the API's base URL, a bearer token)."""
     submit = EmbeddedFlowAdapter.submit
 
     def submit_recorded(self, request, *, idempotency_key):
@@ -48,7 +49,8 @@ def market(live_server, sandbox_of, monkeypatch, eager_tasks):
     origin = OriginFactory(code="billeteraya", name="Billetera Ya", prefix_tracking_ids=True)
     publish(listing=ListingFactory(product=sandbox.product), origin=origin)
     api_client = origin_client_create(origin=origin, environment=Environment.STAGING).client
-    return live_server.url, token_for(api_client)
+    yield live_server.url, token_for(api_client)
+    database_quiet()  # the live server's last requests done before the database is flushed
 
 
 def _offer_url(market, body: dict) -> tuple[OriginLead, str]:
