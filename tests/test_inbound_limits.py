@@ -185,3 +185,35 @@ def test_a_rate_that_does_not_parse_is_a_configuration_error(settings):
     settings.LENDER_RATE_LIMITS = {"address": "1500 a second", "key": "1500/10s"}
     errors = [error for error in run_checks() if error.id == "prosperas.E010"]
     assert len(errors) == 1 and "LENDER_RATE_LIMIT_PER_ADDRESS" in errors[0].msg
+
+
+def test_each_count_expires_with_its_window_and_takes_back_exactly(settings):
+    """The counting script itself, on the shared Redis: both counts of a request in one command,
+    each with an expiry of its window plus the margin (a count that never expired would refuse a
+    lender for good), and a take-back lowers only its own count."""
+    from django.core.cache import caches
+
+    from prosperas.inbound import limits
+
+    settings.LENDER_RATE_LIMITS = {limits.ADDRESS: "5/10s", limits.KEY: "3/m"}
+    address, key = an_address(), f"pk_{random.randrange(10**12)}"
+    for _ in range(4):
+        counted = limits.requests_count(endpoint="test-expiry", address=address, key=key)
+    assert counted.counts[limits.ADDRESS].value == 4
+    assert counted.counts[limits.KEY].value == 4
+    counted.check(limits.ADDRESS)  # 4 of 5: allowed
+    with pytest.raises(limits.InboundRefused) as refused:
+        counted.check(limits.KEY)  # 4 of 3
+    assert refused.value.status == 429
+
+    cache = caches[settings.RATELIMIT_USE_CACHE]
+    client = cache._cache.get_client(write=True)
+    address_ttl = client.ttl(cache.make_and_validate_key(counted.counts[limits.ADDRESS].key))
+    key_ttl = client.ttl(cache.make_and_validate_key(counted.counts[limits.KEY].key))
+    assert 0 < address_ttl <= 10 + limits.EXPIRY_MARGIN_SECONDS
+    assert 10 + limits.EXPIRY_MARGIN_SECONDS < key_ttl <= 60 + limits.EXPIRY_MARGIN_SECONDS
+
+    counted.take_back(limits.KEY)
+    again = limits.requests_count(endpoint="test-expiry", address=address, key=key)
+    assert again.counts[limits.ADDRESS].value == 5
+    assert again.counts[limits.KEY].value == 4  # 4, less the one taken back, plus this one

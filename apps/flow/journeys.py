@@ -4,7 +4,6 @@ journey page wears (owner only, the page that fits the status, rate limits), and
 from __future__ import annotations
 
 import json
-import logging
 from functools import wraps
 
 from django.conf import settings
@@ -14,8 +13,6 @@ from django.urls import reverse
 from django.utils.translation import get_language, get_supported_language_variant
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
-from django_ratelimit.core import is_ratelimited
-from redis.exceptions import RedisError
 
 from apps.flow.selectors import journey_current
 from apps.leads.models import Lead
@@ -23,10 +20,10 @@ from apps.leads.selectors import journey_get, journey_step
 from apps.leads.services import journey_language_set
 from apps.origins.models import Origin
 from apps.origins.services import DeepLinkPrefill
+from prosperas.consumer_limits import posts_rate_limited
 from prosperas.crypto import DecryptionError, decrypt, encrypt
 from prosperas.logcontext import log_context_bind
 
-logger = logging.getLogger(__name__)
 
 # Session keys (database sessions, server-side). Journeys are named by public tokens; the one
 # personal value kept is a verified deep link's prefill (SESSION_PREFILL below), encrypted.
@@ -86,34 +83,8 @@ def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
-def rate_limited(group: str):
-    """Limit a view's POSTs per client address (settings.FLOW_RATE_LIMITS[group], read at each
-    request); over the limit the consumer gets a friendly 429 page, and nothing is done."""
-
-    def decorate(view):
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if request.method == "POST" and _over_limit(request, group):
-                logger.warning("Rate limit reached on the flow's %s posts.", group)  # no address, no data
-                return render(request, "flow/rate_limited.html", status=429)
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorate
-
-
-def _over_limit(request: HttpRequest, group: str) -> bool:
-    """Whether this address is over the group's limit. The counts live in the shared cache
-    (Redis): when it cannot be reached the limit is not applied (fail open, logged), since a
-    consumer must never meet an error because a limiter's store is down."""
-    try:
-        return is_ratelimited(request, group=f"flow:{group}", key="ip", rate=settings.FLOW_RATE_LIMITS[group],
-                              method="POST", increment=True)
-    except RedisError as exc:
-        logger.warning("Rate limit of the flow's %s posts not applied: its cache is unreachable (%s).", group,
-                       type(exc).__name__)
-        return False
+# The flow's POSTs are limited per address (prosperas/consumer_limits.py), as the origins' offer pages are.
+rate_limited = posts_rate_limited
 
 
 def prefill_keep(request: HttpRequest, origin: Origin, prefill: DeepLinkPrefill) -> None:

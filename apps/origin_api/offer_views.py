@@ -27,6 +27,7 @@ from apps.origin_api.selection import (
     offer_link_read,
     offer_submission_retry,
 )
+from prosperas.consumer_limits import posts_rate_limited
 
 # The hand-off page's "just sent" mark: after the details form's POST the browser lands on a page
 # of ours, which moves on by itself. A 302 to the lender's site at the end of the form's redirect
@@ -68,6 +69,7 @@ def follow(request: HttpRequest, token: str) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
+@posts_rate_limited("post")
 def details(request: HttpRequest, token: str) -> HttpResponse:
     """The short page asking only for what the chosen lender needs and the lead lacks. Once the
     application is sent (this page posted, a double tap, another tab) it leads to the hand-off."""
@@ -112,6 +114,7 @@ def handoff(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_POST
+@posts_rate_limited("post", back_to="origin_offers:handoff")
 def retry(request: HttpRequest, token: str) -> HttpResponse:
     """"Try again" on the failed page: the application goes to the lender again (a double
     submit sends it once: the lead is no longer failed the second time)."""

@@ -12,8 +12,10 @@ holds the requests that authenticated, and nobody can use up a lender's limit wi
 alone. Over a limit the answer is 429 `rate_limited` with `Retry-After`: the seconds until the
 window ends.
 
-A request costs one round trip to Redis (both counts and their expiry in one pipeline), and one
-more only when it is refused. django-ratelimit, which the flow's forms use, takes three per limit
+A request costs one round trip to Redis, one command (a short Lua script adds to both counts and
+sets their expiry, atomically), and one more only when it is refused. The script replaced a
+pipeline of four commands (INCRBY and EXPIRE per count), whose packing and replies cost the web
+process about a tenth of a millisecond a request more. django-ratelimit, which the flow's forms use, takes three per limit
 (SET NX, then Django's incr: EXISTS and INCRBY): measured in one process on a busy machine, 3.5 ms
 a request for the two limits against 1.0 ms here, and the postbacks bench with it gave a ratio of
 0.38 where the code before the limits gave 0.64.
@@ -124,9 +126,23 @@ def requests_count(*, endpoint: str, address: str | None, key: str | None) -> Co
     return counted
 
 
+# KEYS: the counts; ARGV: per count its amount, then its expiry in seconds. Returns the counts
+# after. An expiry set with each change keeps a count from outliving its window even if the
+# process that made it dies right after (INCRBY then EXPIRE in one script: nothing in between).
+_COUNT_SCRIPT = """
+local counts = {}
+for index, key in ipairs(KEYS) do
+  counts[index] = redis.call('INCRBY', key, ARGV[2 * index - 1])
+  redis.call('EXPIRE', key, ARGV[2 * index])
+end
+return counts
+"""
+_script = []  # redis-py's Script, made once: EVALSHA, and EVAL when the server lacks the script
+
+
 def _pipeline_run(changes: list[tuple[str, int, int]]) -> list[int]:
     """Add each (key, amount, period) to its count, the count expiring after its window; the counts
-    after. One round trip to Redis."""
+    after. One round trip to Redis, one command."""
     cache = caches[settings.RATELIMIT_USE_CACHE]
     if not isinstance(cache, RedisCache):
         # Any other cache (a test's local memory): atomic enough for one process.
@@ -136,11 +152,11 @@ def _pipeline_run(changes: list[tuple[str, int, int]]) -> list[int]:
             values.append(cache.incr(key, amount))
         return values
     full_keys = [cache.make_and_validate_key(key) for key, _, _ in changes]
-    pipeline = cache._cache.get_client(full_keys[0], write=True).pipeline(transaction=False)
-    for full_key, (_, amount, period) in zip(full_keys, changes, strict=True):
-        pipeline.incrby(full_key, amount)
-        pipeline.expire(full_key, period + EXPIRY_MARGIN_SECONDS)
-    return [int(value) for value in pipeline.execute()[::2]]
+    client = cache._cache.get_client(full_keys[0], write=True)
+    if not _script:
+        _script.append(client.register_script(_COUNT_SCRIPT))
+    arguments = [value for _, amount, period in changes for value in (amount, period + EXPIRY_MARGIN_SECONDS)]
+    return [int(value) for value in _script[0](keys=full_keys, args=arguments, client=client)]
 
 
 def rate_limited(scope: str, *, retry_after: int, rate: str) -> InboundRefused:

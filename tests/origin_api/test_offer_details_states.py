@@ -87,3 +87,25 @@ def test_a_forged_details_link_is_not_found(client, caller, market, birth_date_a
     _origin_lead, path, _other = _offered(caller, market)
     assert client.get(path[:-3] + "AAA/details").status_code == 404
     assert client.post("/offer/bm90LWEtdG9rZW4/details", {}).status_code == 404
+
+
+def test_posts_over_the_limit_from_one_address_get_a_friendly_429_and_send_nothing(
+        client, caller, market, birth_date_at_submission, settings):
+    """The details page and "try again" are limited per address as the hosted flow's posts are
+    (prosperas/consumer_limits.py): over the limit nothing is stored or sent, and the page says to
+    wait and leads back to where the consumer was."""
+    settings.CACHES = {**settings.CACHES, "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                                      "LOCATION": "offer-details-limit-test"}}
+    settings.FLOW_RATE_LIMITS = {"start": "1000/m", "post": "1/m"}
+    origin_lead, path, _other = _offered(caller, market)
+    client.get(path)
+
+    first = client.post(path + "/details", {"birth_date": "2020-01-01", "region": "CO-ANT"})  # too young: asked again
+    assert first.status_code == 200 and "birth_date" in first.context["form"].errors
+    refused = client.post(path + "/details", {"birth_date": "1990-05-17", "region": "CO-ANT"})
+    assert refused.status_code == 429
+    assert f'href="{path}/details"' in refused.content.decode()
+    assert Lead.objects.get(pk=origin_lead.lead_id).status == LeadStatus.OFFERED  # nothing sent
+
+    retried = client.post(path + "/retry")
+    assert retried.status_code == 429 and f'href="{path}/lender"' in retried.content.decode()
