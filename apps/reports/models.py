@@ -50,6 +50,28 @@ class FunnelDay(models.Model):
                                                name="funnel_day_one_row_per_group")]
 
 
+class FunnelLead(models.Model):
+    """Where the funnel rollup last counted a lead: its group in FunnelDay and the stages it had
+    reached. A run reads only the leads changed since the last one and moves their counts from
+    what is kept here to what they are now, so its cost follows the changes, not the size of the
+    days they touched. Deleted with its lead (retention): FunnelDay keeps counting it."""
+
+    lead = models.OneToOneField("leads.Lead", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    day = models.DateField()
+    origin_id = models.BigIntegerField()
+    lender_id = models.BigIntegerField(null=True)
+    campaign_id = models.BigIntegerField(null=True)
+    identity = models.BooleanField()
+    decision = models.BooleanField()
+    offer = models.BooleanField()
+    handed_off = models.BooleanField()
+    approved = models.BooleanField()
+    disbursed = models.BooleanField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="funnel_lead_day")]
+
+
 class LenderDay(models.Model):
     """A lender's outbound calls started on `day`: latency percentiles and outcomes."""
 

@@ -3,12 +3,16 @@
 Each kind keeps a watermark (RollupState). A run finds the marketplace days touched by rows
 written since the watermark (less a margin, for transactions that committed after the time
 they stamped), rebuilds exactly those days from the raw rows, and moves the watermark. A day
-is rebuilt whole (delete, then insert, in one transaction), so a run repeated, or a day
-rebuilt again, gives the same rows; a late event (a postback on a lead started last week, a
-pending decision answered tomorrow) touches its day again and is counted there.
+is rebuilt whole (delete, then insert, in one transaction), or for the funnel each changed lead
+is moved (below), so a run repeated, or a day rebuilt again, gives the same rows; a late event
+(a postback on a lead started last week, a pending decision answered tomorrow) touches its day
+again and is counted there.
 
 - funnel: leads by the day they started (their cohort). A lead's row changes whenever it moves
-  (Lead.updated_at, indexed), so the touched days are those leads' start days.
+  (Lead.updated_at, indexed). The first run counts every day; later runs move only the counts of
+  the leads changed since the watermark, from the group and stages FunnelLead kept for each to
+  the ones it has now: a postback on a lead of last March costs that lead, not last March's
+  thousands (rebuilding each touched day whole took 28 s a run at 2 million leads, bench/scale.py).
 - lenders: outbound calls by the day they started, and circuit changes; calls finish within
   minutes of their start, so a run rebuilds the days from its watermark (less an hour) on.
 - postbacks: events by the day they were received, refusals by the hour they were counted in.
@@ -22,13 +26,15 @@ after its lead started, or `reports_rollup --from` over old days) counts only wh
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Exists, F, Min, OuterRef, Q, Sum
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, Min, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -38,7 +44,8 @@ from apps.leads.models import Lead, Offer
 from apps.lenders.models import CircuitChange, CircuitState, LenderCall, PostbackAuthFailure
 from apps.lenders.selectors import LATENCY_TARGET_MS, OUTBOUND_CAPABILITIES, PercentileDisc
 from apps.postbacks.models import PostbackEvent
-from apps.reports.models import CampaignDay, FunnelDay, LenderDay, PostbackDay, RollupState
+from apps.reports.models import CampaignDay, FunnelDay, FunnelLead, LenderDay, PostbackDay, RollupState
+from apps.reports.rows import funnel_days_add
 
 # How long before its timestamp a row may become visible (a transaction committing late).
 MARGIN = timedelta(minutes=15)
@@ -80,31 +87,111 @@ def days_between(first: date, last: date) -> set[date]:
 
 # --- funnel -------------------------------------------------------------------------------------
 
+FUNNEL_GROUP = ("day", "origin_id", "lender_id", "campaign_id")
+FUNNEL_STAGES = ("identity", "decision", "offer", "handed_off", "approved", "disbursed")
+# Changed leads read per query by an incremental run.
+FUNNEL_BATCH = 2000
+
 
 def _funnel_touched(since: datetime | None, now: datetime) -> set[date]:
     leads = Lead.objects.all() if since is None else Lead.objects.filter(updated_at__gte=since)
     return set(leads.annotate(day=_day("created_at")).values_list("day", flat=True).distinct().order_by())
 
 
-def funnel_days_rebuild(days: set[date]) -> int:
+def _lead_stages(leads) -> list[dict]:
+    """Each lead's group and the stages it has reached, from the raw rows."""
     events = PostbackEvent.objects.filter(lead=OuterRef("pk"), effect=PostbackEvent.Effect.APPLIED)
-    rows = (
-        Lead.objects.filter(_within("created_at", days))
-        .annotate(day=_day("created_at")).values("day", "origin_id", "lender_id", "campaign_id")
-        .annotate(
-            started=Count("id"),
-            identity=Count("id", filter=Q(identity_at__isnull=False)),
-            decision=Count("id", filter=Q(decided_at__isnull=False)),
-            offer=Count("id", filter=Q(Exists(Offer.objects.filter(decision__lead=OuterRef("pk"))))),
-            handed_off=Count("id", filter=Q(handed_off_at__isnull=False)),
-            approved=Count("id", filter=Q(Exists(events.filter(status__in=APPROVED_EVENTS)))),
-            disbursed=Count("id", filter=Q(Exists(events.filter(status=PostbackEvent.Status.DISBURSED)))),
-        ).order_by()
+    reached = {
+        "identity": Q(identity_at__isnull=False), "decision": Q(decided_at__isnull=False),
+        "handed_off": Q(handed_off_at__isnull=False),
+    }
+    return list(leads.annotate(
+        day=_day("created_at"),
+        **{stage: ExpressionWrapper(condition, output_field=BooleanField()) for stage, condition in reached.items()},
+        offer=Exists(Offer.objects.filter(decision__lead=OuterRef("pk"))),
+        approved=Exists(events.filter(status__in=APPROVED_EVENTS)),
+        disbursed=Exists(events.filter(status=PostbackEvent.Status.DISBURSED)),
+    ).values("pk", *FUNNEL_GROUP, *FUNNEL_STAGES).order_by())
+
+
+def _counts(stages) -> tuple[int, ...]:
+    """started, then 1 per stage reached, of a lead (a dict of _lead_stages, or a FunnelLead)."""
+    get = stages.get if isinstance(stages, dict) else partial(getattr, stages)
+    return (1, *(int(bool(get(stage))) for stage in FUNNEL_STAGES))
+
+
+def _group(stages) -> tuple:
+    get = stages.get if isinstance(stages, dict) else partial(getattr, stages)
+    return tuple(get(name) for name in FUNNEL_GROUP)
+
+
+def _funnel_leads_keep(rows: list[dict]) -> None:
+    FunnelLead.objects.bulk_create(
+        [FunnelLead(lead_id=row["pk"], **{name: row[name] for name in (*FUNNEL_GROUP, *FUNNEL_STAGES)}) for row in rows],
+        update_conflicts=True, unique_fields=["lead"], update_fields=[*FUNNEL_GROUP, *FUNNEL_STAGES],
     )
-    built = [FunnelDay(**row) for row in rows if row["day"] in days]
-    FunnelDay.objects.filter(day__in=days).delete()
-    FunnelDay.objects.bulk_create(built)
-    return len(built)
+
+
+def funnel_days_rebuild(days: set[date]) -> int:
+    """Count the leads started on `days` again from the raw rows, day by day (bounded memory):
+    their FunnelLead rows, and the days' FunnelDay rows from them."""
+    built = 0
+    for day in sorted(days):
+        rows = _lead_stages(Lead.objects.filter(_within("created_at", {day})))
+        rows = [row for row in rows if row["day"] == day]
+        totals: dict[tuple, list[int]] = defaultdict(lambda: [0] * (1 + len(FUNNEL_STAGES)))
+        for row in rows:
+            totals[_group(row)] = [a + b for a, b in zip(totals[_group(row)], _counts(row), strict=True)]
+        FunnelLead.objects.filter(day=day).delete()
+        _funnel_leads_keep(rows)
+        FunnelDay.objects.filter(day=day).delete()
+        FunnelDay.objects.bulk_create(
+            [FunnelDay(**dict(zip(FUNNEL_GROUP, group, strict=True)),
+                       **dict(zip(("started", *FUNNEL_STAGES), counts, strict=True))) for group, counts in totals.items()])
+        built += len(totals)
+    return built
+
+
+def funnel_refresh(since: datetime | None, now: datetime) -> int:
+    """The first run rebuilds every day; later runs move the counts of the leads changed since the
+    watermark only (FunnelLead), however many days those leads started on. Returns the number of
+    days whose counts were looked at."""
+    if since is None:
+        days = _funnel_touched(None, now)
+        if days:
+            funnel_days_rebuild(days)
+        return len(days)
+    changed = Lead.objects.filter(updated_at__gte=since).order_by("pk").values_list("pk", flat=True)
+    days: set[date] = set()
+    after = 0
+    while batch := list(changed.filter(pk__gt=after)[:FUNNEL_BATCH]):
+        days |= _funnel_leads_recount(batch)
+        after = batch[-1]
+    return len(days)
+
+
+def _funnel_leads_recount(lead_ids: list[int]) -> set[date]:
+    """Move these leads' counts in FunnelDay from where FunnelLead says they were counted to
+    where they stand now; returns their days."""
+    rows = _lead_stages(Lead.objects.filter(pk__in=lead_ids))
+    kept = {row.lead_id: row for row in FunnelLead.objects.filter(lead_id__in=lead_ids)}
+    deltas: dict[tuple, list[int]] = defaultdict(lambda: [0] * (1 + len(FUNNEL_STAGES)))
+    moved = []
+    for row in rows:
+        group, counts = _group(row), _counts(row)
+        before = kept.get(row["pk"])
+        if before is not None:
+            if (_group(before), _counts(before)) == (group, counts):
+                continue
+            deltas[_group(before)] = [a - b for a, b in zip(deltas[_group(before)], _counts(before), strict=True)]
+        deltas[group] = [a + b for a, b in zip(deltas[group], counts, strict=True)]
+        moved.append(row)
+    deltas = {group: counts for group, counts in deltas.items() if any(counts)}
+    if deltas:
+        funnel_days_add(deltas)
+    if moved:
+        _funnel_leads_keep(moved)
+    return {row["day"] for row in rows}
 
 
 # --- lenders ------------------------------------------------------------------------------------
@@ -228,10 +315,20 @@ def campaign_days_rebuild(days: set[date]) -> int:
 class Rollup:
     touched: Callable[[datetime | None, datetime], set[date]]
     rebuild: Callable[[set[date]], int]
+    # A run from the watermark: by default the touched days rebuilt whole; returns how many days.
+    refresh: Callable[[datetime | None, datetime], int] | None = None
+
+    def run(self, since: datetime | None, now: datetime) -> int:
+        if self.refresh is not None:
+            return self.refresh(since, now)
+        days = self.touched(since, now)
+        if days:
+            self.rebuild(days)
+        return len(days)
 
 
 ROLLUPS: dict[str, Rollup] = {
-    "funnel": Rollup(_funnel_touched, funnel_days_rebuild),
+    "funnel": Rollup(_funnel_touched, funnel_days_rebuild, refresh=funnel_refresh),
     "lenders": Rollup(_lenders_touched, lender_days_rebuild),
     "postbacks": Rollup(_postbacks_touched, postback_days_rebuild),
     "campaigns": Rollup(_campaigns_touched, campaign_days_rebuild),
@@ -239,7 +336,7 @@ ROLLUPS: dict[str, Rollup] = {
 
 
 def rollups_refresh(*, now: datetime | None = None, kinds: Iterable[str] | None = None) -> dict[str, int]:
-    """Bring each kind's rollup up to date; returns how many days each rebuilt. Runs of the same
+    """Bring each kind's rollup up to date; returns how many days each looked at. Runs of the same
     kind are serialised by a lock on its RollupState row (a second one waits, then finds little
     left to do)."""
     now = now or timezone.now()
@@ -249,12 +346,10 @@ def rollups_refresh(*, now: datetime | None = None, kinds: Iterable[str] | None 
         with transaction.atomic():
             state = RollupState.objects.select_for_update().get(kind=kind)
             since = state.watermark - MARGIN if state.watermark else None
-            days = ROLLUPS[kind].touched(since, now)
-            if days:
-                ROLLUPS[kind].rebuild(days)
-            state.watermark, state.ran_at, state.days_rebuilt = now, timezone.now(), len(days)
+            days = ROLLUPS[kind].run(since, now)
+            state.watermark, state.ran_at, state.days_rebuilt = now, timezone.now(), days
             state.save()
-        rebuilt[kind] = len(days)
+        rebuilt[kind] = days
     return rebuilt
 
 

@@ -38,9 +38,16 @@ CONSUMER = {"document_number": "1020304050", "full_name": "Ana María Pérez", "
             "phone": "3001234567", "birth_date": "1990-04-12", "monthly_income": 3_500_000}
 
 BUCKET = "((n - 1) % 100)"
-# n's own minute in the last year (a multiplicative hash spreads neighbours over the year),
-# at least two hours ago: what is recent is added on purpose (WAITING, the follow-ups).
-AGE = "(now() - interval '2 hours' - (((n * 7919) % 524160) * interval '1 minute'))"
+YEAR_MINUTES = 524160
+
+
+def _age(n: str, leads: int) -> str:
+    """Lead number n's moment in the last year, at least two hours ago (what is recent is added on
+    purpose: WAITING, the follow-ups): the later the number, the later the moment, as leads are
+    numbered in production. Each table is then also written in time order (ORDER BY below), so a
+    day's rows lie together on disk as an append-only history's do: spread over the whole table
+    they made every read of a period read pages of the whole year."""
+    return f"(now() - interval '2 hours' - ((({leads} - {n}) * {YEAR_MINUTES} / {leads}) * interval '1 minute'))"
 STATUS = (f"CASE WHEN {BUCKET} < 30 THEN 'new' WHEN {BUCKET} < 35 THEN 'decision_failed' "
           f"WHEN {BUCKET} < 50 THEN 'not_eligible' WHEN {BUCKET} < 65 THEN 'offered' "
           f"WHEN {BUCKET} < 80 THEN 'handed_off' WHEN {BUCKET} < 85 THEN 'rejected' "
@@ -114,18 +121,19 @@ def leads_create(leads: int, marketplace) -> None:
     who = "(((n - 1) / 100) * 37)"
     identity = {name: f"CASE WHEN {BUCKET} >= 30 THEN {value} ELSE '' END" for name, value in secret.items()}
     identity["monthly_income"] = f"CASE WHEN {BUCKET} >= 30 THEN {secret['monthly_income']} END"
+    age = _age("n", leads)
     insert_series(Lead, leads, {
         **identity,
         "tracking_id": "md5(n::text)::uuid::text", "public_token": "md5('t' || n::text)",
         "origin_id": _pick(origins, "(n * 13) / 7"), "lender_id": _share(lenders, who),
         "product_id": _share(products, who), "listing_id": _share(listings, who),
         "campaign_id": f"CASE WHEN {BUCKET} >= 30 THEN {_share(campaigns, who)} END",
-        "status": STATUS, "created_at": AGE, "updated_at": f"{AGE} + interval '3 days'",
+        "status": STATUS, "created_at": age, "updated_at": f"least({age} + interval '3 days', now() - interval '1 hour')",
         "document_type": f"CASE WHEN {BUCKET} >= 30 THEN 'CC' ELSE '' END",
         "monthly_income_band": f"CASE WHEN {BUCKET} >= 30 THEN 3 END", "requested_amount": "5000000",
         "requested_term_months": "24", "region": "'CO-DC'",
-        "identity_at": _at(AGE, 30, 3), "decided_at": _at(AGE, 35, 4), "submitted_at": _at(AGE, 65, 9),
-        "handed_off_at": _at(AGE, 65, 10), "lender_status_at": _at(AGE, 80, 2880),
+        "identity_at": _at(age, 30, 3), "decided_at": _at(age, 35, 4), "submitted_at": _at(age, 65, 9),
+        "handed_off_at": _at(age, 65, 10), "lender_status_at": _at(age, 80, 2880),
         "lender_reference": f"CASE WHEN {BUCKET} >= 65 THEN 'REF-' || n ELSE '' END",
     })
 
@@ -146,8 +154,8 @@ def history_create(leads: int) -> list[str]:
     # Events go to handed-off leads (b >= 65): b 65-99 of the same hundred.
     event_n = f"(((m - 1) % {leads}) - (m - 1) % 100 + 65 + ((m - 1) % 100) % 35 + 1)"
     attempt = f"((m - 1) / {leads})"  # 0..4: the lead's k-th call or event
-    call_age = AGE.replace("n *", f"{call_n} *")
-    event_age = AGE.replace("n *", f"{event_n} *")
+    call_age = _age(call_n, leads)
+    event_age = _age(event_n, leads)
     event_bucket = f"(({event_n} - 1) % 100)"
     final = (f"CASE WHEN {event_bucket} < 80 THEN 'pre_approved' WHEN {event_bucket} < 85 THEN 'rejected' "
              f"WHEN {event_bucket} < 90 THEN 'approved' WHEN {event_bucket} < 97 THEN 'disbursed' ELSE 'cancelled' END")
@@ -163,7 +171,7 @@ def history_create(leads: int) -> list[str]:
         "SELECT id, 'started', 'new', '', created_at FROM leads_lead UNION ALL "
         "SELECT id, CASE WHEN handed_off_at IS NOT NULL THEN 'handed_off' WHEN decided_at IS NOT NULL THEN 'decision' "
         "ELSE 'identity' END, status, '', coalesce(handed_off_at, decided_at, identity_at) FROM leads_lead "
-        "WHERE identity_at IS NOT NULL",
+        "WHERE identity_at IS NOT NULL ORDER BY 5",
         "ledger": "INSERT INTO campaigns_ledgerentry (campaign_id, lead_id, origin_id, lender_id, kind, amount, "
         "list_price, currency, day, created_at) SELECT campaign_id, id, origin_id, lender_id, 'lead', 1000, 1000, "
         "'COP', (identity_at AT TIME ZONE 'America/Bogota')::date, identity_at FROM leads_lead "
@@ -180,14 +188,16 @@ def history_create(leads: int) -> list[str]:
         f"CASE WHEN {call_age} > now() - interval '{BODY_DAYS} days' THEN '{{\"status\": \"ok\"}}' ELSE '' END, "
         f"{call_age} + {attempt} * interval '1 minute', {call_age} + {attempt} * interval '1 minute', "
         f"CASE WHEN m % 50 = 0 THEN 4000 + (m * 7) % 9000 ELSE 150 + (m * 7919) % 3000 END, NULL "
-        f"FROM generate_series(1::bigint, {calls}::bigint) AS m JOIN leads_lead l ON l.id = {base} + {call_n}",
+        f"FROM generate_series(1::bigint, {calls}::bigint) AS m JOIN leads_lead l ON l.id = {base} + {call_n} "
+        "ORDER BY 13",
         "postback events": "INSERT INTO postbacks_postbackevent (lender_id, lead_id, click_id, status, event_id, "
         "occurred_at, received_at, product_id, currency, reason, lender_reference, metadata, effect, looks_like, "
         "is_repeat, raw_body, headers, nonce, followed_up_at, follow_up_attempts, follow_up_error) "
         f"SELECT l.lender_id, l.id, l.tracking_id, CASE WHEN {attempt} = 0 THEN 'pre_approved' ELSE {final} END, "
         f"'ev-' || m, {received}, {received}, '', '', '', '', '{{}}', CASE WHEN {attempt} < 2 THEN 'applied' "
         f"ELSE 'no_change' END, '', {attempt} >= 2, '\\x7b7d', '{{}}', 'nonce-' || m, {received}, 0, '' "
-        f"FROM generate_series(1::bigint, {events}::bigint) AS m JOIN leads_lead l ON l.id = {base} + {event_n}",
+        f"FROM generate_series(1::bigint, {events}::bigint) AS m JOIN leads_lead l ON l.id = {base} + {event_n} "
+        "ORDER BY 7",
     }
     with connection.cursor() as cursor:
         for statement in statements.values():

@@ -14,10 +14,11 @@ from apps.lenders.models import CircuitState, LenderCall
 from apps.lenders.selectors import percentile
 from apps.lenders.signed_requests import refusal_record
 from apps.postbacks.models import PostbackEvent
-from apps.reports.models import CampaignDay, FunnelDay, LenderDay, PostbackDay, RollupState
+from apps.reports.models import CampaignDay, FunnelDay, FunnelLead, LenderDay, PostbackDay, RollupState
 from apps.reports.rollups import rollups_rebuild, rollups_refresh
+from tests.campaigns.conftest import started
 from tests.factories import LeadFactory, LenderFactory
-from tests.reports.conftest import APPROVED, backdate, walk
+from tests.reports.conftest import APPROVED, REJECTED, backdate, walk
 from tests.support import postback_apply
 
 pytestmark = pytest.mark.django_db
@@ -25,8 +26,8 @@ STAGES = ["started", "identity", "decision", "offer", "handed_off", "approved", 
 
 
 def _funnel_rows():
-    return sorted((row.day, row.origin_id, row.lender_id, row.campaign_id, *(getattr(row, s) for s in STAGES))
-                  for row in FunnelDay.objects.all())
+    return sorted(((row.day, row.origin_id, row.lender_id, row.campaign_id, *(getattr(row, s) for s in STAGES))
+                   for row in FunnelDay.objects.all()), key=lambda row: tuple((value is None, value or 0) for value in row))
 
 
 def _raw_funnel(day):
@@ -90,6 +91,41 @@ def test_a_run_with_nothing_new_rebuilds_no_funnel_day_and_moves_the_watermark(m
 
     assert rollups_refresh(now=later)["funnel"] == 0
     assert RollupState.objects.get(kind="funnel").watermark == later
+
+
+def test_incremental_runs_move_only_changed_leads_and_agree_with_a_rebuild(market, django_assert_max_num_queries):
+    """After the first run, a run moves the counts of the leads changed since the watermark (from
+    where FunnelLead kept them): a lead that got further, one that changed group (its lender
+    taken away), a new one and a deleted one. The rows then equal a rebuild from the raw rows,
+    and a run's queries do not grow with the days' other leads."""
+    old = walk(market, decision=APPROVED, handed_off=True)
+    backdate(old, days=40)
+    for _ in range(5):  # other leads of old's day, which an incremental run must not read
+        backdate(walk(market, decision=REJECTED), days=40)
+    gone = started(market)  # left before identity: nothing charged, retention may delete it
+    rollups_refresh()
+    assert FunnelLead.objects.count() == Lead.objects.count()
+
+    postback_apply(old, "disbursed")  # got further
+    regrouped = walk(market, decision=REJECTED)
+    rollups_refresh()
+    Lead.objects.filter(pk=regrouped.pk).update(lender=None, updated_at=timezone.now())  # changed group
+    walk(market, decision=APPROVED, handed_off=True, result="approved")  # new
+    gone.delete()  # retention: its FunnelLead goes with it, FunnelDay keeps counting it
+    with django_assert_max_num_queries(16):  # the same for a day of thousands
+        # Today's and old's day (its postback is within the run's margin, and unchanged since: no move).
+        assert rollups_refresh(kinds=["funnel"], now=timezone.now() + timedelta(minutes=1))["funnel"] == 2
+    incremental = _funnel_rows()
+    old_day = FunnelDay.objects.get(day=marketplace_day() - timedelta(days=40))
+    assert (old_day.started, old_day.disbursed) == (6, 1)
+    assert FunnelDay.objects.get(day=marketplace_day(), lender=None).started == 1
+
+    rollups_rebuild(date_from=marketplace_day() - timedelta(days=40), date_to=marketplace_day())
+    rebuilt = _funnel_rows()
+    today = [row for row in incremental if row[0] == marketplace_day()]
+    assert sum(row[4] for row in today) == sum(row[4] for row in rebuilt if row[0] == marketplace_day()) + 1  # gone
+    assert [row for row in incremental if row[0] != marketplace_day()] == [
+        row for row in rebuilt if row[0] != marketplace_day()]
 
 
 def _calls(lender, durations, outcome="approved", days_ago=0):
