@@ -144,6 +144,7 @@ def prepare(database: Database) -> None:
         print(f"{database.label}: reusing the kept database {database.name}", flush=True)
         use(database)
         call_command("migrate", verbosity=0, interactive=False)
+        rollups_refresh()  # what a migration since the build asked to count again, outside the rounds
         return
     if _database_exists(database.name):
         admin_execute(f'DROP DATABASE "{database.name}" WITH (FORCE)')  # a kept build that never finished

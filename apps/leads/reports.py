@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, Exists, F, OuterRef, Q, Sum
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, Sum
 
 from apps.campaigns.models import Campaign, LedgerEntry
 from apps.campaigns.selectors import marketplace_zone
@@ -88,21 +88,21 @@ def funnel_report(*, date_from: date, date_to: date, group_by: str = "campaign")
     keys = {
         "views": {"campaign": "campaign_id", "origin": "origin_id", "lender": "campaign__lender_id"},
         "ledger": {"campaign": "campaign_id", "origin": "origin_id", "lender": "lender_id"},
-        "decision": {"campaign": "lead__campaign_id", "origin": "lead__origin_id", "lender": "lender_id"},
         "lead": {"campaign": "campaign_id", "origin": "origin_id", "lender": "lender_id"},
     }
     rows: dict[int, FunnelRow] = {}
 
     def add(source: str, queryset, stage_values: dict[str, str]) -> None:
         key = keys[source][group_by]
+        # Aliased: a stage's name may be a relation's too (a lead's `decisions`).
         for values in queryset.values(group_key=F(key)).annotate(**{
-            name: aggregate for name, aggregate in stage_values.items()
+            f"stage_{name}": aggregate for name, aggregate in stage_values.items()
         }).order_by():
             if values["group_key"] is None:
                 continue
             row = rows.setdefault(values["group_key"], FunnelRow(key=values["group_key"], label=""))
             for name in stage_values:
-                row.counts[name] += values[name] or 0
+                row.counts[name] += values[f"stage_{name}"] or 0
 
     add("views", ListingDailyViews.objects.filter(**days), {"views": Sum("views")})
     ledger = LedgerEntry.objects.filter(**days)
@@ -111,12 +111,20 @@ def funnel_report(*, date_from: date, date_to: date, group_by: str = "campaign")
         "approved": Count("id", filter=Q(kind=LedgerEntry.Kind.APPROVED)),
         "disbursed": Count("id", filter=Q(kind=LedgerEntry.Kind.DISBURSED)),
     })
-    decisions = Decision.objects.filter(created_at__gte=start, created_at__lt=end, lender_id=F("lead__lender_id"),
-                                        lead__campaign__isnull=False)
-    add("decision", decisions, {
-        "decisions": Count("id"), "approved_decisions": Count("id", filter=Q(outcome=Decision.Outcome.APPROVED)),
-    })
     leads = Lead.objects.filter(campaign__isnull=False)
+    in_period = {"decisions__created_at__gte": start, "decisions__created_at__lt": end}
+    # The leads of the period's decisions, from their earliest: lead ids grow with time, and
+    # without that bound PostgreSQL joined the decisions to every lead ever (2 million leads: 0.55 s
+    # of the report's 0.68 s, bench/scale.py). `+ 0` keeps it from reading the lead_id index from
+    # its first entry on, looking for one in the period.
+    first_lead = Decision.objects.filter(created_at__gte=start, created_at__lt=end).aggregate(
+        first=Min(F("lead_id") + 0))["first"]
+    if first_lead is not None:
+        decided = leads.filter(pk__gte=first_lead, decisions__lender_id=F("lender_id"), **in_period)
+        add("lead", decided, {
+            "decisions": Count("decisions"),
+            "approved_decisions": Count("decisions", filter=Q(decisions__outcome=Decision.Outcome.APPROVED)),
+        })
     add("lead", leads.filter(submitted_at__gte=start, submitted_at__lt=end), {"submitted": Count("id")})
     add("lead", leads.filter(handed_off_at__gte=start, handed_off_at__lt=end), {"handed_off": Count("id")})
 

@@ -129,6 +129,7 @@ def _funnel_leads_keep(rows: list[dict]) -> None:
     FunnelLead.objects.bulk_create(
         [FunnelLead(lead_id=row["pk"], **{name: row[name] for name in (*FUNNEL_GROUP, *FUNNEL_STAGES)}) for row in rows],
         update_conflicts=True, unique_fields=["lead"], update_fields=[*FUNNEL_GROUP, *FUNNEL_STAGES],
+        batch_size=FUNNEL_BATCH,  # a statement's parameters stay well under PostgreSQL's 65,535
     )
 
 
