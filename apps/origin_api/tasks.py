@@ -4,6 +4,7 @@ behind lender calls. Thin: ids in, one service call, `**kwargs` accepted for rol
 from celery import shared_task
 
 from apps.origin_api import callbacks
+from apps.origin_api.sync_queue import sync_queue_release
 
 TASK = {"acks_late": True, "soft_time_limit": 60, "time_limit": 90}
 # A retry sooner than this is scheduled as a countdown; later ones are left to the sweep, which
@@ -13,6 +14,7 @@ COUNTDOWN_MAX_SECONDS = 300
 
 @shared_task(name="apps.origin_api.tasks.sync_origin_lead", **TASK)
 def sync_origin_lead(lead_id: int, **kwargs) -> None:
+    sync_queue_release(lead_id)  # before reading: a change committed from now on enqueues the next sync
     for delivery_id, result in callbacks.origin_lead_sync(lead_id=lead_id).attempts:
         _schedule_retry(delivery_id, result)
 

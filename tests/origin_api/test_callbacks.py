@@ -213,3 +213,30 @@ def test_the_sweep_tells_a_search_that_reached_its_deadline_and_finds_due_delive
     delivery_id = synced.attempts[0][0]
     CallbackDelivery.objects.filter(pk=delivery_id).update(next_attempt_at=timezone.now())
     assert callbacks.callbacks_due() == [delivery_id]
+
+
+def test_changes_while_a_sync_waits_in_the_queue_ride_on_it(monkeypatch, settings):
+    """The lead's sync is enqueued once while one waits (its mark in the shared Redis cache); the
+    task clears the mark as it starts, so the next change enqueues the next sync; with the cache
+    down every change enqueues its own."""
+    from apps.origin_api import receivers, tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.sync_origin_lead, "delay", queued.append)
+    monkeypatch.setattr(callbacks, "origin_lead_sync", lambda lead_id: callbacks.Synced(event_ids=[], attempts=[]))
+    lead_id = 10**9 + int(time.time() * 1000) % 10**6  # a lead of no other test (the cache is shared)
+
+    receivers.lead_changed_sync(None, lead_id=lead_id)
+    receivers.lead_changed_sync(None, lead_id=lead_id)  # a second lender answered meanwhile
+    assert queued == [lead_id]
+
+    tasks.sync_origin_lead(lead_id)  # the worker takes it
+    receivers.lead_changed_sync(None, lead_id=lead_id)
+    assert queued == [lead_id, lead_id]
+    tasks.sync_origin_lead(lead_id)
+
+    settings.CACHES = {**settings.CACHES, "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                                      "LOCATION": "redis://127.0.0.1:9/0"}}  # nothing listens
+    receivers.lead_changed_sync(None, lead_id=lead_id)
+    receivers.lead_changed_sync(None, lead_id=lead_id)
+    assert queued == [lead_id] * 4
