@@ -4,6 +4,7 @@ as a journey's calls are (apps/lenders/calls.py)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
@@ -98,12 +99,22 @@ def check_submission(run: EngineRun) -> Check:
     return Check("submission", FAILED, f"Expected submitted with a redirect URL; the journey is {lead.status}.", evidence)
 
 
-def _repeat(lead: Lead, lender: Lender, capability: str):
+def _repeat(lead: Lead, lender: Lender, capability: str, *, seconds: float):
     """Send the journey's request once more through the adapter, recorded as a further attempt
-    with the same tracking ID and Idempotency-Key: the lender's answer, or the CallFailed."""
-    with transaction.atomic():
-        Lead.objects.select_for_update().filter(pk=lead.pk).first()
-        call = lender_call_open(lender=lender, lead_id=lead.pk, capability=capability, tracking_id=lead.tracking_id)
+    with the same tracking ID and Idempotency-Key: the lender's answer, or the CallFailed.
+
+    The repeat waits (up to `seconds`) for any other attempt still in flight: a worker's task for
+    the same step may have claimed it just before the kit's own attempt was recorded, and the
+    kit repeats the request once nobody else is sending it."""
+    deadline = time.monotonic() + seconds
+    while True:
+        with transaction.atomic():
+            Lead.objects.select_for_update().filter(pk=lead.pk).first()
+            call = lender_call_open(lender=lender, lead_id=lead.pk, capability=capability,
+                                    tracking_id=lead.tracking_id)
+        if call is not CallRefused.IN_FLIGHT or time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
     if isinstance(call, CallRefused):
         return CallFailed("technical", call.value)
     if capability == LenderCall.Capability.PREQUALIFY:
@@ -127,7 +138,7 @@ def check_idempotency(run: EngineRun) -> Check:
     stored = journeys.decision_of(lead)
     first = {"decision": stored.outcome, "reference": stored.lender_reference,
              "offers": sorted(offer.lender_offer_id for offer in stored.offers.all())}
-    answer = _repeat(lead, run.lender, LenderCall.Capability.PREQUALIFY)
+    answer = _repeat(lead, run.lender, LenderCall.Capability.PREQUALIFY, seconds=run.decision_seconds)
     evidence = calls_evidence(lead.pk)
     if isinstance(answer, CallFailed):
         return Check("idempotency", FAILED, f"The repeated decision request failed: {answer.message}", evidence)
@@ -145,7 +156,7 @@ def check_idempotent_submission(run: EngineRun, decided: Check) -> Check:
     lead = run.approved
     if decided.status != PASSED or lead is None or lead.status != LeadStatus.SUBMITTED or not lender_submits(run.lender):
         return decided
-    answer = _repeat(lead, run.lender, LenderCall.Capability.SUBMIT)
+    answer = _repeat(lead, run.lender, LenderCall.Capability.SUBMIT, seconds=run.decision_seconds)
     evidence = calls_evidence(lead.pk)
     if isinstance(answer, CallFailed):
         return Check("idempotency", FAILED, f"The repeated application failed: {answer.message}", evidence)

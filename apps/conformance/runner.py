@@ -42,6 +42,9 @@ def conformance_run_execute(run: ConformanceRun) -> ConformanceRun:
         logger.exception("conformance run %s broke", run.pk)
         return _finish(run, ConformanceRun.Status.ERROR, error=f"{type(exc).__name__}: {exc}"[:2000])
     complete = all(check.status in (PASSED, "not_applicable") for check in checks)
+    for check in checks:
+        if check.status not in (PASSED, "not_applicable"):  # the operator's log says why, as the report does
+            logger.warning("conformance run %s: %s %s: %s", run.pk, check.name, check.status, check.summary)
     return _finish(run, ConformanceRun.Status.PASSED if complete else ConformanceRun.Status.FAILED, checks=checks)
 
 

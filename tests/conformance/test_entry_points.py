@@ -45,7 +45,8 @@ def test_staff_start_a_run_in_admin_and_the_worker_runs_it_to_a_certificate(
     finally:
         stop_worker(worker)
     run = ConformanceRun.objects.get(lender=lender)
-    assert run.status == "passed", [(check["name"], check["status"], check["summary"]) for check in run.checks]
+    assert run.status == "passed", [(check["name"], check["status"], check["summary"]) for check in run.checks
+                                    if check["status"] != "passed"]
     assert run.requested_by == admin_user
     assert page.locator("#certificate").is_visible()
     assert page.locator("#check-postback_replay .conformance--passed").is_visible()
