@@ -15,8 +15,9 @@ window ends.
 A request costs one round trip to Redis, one command (a short Lua script adds to both counts and
 sets their expiry, atomically), and one more only when it is refused. The script replaced a
 pipeline of four commands (INCRBY and EXPIRE per count), whose packing and replies cost the web
-process about a tenth of a millisecond a request more. django-ratelimit, which the flow's forms use, takes three per limit
-(SET NX, then Django's incr: EXISTS and INCRBY): measured in one process on a busy machine, 3.5 ms
+process about a tenth of a millisecond a request more. django-ratelimit, which the flow's forms
+use, takes three per limit (SET NX, then Django's incr: EXISTS and INCRBY): measured in one
+process on a busy machine, 3.5 ms
 a request for the two limits against 1.0 ms here, and the postbacks bench with it gave a ratio of
 0.38 where the code before the limits gave 0.64.
 
