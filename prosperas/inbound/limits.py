@@ -17,9 +17,8 @@ sets their expiry, atomically), and one more only when it is refused. The script
 pipeline of four commands (INCRBY and EXPIRE per count), whose packing and replies cost the web
 process about a tenth of a millisecond a request more. django-ratelimit, which the flow's forms
 use, takes three per limit (SET NX, then Django's incr: EXISTS and INCRBY): measured in one
-process on a busy machine, 3.5 ms
-a request for the two limits against 1.0 ms here, and the postbacks bench with it gave a ratio of
-0.38 where the code before the limits gave 0.64.
+process on a busy machine, 3.5 ms a request for the two limits against 1.0 ms here, and the
+postbacks bench with it gave a ratio of 0.38 where the code before the limits gave 0.64.
 
 When the cache cannot be reached the limits are not applied (fail open, a warning logged), as for
 the consumer flow's forms: a Redis outage must never refuse a lender's postback.
