@@ -93,3 +93,37 @@ def update_by_pk(model: type[models.Model], pk: Any, values: Mapping[str, Any]) 
         cursor.execute(f"UPDATE {quote(model._meta.db_table)} SET {assignments}"
                        f" WHERE {quote(model._meta.pk.column)} = %s", [*params, pk])
         return cursor.rowcount
+
+
+def counts_add(model: type[models.Model], deltas: Mapping[tuple, Sequence[Any]], *, group: Sequence[str],
+               counts: Sequence[str], constraint: str, drop_when_zero: Sequence[str]) -> None:
+    """Add each group's amounts (possibly negative) to its row of a rollup table: a missing row is
+    created first, and a row whose `drop_when_zero` columns are all left at zero is deleted (a
+    rebuild would not write it). Call inside a transaction. `deltas` maps a group's values (in
+    `group`'s order, NULLs allowed: the `constraint` is unique NULLS NOT DISTINCT) to its amounts
+    (in `counts`' order). The ORM has no "add to these counts, creating the row if missing" for a
+    batch of groups."""
+    if not deltas:
+        return
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    group_fields, count_fields = fields_of(model, group), fields_of(model, counts)
+    rows = sorted(deltas.items(), key=lambda item: tuple((value is None, value or 0) for value in item[0]))
+    values = ", ".join(["(" + ", ".join(["%s"] * (len(group) + len(counts))) + ")"] * len(rows))
+    params = [value for key, amounts in rows for value in (*key, *amounts)]
+    names = columns([*group_fields, *count_fields])
+    # Cast: a VALUES list types a NULL or a plain number as text or int otherwise.
+    cast = {field: f"CAST(d.{quote(field.column)} AS {field.cast_db_type(connection)})"
+            for field in (*group_fields, *count_fields)}
+    same_group = " AND ".join(f"f.{quote(field.column)} IS NOT DISTINCT FROM {cast[field]}" for field in group_fields)
+    additions = ", ".join(f"{quote(field.column)} = f.{quote(field.column)} + {cast[field]}" for field in count_fields)
+    empty = " AND ".join(f"f.{quote(field.column)} = 0" for field in fields_of(model, drop_when_zero))
+    source = f"(VALUES {values}) AS d ({names})"
+    with connection.cursor() as cursor:
+        # Rows in a fixed order (sorted above): two runs never wait on each other's rows crosswise.
+        cursor.execute(
+            f"INSERT INTO {table} ({columns(group_fields)}, {columns(count_fields)}) "
+            f"SELECT {', '.join(cast[field] for field in group_fields)}, {', '.join('0' for _ in count_fields)} "
+            f"FROM {source} ON CONFLICT ON CONSTRAINT {quote(constraint)} DO NOTHING", params)
+        cursor.execute(f"UPDATE {table} AS f SET {additions} FROM {source} WHERE {same_group}", params)
+        cursor.execute(f"DELETE FROM {table} AS f USING {source} WHERE {same_group} AND {empty}", params)

@@ -203,7 +203,11 @@ class LedgerEntry(models.Model):
             models.UniqueConstraint(fields=["lead", "campaign", "kind"], name="ledger_once_per_lead_campaign_and_kind"),
             models.CheckConstraint(condition=models.Q(amount__gte=0), name="ledger_amount_not_negative"),
         ]
-        indexes = [models.Index(fields=["campaign", "day"]), models.Index(fields=["day", "kind"])]
+        indexes = [
+            models.Index(fields=["campaign", "day"]), models.Index(fields=["day", "kind"]),
+            # The funnel report's rollup adds the entries created since its last run (apps/leads/funnel_rollup.py).
+            models.Index(fields=["created_at"], name="ledger_created_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.amount} {self.currency}"

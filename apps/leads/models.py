@@ -177,6 +177,9 @@ class Decision(models.Model):
             # among millions, found without reading every decision each minute.
             models.Index(fields=["updated_at"], name="decision_pending_updated_at",
                          condition=models.Q(outcome="pending")),
+            # The funnel report's rollup recounts the leads of decisions stored or answered since its
+            # last run (apps/leads/funnel_rollup.py).
+            models.Index(fields=["updated_at"], name="decision_updated_at"),
         ]
 
     def __str__(self) -> str:
@@ -469,3 +472,7 @@ class PersonalDataReveal(models.Model):
 
     def __str__(self) -> str:
         return f"reveal of lead {self.lead_id} to {self.staff_id}"
+
+
+# The funnel report's rollup: its own module, for size.
+from apps.leads.funnel_models import FunnelStageDay, FunnelStageLead, FunnelStageMark  # noqa: E402, F401

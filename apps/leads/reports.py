@@ -8,8 +8,12 @@ result divides that period's spend by that period's results:
 
 Views come from the catalog's daily counters; leads, postback results and spend from the
 ledger (a result charged once per lead, whatever the postback repeats; "disbursed" implies
-"approved", as billed); decisions and the flow's steps from the leads themselves. One grouped
-query per stage.
+"approved", as billed); decisions and the flow's steps from the leads themselves.
+
+Once the dashboards' periodic run has counted them (apps/leads/funnel_rollup.py), every stage
+but the views is read from FunnelStageDay, a row per day and group, and only what happened
+since its mark (minutes) from the raw rows: a month's report costs the same with a year of
+leads behind it as with a week's. Before its first run, everything is read from the raw rows.
 """
 
 from __future__ import annotations
@@ -24,7 +28,10 @@ from django.db.models import Count, Exists, F, Min, OuterRef, Q, Sum
 
 from apps.campaigns.models import Campaign, LedgerEntry
 from apps.campaigns.selectors import marketplace_zone
-from apps.leads.models import Decision, Lead
+from apps.leads.funnel_rollup import (
+    CHARGED, JOURNEY_COUNTS, LEAD_BATCH, MARGIN, funnel_stages_mark, leads_changed_since, leads_moves,
+)
+from apps.leads.models import Decision, FunnelStageDay, Lead
 from apps.lenders.models import Lender
 from apps.listings.models import ListingDailyViews
 from apps.origins.models import Origin
@@ -80,20 +87,23 @@ def _moment(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=marketplace_zone())
 
 
+# Each source's column of each grouping.
+KEYS = {
+    "views": {"campaign": "campaign_id", "origin": "origin_id", "lender": "campaign__lender_id"},
+    "ledger": {"campaign": "campaign_id", "origin": "origin_id", "lender": "lender_id"},
+    "lead": {"campaign": "campaign_id", "origin": "origin_id", "lender": "lender_id"},
+    "stage": {"campaign": "campaign_id", "origin": "origin_id", "lender": "lender_id"},
+}
+
+
 def funnel_report(*, date_from: date, date_to: date, group_by: str = "campaign") -> FunnelReport:
     if group_by not in GROUPS:
         raise ValueError(f"group_by must be one of {', '.join(GROUPS)}")
-    start, end = _moment(date_from), _moment(date_to + timedelta(days=1))
     days = {"day__gte": date_from, "day__lte": date_to}
-    keys = {
-        "views": {"campaign": "campaign_id", "origin": "origin_id", "lender": "campaign__lender_id"},
-        "ledger": {"campaign": "campaign_id", "origin": "origin_id", "lender": "lender_id"},
-        "lead": {"campaign": "campaign_id", "origin": "origin_id", "lender": "lender_id"},
-    }
     rows: dict[int, FunnelRow] = {}
 
     def add(source: str, queryset, stage_values: dict[str, str]) -> None:
-        key = keys[source][group_by]
+        key = KEYS[source][group_by]
         # Aliased: a stage's name may be a relation's too (a lead's `decisions`).
         for values in queryset.values(group_key=F(key)).annotate(**{
             f"stage_{name}": aggregate for name, aggregate in stage_values.items()
@@ -105,12 +115,35 @@ def funnel_report(*, date_from: date, date_to: date, group_by: str = "campaign")
                 row.counts[name] += values[f"stage_{name}"] or 0
 
     add("views", ListingDailyViews.objects.filter(**days), {"views": Sum("views")})
-    ledger = LedgerEntry.objects.filter(**days)
+    through = funnel_stages_mark()
+    if through is None or through <= _moment(date_from):
+        ledger = LedgerEntry.objects.filter(**days)
+        spend = _raw_stages(add, group_by, date_from=date_from, date_to=date_to, ledger=ledger)
+    else:
+        spend = _rolled_up_stages(add, rows, group_by, date_from=date_from, date_to=date_to, through=through)
+    for values in spend:
+        row = rows.setdefault(values["group_key"], FunnelRow(key=values["group_key"], label=""))
+        total = row.spend.get(values["currency"], Decimal(0)) + Decimal(values["total"])
+        row.spend[values["currency"]] = total.quantize(CENT)  # two decimals, whatever scale the sum has
+
+    _label(rows, group_by)
+    ordered = sorted(rows.values(), key=lambda row: (row.label.lower(), row.key))
+    return FunnelReport(group_by=group_by, date_from=date_from, date_to=date_to, rows=ordered)
+
+
+def _ledger_stages(add, ledger) -> None:
     add("ledger", ledger, {
         "leads": Count("id", filter=Q(kind=LedgerEntry.Kind.LEAD)),
         "approved": Count("id", filter=Q(kind=LedgerEntry.Kind.APPROVED)),
         "disbursed": Count("id", filter=Q(kind=LedgerEntry.Kind.DISBURSED)),
     })
+
+
+def _raw_stages(add, group_by: str, *, date_from: date, date_to: date, ledger) -> list[dict]:
+    """Every stage but the views from the raw rows (before the rollup's first run, or for a period
+    after its mark); returns the spend by group and currency."""
+    start, end = _moment(date_from), _moment(date_to + timedelta(days=1))
+    _ledger_stages(add, ledger)
     leads = Lead.objects.filter(campaign__isnull=False)
     in_period = {"decisions__created_at__gte": start, "decisions__created_at__lt": end}
     # The leads of the period's decisions, from their earliest: lead ids grow with time, and
@@ -127,16 +160,35 @@ def funnel_report(*, date_from: date, date_to: date, group_by: str = "campaign")
         })
     add("lead", leads.filter(submitted_at__gte=start, submitted_at__lt=end), {"submitted": Count("id")})
     add("lead", leads.filter(handed_off_at__gte=start, handed_off_at__lt=end), {"handed_off": Count("id")})
+    return list(_spend(ledger, KEYS["ledger"], group_by))
 
-    spend_key = keys["ledger"][group_by]
-    for values in ledger.values("currency", group_key=F(spend_key)).annotate(total=Sum("amount")).order_by():
-        row = rows.setdefault(values["group_key"], FunnelRow(key=values["group_key"], label=""))
-        total = row.spend.get(values["currency"], Decimal(0)) + Decimal(values["total"])
-        row.spend[values["currency"]] = total.quantize(CENT)  # two decimals, whatever scale the sum has
 
-    _label(rows, group_by)
-    ordered = sorted(rows.values(), key=lambda row: (row.label.lower(), row.key))
-    return FunnelReport(group_by=group_by, date_from=date_from, date_to=date_to, rows=ordered)
+def _spend(queryset, keys: dict[str, str], group_by: str):
+    return queryset.values("currency", group_key=F(keys[group_by])).annotate(total=Sum("amount")).order_by()
+
+
+def _rolled_up_stages(add, rows: dict[int, FunnelRow], group_by: str, *, date_from: date, date_to: date,
+                      through: datetime) -> list[dict]:
+    """Every stage but the views from the rollup (apps/leads/funnel_rollup.py), and what happened
+    since its mark from the raw rows: the ledger's entries created since, and the leads changed
+    since, each moved from where the rollup counted it to where it counts now."""
+    rolled = FunnelStageDay.objects.filter(day__gte=date_from, day__lte=date_to)
+    add("stage", rolled, {name: Sum(name) for name in (*CHARGED, *JOURNEY_COUNTS)})
+    ledger = LedgerEntry.objects.filter(day__gte=date_from, day__lte=date_to, created_at__gte=through)
+    _ledger_stages(add, ledger)
+    changed = sorted(leads_changed_since(through - MARGIN))
+    for first in range(0, len(changed), LEAD_BATCH):
+        deltas, _ = leads_moves(changed[first:first + LEAD_BATCH])
+        for (day, *group), counts in deltas.items():
+            key = dict(zip(("origin", "lender", "campaign"), group[:3], strict=True))[group_by]
+            if not date_from <= day <= date_to or key is None:
+                continue
+            row = rows.setdefault(key, FunnelRow(key=key, label=""))
+            for name, count in zip(JOURNEY_COUNTS, counts, strict=True):
+                row.counts[name] += count
+    spend = rolled.exclude(currency="").values("currency", group_key=F(KEYS["stage"][group_by])).annotate(
+        total=Sum("spend")).order_by()
+    return [*spend, *_spend(ledger, KEYS["ledger"], group_by)]
 
 
 def _label(rows: dict[int, FunnelRow], group_by: str) -> None:

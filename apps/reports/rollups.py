@@ -17,6 +17,7 @@ again and is counted there.
   minutes of their start, so a run rebuilds the days from its watermark (less an hour) on.
 - postbacks: events by the day they were received, refusals by the hour they were counted in.
 - campaigns: ledger entries by their marketplace day.
+- stages: the funnel report's stages by the day each happened (apps/leads/funnel_rollup.py).
 
 Retention (apps/lifecycle) deletes abandoned leads after RETENTION_ABANDONED_LEADS_DAYS and
 refused-request counts after RETENTION_REFUSED_REQUESTS_DAYS. Rows already rolled up keep
@@ -40,6 +41,7 @@ from django.utils import timezone
 
 from apps.campaigns.models import LedgerEntry
 from apps.campaigns.selectors import marketplace_day, marketplace_zone
+from apps.leads.funnel_rollup import funnel_stages_days_rebuild, funnel_stages_refresh
 from apps.leads.models import Lead, Offer
 from apps.lenders.models import CircuitChange, CircuitState, LenderCall, PostbackAuthFailure
 from apps.lenders.selectors import LATENCY_TARGET_MS, OUTBOUND_CAPABILITIES, PercentileDisc
@@ -333,6 +335,10 @@ ROLLUPS: dict[str, Rollup] = {
     "lenders": Rollup(_lenders_touched, lender_days_rebuild),
     "postbacks": Rollup(_postbacks_touched, postback_days_rebuild),
     "campaigns": Rollup(_campaigns_touched, campaign_days_rebuild),
+    # The funnel report's stages by the day each happened (apps/leads/funnel_rollup.py), with its
+    # own mark: the report reads the raw rows from there on.
+    "stages": Rollup(lambda since, now: days_between(marketplace_day(since or now), marketplace_day(now)),
+                     funnel_stages_days_rebuild, refresh=lambda since, now: funnel_stages_refresh(now)),
 }
 
 
