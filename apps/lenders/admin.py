@@ -293,7 +293,8 @@ class LenderAdmin(admin.ModelAdmin):
         ]
         context = {**self.admin_site.each_context(request), "title": "Lender call statistics", "rows": table,
                    "outcomes": [label for _, label in outcomes], "window": window, "windows": list(STATS_WINDOWS),
-                   "target_ms": selectors.LATENCY_TARGET_MS, "opts": self.model._meta}
+                   "target_ms": selectors.LATENCY_TARGET_MS, "opts": self.model._meta,
+                   "approximate": any(row.approximate for row in rows)}
         return TemplateResponse(request, "admin/lenders/lender/stats.html", context)
 
     def dry_run_view(self, request, pk: int):

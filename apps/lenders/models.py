@@ -471,3 +471,7 @@ class CredentialHandover(models.Model):
 
     def __str__(self) -> str:
         return f"handover of {self.credential}"
+
+
+# The call statistics' rollup: its own module, for size.
+from apps.lenders.stats_models import LenderCallSpan, LenderCallSpanMark  # noqa: E402, F401

@@ -18,6 +18,7 @@ again and is counted there.
 - postbacks: events by the day they were received, refusals by the hour they were counted in.
 - campaigns: ledger entries by their marketplace day.
 - stages: the funnel report's stages by the day each happened (apps/leads/funnel_rollup.py).
+- calls: the lender call statistics' spans, by hour and day (apps/lenders/call_spans.py).
 
 Retention (apps/lifecycle) deletes abandoned leads after RETENTION_ABANDONED_LEADS_DAYS and
 refused-request counts after RETENTION_REFUSED_REQUESTS_DAYS. Rows already rolled up keep
@@ -43,6 +44,7 @@ from apps.campaigns.models import LedgerEntry
 from apps.campaigns.selectors import marketplace_day, marketplace_zone
 from apps.leads.funnel_rollup import funnel_stages_days_rebuild, funnel_stages_refresh
 from apps.leads.models import Lead, Offer
+from apps.lenders.call_spans import lender_call_spans_rebuild, lender_call_spans_refresh
 from apps.lenders.models import CircuitChange, CircuitState, LenderCall, PostbackAuthFailure
 from apps.lenders.selectors import LATENCY_TARGET_MS, OUTBOUND_CAPABILITIES, PercentileDisc
 from apps.postbacks.models import PostbackEvent
@@ -314,6 +316,10 @@ def campaign_days_rebuild(days: set[date]) -> int:
 # --- running them -------------------------------------------------------------------------------
 
 
+def _from_watermark(since: datetime | None, now: datetime) -> set[date]:
+    return days_between(marketplace_day(since or now), marketplace_day(now))
+
+
 @dataclass(frozen=True)
 class Rollup:
     touched: Callable[[datetime | None, datetime], set[date]]
@@ -337,8 +343,12 @@ ROLLUPS: dict[str, Rollup] = {
     "campaigns": Rollup(_campaigns_touched, campaign_days_rebuild),
     # The funnel report's stages by the day each happened (apps/leads/funnel_rollup.py), with its
     # own mark: the report reads the raw rows from there on.
-    "stages": Rollup(lambda since, now: days_between(marketplace_day(since or now), marketplace_day(now)),
-                     funnel_stages_days_rebuild, refresh=lambda since, now: funnel_stages_refresh(now)),
+    "stages": Rollup(_from_watermark, funnel_stages_days_rebuild,
+                     refresh=lambda since, now: funnel_stages_refresh(now)),
+    # The lender call statistics' hourly and daily spans (apps/lenders/call_spans.py), with their
+    # own mark.
+    "calls": Rollup(_from_watermark, lender_call_spans_rebuild,
+                    refresh=lambda since, now: lender_call_spans_refresh(now)),
 }
 
 

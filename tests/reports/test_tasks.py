@@ -26,4 +26,4 @@ def test_beat_runs_the_rollup_refresh_and_the_funnel_counts_a_new_lead(broker_is
 
     row = FunnelDay.objects.get(origin=lead.origin)
     assert (row.day, row.started, row.lender_id) == (marketplace_day(), 1, lead.lender_id)
-    assert set(RollupState.objects.values_list("kind", flat=True)) == {"funnel", "lenders", "postbacks", "campaigns", "stages"}
+    assert set(RollupState.objects.values_list("kind", flat=True)) == {"funnel", "lenders", "postbacks", "campaigns", "stages", "calls"}
