@@ -103,12 +103,22 @@ def counts_add(model: type[models.Model], deltas: Mapping[tuple, Sequence[Any]],
     `group`'s order, NULLs allowed: the `constraint` is unique NULLS NOT DISTINCT) to its amounts
     (in `counts`' order). The ORM has no "add to these counts, creating the row if missing" for a
     batch of groups."""
-    if not deltas:
-        return
+    rows = sorted(deltas.items(), key=lambda item: tuple((value is None, "" if value is None else value)
+                                                         for value in item[0]))
+    for start in range(0, len(rows), _ADD_BATCH):
+        _counts_add(model, rows[start:start + _ADD_BATCH], group=group, counts=counts, constraint=constraint,
+                    drop_when_zero=drop_when_zero)
+
+
+# Groups per statement: their parameters stay well under PostgreSQL's 65,535.
+_ADD_BATCH = 1000
+
+
+def _counts_add(model, rows: list[tuple[tuple, Sequence[Any]]], *, group: Sequence[str], counts: Sequence[str],
+                constraint: str, drop_when_zero: Sequence[str]) -> None:
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     group_fields, count_fields = fields_of(model, group), fields_of(model, counts)
-    rows = sorted(deltas.items(), key=lambda item: tuple((value is None, value or 0) for value in item[0]))
     values = ", ".join(["(" + ", ".join(["%s"] * (len(group) + len(counts))) + ")"] * len(rows))
     params = [value for key, amounts in rows for value in (*key, *amounts)]
     names = columns([*group_fields, *count_fields])

@@ -19,16 +19,15 @@ The mark is `now` less MARGIN: a row stamped before a run's mark but committed a
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Case, Count, F, FilteredRelation, Q, QuerySet, Sum, Value, When
-from django.db.models.functions import TruncDate
+from django.db.models import Case, Count, Exists, F, FilteredRelation, OuterRef, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Coalesce, TruncDate
 
 from apps.campaigns.models import LedgerEntry
-from apps.campaigns.selectors import marketplace_day, marketplace_zone
+from apps.campaigns.selectors import marketplace_zone
 from apps.leads.models import Decision, FunnelStageDay, FunnelStageLead, FunnelStageMark, Lead
 from prosperas.sql import counts_add
 
@@ -91,42 +90,69 @@ class Stages:
         return cls(**{name: getattr(row, name) for name in cls.__dataclass_fields__})
 
 
-def _day(moment: datetime | None) -> date | None:
-    return marketplace_day(moment) if moment is not None else None
+# A day no stage happens on: stands for "none" where NULLs are compared.
+NEVER = date(1, 1, 1)
 
 
 def leads_with_stages(leads: QuerySet[Lead]) -> QuerySet[Lead]:
-    """Campaign leads with their lender's decision joined (one at most: a lead has one decision
-    per lender)."""
+    """Campaign leads annotated with the fields of their Stages: the day of their lender's
+    decision (one at most: a lead has one decision per lender) and whether it approved, the days
+    of their submission and hand-off."""
+    zone = marketplace_zone()
     return leads.filter(campaign__isnull=False).annotate(
-        own_decision=FilteredRelation("decisions", condition=Q(decisions__lender_id=F("lender_id"))))
+        own_decision=FilteredRelation("decisions", condition=Q(decisions__lender_id=F("lender_id"))),
+    ).annotate(
+        decision_day=TruncDate("own_decision__created_at", tzinfo=zone),
+        submitted_day=TruncDate("submitted_at", tzinfo=zone),
+        handed_off_day=TruncDate("handed_off_at", tzinfo=zone),
+        decision_approved=Case(When(own_decision__outcome=Decision.Outcome.APPROVED, then=Value(True)),
+                               default=Value(False)),
+    )
 
 
-def leads_stages(lead_ids: Iterable[int]) -> dict[int, Stages]:
-    """Where each of these leads counts now (leads outside campaigns count nowhere)."""
-    rows = leads_with_stages(Lead.objects.filter(pk__in=list(lead_ids))).values_list(
-        "pk", "origin_id", "lender_id", "campaign_id", "own_decision__created_at", "own_decision__outcome",
-        "submitted_at", "handed_off_at")
-    return {
-        pk: Stages(origin, lender, campaign, _day(decided), outcome == Decision.Outcome.APPROVED, _day(submitted),
-                   _day(handed_off))
-        for pk, origin, lender, campaign, decided, outcome, submitted, handed_off in rows
-    }
+def _nullable(name: str):
+    return Coalesce(name, Value(0)) if name == "lender_id" else Coalesce(name, Value(NEVER))
+
+
+_NULLABLE = ("lender_id", "decision_day", "submitted_day", "handed_off_day")
+
+
+def _kept_as_is() -> Exists:
+    """The lead's FunnelStageLead row holds exactly its Stages now (NULLs equal)."""
+    kept = FunnelStageLead.objects.filter(
+        lead_id=OuterRef("pk"), origin_id=OuterRef("origin_id"), campaign_id=OuterRef("campaign_id"),
+        decision_approved=OuterRef("decision_approved"),
+    ).annotate(**{f"kept_{name}": _nullable(name) for name in _NULLABLE})
+    return Exists(kept.filter(**{f"kept_{name}": OuterRef(f"now_{name}") for name in _NULLABLE}))
+
+
+def leads_moved(lead_ids: list[int]) -> dict[int, Stages]:
+    """Of these leads, those whose Stages differ from what FunnelStageLead keeps of them (or that
+    it does not keep yet), with their Stages now: compared by PostgreSQL, so a lead a postback
+    moved from handed off to approved, whose report stages stay put, costs no more than a row read."""
+    rows = leads_with_stages(Lead.objects.filter(pk__in=lead_ids)).annotate(
+        **{f"now_{name}": _nullable(name) for name in _NULLABLE},
+    ).exclude(_kept_as_is()).values_list("pk", *Stages.__dataclass_fields__)
+    return {pk: Stages(*fields) for pk, *fields in rows}
 
 
 def leads_changed_since(since: datetime) -> set[int]:
     """Leads whose stages may have moved since `since`: the lead changed (its lender, campaign,
     submission, hand-off), or one of its decisions was stored or answered (a compare-mode
-    decision can arrive while the journey itself stays put)."""
-    changed = set(Lead.objects.filter(updated_at__gte=since, campaign__isnull=False).values_list("pk", flat=True))
+    decision can arrive while the journey itself stays put). Leads outside campaigns too: one
+    taken out of its campaign must leave the counts."""
+    changed = set(Lead.objects.filter(updated_at__gte=since).values_list("pk", flat=True))
     return changed | set(Decision.objects.filter(updated_at__gte=since).values_list("lead_id", flat=True))
 
 
 def leads_moves(lead_ids: list[int]) -> tuple[dict[tuple, list[int]], dict[int, Stages | None]]:
     """What recounting these leads changes: the counts to add to FunnelStageDay (by group, signed),
-    and each moved lead's new Stages (None: it counts nowhere now)."""
-    now = leads_stages(lead_ids)
-    kept = {row.lead_id: Stages.kept(row) for row in FunnelStageLead.objects.filter(lead_id__in=lead_ids)}
+    and each moved lead's new Stages (None: it counts nowhere now, out of any campaign or gone)."""
+    now = leads_moved(lead_ids)
+    counting = Lead.objects.filter(pk__in=lead_ids, campaign__isnull=False).values("pk")
+    left = FunnelStageLead.objects.filter(lead_id__in=lead_ids).exclude(lead_id__in=counting)
+    kept = {row.lead_id: Stages.kept(row) for row in
+            FunnelStageLead.objects.filter(Q(lead_id__in=list(now)) | Q(lead_id__in=left.values("lead_id")))}
     deltas: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(JOURNEY_COUNTS))
     moved: dict[int, Stages | None] = {}
     for pk in now.keys() | kept.keys():
@@ -186,13 +212,7 @@ def funnel_stages_build(through: datetime) -> int:
     """Count everything from scratch, up to `through` for the ledger and as every lead stands now;
     in SQL (a year of leads is millions of rows). Returns the number of days counted."""
     FunnelStageLead.objects.all().delete()
-    leads = leads_with_stages(Lead.objects.all()).annotate(
-        decision_day=TruncDate("own_decision__created_at", tzinfo=marketplace_zone()),
-        submitted_day=TruncDate("submitted_at", tzinfo=marketplace_zone()),
-        handed_off_day=TruncDate("handed_off_at", tzinfo=marketplace_zone()),
-        decision_approved=Case(When(own_decision__outcome=Decision.Outcome.APPROVED, then=Value(True)),
-                               default=Value(False)),
-    ).values_list("pk", *Stages.__dataclass_fields__).order_by()
+    leads = leads_with_stages(Lead.objects.all()).values_list("pk", *Stages.__dataclass_fields__).order_by()
     select, params = leads.query.sql_with_params()
     names = ", ".join(connection.ops.quote_name(FunnelStageLead._meta.get_field(name).column)
                       for name in ("lead", *Stages.__dataclass_fields__))

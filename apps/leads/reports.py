@@ -29,7 +29,7 @@ from django.db.models import Count, Exists, F, Min, OuterRef, Q, Sum
 from apps.campaigns.models import Campaign, LedgerEntry
 from apps.campaigns.selectors import marketplace_zone
 from apps.leads.funnel_rollup import (
-    CHARGED, JOURNEY_COUNTS, LEAD_BATCH, MARGIN, funnel_stages_mark, leads_changed_since, leads_moves,
+    CHARGED, JOURNEY_COUNTS, LEAD_BATCH, funnel_stages_mark, leads_changed_since, leads_moves,
 )
 from apps.leads.models import Decision, FunnelStageDay, Lead
 from apps.lenders.models import Lender
@@ -176,7 +176,8 @@ def _rolled_up_stages(add, rows: dict[int, FunnelRow], group_by: str, *, date_fr
     add("stage", rolled, {name: Sum(name) for name in (*CHARGED, *JOURNEY_COUNTS)})
     ledger = LedgerEntry.objects.filter(day__gte=date_from, day__lte=date_to, created_at__gte=through)
     _ledger_stages(add, ledger)
-    changed = sorted(leads_changed_since(through - MARGIN))
+    # The run that set the mark recounted every lead changed before it ran, MARGIN after the mark.
+    changed = sorted(leads_changed_since(through))
     for first in range(0, len(changed), LEAD_BATCH):
         deltas, _ = leads_moves(changed[first:first + LEAD_BATCH])
         for (day, *group), counts in deltas.items():

@@ -15,8 +15,9 @@ personal data has no purpose left.
   dates, so the ledger, the funnel report and billing read exactly what they read before.
 
 So what is deleted is mostly journeys abandoned before the consumer gave identity, and journeys
-outside any campaign; a rollup of the funnel's lead stages would let more go, at the cost of a
-second source for the report.
+outside any campaign. The funnel report's rollup (apps/leads/funnel_rollup.py) keeps counting a
+lead deleted after it was counted, but the report reads the raw rows before the rollup's first
+run and for leads moved since its mark, so the rows that some stage counts are kept all the same.
 
 A handed-off lead is not this kind: the lender has it, and the lead's record is the platform's
 side of a credit application.

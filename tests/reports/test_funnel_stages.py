@@ -56,6 +56,7 @@ def test_the_report_from_the_rollup_equals_the_report_from_the_raw_rows_whatever
     _yesterday(old)
     regrouped = walk(market, decision=APPROVED)
     answered_later = walk(market, decision=REJECTED)
+    dropped = walk(market, decision=APPROVED, handed_off=True)
     today = marketplace_day()
     period = (today - timedelta(days=3), today)
     raw = _reports(*period)
@@ -73,13 +74,14 @@ def test_the_report_from_the_rollup_equals_the_report_from_the_raw_rows_whatever
 
     # Then, after the mark: a journey takes another lender (as a compare-mode choice does), with
     # that lender's decision; a decision is answered again while its journey stays put; a new
-    # journey goes all the way and is charged; an old journey's lender disburses.
+    # journey goes all the way and is charged; a journey is taken out of its campaign.
     Decision.objects.create(lead=regrouped, lender=other_lender, outcome=Decision.Outcome.REJECTED)
     Lead.objects.filter(pk=regrouped.pk).update(lender=other_lender, campaign=market.fallback,
                                                 updated_at=timezone.now())
     Decision.objects.filter(lead=answered_later).update(outcome=Decision.Outcome.APPROVED, updated_at=timezone.now())
     walk(market, decision=APPROVED, handed_off=True, result="disbursed")
     LeadFactory(origin=market.origin)  # outside any campaign: counted nowhere
+    Lead.objects.filter(pk=dropped.pk).update(campaign=None, updated_at=timezone.now())
 
     moved = _raw_reports(*period)
     assert moved != raw
