@@ -51,6 +51,7 @@ class FunnelStageLead(models.Model):
 
 class FunnelStageMark(models.Model):
     """One row: how far the rollup has read. Ledger entries created before `through` are counted
-    in FunnelStageDay, and every lead changed before it is counted as it then stood."""
+    in FunnelStageDay, and every lead changed before `leads_through` is counted as it then stood."""
 
     through = models.DateTimeField()
+    leads_through = models.DateTimeField(null=True, help_text="When the last run read the changed leads.")

@@ -12,8 +12,10 @@ Two sources, each counted on the marketplace day its stage happened:
   one (a lead's or a decision's updated_at) and moves its counts from what FunnelStageLead kept
   of it to what it shows now. Recounting a lead twice moves nothing, so runs overlap freely.
 
-The mark is `now` less MARGIN: a row stamped before a run's mark but committed after the run
-(a transaction longer than MARGIN) would be missed, as in the dashboards' rollups.
+The ledger's mark is `now` less MARGIN: an entry stamped before a run's mark but committed after
+the run (a transaction longer than MARGIN) would be missed, as in the dashboards' rollups. The
+leads' mark is when the run read them: recounting is idempotent, so each run recounts from
+MARGIN before the last one's read, and the report only what changed since.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from datetime import date, datetime, timedelta
 from django.db import connection, transaction
 from django.db.models import Case, Count, Exists, F, FilteredRelation, OuterRef, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
 
 from apps.campaigns.models import LedgerEntry
 from apps.campaigns.selectors import marketplace_zone
@@ -32,6 +35,10 @@ from apps.leads.models import Decision, FunnelStageDay, FunnelStageLead, FunnelS
 from prosperas.sql import counts_add
 
 MARGIN = timedelta(minutes=15)
+# A lead's change stamped just before a run read the changed leads, but committed just after: the
+# funnel report recounts the leads changed from this long before the run's read (the next run
+# recounts from MARGIN before it, so a longer transaction is counted there).
+LEADS_GRACE = timedelta(minutes=1)
 # Changed leads recounted per query.
 LEAD_BATCH = 2000
 
@@ -197,14 +204,15 @@ def funnel_stages_refresh(now: datetime) -> int:
     ledger = ledger_counts(LedgerEntry.objects.filter(created_at__gte=mark.through, created_at__lt=through))
     _add(ledger, LEDGER_COUNTS)
     days |= {group[0] for group in ledger}
-    changed = sorted(leads_changed_since(mark.through - MARGIN))
+    read_at = timezone.now()
+    changed = sorted(leads_changed_since((mark.leads_through or mark.through) - MARGIN))
     for start in range(0, len(changed), LEAD_BATCH):
         deltas, moved = leads_moves(changed[start:start + LEAD_BATCH])
         _add(deltas, JOURNEY_COUNTS)
         _keep(moved)
         days |= {group[0] for group in deltas}
-    mark.through = through
-    mark.save(update_fields=["through"])
+    mark.through, mark.leads_through = through, read_at
+    mark.save(update_fields=["through", "leads_through"])
     return len(days)
 
 
@@ -212,6 +220,7 @@ def funnel_stages_build(through: datetime) -> int:
     """Count everything from scratch, up to `through` for the ledger and as every lead stands now;
     in SQL (a year of leads is millions of rows). Returns the number of days counted."""
     FunnelStageLead.objects.all().delete()
+    read_at = timezone.now()
     leads = leads_with_stages(Lead.objects.all()).values_list("pk", *Stages.__dataclass_fields__).order_by()
     select, params = leads.query.sql_with_params()
     names = ", ".join(connection.ops.quote_name(FunnelStageLead._meta.get_field(name).column)
@@ -219,7 +228,7 @@ def funnel_stages_build(through: datetime) -> int:
     with connection.cursor() as cursor:
         cursor.execute(f"INSERT INTO {connection.ops.quote_name(FunnelStageLead._meta.db_table)} ({names}) {select}",
                        params)
-    FunnelStageMark.objects.update_or_create(pk=1, defaults={"through": through})
+    FunnelStageMark.objects.update_or_create(pk=1, defaults={"through": through, "leads_through": read_at})
     return funnel_stages_days_rebuild(None)
 
 
@@ -252,6 +261,12 @@ def funnel_stages_days_rebuild(days: set[date] | None) -> int:
     return len({group[0] for group in rows} | (days or set()))
 
 
-def funnel_stages_mark() -> datetime | None:
+def funnel_stages_mark() -> FunnelStageMark | None:
     """How far the rollup has read (None: it has never run)."""
-    return FunnelStageMark.objects.filter(pk=1).values_list("through", flat=True).first()
+    return FunnelStageMark.objects.filter(pk=1).first()
+
+
+def leads_changed_after(mark: FunnelStageMark) -> list[int]:
+    """The leads the rollup may count otherwise than they stand now: changed since the last run
+    read them (LEADS_GRACE before, for a change committed just after)."""
+    return sorted(leads_changed_since((mark.leads_through or mark.through) - LEADS_GRACE))

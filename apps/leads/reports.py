@@ -29,9 +29,9 @@ from django.db.models import Count, Exists, F, Min, OuterRef, Q, Sum
 from apps.campaigns.models import Campaign, LedgerEntry
 from apps.campaigns.selectors import marketplace_zone
 from apps.leads.funnel_rollup import (
-    CHARGED, JOURNEY_COUNTS, LEAD_BATCH, funnel_stages_mark, leads_changed_since, leads_moves,
+    CHARGED, JOURNEY_COUNTS, LEAD_BATCH, funnel_stages_mark, leads_changed_after, leads_moves,
 )
-from apps.leads.models import Decision, FunnelStageDay, Lead
+from apps.leads.models import Decision, FunnelStageDay, FunnelStageMark, Lead
 from apps.lenders.models import Lender
 from apps.listings.models import ListingDailyViews
 from apps.origins.models import Origin
@@ -115,12 +115,12 @@ def funnel_report(*, date_from: date, date_to: date, group_by: str = "campaign")
                 row.counts[name] += values[f"stage_{name}"] or 0
 
     add("views", ListingDailyViews.objects.filter(**days), {"views": Sum("views")})
-    through = funnel_stages_mark()
-    if through is None or through <= _moment(date_from):
+    mark = funnel_stages_mark()
+    if mark is None or mark.through <= _moment(date_from):
         ledger = LedgerEntry.objects.filter(**days)
         spend = _raw_stages(add, group_by, date_from=date_from, date_to=date_to, ledger=ledger)
     else:
-        spend = _rolled_up_stages(add, rows, group_by, date_from=date_from, date_to=date_to, through=through)
+        spend = _rolled_up_stages(add, rows, group_by, date_from=date_from, date_to=date_to, mark=mark)
     for values in spend:
         row = rows.setdefault(values["group_key"], FunnelRow(key=values["group_key"], label=""))
         total = row.spend.get(values["currency"], Decimal(0)) + Decimal(values["total"])
@@ -168,16 +168,15 @@ def _spend(queryset, keys: dict[str, str], group_by: str):
 
 
 def _rolled_up_stages(add, rows: dict[int, FunnelRow], group_by: str, *, date_from: date, date_to: date,
-                      through: datetime) -> list[dict]:
+                      mark: FunnelStageMark) -> list[dict]:
     """Every stage but the views from the rollup (apps/leads/funnel_rollup.py), and what happened
     since its mark from the raw rows: the ledger's entries created since, and the leads changed
     since, each moved from where the rollup counted it to where it counts now."""
     rolled = FunnelStageDay.objects.filter(day__gte=date_from, day__lte=date_to)
     add("stage", rolled, {name: Sum(name) for name in (*CHARGED, *JOURNEY_COUNTS)})
-    ledger = LedgerEntry.objects.filter(day__gte=date_from, day__lte=date_to, created_at__gte=through)
+    ledger = LedgerEntry.objects.filter(day__gte=date_from, day__lte=date_to, created_at__gte=mark.through)
     _ledger_stages(add, ledger)
-    # The run that set the mark recounted every lead changed before it ran, MARGIN after the mark.
-    changed = sorted(leads_changed_since(through))
+    changed = leads_changed_after(mark)
     for first in range(0, len(changed), LEAD_BATCH):
         deltas, _ = leads_moves(changed[first:first + LEAD_BATCH])
         for (day, *group), counts in deltas.items():
