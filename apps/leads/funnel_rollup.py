@@ -36,9 +36,10 @@ from prosperas.sql import counts_add
 
 MARGIN = timedelta(minutes=15)
 # A lead's change stamped just before a run read the changed leads, but committed just after: the
-# funnel report recounts the leads changed from this long before the run's read (the next run
-# recounts from MARGIN before it, so a longer transaction is counted there).
-LEADS_GRACE = timedelta(minutes=1)
+# funnel report recounts the leads changed from this long before the run's read. A transaction
+# longer than that is counted by the next run (which recounts from MARGIN before the last read),
+# and shows in the report from then on.
+LEADS_GRACE = timedelta(seconds=5)
 # Changed leads recounted per query.
 LEAD_BATCH = 2000
 
