@@ -159,8 +159,9 @@ def leads_moves(lead_ids: list[int]) -> tuple[dict[tuple, list[int]], dict[int, 
     now = leads_moved(lead_ids)
     counting = Lead.objects.filter(pk__in=lead_ids, campaign__isnull=False).values("pk")
     left = FunnelStageLead.objects.filter(lead_id__in=lead_ids).exclude(lead_id__in=counting)
-    kept = {row.lead_id: Stages.kept(row) for row in
-            FunnelStageLead.objects.filter(Q(lead_id__in=list(now)) | Q(lead_id__in=left.values("lead_id")))}
+    # One list, not an OR with the subquery: PostgreSQL would read every kept lead for that.
+    recount = [*now, *left.values_list("lead_id", flat=True)]
+    kept = {row.lead_id: Stages.kept(row) for row in FunnelStageLead.objects.filter(lead_id__in=recount)}
     deltas: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(JOURNEY_COUNTS))
     moved: dict[int, Stages | None] = {}
     for pk in now.keys() | kept.keys():
