@@ -342,12 +342,16 @@ def test_no_canary_is_kept_in_clear_anywhere(sandbox_of, broker_isolation, publi
         leads = [walk_journey(Client(), origin, listing, canary) for listing, canary in zip(listings, canaries)]
         for lead in leads:
             lender_reports_approval(Client(), lead)
-        wait_until(lambda: LeadNotification.objects.filter(state="sent").count() == len(leads), timeout=30)
+        # Every email sent: each consumer's consent receipt and the approval's news.
+        wait_until(lambda: LeadNotification.objects.filter(state="sent", lead_status="approved").count() == len(leads)
+                   and not LeadNotification.objects.exclude(state="sent").exists(), timeout=30)
 
     for lead, canary in zip(leads, canaries):
         assert_journey_kept(lead, canary)
     assert {call.lender.adapter for call in LenderCall.objects.select_related("lender")} == set(STYLES)
-    assert OutboxMessage.objects.count() == len(leads)
+    assert sorted(LeadNotification.objects.values_list("lead_status", flat=True)) == (
+        ["approved"] * len(leads) + ["consent_receipt"] * len(leads))
+    assert OutboxMessage.objects.count() == 2 * len(leads)  # one email each, once
     run.search_everywhere(published, caplog)
 
 
